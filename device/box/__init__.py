@@ -1,0 +1,1 @@
+"""The box around the sound: systemd integration, buttons, LED and amplifier enable."""

@@ -1,0 +1,1 @@
+"""The technician console: a line protocol over a serial port."""

@@ -1,0 +1,1 @@
+"""Signal processing: the sound engine and its voices, and the heart analysis of the PPG."""

@@ -1,0 +1,1 @@
+"""The cooperative loop paced by the audio sink, and its clocks."""

@@ -1,0 +1,1 @@
+"""The local session store (sqlite) in the state directory."""

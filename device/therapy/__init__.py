@@ -1,0 +1,1 @@
+"""Therapy programs (timelines) and the heart-aware closed loop."""
