@@ -1,0 +1,167 @@
+"""``bedside run``: run the box (real hardware, or simulated with ``--sim``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from device.exc import ConfigError, UsageError
+
+log = logging.getLogger("device.run")
+
+
+def parse_speed(text: str) -> float | None:
+    """``N`` (a positive number) or ``max``; ``None`` stands for max."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"speed must be a number > 0 or 'max', not {text!r}"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"speed must be > 0 or 'max', not {text!r}")
+    return value
+
+
+def parse_audio(text: str) -> str:
+    """``pyaudio``, ``null`` or ``wav:PATH``."""
+    if text in ("pyaudio", "null") or (text.startswith("wav:") and len(text) > 4):
+        return text
+    raise argparse.ArgumentTypeError(f"audio must be pyaudio, null or wav:PATH, not {text!r}")
+
+
+def positive(text: str) -> float:
+    """A number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
+    return value
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``render``."""
+    p.add_argument("--config", metavar="FILE", help="configuration file (TOML)")
+    p.add_argument("--program", metavar="NAME", help="program to play (name or file)")
+    p.add_argument(
+        "--listener",
+        metavar="KIND",
+        help="simulated listener: compliant, restless, non-compliant or a file",
+    )
+    p.add_argument("--seed", type=int, metavar="S", help="seed of the simulation")
+    p.add_argument("--state-dir", metavar="DIR", help="where sessions and preferences live")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bedside run``."""
+    p = subparsers.add_parser("run", help="run the box", description=__doc__)
+    add_common(p)
+    p.add_argument(
+        "--sim",
+        action="store_true",
+        help="simulated sensor, listener and buttons (no Pi hardware needed)",
+    )
+    p.add_argument(
+        "--audio",
+        type=parse_audio,
+        metavar="pyaudio|wav:PATH|null",
+        help="audio output (default from config)",
+    )
+    p.add_argument(
+        "--duration", type=positive, metavar="SECONDS", help="stop after this many seconds of audio"
+    )
+    p.add_argument(
+        "--minutes",
+        type=positive,
+        metavar="M",
+        help="length of the first session (default: the program's own)",
+    )
+    p.add_argument(
+        "--speed",
+        type=parse_speed,
+        default=1.0,
+        metavar="N|max",
+        help="with a WAV or null sink: run N times real time, or as fast as possible",
+    )
+    p.add_argument("--serial", metavar="PORT", help="serve the technician console on PORT")
+    p.add_argument(
+        "--status",
+        choices=("text", "json", "none"),
+        default=None,
+        help="status line once per second (default text; none under --service)",
+    )
+    p.add_argument(
+        "--service",
+        action="store_true",
+        help="run as the system service: a bad config falls back to defaults",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=run)
+
+
+def load_for_run(args: argparse.Namespace) -> tuple[object, str | None]:
+    """Load the configuration; under ``--service`` a bad one gives defaults and its error."""
+    from device.config import Config, find_config, load_config
+
+    try:
+        return load_config(args.config), None
+    except ConfigError as exc:
+        if not getattr(args, "service", False):
+            raise
+        log.error("configuration refused, running on built-in defaults: %s", exc)
+        try:
+            path = find_config(args.config)
+        except ConfigError:
+            path = None
+        cfg = Config.defaults()
+        cfg.source = str(path) if path else None
+        return cfg, str(exc)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the box until the duration ends or SIGTERM/SIGINT (exit 0 after the fade)."""
+    from device.logsetup import setup_logging
+
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    cfg, config_error = load_for_run(args)
+    from device.app import Box, RunOptions
+
+    status = args.status or ("none" if args.service else "text")
+    opts = RunOptions(
+        sim=args.sim,
+        audio=args.audio,
+        program=args.program,
+        duration_s=args.duration,
+        speed=args.speed,
+        serial=args.serial,
+        status=status,
+        listener=args.listener,
+        seed=args.seed,
+        state_dir=args.state_dir,
+        service=args.service,
+        minutes=args.minutes,
+        config_error=config_error,
+        config_path=args.config,
+    )
+    if args.program:
+        # A program that does not exist is bad usage: say so before any sound is made.
+        from device.therapy.program import load_program
+
+        try:
+            load_program(args.program, [Path(str(cfg.therapy.programs_dir))])  # type: ignore[attr-defined]
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        box = Box(cfg, opts)  # type: ignore[arg-type]
+    except OSError as exc:
+        print(f"bedside: error: {exc}", file=sys.stderr)
+        return 1
+    with box:
+        box.install_signal_handlers()
+        return box.run()
