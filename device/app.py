@@ -863,6 +863,7 @@ class Box:
             "storage_error": self.storage_error,
             "config": self.opts.config_path or self.config.source or "defaults",
             "config_error": self.opts.config_error,
+            "sim_hr": (self.listener.hr_mean_bpm if self.listener is not None else None),
         }
 
     # -- running --------------------------------------------------------------------------

@@ -56,6 +56,8 @@ def status_json(status: Mapping[str, object]) -> str:
         "level_db",
         "sensor",
         "storage",
+        "sim_hr",
+        "config_error",
     ):
         if key in status:
             value = status[key]
