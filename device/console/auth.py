@@ -1,0 +1,343 @@
+"""Service PIN for the console: salted scrypt hash on disk, lockout, idle logout.
+
+The PIN is never stored, echoed or logged: the state directory holds only a salted hash
+(``console_pin.json``, scrypt, written atomically). A fresh box has no shared default PIN:
+its default is derived from the machine identity and a random secret salt kept in the
+state directory (``console_pin.secret``, mode 0600), so ``bedside pin show-default`` (root)
+can print it for the label and no two boxes share one.
+
+Five wrong PINs in a row lock ``AUTH`` for 60 s. A service login ends after 10 minutes
+without a command and when the port closes. Time is passed in (``now``, seconds of the
+box's clock), so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from device.exc import AuthError, StorageError
+from device.store.atomic import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+#: File holding the salted hash of the service PIN, in the state directory.
+PIN_FILE = "console_pin.json"
+#: Secret salt of the per-device default PIN, in the state directory.
+SECRET_FILE = "console_pin.secret"
+#: Digits of the per-device default PIN.
+DEFAULT_PIN_DIGITS = 8
+#: Allowed PIN lengths (digits only).
+PIN_MIN, PIN_MAX = 6, 12
+#: scrypt cost: 2**14 x 8 x 128 B = 16 MiB and tens of milliseconds per check on a Pi.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+PBKDF2_ROUNDS = 200_000
+
+
+def check_new_pin(pin: str) -> str:
+    """Return ``pin`` if it is acceptable as a new PIN; ``ValueError`` saying why not."""
+    if not pin.isdigit() or not pin.isascii():
+        raise ValueError(f"a PIN is {PIN_MIN}-{PIN_MAX} digits (0-9) only")
+    if not PIN_MIN <= len(pin) <= PIN_MAX:
+        raise ValueError(f"a PIN is {PIN_MIN}-{PIN_MAX} digits, not {len(pin)}")
+    if len(set(pin)) == 1:
+        raise ValueError("a PIN of one repeated digit is too easy to guess")
+    return pin
+
+
+def hash_pin(pin: str, *, n: int = SCRYPT_N, salt: bytes | None = None) -> dict[str, object]:
+    """Return a storable record of ``pin``: salted scrypt (PBKDF2-SHA256 if unavailable)."""
+    salt = secrets.token_bytes(16) if salt is None else salt
+    if hasattr(hashlib, "scrypt"):
+        digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+        return {
+            "v": 1,
+            "kdf": "scrypt",
+            "n": n,
+            "r": SCRYPT_R,
+            "p": SCRYPT_P,
+            "salt": salt.hex(),
+            "hash": digest.hex(),
+        }
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, PBKDF2_ROUNDS)
+    return {
+        "v": 1,
+        "kdf": "pbkdf2-sha256",
+        "rounds": PBKDF2_ROUNDS,
+        "salt": salt.hex(),
+        "hash": digest.hex(),
+    }
+
+
+def verify_pin(pin: str, record: dict[str, object]) -> bool:
+    """Whether ``pin`` matches a record made by :func:`hash_pin` (constant-time compare)."""
+    try:
+        salt = bytes.fromhex(str(record["salt"]))
+        want = bytes.fromhex(str(record["hash"]))
+        if record["kdf"] == "scrypt":
+            n, r, p = (int(str(record[k])) for k in ("n", "r", "p"))
+            got = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, dklen=len(want))
+        elif record["kdf"] == "pbkdf2-sha256":
+            rounds = int(str(record["rounds"]))
+            got = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, rounds, len(want))
+        else:
+            raise StorageError(f"unknown PIN hash kind {record['kdf']!r}")
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StorageError(f"PIN record is damaged ({type(exc).__name__})") from None
+    return hmac.compare_digest(got, want)
+
+
+def derive_default_pin(identity: str, secret: bytes, digits: int = DEFAULT_PIN_DIGITS) -> str:
+    """The per-device default PIN: HMAC-SHA256(secret, identity) as ``digits`` decimals."""
+    number = int.from_bytes(hmac.new(secret, identity.encode(), hashlib.sha256).digest(), "big")
+    return str(number % 10**digits).zfill(digits)
+
+
+class PinStore:
+    """The service PIN's hash and the default PIN's secret salt in ``state_dir``.
+
+    :param state_dir: the box's state directory (``store.state_dir``).
+    :param identity: machine identity the default PIN is derived from
+        (:func:`device.console.identity.read_identity` ``.secret_id``).
+    :param scrypt_n: scrypt cost parameter N for new hashes (a power of two).
+    """
+
+    def __init__(
+        self, state_dir: str | os.PathLike[str], identity: str, *, scrypt_n: int = SCRYPT_N
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.identity = identity
+        self.scrypt_n = scrypt_n
+
+    @property
+    def pin_path(self) -> Path:
+        """Path of the PIN hash file."""
+        return self.state_dir / PIN_FILE
+
+    @property
+    def secret_path(self) -> Path:
+        """Path of the default PIN's secret salt."""
+        return self.state_dir / SECRET_FILE
+
+    def default_pin(self) -> str:
+        """This box's default PIN (creates the secret salt on first use)."""
+        return derive_default_pin(self.identity, self._secret())
+
+    def is_default(self) -> bool:
+        """Whether the default PIN is still the service PIN (slow: one hash)."""
+        return self.verify(self.default_pin())
+
+    def verify(self, pin: str) -> bool:
+        """Whether ``pin`` is the service PIN. Slow (one scrypt): keep it off the audio loop."""
+        return verify_pin(pin, self._record())
+
+    def set_pin(self, pin: str) -> None:
+        """Store a new service PIN (checked by :func:`check_new_pin`) as a salted hash."""
+        check_new_pin(pin)
+        self._write_record(hash_pin(pin, n=self.scrypt_n))
+        log.info("console service PIN changed")
+
+    def reset_to_default(self) -> None:
+        """Make the per-device default PIN the service PIN again."""
+        self._write_record(hash_pin(self.default_pin(), n=self.scrypt_n))
+        log.info("console service PIN reset to the per-device default")
+
+    def _record(self) -> dict[str, object]:
+        try:
+            text = self.pin_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            record = hash_pin(self.default_pin(), n=self.scrypt_n)
+            self._write_record(record)
+            return record
+        except OSError as exc:
+            raise StorageError(f"{self.pin_path}: cannot read the PIN hash: {exc}") from None
+        try:
+            record = json.loads(text)
+        except ValueError:
+            raise StorageError(
+                f"{self.pin_path}: the PIN hash file is damaged; "
+                "reset it with: sudo bedside pin reset-default"
+            ) from None
+        if not isinstance(record, dict):
+            raise StorageError(f"{self.pin_path}: the PIN hash file is damaged")
+        return record
+
+    def _write_record(self, record: dict[str, object]) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.pin_path, json.dumps(record).encode() + b"\n", mode=0o600)
+            self._match_owner(self.pin_path)
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"{self.pin_path}: cannot write the PIN hash: {exc}") from None
+
+    def _secret(self) -> bytes:
+        try:
+            return bytes.fromhex(self.secret_path.read_text(encoding="ascii").strip())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"{self.secret_path}: cannot read the PIN secret: {exc}") from None
+        secret = secrets.token_bytes(32)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: if two processes race, the first secret written wins for both.
+            fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return self._secret()
+        except OSError as exc:
+            raise StorageError(f"{self.secret_path}: cannot create the PIN secret: {exc}") from None
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(secret.hex() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._match_owner(self.secret_path)
+        return secret
+
+    def _match_owner(self, path: Path) -> None:
+        # When root writes here (bedside pin ...), the service user must still read the file.
+        if os.geteuid() != 0:
+            return
+        st = self.state_dir.stat()
+        if st.st_uid != 0 or st.st_gid != 0:
+            os.chown(path, st.st_uid, st.st_gid)
+
+    def __repr__(self) -> str:
+        return f"<PinStore {self.pin_path}>"
+
+
+class PinAuth:
+    """Service login state of the console: attempts, lockout, idle timeout.
+
+    :param state_dir: the box's state directory (the PIN hash and secret live there).
+    :param clock: monotonic seconds (wall time, not audio time: a lockout lasts 60 real
+        seconds even when a simulation runs faster).
+    :param identity: machine identity for the default PIN; read from the machine when
+        ``None`` (:func:`device.console.identity.read_identity`).
+    :param max_failures: wrong PINs in a row before ``AUTH`` locks.
+    :param lockout_s: how long ``AUTH`` stays locked, seconds.
+    :param idle_s: a service login ends after this long without a command, seconds.
+    :param scrypt_n: scrypt cost of new hashes.
+    """
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        identity: str | None = None,
+        max_failures: int = 5,
+        lockout_s: float = 60.0,
+        idle_s: float = 600.0,
+        scrypt_n: int = SCRYPT_N,
+    ) -> None:
+        if identity is None:
+            from device.console.identity import read_identity
+
+            identity = read_identity().secret_id
+        self.store = PinStore(state_dir, identity, scrypt_n=scrypt_n)
+        self.clock = clock
+        self.max_failures = max_failures
+        self.lockout_s = lockout_s
+        self.idle_s = idle_s
+        self._logged_in = False
+        self._last_use = 0.0
+        self._failures = 0
+        self._locked_until: float | None = None
+        #: Wrong PINs since the box started.
+        self.failures_total = 0
+
+    @property
+    def logged_in(self) -> bool:
+        """Whether a service login is active now (ends it when idle too long)."""
+        if self._logged_in and self.clock() - self._last_use > self.idle_s:
+            self.logout(f"idle for more than {self.idle_s:.0f} s")
+        return self._logged_in
+
+    def touch(self) -> None:
+        """Note console activity now (keeps a service login alive)."""
+        if self.logged_in:
+            self._last_use = self.clock()
+
+    def require(self, what: str) -> None:
+        """Raise :class:`AuthError` unless a service login is active."""
+        if not self.logged_in:
+            raise AuthError(f"{what} needs the service PIN: AUTH <PIN> first")
+
+    def locked_for(self) -> float:
+        """Seconds ``AUTH`` stays locked from now (0 when open)."""
+        if self._locked_until is None:
+            return 0.0
+        left = self._locked_until - self.clock()
+        if left <= 0:
+            self._locked_until = None
+            self._failures = 0
+            return 0.0
+        return left
+
+    @property
+    def tries_left(self) -> int:
+        """Wrong PINs still allowed before ``AUTH`` locks."""
+        return self.max_failures - self._failures
+
+    def check_pin(self, pin: str) -> bool:
+        """Whether ``pin`` is right. Slow, pure (changes no login state): run it off the loop."""
+        return self.store.verify(pin)
+
+    def finish_attempt(self, ok: bool) -> str:
+        """Apply the result of :meth:`check_pin`; return ``"ok"``, ``"wrong"`` or ``"locked"``."""
+        if self.locked_for() > 0:
+            return "locked"
+        if ok:
+            self._failures = 0
+            self._logged_in = True
+            self._last_use = self.clock()
+            log.info("console service login")
+            return "ok"
+        self._failures += 1
+        self.failures_total += 1
+        if self._failures >= self.max_failures:
+            self._locked_until = self.clock() + self.lockout_s
+            self._failures = 0
+            log.warning(
+                "console AUTH locked for %.0f s after %d wrong PINs",
+                self.lockout_s,
+                self.max_failures,
+            )
+            return "locked"
+        log.warning("console AUTH: wrong PIN (%d of %d)", self._failures, self.max_failures)
+        return "wrong"
+
+    def login(self, pin: str) -> str:
+        """Check ``pin`` and apply the result at once (blocking; for tools and tests)."""
+        if self.locked_for() > 0:
+            return "locked"
+        return self.finish_attempt(self.check_pin(pin))
+
+    def set_pin(self, pin: str) -> None:
+        """Store a new service PIN (needs an active login)."""
+        self.require("PIN SET")
+        self.store.set_pin(pin)
+
+    def logout(self, reason: str = "LOGOUT") -> None:
+        """End the service login (idempotent)."""
+        if self._logged_in:
+            log.info("console service login ended: %s", reason)
+        self._logged_in = False
+
+    def close(self) -> None:
+        """End any login (the port closed)."""
+        self.logout("port closed")
+
+    def __repr__(self) -> str:
+        state = "service" if self._logged_in else "user"
+        locked = self._locked_until is not None
+        return f"<PinAuth {state} failures={self._failures} locked={locked}>"

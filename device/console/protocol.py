@@ -1,0 +1,263 @@
+"""The console's line protocol, version 1: requests, replies, error codes, the error queue.
+
+A request is words separated by spaces, case-insensitive, with values that hold spaces in
+double quotes, optionally ending in `` #TAG`` (1-8 letters or digits). A reply is zero or
+more data lines of ``key=value`` pairs, then exactly one final line, ``OK`` or
+``ERR <code> <message>``, carrying the request's `` #TAG``. Lines the box sends on its own
+start with ``!``. Every line sent ends in CRLF. ``docs/protocol.md`` is the full text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+#: Protocol version reported by ``ID?``.
+PROTOCOL_VERSION = 1
+#: Every line the box sends ends with this.
+EOL = "\r\n"
+
+
+class Code(IntEnum):
+    """Error codes of ``ERR <code> <message>`` (stable: scripts match the number)."""
+
+    UNKNOWN_COMMAND = 1
+    BAD_ARGUMENT = 2
+    LINE_TOO_LONG = 3
+    NOT_ALLOWED_NOW = 4
+    PIN_REQUIRED = 5
+    HARDWARE_FAULT = 6
+    STORAGE_FAULT = 7
+    BUSY = 8
+    LOCKED_OUT = 9
+
+
+_TAG = re.compile(r"#[A-Za-z0-9]{1,8}")
+_BARE = re.compile(r"[A-Za-z0-9_.:/+\-?@%,]+")
+#: Longest message placed in an ``ERR`` line, in characters.
+MAX_MESSAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One parsed command line."""
+
+    #: The words as typed (quotes removed); ``verb`` and friends upper-case them.
+    words: tuple[str, ...]
+    #: The tag without its ``#``, or ``None``.
+    tag: str | None = None
+    #: Why the line could not be split into words (unclosed quote, bad tag), or ``None``.
+    error: str | None = None
+
+    def upper(self, i: int) -> str:
+        """Word ``i`` in upper case, or ``""`` when there are fewer words."""
+        return self.words[i].upper() if i < len(self.words) else ""
+
+
+def parse_request(line: str) -> Request:
+    """Split a printable line into words and its tag (``error`` says what is malformed)."""
+    tag = None
+    head, sep, last = line.rpartition(" ")
+    if sep and last.startswith("#"):
+        if not _TAG.fullmatch(last):
+            return Request((), None, f"bad tag {last!r}: a tag is # and 1-8 letters or digits")
+        tag, line = last[1:], head
+    elif not sep and _TAG.fullmatch(line):
+        return Request((), line[1:])
+    try:
+        return Request(_split_words(line), tag)
+    except ValueError as exc:
+        return Request((), tag, str(exc))
+
+
+def _split_words(line: str) -> tuple[str, ...]:
+    words: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i] == " ":
+            i += 1
+            continue
+        if line[i] == '"':
+            word, i = _quoted(line, i + 1)
+            if i < n and line[i] != " ":
+                raise ValueError("a closing quote must be followed by a space")
+            words.append(word)
+            continue
+        j = line.find(" ", i)
+        j = n if j < 0 else j
+        word = line[i:j]
+        if '"' in word:
+            raise ValueError(f"quote inside the word {word!r}: quote whole values")
+        words.append(word)
+        i = j
+    return tuple(words)
+
+
+def _quoted(line: str, i: int) -> tuple[str, int]:
+    out: list[str] = []
+    while i < len(line):
+        c = line[i]
+        if c == "\\" and i + 1 < len(line) and line[i + 1] in '"\\':
+            out.append(line[i + 1])
+            i += 2
+        elif c == '"':
+            return "".join(out), i + 1
+        else:
+            out.append(c)
+            i += 1
+    raise ValueError("unclosed double quote")
+
+
+def format_value(value: object) -> str:
+    """Format one value for a ``key=value`` pair (quoted when it holds spaces or quotes)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(round(value, 3))
+    text = str(value)
+    if text and _BARE.fullmatch(text):
+        return text
+    return quote(text)
+
+
+def quote(text: str) -> str:
+    """Double-quote ``text``, escaping quotes, backslashes and anything not printable ASCII."""
+    out = ['"']
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif " " <= c <= "~":
+            out.append(c)
+        elif ord(c) < 0x100:
+            out.append(f"\\x{ord(c):02x}")
+        else:
+            out.append(f"\\u{ord(c):04x}")
+    out.append('"')
+    return "".join(out)
+
+
+def format_pairs(pairs: Mapping[str, object] | Iterable[tuple[str, object]]) -> str:
+    """Format a data line: ``key=value`` pairs separated by spaces, in the order given."""
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    return " ".join(f"{_safe_key(k)}={format_value(v)}" for k, v in items)
+
+
+def _safe_key(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", str(key)) or "_"
+
+
+def flatten(data: Mapping[str, object], prefix: str = "") -> Iterator[tuple[str, object]]:
+    """Yield ``(key, value)`` pairs of a nested mapping, nested keys joined with ``.``."""
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from flatten(value, name + ".")
+        elif isinstance(value, list | tuple) and not all(
+            isinstance(v, str | int | float) for v in value
+        ):
+            yield name, str(value)
+        elif isinstance(value, list | tuple):
+            yield name, ",".join(format_value(v) for v in value)
+        else:
+            yield name, value
+
+
+def clean_message(message: object) -> str:
+    """One printable line of at most :data:`MAX_MESSAGE` characters for an ``ERR`` line."""
+    text = " ".join(str(message).split())
+    text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    if len(text) > MAX_MESSAGE:
+        text = text[: MAX_MESSAGE - 3] + "..."
+    return text or "error"
+
+
+def format_final(code: int, message: str = "", tag: str | None = None) -> str:
+    """The final line of a reply: ``OK`` or ``ERR <code> <message>``, then `` #TAG``."""
+    line = "OK" if code == 0 else f"ERR {int(code)} {clean_message(message)}"
+    return f"{line} #{tag}" if tag else line
+
+
+@dataclass(slots=True)
+class Deferred:
+    """Slow pure work (PIN hashing) run off the loop thread, then finished on it.
+
+    ``work()`` must not touch the box; ``finish(result, now)`` runs on the loop thread and
+    returns the :class:`Reply` to send.
+    """
+
+    work: Callable[[], object]
+    finish: Callable[[object, float], Reply]
+
+
+@dataclass(slots=True)
+class Reply:
+    """What a command answers: data lines, then OK (``code`` 0) or ``ERR code message``.
+
+    ``lines`` may be a lazy iterator (an export), pulled as the port takes the output; an
+    exception raised while pulling it turns the final line into an error.
+    """
+
+    lines: Iterable[str] = ()
+    code: int = 0
+    message: str = ""
+    deferred: Deferred | None = None
+
+    @classmethod
+    def error(cls, code: int, message: str) -> Reply:
+        """A reply with no data lines and ``ERR code message``."""
+        return cls((), int(code), message)
+
+    @classmethod
+    def data(cls, *rows: Mapping[str, object] | Iterable[tuple[str, object]]) -> Reply:
+        """An OK reply whose data lines are the given ``key=value`` rows."""
+        return cls([format_pairs(r) for r in rows])
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedError:
+    """One entry of the error queue."""
+
+    code: int
+    message: str
+    t: float
+
+
+@dataclass
+class ErrorQueue:
+    """The last errors answered, oldest first, read and cleared by ``ERR?`` (SCPI style).
+
+    When full the oldest entry goes and ``dropped`` counts it, so a reader knows.
+    """
+
+    size: int = 16
+    dropped: int = 0
+    _q: deque[QueuedError] = field(default_factory=deque, repr=False)
+
+    def push(self, code: int, message: str, t: float) -> None:
+        """Record an error answered at loop time ``t``."""
+        if len(self._q) >= self.size:
+            self._q.popleft()
+            self.dropped += 1
+        self._q.append(QueuedError(int(code), clean_message(message), t))
+
+    def drain(self) -> tuple[list[QueuedError], int]:
+        """Return ``(errors oldest first, how many were dropped)`` and clear the queue."""
+        items, dropped = list(self._q), self.dropped
+        self._q.clear()
+        self.dropped = 0
+        return items, dropped
+
+    def __len__(self) -> int:
+        return len(self._q)
