@@ -40,12 +40,11 @@ def rig():
     level = Level()
     controls = Controls(
         gpio,
-        buttons=PINS,
+        pins=PINS,
         led_pin=13,
         amp_pin=26,
-        level_db=level,
         poll_s=POLL,
-        debounce_ms=30,
+        debounce_s=0.03,
         long_press_s=1.0,
         repeat_s=0.4,
     )
@@ -54,7 +53,7 @@ def rig():
         actions = []
         for _ in range(round(seconds / POLL)):
             clock.t = round(clock.t + POLL, 9)
-            actions += controls.poll(clock.t)
+            actions += controls.poll(clock.t, audio_level_db=level.db)
         return actions
 
     return clock, gpio, level, controls, run
@@ -153,7 +152,7 @@ def test_two_buttons_at_once(rig):
 def test_task_returns_next_deadline_and_dispatches(rig):
     _clock, gpio, _, controls, _ = rig
     seen: list[str] = []
-    task = controls.task(seen.append)
+    task = controls.task(seen.append, lambda: -math.inf)
     gpio.press(23)
     deadline = 1.0
     for _ in range(5):
@@ -250,7 +249,7 @@ def test_led_rejects_bad_values():
 def test_amp_starts_low_and_waits_for_primed_silence(rig):
     _clock, gpio, _level, controls, run = rig
     assert gpio.history(26) == [(0.0, 0)]  # claimed low: no glitch high
-    controls.amp_on()
+    controls.amp(True)
     run(0.1)
     assert not controls.ready_for_fade_in  # buffer not primed with silence long enough
     run(0.15)
@@ -268,22 +267,22 @@ def test_amp_sequence_around_a_session(rig):
     def step(seconds: float) -> None:
         for _ in range(round(seconds / POLL)):
             clock.t = round(clock.t + POLL, 9)
-            controls.poll(clock.t)
+            controls.poll(clock.t, audio_level_db=level.db)
             levels.append((clock.t, level.db))
 
-    controls.amp_on()
+    controls.amp(True)
     while not controls.ready_for_fade_in:
         step(POLL)
     level.db = -40.0  # fade-in starts only now
     step(2.0)
-    controls.amp_off()  # stop pressed: the fade-out is running, the amp must wait
+    controls.amp(False)  # stop pressed: the fade-out is running, the amp must wait
     step(1.0)
-    assert controls.amp.enabled
+    assert controls.amp_enable.enabled
     level.db = -math.inf  # faded out
     step(0.1)
-    assert controls.amp.enabled  # the buffered blocks are not all zeros yet
+    assert controls.amp_enable.enabled  # the buffered blocks are not all zeros yet
     step(0.2)
-    assert not controls.amp.enabled
+    assert not controls.amp_enable.enabled
     # Every switch of the amp pin happened while the signal had been silent for 0.2 s.
     for t, _lv in gpio.history(26)[1:]:
         quiet = [db for tt, db in levels if t - 0.2 <= tt <= t]
@@ -291,10 +290,41 @@ def test_amp_sequence_around_a_session(rig):
     gpio.assert_history(26, [0, 1, 0])
 
 
+def test_amp_switches_at_once_when_asked_after_primed_silence(rig):
+    """The Box asks for the amp right before its fade-in: the pin must be up before sound."""
+    clock, gpio, level, controls, run = rig
+    run(0.5)  # stream running with zeros
+    controls.amp(True)
+    assert controls.amp_enable.enabled and gpio.level(26) == 1
+    assert gpio.history(26)[-1] == (clock.t, 1)
+    level.db = -50.0
+    run(1.0)
+    gpio.assert_history(26, [0, 1])
+
+
+def test_amp_quiet_threshold(rig):
+    """A fade-in that began a moment early is still far below the quiet level."""
+    _, gpio, level, controls, run = rig
+    controls.amp(True)
+    level.db = -80.0
+    run(0.3)
+    gpio.assert_history(26, [0, 1])
+
+
+def test_led_follows_pacer_given_to_poll(rig):
+    clock, gpio, _, controls, _ = rig
+    for i in range(1, 1001):
+        clock.t = i * POLL
+        controls.poll(clock.t, pacer_bpm=6.0, audio_level_db=-math.inf)
+    assert duty_over(gpio, 13, 4.8, 5.2) == pytest.approx(0.6, abs=0.1)
+    controls.poll(clock.t + POLL, pacer_bpm=None)
+    assert controls.led.pacer_bpm is None
+
+
 def test_amp_never_switches_on_while_sound_plays(rig):
     _, gpio, level, controls, run = rig
     level.db = -20.0
-    controls.amp_on()
+    controls.amp(True)
     run(2.0)
     gpio.assert_history(26, [0])
 
@@ -312,23 +342,23 @@ def test_pins_set_up_as_inputs_with_pull_up_and_outputs_low(rig):
 
 def test_missing_pins_are_skipped():
     g = FakeGpio()
-    c = Controls(g, buttons={"start_stop": 17, "like": -1})
+    c = Controls(g, pins={"start_stop": 17, "like": -1})
     assert [b.name for b in c.buttons] == ["start_stop"]
-    assert c.led is None and c.amp is None
+    assert c.led is None and c.amp_enable is None
     assert c.ready_for_fade_in
     c.breathe(6.0, 0.0)
     c.show_fault("sensor", 0.0)
-    c.amp_on()
+    c.amp(True)
 
 
 def test_pin_used_twice_is_an_error():
     with pytest.raises(GpioError, match="used twice"):
-        Controls(FakeGpio(), buttons={"like": 5, "skip": 5})
+        Controls(FakeGpio(), pins={"like": 5, "skip": 5})
 
 
 def test_unknown_role_is_an_error():
     with pytest.raises(ValueError, match=r"unknown button role.*snooze"):
-        Controls(FakeGpio(), buttons={"snooze": 5})
+        Controls(FakeGpio(), pins={"snooze": 5})
 
 
 def test_failing_pin_is_counted_and_others_keep_working(rig):
@@ -342,12 +372,13 @@ def test_failing_pin_is_counted_and_others_keep_working(rig):
 
 def test_close_switches_outputs_off_and_releases_pins(rig):
     clock, gpio, _level, controls, run = rig
-    controls.amp_on()
+    controls.amp(True)
     controls.breathe(6.0, clock.t)
     run(5.0)
     controls.close()
     controls.close()
     assert gpio.level(26) == 0 and gpio.level(13) == 0
     assert gpio.released == {13, 26, *PINS.values()}
+    assert controls.status()["amp"] is False
     assert controls.poll(99.0) == []
     assert "start_stop" in repr(controls)

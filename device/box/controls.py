@@ -243,66 +243,79 @@ class StatusLed:
 
 
 class AmpEnable:
-    """The amplifier-enable pin, switched only while the digital signal is silent.
+    """The amplifier-enable pin, switched only while the digital signal is quiet.
 
-    Sequence (no pop): the output stream is already running with zeros; after at least
-    ``settle_s`` of primed silence the amp is enabled, and only then may the fade-in start
-    (:attr:`ready_for_fade_in`). At the end, once the engine's level reaches silence
-    (``-inf`` dB) and has stayed silent for ``settle_s`` (so the buffered blocks are
-    zeros too), the amp is disabled.
+    Sequence (no pop): the output stream already runs with zeros; once the output has been
+    quiet (at or below ``quiet_db``) for ``settle_s`` - so the buffered blocks are quiet
+    too - the amp is enabled, and only then should the fade-in start
+    (:attr:`ready_for_fade_in`). At the end the fade-out reaches silence, ``settle_s``
+    later the amp is disabled. While the sound is above ``quiet_db`` the pin never moves.
 
-    :param level_db: returns the engine's present output level in dB (``-inf`` silent).
-    :param settle_s: silence to wait before enabling and after fading out, seconds; at
-        least the output buffer's depth (buffer_blocks * block_frames / rate).
+    :param settle_s: quiet time before switching, seconds; at least the output buffer's
+        depth (buffer_blocks * block_frames / rate).
+    :param quiet_db: output level (dBFS) that counts as quiet; a fade-in that began a few
+        milliseconds early is still far below it.
     """
 
     def __init__(
         self,
         gpio: GpioBackend,
         pin: int,
-        level_db: Callable[[], float],
         *,
         settle_s: float = 0.2,
+        quiet_db: float = -60.0,
         active_high: bool = True,
     ) -> None:
+        if settle_s < 0:
+            raise ValueError(f"amplifier settle_s must be >= 0, not {settle_s}")
         self._gpio = gpio
         self.pin = pin
-        self._level_db = level_db
         self.settle_s = settle_s
+        self.quiet_db = quiet_db
         self._on = HIGH if active_high else LOW
         self._off = LOW if active_high else HIGH
         #: True while the amplifier is enabled.
         self.enabled = False
         self._want = False
-        self._silent_since: float | None = None
+        self._quiet_since: float | None = None
+        self._now: float | None = None
         gpio.setup_output(pin, initial=self._off)
 
     def request(self, on: bool) -> None:
-        """Ask for the amp on (a session is starting) or off (it has faded out)."""
-        self._want = on
+        """Ask for the amp on (a session starts) or off (it has faded out).
+
+        Switches at once when the output has already been quiet long enough, so a Box that
+        calls this just before its fade-in gets the amp before any sound.
+        """
+        self._want = bool(on)
+        if self._now is not None:
+            self._switch_if_settled(self._now)
 
     @property
     def ready_for_fade_in(self) -> bool:
-        """True once the amp is enabled: the Box may start its fade-in."""
+        """True once the amp is enabled: the fade-in may start."""
         return self.enabled
 
-    def update(self, now: float) -> None:
-        """Switch the pin if it is wanted and the signal has been silent for ``settle_s``."""
-        silent = self._level_db() == -math.inf
-        if silent:
-            if self._silent_since is None:
-                self._silent_since = now
+    def update(self, now: float, level_db: float) -> None:
+        """Note the output level at ``now`` and switch the pin if wanted and settled."""
+        self._now = now
+        if level_db <= self.quiet_db:
+            if self._quiet_since is None:
+                self._quiet_since = now
         else:
-            self._silent_since = None
+            self._quiet_since = None
+        self._switch_if_settled(now)
+
+    def _switch_if_settled(self, now: float) -> None:
         if self._want == self.enabled:
             return
-        if self._silent_since is None or now - self._silent_since < self.settle_s:
+        if self._quiet_since is None or now - self._quiet_since < self.settle_s:
             return
         self._gpio.output(self.pin, self._on if self._want else self._off)
         self.enabled = self._want
 
     def force_off(self) -> None:
-        """Disable the amp at once (service stop after the fade; a fault)."""
+        """Disable the amp at once (service stop, after the fade; a fault)."""
         self._want = False
         self._gpio.output(self.pin, self._off)
         self.enabled = False
@@ -321,56 +334,59 @@ _SHORT = {
 }
 _LONG = {"start_stop": "stop_fade"}
 
+_UNSET: object = object()
+
 
 class Controls:
     """All buttons, the status LED and the amplifier enable of one box.
 
     :param gpio: the GPIO backend (``RPiGpio`` on a Pi, ``FakeGpio`` in simulation).
-    :param buttons: role -> BCM pin for any of ``start_stop``, ``volume_up``,
+    :param pins: role -> BCM pin for any of ``start_stop``, ``volume_up``,
         ``volume_down``, ``like``, ``skip``; a pin of -1 (or a missing role) means none.
     :param led_pin: BCM pin of the status LED, -1 for none.
     :param amp_pin: BCM pin of the amplifier enable, -1 for none (the kernel owns it).
-    :param level_db: the engine's present output level in dB (for the amp sequence).
-    :param poll_s: how often the loop calls :meth:`poll`, seconds (10-20 ms).
-    :param debounce_ms: a button must read the same for this long, milliseconds.
+    :param poll_s: how often the loop calls :meth:`poll`, seconds (5-100 ms).
+    :param debounce_s: a button must read the same for this long, seconds (at least two
+        reads are always required).
     :param long_press_s: hold time of a long press, seconds.
     :param repeat_s: volume buttons repeat this often while held, seconds.
     :param active_low: buttons pull the pin low when pressed (internal pull-up).
-    :param amp_settle_s: silence before enabling / after fading out the amp, seconds.
+    :param amp_settle_s: quiet output before switching the amp, seconds.
     """
 
     def __init__(
         self,
         gpio: GpioBackend,
         *,
-        buttons: dict[str, int],
+        pins: dict[str, int],
         led_pin: int = -1,
         amp_pin: int = -1,
-        level_db: Callable[[], float] = lambda: -math.inf,
-        poll_s: float = 0.01,
-        debounce_ms: float = 30.0,
+        poll_s: float = 0.02,
+        debounce_s: float = 0.03,
         long_press_s: float = 1.0,
         repeat_s: float = 0.4,
         active_low: bool = True,
         amp_settle_s: float = 0.2,
     ) -> None:
-        if not 0.001 <= poll_s <= 0.05:
-            raise ValueError(f"controls poll_s {poll_s} s is outside 0.001..0.05")
-        unknown = set(buttons) - set(_SHORT)
+        if not 0.005 <= poll_s <= 0.1:
+            raise ValueError(f"controls poll_s {poll_s} s is outside 0.005..0.1")
+        unknown = set(pins) - set(_SHORT)
         if unknown:
             raise ValueError(
                 f"unknown button role(s) {', '.join(sorted(unknown))}; known: {', '.join(_SHORT)}"
             )
-        used = [p for p in (*buttons.values(), led_pin, amp_pin) if p >= 0]
+        used = [p for p in (*pins.values(), led_pin, amp_pin) if p >= 0]
         if len(used) != len(set(used)):
             raise GpioError(f"GPIO pins used twice in {sorted(used)}")
         self._gpio = gpio
         self.poll_s = poll_s
+        #: GPIO failures seen while polling (the sound never stops for them).
         self.errors = 0
+        #: Text of the last GPIO failure, or ``None``.
         self.last_error: str | None = None
-        stable = max(2, math.ceil(debounce_ms / 1000.0 / poll_s))
+        stable = max(2, math.ceil(round(debounce_s / poll_s, 6)))
         self.buttons: list[Button] = []
-        for role, pin in buttons.items():
+        for role, pin in pins.items():
             if pin < 0:
                 continue
             gpio.setup_input(pin, PULL_UP if active_low else PULL_DOWN)
@@ -385,13 +401,25 @@ class Controls:
                 )
             )
         self.led = StatusLed(gpio, led_pin) if led_pin >= 0 else None
-        self.amp = (
-            AmpEnable(gpio, amp_pin, level_db, settle_s=amp_settle_s) if amp_pin >= 0 else None
-        )
+        self.amp_enable = AmpEnable(gpio, amp_pin, settle_s=amp_settle_s) if amp_pin >= 0 else None
+        self._level_db = -math.inf
         self._closed = False
 
-    def poll(self, now: float) -> list[str]:
-        """Read every button, drive LED and amp for ``now``; return the actions, in order."""
+    def poll(
+        self,
+        now: float,
+        *,
+        pacer_bpm: float | object | None = _UNSET,
+        audio_level_db: float | None = None,
+    ) -> list[str]:
+        """Read every button, drive LED and amp for ``now``; return the actions, in order.
+
+        :param now: loop time, seconds.
+        :param pacer_bpm: the breathing pacer the LED follows (``None``: LED dark); left
+            as it was when not given.
+        :param audio_level_db: the engine's present output level in dBFS (``-inf`` when
+            silent), for the amplifier sequence; the last value is kept when not given.
+        """
         actions: list[str] = []
         if self._closed:
             return actions
@@ -408,20 +436,32 @@ class Controls:
                     actions.append(_LONG[button.name])
                 elif event in ("press", "repeat") and button.name not in _LONG:
                     actions.append(_SHORT[button.name])
-        for part in (self.led, self.amp):
-            if part is None:
-                continue
-            try:
-                part.update(now)
-            except GpioError as exc:
-                self._record(exc)
+        if audio_level_db is not None:
+            self._level_db = audio_level_db
+        try:
+            if self.led is not None:
+                if pacer_bpm is not _UNSET:
+                    self.led.breathe(pacer_bpm, now)  # type: ignore[arg-type]
+                self.led.update(now)
+        except GpioError as exc:
+            self._record(exc)
+        try:
+            if self.amp_enable is not None:
+                self.amp_enable.update(now, self._level_db)
+        except GpioError as exc:
+            self._record(exc)
         return actions
 
-    def task(self, on_action: Callable[[str], None]) -> Callable[[float], float]:
+    def task(
+        self,
+        on_action: Callable[[str], None],
+        level_db: Callable[[], float] | None = None,
+    ) -> Callable[[float], float]:
         """A loop task ``cb(deadline) -> next deadline`` calling ``on_action`` per action."""
 
         def run(deadline: float) -> float:
-            for action in self.poll(deadline):
+            level = None if level_db is None else level_db()
+            for action in self.poll(deadline, audio_level_db=level):
                 on_action(action)
             return deadline + self.poll_s
 
@@ -434,30 +474,41 @@ class Controls:
 
     def show_fault(self, kind: str | None, now: float) -> None:
         """Blink the code of fault ``kind`` (see :data:`FAULT_CODES`), or stop with ``None``."""
-        if self.led is None:
-            return
         if kind is not None and kind not in FAULT_CODES:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_CODES)}")
-        self.led.fault(None if kind is None else FAULT_CODES[kind], now)
+        if self.led is not None:
+            self.led.fault(None if kind is None else FAULT_CODES[kind], now)
 
-    def amp_on(self) -> None:
-        """Ask for the amp: it switches on after ``amp_settle_s`` of primed silence."""
-        if self.amp is not None:
-            self.amp.request(True)
+    def amp(self, on: bool) -> None:
+        """Ask for the amplifier on (before the fade-in) or off (after the fade-out).
 
-    def amp_off(self) -> None:
-        """Ask for the amp off: it switches once the fade-out has reached silence."""
-        if self.amp is not None:
-            self.amp.request(False)
+        It switches only once the output has been quiet for ``amp_settle_s``: at once if it
+        already has, else at a later :meth:`poll`.
+        """
+        if self.amp_enable is not None:
+            try:
+                self.amp_enable.request(on)
+            except GpioError as exc:
+                self._record(exc)
 
     @property
     def ready_for_fade_in(self) -> bool:
         """True when the fade-in may start (the amp is on, or there is no amp pin)."""
-        return self.amp is None or self.amp.ready_for_fade_in
+        return self.amp_enable is None or self.amp_enable.ready_for_fade_in
 
     def _record(self, exc: GpioError) -> None:
         self.errors += 1
         self.last_error = str(exc)
+
+    def status(self) -> dict[str, object]:
+        """Buttons held, LED mode, amp state and GPIO errors, for ``STATUS?``/selftest."""
+        return {
+            "buttons_down": [b.name for b in self.buttons if b.pressed],
+            "led_fault": None if self.led is None else self.led.fault_code,
+            "amp": None if self.amp_enable is None else self.amp_enable.enabled,
+            "gpio_errors": self.errors,
+            "gpio_last_error": self.last_error,
+        }
 
     def close(self) -> None:
         """LED and amp off, release our pins. Idempotent."""
@@ -465,14 +516,14 @@ class Controls:
             return
         self._closed = True
         try:
-            if self.amp is not None:
-                self.amp.force_off()
+            if self.amp_enable is not None:
+                self.amp_enable.force_off()
             if self.led is not None:
                 self.led.off()
         except GpioError as exc:
             self._record(exc)
         pins = [b.pin for b in self.buttons]
-        pins += [p.pin for p in (self.led, self.amp) if p is not None]
+        pins += [p.pin for p in (self.led, self.amp_enable) if p is not None]
         self._gpio.cleanup(pins)
 
     def __enter__(self) -> Controls:
@@ -483,4 +534,4 @@ class Controls:
 
     def __repr__(self) -> str:
         names = ",".join(b.name for b in self.buttons) or "no buttons"
-        return f"<Controls {names} led={self.led!r} amp={self.amp!r} errors={self.errors}>"
+        return f"<Controls {names} led={self.led!r} amp={self.amp_enable!r} errors={self.errors}>"
