@@ -261,3 +261,59 @@ class ErrorQueue:
 
     def __len__(self) -> int:
         return len(self._q)
+
+
+def parse_pairs(line: str) -> dict[str, str]:
+    """Parse a data line of ``key=value`` pairs (the inverse of :func:`format_pairs`).
+
+    Values stay text (``"none"``, ``"true"``, numbers as written); a word without ``=``
+    becomes a key with an empty value. ``ValueError`` on an unclosed quote.
+    """
+    out: dict[str, str] = {}
+    i, n = 0, len(line)
+    while i < n:
+        if line[i] == " ":
+            i += 1
+            continue
+        eq = line.find("=", i)
+        sp = line.find(" ", i)
+        if eq < 0 or (0 <= sp < eq):
+            end = n if sp < 0 else sp
+            out[line[i:end]] = ""
+            i = end
+            continue
+        key = line[i:eq]
+        i = eq + 1
+        if i < n and line[i] == '"':
+            value, i = _unquote(line, i + 1)
+        else:
+            end = line.find(" ", i)
+            end = n if end < 0 else end
+            value, i = line[i:end], end
+        out[key] = value
+    return out
+
+
+def _unquote(line: str, i: int) -> tuple[str, int]:
+    out: list[str] = []
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == '"':
+            return "".join(out), i + 1
+        if c == "\\" and i + 1 < n:
+            nxt = line[i + 1]
+            width = {"x": 2, "u": 4}.get(nxt)
+            if width and i + 2 + width <= n:
+                try:
+                    out.append(chr(int(line[i + 2 : i + 2 + width], 16)))
+                    i += 2 + width
+                    continue
+                except ValueError:
+                    pass
+            out.append(nxt)
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    raise ValueError("unclosed double quote in a data line")

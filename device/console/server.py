@@ -91,7 +91,9 @@ class ConsoleServer:
         self.lines_per_poll = lines_per_poll
         self.budget_s = budget_s
         self.console = Console(box, auth, clock=clock, serial=serial)
-        self.framer = LineFramer(MAX_LINE)
+        # The framer always makes echo events; they are written only while ECHO ON, decided
+        # in arrival order so an ECHO ON line affects exactly the lines after it.
+        self.framer = LineFramer(MAX_LINE, echo=True)
         self._port: Any = None
         self._next_open = 0.0
         self._open_error: str | None = None
@@ -223,7 +225,6 @@ class ConsoleServer:
             request = parse_request(event.text)
             reply = self.console.execute(request, now)
             self._pending = _Pending(reply, request.tag)
-            self.framer.echo = self.console.echo
             if reply.deferred is not None:
                 self._start_deferred(reply.deferred)
         elif event.kind == TOO_LONG:

@@ -1,0 +1,331 @@
+"""``bedside ctl``: drive a box's technician console from a script or a terminal.
+
+With commands, each is sent with a tag; ``ctl`` waits for the final line carrying that tag,
+prints the data lines (``--json``: as JSON), and stops at the first error: exit status 0
+when every command answered ``OK``, 1 on ``ERR`` (the message on stderr), a timeout or a
+port that cannot be opened. Commands are the words given, several separated by ``;``, or
+read one per line from standard input with ``-``. ``AUTH`` alone takes the PIN from
+``$BEDSIDE_PIN`` or asks for it without echo, so it never lands in shell history.
+
+Without commands, ``ctl`` is an interactive console with line editing and history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Environment variable holding the service PIN for ``AUTH`` without an argument.
+PIN_ENV = "BEDSIDE_PIN"
+HISTORY_FILE = Path.home() / ".bedside_ctl_history"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bedside ctl``."""
+    p = subparsers.add_parser(
+        "ctl",
+        help="send console commands to a box (or open an interactive console)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", required=True, help="serial port or pyserial URL of the box")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate (8N1; default 115200)")
+    p.add_argument("--json", action="store_true", help="print data lines as JSON")
+    p.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for each reply (default 10)"
+    )
+    p.add_argument(
+        "command",
+        nargs="*",
+        metavar="COMMAND",
+        help='command words, e.g. STATUS? or VOL SET -20; separate commands with ";"; '
+        '"-" reads commands from stdin',
+    )
+    p.set_defaults(func=main)
+
+
+@dataclass
+class Result:
+    """The answer to one command."""
+
+    command: str
+    data: list[str] = field(default_factory=list)
+    final: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the final line was ``OK``."""
+        return self.final == "OK" or self.final.startswith("OK ")
+
+    @property
+    def error(self) -> str:
+        """The final line without its tag (``ERR <code> <message>``)."""
+        text = self.final
+        head, sep, last = text.rpartition(" ")
+        return head if sep and last.startswith("#") else text
+
+
+class ConsoleClient:
+    """A tagged request/reply client over one serial port (pyserial, imported lazily).
+
+    :param port: device path or pyserial URL.
+    :param timeout: seconds to wait for a reply.
+    """
+
+    def __init__(self, port: str, *, baud: int = 115200, timeout: float = 10.0) -> None:
+        import serial
+
+        self.timeout = timeout
+        try:
+            self.ser = serial.serial_for_url(port, baudrate=baud, timeout=0.05, write_timeout=5)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ConnectionError(f"cannot open {port}: {exc}") from None
+        self._buf = bytearray()
+        self._prefix = secrets.token_hex(2)
+        self._n = 0
+        #: ``!`` lines seen while waiting for replies.
+        self.async_lines: list[str] = []
+
+    def start(self) -> None:
+        """End any half line a previous client left, and drop stale input."""
+        self.ser.write(b"\r\n")
+        time.sleep(0.05)
+        self.ser.reset_input_buffer()
+
+    def readline(self, deadline: float) -> str | None:
+        """The next line received (without its ending), or ``None`` at ``deadline``."""
+        while True:
+            ends = [i for i in (self._buf.find(b"\r"), self._buf.find(b"\n")) if i >= 0]
+            if ends:
+                i = min(ends)
+                text = bytes(self._buf[:i]).decode("ascii", "replace")
+                del self._buf[: i + 1]
+                if text:
+                    return text
+                continue
+            if time.monotonic() >= deadline:
+                return None
+            self._buf += self.ser.read(max(1, self.ser.in_waiting))
+
+    def send(self, command: str) -> Result:
+        """Send ``command`` with a fresh tag and wait for its final line.
+
+        :raises TimeoutError: no final line within the timeout.
+        """
+        words = command.split()
+        if words and words[-1].startswith("#"):
+            command = " ".join(words[:-1])
+        self._n += 1
+        tag = f"{self._prefix}{self._n}"[:8]
+        self.ser.write(f"{command} #{tag}\r\n".encode("ascii", "replace"))
+        result = Result(command)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            line = self.readline(deadline)
+            if line is None:
+                raise TimeoutError(f"no reply to {_shown(command)!r} within {self.timeout:g} s")
+            if line.startswith("!"):
+                self.async_lines.append(line)
+                continue
+            if _is_final(line):
+                if line.endswith(f" #{tag}"):
+                    result.final = line
+                    return result
+                result.data.clear()
+                continue
+            result.data.append(line)
+
+    def close(self) -> None:
+        """Close the port."""
+        with contextlib.suppress(Exception):
+            self.ser.close()
+
+
+def _is_final(line: str) -> bool:
+    return line == "OK" or line.startswith(("OK ", "ERR "))
+
+
+def _shown(command: str) -> str:
+    # Never print a PIN back.
+    upper = command.upper()
+    if upper.startswith("AUTH ") or upper.startswith("PIN SET "):
+        return command.split()[0] + " ..."
+    return command
+
+
+def split_commands(words: Iterable[str]) -> list[str]:
+    """Join command words; ``;`` (outside double quotes) separates commands."""
+    text = " ".join(words)
+    out, cur, quoted = [], [], False
+    for c in text:
+        if c == '"':
+            quoted = not quoted
+        if c == ";" and not quoted:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(c)
+    out.append("".join(cur).strip())
+    return [c for c in out if c]
+
+
+def _with_pin(command: str, ask: Callable[[str], str]) -> str:
+    if command.strip().upper() != "AUTH":
+        return command
+    pin = os.environ.get(PIN_ENV) or ask("service PIN: ")
+    return f"AUTH {pin.strip()}"
+
+
+def _convert(text: str) -> Any:
+    if text == "none":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def to_json(result: Result) -> list[dict[str, Any]]:
+    """The data lines of ``result`` as objects (CSV rows for ``EXPORT``)."""
+    from device.console.protocol import parse_pairs
+
+    if result.command.split()[0].upper() == "EXPORT":
+        rows = list(csv.reader(result.data))
+        if not rows:
+            return []
+        header = rows[0]
+        return [
+            {k: _convert(v) if v else None for k, v in zip(header, r, strict=False)}
+            for r in rows[1:]
+        ]
+    return [{k: _convert(v) for k, v in parse_pairs(line).items()} for line in result.data]
+
+
+def run_commands(
+    client: ConsoleClient, commands: list[str], *, as_json: bool, ask: Callable[[str], str]
+) -> int:
+    """Run ``commands`` in order; print their data; return the exit status."""
+    for command in commands:
+        try:
+            result = client.send(_with_pin(command, ask))
+        except TimeoutError as exc:
+            print(f"bedside ctl: {exc}", file=sys.stderr)
+            return 1
+        if as_json:
+            print(json.dumps(to_json(result)))
+        else:
+            for line in result.data:
+                print(line)
+        if not result.ok:
+            print(f"bedside ctl: {_shown(command)}: {result.error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def interactive(client: ConsoleClient, *, timeout: float) -> int:
+    """A console for a person: line editing, history, async lines shown as they come."""
+    tty = sys.stdin.isatty()
+    readline: Any = None
+    if tty:
+        try:
+            import readline
+        except ImportError:
+            readline = None
+    if readline is not None:
+        with contextlib.suppress(OSError):
+            readline.read_history_file(HISTORY_FILE)
+    done = threading.Event()
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                line = client.readline(time.monotonic() + 0.2)
+            except Exception as exc:
+                print(f"\nbedside ctl: port failed: {exc}", file=sys.stderr)
+                stop.set()
+                done.set()
+                return
+            if line is None:
+                continue
+            print(line, flush=True)
+            if _is_final(line):
+                done.set()
+
+    thread = threading.Thread(target=reader, name="ctl-reader", daemon=True)
+    thread.start()
+    print(f"bedside ctl on {client.ser.port}: HELP lists commands, Ctrl-D ends.", file=sys.stderr)
+    try:
+        while not stop.is_set():
+            try:
+                line = input("bedside> " if tty else "")
+            except EOFError:
+                break
+            command = line.strip()
+            if not command:
+                continue
+            if command.lower() in ("exit", "quit"):
+                break
+            secret = command.upper().startswith(("AUTH", "PIN SET"))
+            if readline is not None and secret:
+                # Keep PINs out of the history file.
+                readline.remove_history_item(readline.get_current_history_length() - 1)
+            command = _with_pin(command, _getpass)
+            done.clear()
+            client.ser.write(command.encode("ascii", "replace") + b"\r\n")
+            if not done.wait(timeout):
+                print(f"bedside ctl: no reply within {timeout:g} s", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+    finally:
+        stop.set()
+        thread.join(1.0)
+        if readline is not None:
+            with contextlib.suppress(OSError):
+                readline.write_history_file(HISTORY_FILE)
+    return 0
+
+
+def _getpass(prompt: str) -> str:
+    import getpass
+
+    return getpass.getpass(prompt)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``bedside ctl``."""
+    words = list(args.command)
+    if words == ["-"]:
+        commands = [line.strip() for line in sys.stdin if line.strip()]
+    else:
+        commands = split_commands(words)
+    try:
+        client = ConsoleClient(args.port, baud=args.baud, timeout=args.timeout)
+    except ConnectionError as exc:
+        print(f"bedside ctl: {exc}", file=sys.stderr)
+        return 1
+    try:
+        client.start()
+        if not words:
+            return interactive(client, timeout=args.timeout)
+        return run_commands(client, commands, as_json=args.json, ask=_getpass)
+    except OSError as exc:
+        print(f"bedside ctl: port failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()

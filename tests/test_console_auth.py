@@ -1,0 +1,239 @@
+"""Service PIN: hashing, per-device default, lockout, idle timeout, logout, never logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from device.console.auth import (
+    PIN_FILE,
+    SECRET_FILE,
+    PinAuth,
+    PinStore,
+    check_new_pin,
+    derive_default_pin,
+    hash_pin,
+    verify_pin,
+)
+from device.console.server import ConsoleServer
+from device.exc import AuthError, StorageError
+
+FAST_N = 2**10  # scrypt cost for tests; the product default is checked separately
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class MemoryPort:
+    """An in-memory serial port: the test writes ``inbox``, reads ``sent``."""
+
+    def __init__(self) -> None:
+        self.inbox = bytearray()
+        self.sent = bytearray()
+        self.broken = False
+        self.closed = False
+
+    def read(self, n: int) -> bytes:
+        if self.broken:
+            raise OSError(5, "Input/output error")
+        data = bytes(self.inbox[:n])
+        del self.inbox[:n]
+        return data
+
+    def write(self, data: bytes) -> int:
+        if self.broken:
+            raise OSError(5, "Input/output error")
+        self.sent += data
+        return len(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class StubBox:
+    def status(self) -> dict[str, object]:
+        return {"state": "idle", "hr": None, "quality": 0.0}
+
+
+def make_auth(tmp_path: Path, clock: FakeClock | None = None) -> PinAuth:
+    return PinAuth(tmp_path, clock=clock or FakeClock(), identity="machine:abc", scrypt_n=FAST_N)
+
+
+def test_hash_is_salted_scrypt_and_verifies() -> None:
+    a, b = hash_pin("246810", n=FAST_N), hash_pin("246810", n=FAST_N)
+    assert a["kdf"] == "scrypt" and a["salt"] != b["salt"] and a["hash"] != b["hash"]
+    assert verify_pin("246810", a) and not verify_pin("246811", a)
+    assert "246810" not in json.dumps(a)
+
+
+def test_damaged_record_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match="damaged"):
+        verify_pin("1", {"kdf": "scrypt", "salt": "zz", "hash": "00"})
+    with pytest.raises(StorageError, match="unknown PIN hash"):
+        verify_pin("1", {"kdf": "md5", "salt": "00", "hash": "00"})
+
+
+def test_new_pin_rules() -> None:
+    assert check_new_pin("246810") == "246810"
+    for bad in ("12345", "1234567890123", "12a456", "111111", "١٢٣٤٥٦"):
+        with pytest.raises(ValueError, match="PIN"):
+            check_new_pin(bad)
+
+
+def test_default_pin_is_per_device(tmp_path: Path) -> None:
+    one = derive_default_pin("machine:a", b"s" * 32)
+    assert len(one) == 8 and one.isdigit()
+    assert one != derive_default_pin("machine:b", b"s" * 32)
+    assert one != derive_default_pin("machine:a", b"t" * 32)
+    # Two boxes with the same identity but their own secret salt get different PINs.
+    s1 = PinStore(tmp_path / "box1", "machine:a", scrypt_n=FAST_N)
+    s2 = PinStore(tmp_path / "box2", "machine:a", scrypt_n=FAST_N)
+    assert s1.default_pin() != s2.default_pin()
+    assert s1.default_pin() == PinStore(tmp_path / "box1", "machine:a").default_pin()
+
+
+def test_files_hold_only_a_hash_with_mode_0600(tmp_path: Path) -> None:
+    store = PinStore(tmp_path, "machine:abc", scrypt_n=FAST_N)
+    assert store.verify(store.default_pin())
+    store.set_pin("975310")
+    text = (tmp_path / PIN_FILE).read_text()
+    assert "975310" not in text and json.loads(text)["kdf"] == "scrypt"
+    for name in (PIN_FILE, SECRET_FILE):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600
+    assert store.verify("975310") and not store.verify(store.default_pin())
+    assert not store.is_default()
+    store.reset_to_default()
+    assert store.is_default()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_product_cost_is_scrypt_2_14(tmp_path: Path) -> None:
+    store = PinStore(tmp_path, "machine:abc")
+    store.set_pin("864200")
+    record = json.loads((tmp_path / PIN_FILE).read_text())
+    assert (record["n"], record["r"], record["p"]) == (2**14, 8, 1)
+
+
+def test_damaged_pin_file_names_the_fix(tmp_path: Path) -> None:
+    (tmp_path / PIN_FILE).write_text("{not json")
+    with pytest.raises(StorageError, match="reset-default"):
+        PinStore(tmp_path, "machine:abc").verify("12345678")
+
+
+def test_five_wrong_pins_lock_for_60_s(tmp_path: Path) -> None:
+    clock = FakeClock()
+    auth = make_auth(tmp_path, clock)
+    right = auth.store.default_pin()
+    results = [auth.login("000001") for _ in range(5)]
+    assert results == ["wrong"] * 4 + ["locked"]
+    assert auth.locked_for() == pytest.approx(60.0)
+    assert auth.login(right) == "locked" and not auth.logged_in
+    clock.t += 59.9
+    assert auth.login(right) == "locked"
+    clock.t += 0.2
+    assert auth.locked_for() == 0.0
+    assert auth.tries_left == 5
+    assert auth.login(right) == "ok" and auth.logged_in
+
+
+def test_a_right_pin_resets_the_count(tmp_path: Path) -> None:
+    auth = make_auth(tmp_path)
+    right = auth.store.default_pin()
+    for _ in range(4):
+        auth.login("000001")
+    assert auth.login(right) == "ok"
+    assert [auth.login("000001") for _ in range(4)] == ["wrong"] * 4
+
+
+def test_idle_timeout_ends_the_login(tmp_path: Path) -> None:
+    clock = FakeClock()
+    auth = make_auth(tmp_path, clock)
+    assert auth.login(auth.store.default_pin()) == "ok"
+    clock.t += 599.0
+    auth.touch()
+    clock.t += 599.0
+    assert auth.logged_in
+    clock.t += 2.0
+    assert not auth.logged_in
+    with pytest.raises(AuthError, match="AUTH"):
+        auth.require("VOL CAP SET")
+
+
+def run_server(server: ConsoleServer, port: MemoryPort, finals: int, t0: float = 0.0) -> list[str]:
+    """Poll until ``finals`` final lines were sent (PIN checks run on a worker thread)."""
+    deadline = time.monotonic() + 10.0
+    t = t0
+    while time.monotonic() < deadline:
+        server.poll(t)
+        t += 0.02
+        lines = port.sent.decode().split("\r\n")
+        if sum(1 for x in lines if x == "OK" or x.startswith(("OK ", "ERR "))) >= finals:
+            return [x for x in lines if x]
+        time.sleep(0.001)
+    raise AssertionError(f"no {finals} replies: {port.sent!r}")
+
+
+def test_console_login_service_command_and_logout_on_port_close(tmp_path: Path) -> None:
+    clock = FakeClock()
+    auth = make_auth(tmp_path, clock)
+    port = MemoryPort()
+    server = ConsoleServer(lambda: port, StubBox(), auth, clock, serial="T1")
+    pin = auth.store.default_pin()
+    port.inbox += f"PIN SET 975310 #a\r\nAUTH {pin} #b\r\nPIN SET 975310 #c\r\n".encode()
+    lines = run_server(server, port, 3)
+    assert [x for x in lines if not x.startswith("!")][-4:] == [
+        "ERR 5 PIN SET needs the service PIN: AUTH <PIN> first #a",
+        "login=service idle_logout_s=600.0",
+        "OK #b",
+        "OK #c",
+    ]
+    assert auth.logged_in and auth.store.verify("975310")
+    port.broken = True
+    server.poll(1.0)
+    assert not server.is_open and port.closed
+    assert not auth.logged_in
+
+
+def test_console_lockout_answers_err_9(tmp_path: Path) -> None:
+    clock = FakeClock()
+    auth = make_auth(tmp_path, clock)
+    port = MemoryPort()
+    server = ConsoleServer(lambda: port, StubBox(), auth, clock, serial="T1")
+    port.inbox += b"".join(b"AUTH 00000%d #w%d\r\n" % (i, i) for i in range(6))
+    finals = [x for x in run_server(server, port, 6) if x.startswith(("OK", "ERR"))]
+    assert finals[:4] == [
+        f"ERR 5 wrong PIN ({4 - i} tries left before a lockout) #w{i}" for i in range(4)
+    ]
+    assert finals[4] == "ERR 9 wrong PIN; AUTH is locked for 60 s #w4"
+    assert finals[5] == "ERR 9 AUTH is locked for 60 s more #w5"
+
+
+def test_pin_never_in_logs_or_replies(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    clock = FakeClock()
+    auth = make_auth(tmp_path, clock)
+    port = MemoryPort()
+    server = ConsoleServer(lambda: port, StubBox(), auth, clock, serial="T1")
+    pin = auth.store.default_pin()
+    secrets_typed = [pin, "314159", "271828", "161803"]
+    port.inbox += (
+        f"ECHO ON\rAUTH 314159\rAUTH {pin}\rPIN SET 271828\rAUTH 161803 extra\r"
+        "PIN SET 161803 x\rERR?\rLOGOUT\r"
+    ).encode()
+    sent = "\n".join(run_server(server, port, 8))
+    for secret in secrets_typed:
+        assert secret not in caplog.text
+        assert secret not in sent
+    assert "AUTH ******" in sent  # echo shows stars
+    assert "console service login" in caplog.text  # the log does say what happened
