@@ -1,0 +1,271 @@
+"""Causal beat detection in a PPG stream, block by block, with a fixed look-ahead.
+
+Chain: band-pass (Butterworth high-pass 0.3 Hz, low-pass 6 Hz), first difference, then the
+steepest point of each systolic upstroke is the beat's fiducial point (it is sharper and
+steadier than the rounded systolic peak, so intervals jitter less). Each local maximum of the
+slope is a candidate; a candidate becomes a beat when, ``look-ahead`` after it, it is the
+steepest candidate within a refractory window around it (half the recent interval, 0.3-0.6 s)
+and its slope clears an adaptive threshold (a share of the median slope of recent beats). Its
+time is refined to a fraction of a sample by a parabola through the slope maximum.
+
+Every decision uses only samples up to the candidate plus the fixed look-ahead, so the beats do
+not depend on how the stream is cut into blocks, and the first part of a recording gives the
+same beats whether or not more follows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.dsp.biquad import SosFilter, butterworth_highpass, butterworth_lowpass
+
+__all__ = ["Beat", "BeatDetector"]
+
+#: Band-pass corners in Hz: below the slowest heart rate's fundamental (30 bpm is 0.5 Hz) yet
+#: above most breathing wander; above the harmonics that shape the upstroke at 180 bpm.
+HIGHPASS_HZ = 0.3
+LOWPASS_HZ = 6.0
+#: Frequency (Hz) at which the filter delay is taken out of the reported times: the slope
+#: maximum is formed mostly by the 2nd-4th harmonic of a resting pulse.
+DELAY_REF_HZ = 2.5
+#: Total delay from a beat's fiducial point to its report, s (the contract allows 1.0).
+LATENCY_S = 0.9
+#: Plausible inter-beat interval, s (200 to 30 bpm).
+IBI_MIN_S = 0.3
+IBI_MAX_S = 2.0
+#: Largest relative change of an interval against the recent median (the "20 % rule").
+IBI_RULE = 0.2
+#: Refractory window around a beat: this share of the recent interval, clamped, s.
+REFRACTORY_SHARE = 0.5
+REFRACTORY_MIN_S = 0.3
+REFRACTORY_MAX_S = 0.6
+#: A candidate must reach this share of the reference slope (median of recent beats).
+THRESHOLD_SHARE = 0.35
+#: Slopes above this many times the reference are movement, not pulse.
+ARTEFACT_RATIO = 4.0
+#: Beats whose slopes form the reference.
+REFERENCE_BEATS = 5
+#: Without a beat for this long (s, or this many recent intervals) the reference restarts.
+RESTART_S = 3.0
+RESTART_INTERVALS = 3.0
+#: Samples after a start or a gap that are not searched (filter settling), s.
+SETTLE_S = 0.3
+#: Intervals that make up the quality index.
+QUALITY_BEATS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """One detected beat."""
+
+    #: Time of the fiducial point (steepest upstroke), s since stream index 0.
+    t: float
+    #: Interval from the previous beat, s; ``None`` for the first beat after a start or gap.
+    ibi: float | None
+    #: The interval is plausible (0.3-2.0 s and within 20 % of the recent median).
+    valid: bool
+    #: Upstroke slope (signal units per second) after the band-pass.
+    slope: float
+
+
+class BeatDetector:
+    """Streaming PPG beat detector with a fixed look-ahead of :attr:`latency_s`.
+
+    Feed consecutive blocks of samples (systolic peaks up; invert raw reflectance counts
+    first) with :meth:`process`; it returns the beats whose look-ahead has passed. Times are
+    seconds since stream index 0 at ``rate_hz``. Works at 20-1000 Hz.
+    """
+
+    def __init__(self, rate_hz: float) -> None:
+        rate_hz = float(rate_hz)
+        if not 20.0 <= rate_hz <= 1000.0:
+            raise ValueError(f"beat detector rate must be 20-1000 Hz, got {rate_hz!r}")
+        self.rate_hz = rate_hz
+        lowpass = min(LOWPASS_HZ, 0.4 * rate_hz)
+        self._filter = SosFilter(
+            butterworth_highpass(2, HIGHPASS_HZ, rate_hz) + butterworth_lowpass(4, lowpass, rate_hz)
+        )
+        #: Filter delay taken out of the reported times, s.
+        self.filter_delay_s = self._filter.group_delay(DELAY_REF_HZ, rate_hz)
+        # Look-ahead in samples past a candidate before it is decided; +2 samples for the
+        # difference and the local-maximum test.
+        self._horizon = math.floor((LATENCY_S - self.filter_delay_s) * rate_hz) - 2
+        #: Fixed delay from a beat's time to the sample that reveals it, s (<= 1.0).
+        self.latency_s = (self._horizon + 2) / rate_hz + self.filter_delay_s
+        self._settle = round(SETTLE_S * rate_hz)
+        self._next_index: int | None = None
+        self._prev_y = 0.0
+        self._tail = np.zeros(0)  # last two slope samples
+        self._settled_from = 0
+        self._pending: deque[tuple[float, float]] = deque()  # (position in samples, slope)
+        self._recent: deque[tuple[float, float]] = deque()  # decided candidates, for neighbours
+        self._last_t: float | None = None
+        self._ibis: deque[float] = deque(maxlen=5)
+        self._slopes: deque[float] = deque(maxlen=REFERENCE_BEATS)
+        self._valid: deque[bool] = deque(maxlen=QUALITY_BEATS)
+        self.beats = 0
+        self.artefacts = 0
+
+    # --- public --------------------------------------------------------------------------
+
+    def process(self, x: np.ndarray, gap: bool = False, index: int | None = None) -> list[float]:
+        """Feed the next samples; return beat times (s) that became certain.
+
+        ``gap=True`` says samples were lost before ``x``: pending candidates are decided on
+        what came before, the filters restart, and no interval spans the gap. ``index`` is
+        the stream index of ``x[0]`` (for time keeping across gaps); a jump is a gap too.
+        """
+        return [b.t for b in self.process_beats(x, gap, index)]
+
+    def process_beats(
+        self, x: np.ndarray, gap: bool = False, index: int | None = None
+    ) -> list[Beat]:
+        """Like :meth:`process` but return :class:`Beat` records with their intervals."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 1:
+            raise ValueError(f"samples must be one-dimensional, got shape {x.shape}")
+        out: list[Beat] = []
+        if index is None:
+            index = 0 if self._next_index is None else self._next_index
+        if len(x) == 0:
+            return out
+        if self._next_index is None or gap or index != self._next_index:
+            if self._next_index is not None:
+                self._decide(out, math.inf)
+                self._last_t = None
+            self._restart(index, float(x[0]))
+        y = self._filter.process(x)
+        slope = np.empty(len(y) + len(self._tail))
+        slope[: len(self._tail)] = self._tail
+        dd = slope[len(self._tail) :]
+        dd[0] = y[0] - self._prev_y
+        np.subtract(y[1:], y[:-1], out=dd[1:])
+        dd *= self.rate_hz
+        self._prev_y = float(y[-1])
+        # Index of slope[0] in the stream: slope sample k sits between samples k-1 and k.
+        base = index - len(self._tail)
+        if len(slope) >= 3:
+            mid = slope[1:-1]
+            peaks = np.flatnonzero((mid > slope[:-2]) & (mid >= slope[2:]) & (mid > 0.0)) + 1
+            for p in peaks:
+                if base + p < self._settled_from:
+                    continue
+                s0, s1, s2 = slope[p - 1], slope[p], slope[p + 1]
+                curve = s0 - 2.0 * s1 + s2
+                offset = 0.5 * (s0 - s2) / curve if curve < 0.0 else 0.0
+                value = s1 - 0.25 * (s0 - s2) * offset
+                self._pending.append((base + p - 0.5 + offset, float(value)))
+        self._tail = slope[-2:].copy()
+        last = index + len(x) - 1
+        self._next_index = last + 1
+        self._decide(out, last)
+        return out
+
+    def flush(self) -> list[float]:
+        """Decide the pending candidates on what has been seen (end of stream); return beats."""
+        out: list[Beat] = []
+        self._decide(out, math.inf)
+        return [b.t for b in out]
+
+    @property
+    def quality(self) -> float:
+        """Signal quality 0..1: share of plausible recent intervals, 0 when beats stop."""
+        if self._last_t is None or self._next_index is None:
+            return 0.0
+        now = self._next_index / self.rate_hz
+        expected = float(np.median(self._ibis)) if self._ibis else 1.0
+        if now - self._last_t > max(RESTART_S, RESTART_INTERVALS * expected) + self.latency_s:
+            return 0.0
+        return sum(self._valid) / QUALITY_BEATS
+
+    def __repr__(self) -> str:
+        return (
+            f"<BeatDetector rate={self.rate_hz:g} Hz latency={self.latency_s:.3f} s "
+            f"beats={self.beats} quality={self.quality:.2f}>"
+        )
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _restart(self, index: int, first: float) -> None:
+        self._filter.reset(first)
+        self._prev_y = 0.0
+        self._tail = np.zeros(0)
+        self._settled_from = index + self._settle
+        self._pending.clear()
+        self._recent.clear()
+        self._last_t = None
+        self._valid.clear()
+
+    def _decide(self, out: list[Beat], last: float) -> None:
+        """Decide every pending candidate whose look-ahead ends at or before sample ``last``."""
+        fs = self.rate_hz
+        while self._pending and self._pending[0][0] + self._horizon + 1 <= last:
+            pos, value = self._pending.popleft()
+            t = pos / fs
+            expected = float(np.median(self._ibis)) if self._ibis else None
+            if self._last_t is not None and t - self._last_t > max(
+                RESTART_S, RESTART_INTERVALS * (expected or 0.0)
+            ):
+                self._slopes.clear()
+            reach = (
+                REFRACTORY_MIN_S
+                if expected is None
+                else min(max(REFRACTORY_SHARE * expected, REFRACTORY_MIN_S), REFRACTORY_MAX_S)
+            )
+            while self._recent and self._recent[0][0] < pos - REFRACTORY_MAX_S * fs * 4:
+                self._recent.popleft()
+            beat = self._judge(pos, value, reach, last)
+            self._recent.append((pos, value))
+            if beat:
+                out.append(self._accept(t - self.filter_delay_s, value))
+
+    def _judge(self, pos: float, value: float, reach: float, last: float) -> bool:
+        fs = self.rate_hz
+        span = reach * fs
+        for p, v in self._recent:
+            if p >= pos - span and v > value:
+                return False
+        for p, v in self._pending:
+            if p > pos + span:
+                break
+            if v > value:
+                return False
+        if self._slopes:
+            reference = float(np.median(self._slopes))
+        else:
+            # Start-up: the steepest upstroke in the last few seconds and the look-ahead.
+            reference = value
+            for p, v in self._recent:
+                if p >= pos - RESTART_S * fs:
+                    reference = max(reference, v)
+            for p, v in self._pending:
+                if p > pos + self._horizon:
+                    break
+                reference = max(reference, v)
+        if value < THRESHOLD_SHARE * reference:
+            return False
+        if len(self._slopes) >= 3 and value > ARTEFACT_RATIO * reference:
+            self.artefacts += 1
+            return False
+        t = pos / fs - self.filter_delay_s
+        return self._last_t is None or t - self._last_t >= IBI_MIN_S
+
+    def _accept(self, t: float, value: float) -> Beat:
+        ibi = None if self._last_t is None else t - self._last_t
+        valid = False
+        if ibi is not None:
+            valid = IBI_MIN_S <= ibi <= IBI_MAX_S
+            if valid and len(self._ibis) >= 3:
+                median = float(np.median(self._ibis))
+                valid = abs(ibi - median) <= IBI_RULE * median
+            if IBI_MIN_S <= ibi <= IBI_MAX_S:
+                self._ibis.append(ibi)
+            self._valid.append(valid)
+        self._slopes.append(value)
+        self._last_t = t
+        self.beats += 1
+        return Beat(t, ibi, valid, value)
