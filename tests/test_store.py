@@ -94,7 +94,7 @@ def test_non_finite_values_are_stored_as_null(store: Store):
 
 def test_bad_rows_are_refused_with_the_field_named(store: Store):
     sid = store.start_session("p")
-    with pytest.raises(ValueError, match="unknown row field.*heart"):
+    with pytest.raises(ValueError, match=r"unknown row field.*heart"):
         store.add_rows(sid, [{"t": 0.0, "heart": 60}])
     with pytest.raises(ValueError, match="'hr' must be a number"):
         store.add_rows(sid, [row(0.0, hr="sixty")])
@@ -156,7 +156,7 @@ def test_foreign_file_and_closed_store(tmp_path: Path):
         Store(other)
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StorageError, match="junk.db: cannot open"):
+    with pytest.raises(StorageError, match=r"junk\.db: cannot open"):
         Store(junk)
     s = Store(tmp_path / "ok.db")
     s.close()
@@ -315,7 +315,7 @@ def test_real_full_disk(tiny_disk: Path):
     s = Store(tiny_disk / "sessions.db")
     sid = s.start_session("p")
     filler = tiny_disk / "filler"
-    with pytest.raises(StorageError, match="full|disk"):
+    with pytest.raises(StorageError, match=r"full|disk"):
         for i in range(200):
             s.add_rows(sid, [row(float(i * 100 + k)) for k in range(100)])
             if i == 2:
