@@ -1,0 +1,316 @@
+"""Heart analysis of the PPG stream: heart rate, HRV, coherence and breathing rate.
+
+:class:`HeartAnalyzer` takes the sensor's :class:`~device.drivers.samples.SampleBlock` s, runs
+the streaming :class:`~device.dsp.beats.BeatDetector` on the infrared channel and keeps the
+figures the therapy reads through :meth:`HeartAnalyzer.snapshot`:
+
+* heart rate beat to beat and smoothed (mean of the last plausible intervals);
+* RMSSD and SDNN over a rolling 60 s and over the whole session (Task Force 1996), from
+  intervals that pass the detector's plausibility and 20 % rules; a difference is taken only
+  between two adjacent plausible intervals;
+* HeartMath-style coherence (McCraty 2009): intervals resampled at 2 Hz, the latest 64 s,
+  detrended, Hann window, every 5 s; highest peak in 0.04-0.26 Hz, peak power over 0.030 Hz
+  around it, total power 0.0033-0.4 Hz, ratio ``(peak / (total - peak)) ** 2``;
+* breathing rate from the respiratory (RSA) peak of the same interval spectrum.
+
+Every figure is ``None`` while the signal quality is low or there is too little data: the
+box never guesses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.drivers.samples import SampleBlock
+from device.dsp.beats import Beat, BeatDetector
+
+__all__ = ["HeartAnalyzer", "HeartState", "coherence_spectrum"]
+
+#: Quality (0..1) below which every figure is withheld.
+QUALITY_MIN = 0.6
+#: Smoothed HR: mean of up to this many plausible intervals from the last ``HR_WINDOW_S``.
+HR_BEATS = 8
+HR_WINDOW_S = 10.0
+HR_MIN_INTERVALS = 3
+#: Rolling HRV window, s, and the plausible-interval time it needs before it is shown.
+HRV_WINDOW_S = 60.0
+HRV_MIN_COVER_S = 45.0
+HRV_MIN_DIFFS = 20
+#: Session HRV needs at least this many successive differences.
+SESSION_MIN_DIFFS = 30
+#: Coherence: resampling rate (Hz), window (s), update period (s), needed coverage (share).
+COH_RATE_HZ = 2.0
+COH_WINDOW_S = 64.0
+COH_PERIOD_S = 5.0
+COH_MIN_COVER = 0.8
+COH_PAD = 512
+COH_PEAK_BAND = (0.04, 0.26)
+COH_PEAK_WIDTH_HZ = 0.030
+COH_TOTAL_BAND = (0.0033, 0.4)
+#: Breathing peak search band in Hz (3.6-30 breaths/min) and the share of the band's power
+#: the peak must hold to be believed.
+BREATH_BAND = (0.06, 0.5)
+BREATH_MIN_SHARE = 0.25
+#: Beats kept in memory, s (the longest window plus margin).
+KEEP_S = 70.0
+
+
+@dataclass
+class HeartState:
+    """What the heart analysis knows at time ``t``; figures are ``None`` when withheld."""
+
+    #: Time of the latest sample, s since stream start.
+    t: float
+    #: Smoothed heart rate, beats/min.
+    hr_bpm: float | None
+    #: Heart rate from the latest interval, beats/min.
+    hr_beat_bpm: float | None
+    #: RMSSD over the last 60 s, ms.
+    rmssd_ms: float | None
+    #: SDNN over the last 60 s, ms.
+    sdnn_ms: float | None
+    #: RMSSD over the session, ms.
+    rmssd_session_ms: float | None
+    #: SDNN over the session, ms.
+    sdnn_session_ms: float | None
+    #: HeartMath-style coherence ratio (0 upwards; about 0.5 / 1.8 split low/medium/high).
+    coherence: float | None
+    #: Breathing rate from the respiratory peak of the interval series, breaths/min.
+    breathing_bpm: float | None
+    #: Signal quality 0..1 (0 without contact).
+    quality: float
+    #: Finger contact as the sensor reports it.
+    contact: bool
+    #: Beats detected since the start.
+    beats: int
+
+
+def coherence_spectrum(
+    beat_t: np.ndarray, ibi_s: np.ndarray, end_t: float
+) -> tuple[float, float | None]:
+    """Coherence ratio and breathing rate (breaths/min or ``None``) of a tachogram.
+
+    ``beat_t`` (s) are the times of beats that close plausible intervals ``ibi_s`` (s); the
+    series is interpolated at 2 Hz over the 64 s ending at ``end_t``.
+    """
+    n = int(COH_WINDOW_S * COH_RATE_HZ)
+    grid = end_t - COH_WINDOW_S + np.arange(1, n + 1) / COH_RATE_HZ
+    series = np.interp(grid, beat_t, ibi_s * 1000.0)
+    k = np.arange(n, dtype=float)
+    slope, intercept = np.polyfit(k, series, 1)
+    series = (series - (slope * k + intercept)) * np.hanning(n)
+    power = np.abs(np.fft.rfft(series, COH_PAD)) ** 2
+    freq = np.fft.rfftfreq(COH_PAD, 1.0 / COH_RATE_HZ)
+    band = (freq >= COH_PEAK_BAND[0]) & (freq <= COH_PEAK_BAND[1])
+    peak_f = freq[band][int(np.argmax(power[band]))]
+    peak = float(power[np.abs(freq - peak_f) <= COH_PEAK_WIDTH_HZ / 2.0 + 1e-9].sum())
+    total = float(power[(freq >= COH_TOTAL_BAND[0]) & (freq <= COH_TOTAL_BAND[1])].sum())
+    rest = total - peak
+    coherence = (peak / rest) ** 2 if rest > 0.0 else math.inf
+    if total <= 0.0:
+        coherence = 0.0
+    bb = (freq >= BREATH_BAND[0]) & (freq <= BREATH_BAND[1])
+    i = int(np.flatnonzero(bb)[int(np.argmax(power[bb]))])
+    share_band = float(power[bb].sum())
+    share = float(power[np.abs(freq - freq[i]) <= COH_PEAK_WIDTH_HZ / 2.0 + 1e-9].sum())
+    breathing = None
+    if share_band > 0.0 and share / share_band >= BREATH_MIN_SHARE and 0 < i < len(power) - 1:
+        a, b, c = power[i - 1], power[i], power[i + 1]
+        curve = a - 2.0 * b + c
+        offset = 0.5 * (a - c) / curve if curve < 0.0 else 0.0
+        breathing = 60.0 * (freq[i] + offset * (freq[1] - freq[0]))
+    return coherence, breathing
+
+
+class HeartAnalyzer:
+    """Turns the sensor's sample blocks into a :class:`HeartState`.
+
+    The MAX30102's infrared count *falls* as blood arrives, so the analysis runs on the
+    negated ``ir``. Samples marked ``led_step`` are held at the last good value and the
+    level after the step is joined on, so an LED current change is not taken for a beat.
+    Without contact nothing is analysed; when contact returns the detector restarts as after
+    a gap.
+    """
+
+    def __init__(self, rate_hz: float) -> None:
+        self.rate_hz = float(rate_hz)
+        self.detector = BeatDetector(self.rate_hz)
+        self._t = 0.0
+        self._contact = True
+        self._restart = False
+        self._offset = 0.0
+        self._held: float | None = None
+        self._holding = False
+        self._beats: deque[Beat] = deque()
+        self._last: Beat | None = None
+        # Session sums: Welford mean/M2 of plausible intervals (ms), successive differences.
+        self._n = 0
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._sd_n = 0
+        self._sd_sum = 0.0
+        self._next_coh = COH_PERIOD_S
+        self._coherence: float | None = None
+        self._breathing: float | None = None
+
+    @property
+    def latency_s(self) -> float:
+        """Delay from a beat to its report, s (the detector's fixed look-ahead)."""
+        return self.detector.latency_s
+
+    def feed(self, block: SampleBlock) -> list[Beat]:
+        """Analyse one block of samples; return the beats it revealed."""
+        if block.rate_hz != self.rate_hz:
+            raise ValueError(
+                f"sample block at {block.rate_hz!r} Hz fed to a {self.rate_hz:g} Hz analyser"
+            )
+        n = len(block.ir)
+        if n:
+            self._t = (block.start_index + n - 1) / self.rate_hz
+        self._contact = bool(block.contact)
+        if not n:
+            return []
+        if not block.contact:
+            self._restart = True
+            self._holding = False
+            return []
+        x = -np.asarray(block.ir, dtype=float)
+        gap = block.gap_before or self._restart
+        if gap:
+            self._holding = False
+            self._offset = 0.0
+        x = self._join_led_steps(x, block.led_step)
+        beats = self.detector.process_beats(x, gap=gap, index=block.start_index)
+        self._restart = False
+        for b in beats:
+            self._add(b)
+        while self._next_coh <= self._t:
+            self._update_coherence(self._next_coh)
+            self._next_coh += COH_PERIOD_S
+        return beats
+
+    def snapshot(self) -> HeartState:
+        """The figures now (withheld as ``None`` while quality is low)."""
+        quality = self.detector.quality if self._contact else 0.0
+        ok = quality >= QUALITY_MIN
+        t = self._t
+        hr = hr_beat = rmssd = sdnn = None
+        if ok:
+            recent = [b.ibi for b in self._beats if b.valid and b.t >= t - HR_WINDOW_S]
+            recent = recent[-HR_BEATS:]
+            if len(recent) >= HR_MIN_INTERVALS:
+                hr = 60.0 / (sum(recent) / len(recent))  # type: ignore[arg-type]
+            last = self._last
+            if last is not None and last.valid and last.ibi and t - last.t <= 2.0 * last.ibi + 1:
+                hr_beat = 60.0 / last.ibi
+            rmssd, sdnn = self._rolling_hrv(t)
+        s_rmssd, s_sdnn = self.session_hrv() if ok else (None, None)
+        return HeartState(
+            t=t,
+            hr_bpm=hr,
+            hr_beat_bpm=hr_beat,
+            rmssd_ms=rmssd,
+            sdnn_ms=sdnn,
+            rmssd_session_ms=s_rmssd,
+            sdnn_session_ms=s_sdnn,
+            coherence=self._coherence if ok else None,
+            breathing_bpm=self._breathing if ok else None,
+            quality=quality,
+            contact=self._contact,
+            beats=self.detector.beats,
+        )
+
+    def session_hrv(self) -> tuple[float | None, float | None]:
+        """Session RMSSD and SDNN in ms, whatever the quality now (``None`` if too few)."""
+        if self._sd_n < SESSION_MIN_DIFFS:
+            return None, None
+        return math.sqrt(self._sd_sum / self._sd_n), math.sqrt(self._m2 / self._n)
+
+    def __repr__(self) -> str:
+        return (
+            f"<HeartAnalyzer rate={self.rate_hz:g} Hz t={self._t:.1f} s "
+            f"beats={self.detector.beats} quality={self.detector.quality:.2f}>"
+        )
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _join_led_steps(self, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        if mask is None or not (self._holding or np.any(mask)):
+            if self._offset:
+                x += self._offset
+            if len(x):
+                self._held = float(x[-1])
+            return x
+        mask = np.asarray(mask, dtype=bool)
+        edges = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
+        starts = np.concatenate([[0], edges])
+        ends = np.concatenate([edges, [len(x)]])
+        for a, b in zip(starts, ends, strict=True):
+            if mask[a]:
+                if self._held is None:
+                    self._held = float(x[a] + self._offset)
+                x[a:b] = self._held
+                self._holding = True
+            else:
+                if self._holding and self._held is not None:
+                    # Join the level after the step onto the level before it.
+                    self._offset = self._held - float(x[a])
+                    self._holding = False
+                x[a:b] += self._offset
+                self._held = float(x[b - 1])
+        return x
+
+    def _add(self, b: Beat) -> None:
+        self._beats.append(b)
+        while self._beats and self._beats[0].t < b.t - KEEP_S:
+            self._beats.popleft()
+        prev = self._last
+        self._last = b
+        if not b.valid or b.ibi is None:
+            return
+        ms = b.ibi * 1000.0
+        self._n += 1
+        delta = ms - self._mean
+        self._mean += delta / self._n
+        self._m2 += delta * (ms - self._mean)
+        if prev is not None and prev.valid and prev.ibi is not None:
+            self._sd_n += 1
+            self._sd_sum += (ms - prev.ibi * 1000.0) ** 2
+
+    def _rolling_hrv(self, t: float) -> tuple[float | None, float | None]:
+        ibis: list[float] = []
+        diffs: list[float] = []
+        prev: Beat | None = None
+        for b in self._beats:
+            if b.t >= t - HRV_WINDOW_S and b.valid and b.ibi is not None:
+                ibis.append(b.ibi)
+                if prev is not None and prev.valid and prev.ibi is not None:
+                    diffs.append(b.ibi - prev.ibi)
+            prev = b
+        if sum(ibis) < HRV_MIN_COVER_S or len(diffs) < HRV_MIN_DIFFS:
+            return None, None
+        d = np.asarray(diffs) * 1000.0
+        return float(np.sqrt(np.mean(d * d))), float(np.std(np.asarray(ibis) * 1000.0))
+
+    def _update_coherence(self, end: float) -> None:
+        start = end - COH_WINDOW_S
+        sel = [b for b in self._beats if b.valid and b.ibi is not None and b.t >= start]
+        cover = sum(b.ibi for b in sel if b.ibi is not None)
+        if (
+            len(sel) < 2
+            or cover < COH_MIN_COVER * COH_WINDOW_S
+            or sel[0].t - sel[0].ibi
+            > (
+                start + (1.0 - COH_MIN_COVER) * COH_WINDOW_S  # type: ignore[operator]
+            )
+        ):
+            self._coherence = None
+            self._breathing = None
+            return
+        self._coherence, self._breathing = coherence_spectrum(
+            np.array([b.t for b in sel]), np.array([b.ibi for b in sel]), end
+        )
