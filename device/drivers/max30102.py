@@ -431,11 +431,23 @@ class MAX30102:
         self._check_open()
         return self._read(Reg.SPO2_CONFIG)
 
-    def _set_spo2(self, rate: int, pulse_width: int, adc_range: int, averaging: int) -> None:
-        check_settings(rate, averaging, pulse_width, adc_range)
+    def _set_spo2(self, **change: int) -> None:
+        """Change SPO2_CONFIG fields (``rate``, ``pulse_width``, ``adc_range``) at once."""
         self._check_open()
-        self._write_checked(Reg.SPO2_CONFIG, self._spo2_byte(rate, pulse_width, adc_range))
-        self._settings = (rate, averaging, pulse_width, adc_range)
+        byte = self._read(Reg.SPO2_CONFIG)
+        values = {
+            "rate": SAMPLE_RATES_SPS[SPO2_SR.get(byte)],
+            "pulse_width": PULSE_WIDTHS_US[LED_PW.get(byte)],
+            "adc_range": ADC_RANGES_NA[SPO2_ADC_RGE.get(byte)],
+        }
+        values.update(change)
+        averaging = self._settings[1]
+        check_settings(values["rate"], averaging, values["pulse_width"], values["adc_range"])
+        self._write_checked(
+            Reg.SPO2_CONFIG,
+            self._spo2_byte(values["rate"], values["pulse_width"], values["adc_range"]),
+        )
+        self._settings = (values["rate"], averaging, values["pulse_width"], values["adc_range"])
 
     @property
     def sample_rate_sps(self) -> int:
@@ -444,7 +456,9 @@ class MAX30102:
 
     @sample_rate_sps.setter
     def sample_rate_sps(self, value: int) -> None:
-        self._set_spo2(value, self.pulse_width_us, self.adc_range_na, self._settings[1])
+        if value not in SAMPLE_RATES_SPS:
+            raise SettingError(f"sample_rate_sps {value!r} is not one of {SAMPLE_RATES_SPS}")
+        self._set_spo2(rate=value)
 
     @property
     def pulse_width_us(self) -> int:
@@ -453,7 +467,9 @@ class MAX30102:
 
     @pulse_width_us.setter
     def pulse_width_us(self, value: int) -> None:
-        self._set_spo2(self.sample_rate_sps, value, self.adc_range_na, self._settings[1])
+        if value not in PULSE_WIDTHS_US:
+            raise SettingError(f"pulse_width_us {value!r} is not one of {PULSE_WIDTHS_US}")
+        self._set_spo2(pulse_width=value)
 
     @property
     def adc_range_na(self) -> int:
@@ -462,7 +478,9 @@ class MAX30102:
 
     @adc_range_na.setter
     def adc_range_na(self, value: int) -> None:
-        self._set_spo2(self.sample_rate_sps, self.pulse_width_us, value, self._settings[1])
+        if value not in ADC_RANGES_NA:
+            raise SettingError(f"adc_range_na {value!r} is not one of {ADC_RANGES_NA}")
+        self._set_spo2(adc_range=value)
 
     @property
     def adc_bits(self) -> int:

@@ -242,6 +242,12 @@ class SimulatedMAX30102:
         self._anchor_n += n
         self.samples_produced += n
         dropped = n - keep
+        if rollover and keep_from:
+            # Every slot is overwritten: the pointers move on by all the samples written.
+            wr = (self._regs[Reg.FIFO_WR_PTR] + keep_from) % FIFO_DEPTH
+            self._regs[Reg.FIFO_WR_PTR] = self._regs[Reg.FIFO_RD_PTR] = wr
+            self._unread = 0
+            self._byte = 0
         if keep:
             self._push(self._counts(times))
         if dropped and not rollover:
