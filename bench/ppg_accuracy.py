@@ -42,6 +42,8 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "ppg"
 FIFO = 32
 WINDOW_S = 10.0
 HOP_S = 5.0
+#: Camera channel value at which the red channel counts as clipped.
+CLIP_LEVEL = 254.5
 
 
 @dataclass
@@ -92,7 +94,10 @@ def load_welltory(root: Path, rate: float = 30.0) -> list[Recording]:
     for sub in sorted((root / "welltory").glob("subject_*")):
         data = np.loadtxt(sub / "PPG.csv", delimiter=",", skiprows=1)
         t = data[:, 0] / 1000.0
-        red = -data[:, 1]  # camera red falls as blood arrives
+        # Camera light falls as blood arrives. Red is the README's channel, but a red channel
+        # clipped at 255 most of the time carries no pulse; then green does (subject_20).
+        clipped = np.mean(data[:, 1] >= CLIP_LEVEL) > 0.5
+        red = -data[:, 2 if clipped else 1]
         grid = np.arange(0.0, t[-1], 1.0 / rate)
         ppg = np.interp(grid, t, red)
         rr = np.loadtxt(sub / "RR.txt").ravel() / 1000.0

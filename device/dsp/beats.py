@@ -47,11 +47,16 @@ REFRACTORY_MAX_S = 0.6
 THRESHOLD_SHARE = 0.35
 #: Slopes above this many times the reference are movement, not pulse.
 ARTEFACT_RATIO = 4.0
-#: Beats whose slopes form the reference.
+#: Beats whose slopes form the reference, and how many it takes to leave start-up.
 REFERENCE_BEATS = 5
+STARTUP_BEATS = 3
 #: Without a beat for this long (s, or this many recent intervals) the reference restarts.
 RESTART_S = 3.0
 RESTART_INTERVALS = 3.0
+#: After beats stop, the old reference still bounds the new one from below: it halves every
+#: this many seconds, down to this share of its value.
+FALLBACK_HALF_LIFE_S = 1.0
+FALLBACK_FLOOR = 0.03
 #: Samples after a start or a gap that are not searched (filter settling), s.
 SETTLE_S = 0.3
 #: Intervals that make up the quality index.
@@ -107,6 +112,8 @@ class BeatDetector:
         self._ibis: deque[float] = deque(maxlen=5)
         self._slopes: deque[float] = deque(maxlen=REFERENCE_BEATS)
         self._valid: deque[bool] = deque(maxlen=QUALITY_BEATS)
+        self._fallback = 0.0
+        self._fallback_t = 0.0
         self.beats = 0
         self.artefacts = 0
 
@@ -191,6 +198,10 @@ class BeatDetector:
     # --- internals -----------------------------------------------------------------------
 
     def _restart(self, index: int, first: float) -> None:
+        if len(self._slopes) >= STARTUP_BEATS and self._last_t is not None:
+            self._fallback = float(np.median(self._slopes))
+            self._fallback_t = self._last_t
+            self._slopes.clear()
         self._filter.reset(first)
         self._prev_y = 0.0
         self._tail = np.zeros(0)
@@ -207,9 +218,14 @@ class BeatDetector:
             pos, value = self._pending.popleft()
             t = pos / fs
             expected = float(np.median(self._ibis)) if self._ibis else None
-            if self._last_t is not None and t - self._last_t > max(
-                RESTART_S, RESTART_INTERVALS * (expected or 0.0)
+            if (
+                self._slopes
+                and self._last_t is not None
+                and t - self._last_t > max(RESTART_S, RESTART_INTERVALS * (expected or 0.0))
             ):
+                if len(self._slopes) >= STARTUP_BEATS:
+                    self._fallback = float(np.median(self._slopes))
+                    self._fallback_t = self._last_t
                 self._slopes.clear()
             reach = (
                 REFRACTORY_MIN_S
@@ -234,10 +250,16 @@ class BeatDetector:
                 break
             if v > value:
                 return False
-        if self._slopes:
+        if len(self._slopes) >= STARTUP_BEATS:
             reference = float(np.median(self._slopes))
+            if value > ARTEFACT_RATIO * reference:
+                self.artefacts += 1
+                return False
         else:
-            # Start-up: the steepest upstroke in the last few seconds and the look-ahead.
+            # Start-up: the steepest upstroke in the last few seconds and the look-ahead
+            # (a jolt as the finger settles blocks beats only until it is that old), but
+            # not far below the beats seen before (a flat line or a filter's ringing after
+            # the finger went is no pulse).
             reference = value
             for p, v in self._recent:
                 if p >= pos - RESTART_S * fs:
@@ -246,10 +268,11 @@ class BeatDetector:
                 if p > pos + self._horizon:
                     break
                 reference = max(reference, v)
+            if self._fallback > 0.0:
+                age = pos / fs - self._fallback_t
+                decay = max(FALLBACK_FLOOR, 0.5 ** (age / FALLBACK_HALF_LIFE_S))
+                reference = max(reference, self._fallback * decay)
         if value < THRESHOLD_SHARE * reference:
-            return False
-        if len(self._slopes) >= 3 and value > ARTEFACT_RATIO * reference:
-            self.artefacts += 1
             return False
         t = pos / fs - self.filter_delay_s
         return self._last_t is None or t - self._last_t >= IBI_MIN_S
