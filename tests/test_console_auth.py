@@ -6,10 +6,10 @@ import json
 import logging
 import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
+from console_doubles import FakeClock, MemoryPort, run_server
 
 from device.console.auth import (
     PIN_FILE,
@@ -25,40 +25,6 @@ from device.console.server import ConsoleServer
 from device.exc import AuthError, StorageError
 
 FAST_N = 2**10  # scrypt cost for tests; the product default is checked separately
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-class MemoryPort:
-    """An in-memory serial port: the test writes ``inbox``, reads ``sent``."""
-
-    def __init__(self) -> None:
-        self.inbox = bytearray()
-        self.sent = bytearray()
-        self.broken = False
-        self.closed = False
-
-    def read(self, n: int) -> bytes:
-        if self.broken:
-            raise OSError(5, "Input/output error")
-        data = bytes(self.inbox[:n])
-        del self.inbox[:n]
-        return data
-
-    def write(self, data: bytes) -> int:
-        if self.broken:
-            raise OSError(5, "Input/output error")
-        self.sent += data
-        return len(data)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 class StubBox:
@@ -168,20 +134,6 @@ def test_idle_timeout_ends_the_login(tmp_path: Path) -> None:
     assert not auth.logged_in
     with pytest.raises(AuthError, match="AUTH"):
         auth.require("VOL CAP SET")
-
-
-def run_server(server: ConsoleServer, port: MemoryPort, finals: int, t0: float = 0.0) -> list[str]:
-    """Poll until ``finals`` final lines were sent (PIN checks run on a worker thread)."""
-    deadline = time.monotonic() + 10.0
-    t = t0
-    while time.monotonic() < deadline:
-        server.poll(t)
-        t += 0.02
-        lines = port.sent.decode().split("\r\n")
-        if sum(1 for x in lines if x == "OK" or x.startswith(("OK ", "ERR "))) >= finals:
-            return [x for x in lines if x]
-        time.sleep(0.001)
-    raise AssertionError(f"no {finals} replies: {port.sent!r}")
 
 
 def test_console_login_service_command_and_logout_on_port_close(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ a longer line is discarded up to its end and reported once as :data:`TOO_LONG`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: A complete, printable line (``text`` holds it, without its ending).
@@ -31,6 +32,9 @@ _CR, _LF, _BS, _DEL, _NUL, _TAB = 0x0D, 0x0A, 0x08, 0x7F, 0x00, 0x09
 _CTRL_C, _CTRL_U = 0x03, 0x15
 #: Lines whose remainder is a secret: echo shows ``*`` instead of the characters typed.
 _SECRET_PREFIXES = (b"AUTH ", b"PIN SET ")
+_SECRET_HEAD = max(len(p) for p in _SECRET_PREFIXES)
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]+")
+_OVERFLOW_STOP = re.compile(rb"[\r\n\x03\x15]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +83,30 @@ class LineFramer:
         events: list[LineEvent] = []
         echo = bytearray()
         buf = self._buf
-        for byte in data:
+        i, n = 0, len(data)
+        while i < n:
+            if self._overflow:
+                # Skip the rest of an overlong line in one step: only its end matters.
+                m = _OVERFLOW_STOP.search(data, i)
+                if m is None:
+                    break
+                i = m.start()
+            else:
+                m = _PRINTABLE_RUN.match(data, i)
+                if m is not None:
+                    run = m.group()
+                    start = len(buf)
+                    buf += run[: self.max_len - start]
+                    if self.echo:
+                        echo += self._echo_since(start)
+                    if len(run) > self.max_len - start:
+                        self._overflow = True
+                        buf.clear()
+                    self._after_cr = False
+                    i = m.end()
+                    continue
+            byte = data[i]
+            i += 1
             if byte == _LF and self._after_cr:
                 self._after_cr = False
                 continue
@@ -107,27 +134,38 @@ class LineFramer:
                 buf.clear()
                 self._overflow = False
                 continue
-            if byte == _TAB:
-                byte = 0x20
             if self._overflow:
                 continue
             if len(buf) >= self.max_len:
                 self._overflow = True
                 buf.clear()
                 continue
+            if byte == _TAB:
+                buf.append(0x20)
+                if self.echo:
+                    echo += self._echo_since(len(buf) - 1)
+                continue
             buf.append(byte)
             if self.echo:
-                if 0x20 <= byte <= 0x7E:
-                    echo.append(0x2A if self._is_secret() else byte)
-                else:
-                    echo.append(0x3F)  # "?" stands for a byte the terminal cannot show
+                echo.append(0x3F)  # "?" stands for a byte the terminal cannot show
         if echo:
             events.append(LineEvent(ECHO, echo.decode("latin-1")))
         return events
 
-    def _is_secret(self) -> bool:
-        head = bytes(self._buf[:-1]).upper()
-        return any(head.startswith(p) for p in _SECRET_PREFIXES)
+    def _secret_at(self, k: int) -> bool:
+        head = bytes(self._buf[: min(k, _SECRET_HEAD)]).upper()
+        return head.startswith(_SECRET_PREFIXES)
+
+    def _echo_since(self, start: int) -> bytes:
+        # Characters after "AUTH " or "PIN SET " are a PIN: echo shows "*" for them.
+        buf = self._buf
+        out = bytearray()
+        for k in range(start, min(len(buf), _SECRET_HEAD)):
+            out.append(0x2A if self._secret_at(k) else buf[k])
+        if len(buf) > _SECRET_HEAD:
+            rest = buf[max(start, _SECRET_HEAD) :]
+            out += b"*" * len(rest) if self._secret_at(_SECRET_HEAD) else rest
+        return bytes(out)
 
     def _end_line(self) -> LineEvent | None:
         if self._overflow:
