@@ -62,7 +62,7 @@ LED_MIN_MA, LED_MAX_MA = 0.4, 25.0
 #: Contact: IR DC above DC_ON and perfusion index above PI_ON for CONTACT_ON_S turns it
 #: on; DC below DC_OFF or PI below PI_OFF for CONTACT_OFF_S turns it off.
 DC_ON, DC_OFF = 0.10, 0.05
-PI_ON, PI_OFF = 0.0015, 0.0006
+PI_ON, PI_OFF = 0.002, 0.0008
 CONTACT_ON_S, CONTACT_OFF_S = 1.0, 1.5
 #: Consecutive failed polls before the sensor is taken for gone.
 LOST_AFTER_POLLS = 3
@@ -368,16 +368,22 @@ class PulseSensor:
         return self._contact
 
     def _levels(self) -> tuple[float, float] | None:
-        """IR DC as a share of full scale and perfusion index (AC / DC) over the last 2 s."""
-        window = round(2.0 * self.rate_hz)
-        if len(self._ir_hist) < window // 2:
+        """IR DC as a share of full scale and perfusion index (AC / DC), from the history.
+
+        The AC part is what remains after a 1 s moving average is taken off: that keeps the
+        cardiac pulse (>= 0.6 Hz mostly) and removes breathing wander (0.2 Hz to 7 %).
+        """
+        x = self._ir_hist
+        width = max(1, round(1.0 * self.rate_hz))
+        if len(x) < width + round(1.0 * self.rate_hz):
             return None
-        x = self._ir_hist[-window:]
         dc = float(np.median(x))
         if dc <= 0:
             return 0.0, 0.0
-        smooth = _smooth(x - _linear_fit(x), self.rate_hz)
-        p2p = float(np.percentile(smooth, 97) - np.percentile(smooth, 3))
+        trend = np.convolve(x, np.ones(width) / width, mode="valid")
+        first = (width - 1) // 2
+        ac = _smooth(x[first : first + len(trend)] - trend, self.rate_hz)
+        p2p = float(np.percentile(ac, 97) - np.percentile(ac, 3))
         return dc / FULL_SCALE, p2p / dc
 
     def _update_contact(self, index: int) -> None:
@@ -387,6 +393,11 @@ class PulseSensor:
         if levels is None:
             return
         dc, pi = levels
+        # A lifted finger shows at once in the newest samples (the history median lags).
+        recent = float(np.median(self._ir_hist[-max(1, round(0.25 * self.rate_hz)) :]))
+        if self._contact and recent < DC_OFF * FULL_SCALE:
+            self._set_contact(False)
+            return
         if dc >= DC_SATURATED:
             return  # clipped: the pulse cannot be seen until the LED steps down
         if self._contact:
@@ -619,8 +630,11 @@ def _step(ma: float, dc: float, peak: float) -> float:
         return ma
     else:
         factor = min(STEP_MAX, max(1.0 / STEP_MAX, DC_AIM / max(dc, 1e-6)))
-    target = min(LED_MAX_MA, max(LED_MIN_MA, ma * factor))
-    return round(round(target / LED_MA_PER_LSB) * LED_MA_PER_LSB, 1)
+    code = round(ma / LED_MA_PER_LSB)
+    target = min(LED_MAX_MA, max(LED_MIN_MA, ma * factor)) / LED_MA_PER_LSB
+    # Round towards the present current, so a step never exceeds its factor.
+    new = math.floor(target + 1e-9) if target > code else math.ceil(target - 1e-9)
+    return round(new * LED_MA_PER_LSB, 1)
 
 
 def _linear_fit(x: np.ndarray) -> np.ndarray:

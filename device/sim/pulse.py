@@ -121,9 +121,9 @@ class PulseModel:
         self._motion = float(level)
 
     def set_perfusion(self, index_pct: float) -> None:
-        """Set the IR perfusion index (pulsatile / steady light) in percent, 0.05-20."""
-        if not 0.05 <= index_pct <= 20.0:
-            raise ValueError(f"perfusion index must be 0.05-20 %, not {index_pct!r}")
+        """Set the IR perfusion index (pulsatile / steady light) in percent, 0.01-20."""
+        if not 0.01 <= index_pct <= 20.0:
+            raise ValueError(f"perfusion index must be 0.01-20 %, not {index_pct!r}")
         self._perfusion_pct = float(index_pct)
 
     def set_light(self, bright: bool) -> None:
