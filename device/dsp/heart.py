@@ -166,7 +166,7 @@ class HeartAnalyzer:
         """Analyse one block of samples; return the beats it revealed."""
         if block.rate_hz != self.rate_hz:
             raise ValueError(
-                f"sample block at {block.rate_hz!r} Hz fed to a {self.rate_hz:g} Hz analyser"
+                f"sample block at {block.rate_hz:g} Hz fed to a {self.rate_hz:g} Hz analyser"
             )
         n = len(block.ir)
         if n:

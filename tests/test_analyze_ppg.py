@@ -1,0 +1,130 @@
+"""Tests of ``bedside analyze-ppg`` run as a command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ppg_synthetic import beat_times, fiducials, match_count, ppg
+
+REPO = Path(__file__).resolve().parent.parent
+PPG_DATA = Path(os.environ.get("BEDSIDE_PPG_DATA", REPO.parent / "shared" / "data" / "ppg"))
+RATE = 50.0
+
+
+def run_cli(cmd: list[str], env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*cmd, "analyze-ppg", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def synthetic(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    duration = 60.0
+    beats = beat_times(duration, 75.0, rsa_bpm=4.0)
+    x = ppg(beats, RATE, duration, noise=0.02)
+    t = np.arange(len(x)) / RATE
+    rows = [f"{a:.3f},{v:.6f}" for a, v in zip(t, x, strict=True)]
+    return write_csv(tmp_path / "pulse.csv", "time,ppg", rows), beats
+
+
+def test_json_has_exactly_the_promised_keys(synthetic, bedside_cmd, cli_env) -> None:
+    path, beats = synthetic
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "50", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert set(out) == {"beats_s", "hr", "rmssd_ms", "sdnn_ms", "latency_s"}
+    truth = fiducials(beats)
+    truth = truth[truth > 1.0]
+    found = np.array(out["beats_s"])
+    assert match_count(truth, found, 0.06) >= len(truth) - 1
+    assert len(found) <= len(truth) + 1
+    seconds = [t for t, _ in out["hr"]]
+    assert seconds == list(range(int(seconds[0]), int(seconds[0]) + len(seconds)))
+    assert seconds[0] <= 10 and seconds[-1] == 60
+    assert all(abs(bpm - 75.0) < 6.0 for _, bpm in out["hr"])
+    assert 0.0 < out["latency_s"] <= 1.0
+    assert out["rmssd_ms"] is not None and out["sdnn_ms"] is not None
+
+
+def test_invert_reads_a_signal_that_falls_with_each_beat(tmp_path, bedside_cmd, cli_env) -> None:
+    beats = beat_times(30.0, 66.0)
+    x = ppg(beats, RATE, 30.0)
+    up = write_csv(tmp_path / "up.csv", "ppg", [f"{v:.6f}" for v in x])
+    down = write_csv(tmp_path / "down.csv", "ir", [f"{100000 - 1000 * v:.3f}" for v in x])
+    a = json.loads(run_cli(bedside_cmd, cli_env, str(up), "--rate", "50", "--json").stdout)
+    b = run_cli(bedside_cmd, cli_env, str(down), "--rate", "50", "--json", "--invert")
+    assert b.returncode == 0, b.stderr
+    np.testing.assert_allclose(json.loads(b.stdout)["beats_s"], a["beats_s"], atol=1e-3)
+    # The same counts read the wrong way up give other (foot-of-pulse) beats.
+    c = json.loads(run_cli(bedside_cmd, cli_env, str(down), "--rate", "50", "--json").stdout)
+    assert match_count(np.array(a["beats_s"]), np.array(c["beats_s"]), 0.05) < 5
+
+
+def test_summary_without_json(synthetic, bedside_cmd, cli_env) -> None:
+    path, _ = synthetic
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "50", "--column", "PPG")
+    assert res.returncode == 0, res.stderr
+    assert "beats:" in res.stdout and "heart rate: mean" in res.stdout
+    assert "RMSSD:" in res.stdout and "ms" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "args", "expect"),
+    [
+        ("time,ppg", ["0,1", "1,2"], ["--column", "pleth"], "row 1: no column 'pleth'"),
+        ("time,a,b", ["0,1,2"], [], "row 1: cannot tell which column"),
+        ("time,ppg", ["0,1.0", "1,2.0", "2,x7", "3,1"], [], "row 4: column 'ppg' value 'x7'"),
+        ("time,ppg", ["0,1.0", "1,", "2,1"], [], "row 3: column 'ppg' value ''"),
+        ("time,ppg", ["0,1.0", "1,nan"], [], "row 3: column 'ppg' value 'nan'"),
+        ("time,ppg", ["0,1.0", "1"], [], "row 3: has 1 fields"),
+        ("time,ppg", [], [], "row 2: no samples"),
+    ],
+)
+def test_bad_files_exit_2_naming_the_row(
+    tmp_path, bedside_cmd, cli_env, header, rows, args, expect
+) -> None:
+    path = write_csv(tmp_path / "bad.csv", header, rows)
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "50", *args)
+    assert res.returncode == 2
+    assert expect in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert res.stdout == ""
+
+
+def test_empty_and_missing_files_exit_2(tmp_path, bedside_cmd, cli_env) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    res = run_cli(bedside_cmd, cli_env, str(empty), "--rate", "50")
+    assert res.returncode == 2 and "row 1: empty file" in res.stderr
+    res = run_cli(bedside_cmd, cli_env, str(tmp_path / "nope.csv"), "--rate", "50")
+    assert res.returncode == 2 and "cannot read" in res.stderr
+
+
+@pytest.mark.parametrize("rate", ["fast", "5", "5000"])
+def test_bad_rate_is_a_usage_error(synthetic, bedside_cmd, cli_env, rate) -> None:
+    path, _ = synthetic
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", rate)
+    assert res.returncode == 2 and "rate" in res.stderr
+
+
+def test_real_recording(bedside_cmd, cli_env) -> None:
+    path = PPG_DATA / "bidmc" / "bidmc_01_Signals.csv"
+    assert path.is_file(), f"PPG dev data missing: {path} (clone shared/ beside the repo)"
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "125", "--column", "PLETH", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    ref = np.loadtxt(path.parent / "bidmc_01_ref_beats.csv", delimiter=",", skiprows=1)
+    assert len(out["beats_s"]) == pytest.approx(len(ref), rel=0.02)
+    ref_bpm = 60.0 / np.mean(np.diff(ref))
+    hr = np.array([bpm for _, bpm in out["hr"]])
+    assert len(hr) > 450 and np.median(np.abs(hr - ref_bpm)) < 2.0

@@ -1,0 +1,195 @@
+"""Tests of the heart analysis: HR, HRV, coherence, breathing, and what it withholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ppg_synthetic import beat_times, ppg
+
+from device.drivers.samples import SampleBlock
+from device.dsp.heart import HeartAnalyzer, coherence_spectrum
+
+RATE = 100.0
+
+
+def counts(x: np.ndarray) -> np.ndarray:
+    """Raw sensor counts for a plethysmogram ``x``: the light falls as blood arrives."""
+    return 120000.0 - 3000.0 * x
+
+
+def feed_all(
+    an: HeartAnalyzer,
+    ir: np.ndarray,
+    *,
+    start: int = 0,
+    chunk: int = 10,
+    contact: bool = True,
+    gap_at: int | None = None,
+    led_step: np.ndarray | None = None,
+) -> None:
+    for i in range(0, len(ir), chunk):
+        part = ir[i : i + chunk]
+        mask = None if led_step is None else led_step[i : i + chunk]
+        an.feed(
+            SampleBlock(
+                start + i, RATE, part, part, gap_before=gap_at == i, led_step=mask, contact=contact
+            )
+        )
+
+
+def beats_from_intervals(pattern: list[float], duration: float, first: float = 0.4) -> np.ndarray:
+    out = [first]
+    k = 0
+    while out[-1] < duration:
+        out.append(out[-1] + pattern[k % len(pattern)])
+        k += 1
+    return np.array(out)
+
+
+def test_hrv_matches_hand_computed_values() -> None:
+    # Intervals 0.8, 0.9, 1.0, 0.9 s: successive differences are all +-100 ms, so RMSSD is
+    # 100 ms; SDNN = sqrt((100^2 + 0 + 100^2 + 0) / 4) = 70.71 ms; mean 0.9 s is 66.67 bpm.
+    duration = 120.0
+    beats = beats_from_intervals([0.8, 0.9, 1.0, 0.9], duration)
+    an = HeartAnalyzer(RATE)
+    feed_all(an, counts(ppg(beats, RATE, duration, noise=0.005, wander=0.1)))
+    s = an.snapshot()
+    assert s.rmssd_ms == pytest.approx(100.0, abs=3.0)
+    assert s.sdnn_ms == pytest.approx(70.71, abs=3.0)
+    assert s.rmssd_session_ms == pytest.approx(100.0, abs=3.0)
+    assert s.sdnn_session_ms == pytest.approx(70.71, abs=3.0)
+    assert s.hr_bpm == pytest.approx(66.67, abs=0.5)
+    assert s.hr_beat_bpm is not None and 55.0 < s.hr_beat_bpm < 80.0
+    assert s.quality == pytest.approx(1.0)
+    assert s.contact is True
+    assert s.beats == pytest.approx(duration / 0.9, abs=3)
+    assert s.t == pytest.approx((int(duration * RATE) - 1) / RATE)
+
+
+def test_coherence_is_high_for_a_slow_sinusoidal_rhythm() -> None:
+    t = [0.0]
+    while t[-1] < 100.0:
+        t.append(t[-1] + 1.0 + 0.08 * np.sin(2 * np.pi * 0.1 * t[-1]))
+    beat_t = np.array(t[1:])
+    coherence, breathing = coherence_spectrum(beat_t, np.diff(t), 100.0)
+    assert coherence > 10.0
+    assert breathing == pytest.approx(6.0, abs=0.3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_coherence_is_low_for_random_intervals(seed: int) -> None:
+    ibi = 1.0 + 0.05 * np.random.default_rng(seed).standard_normal(120)
+    t = np.cumsum(ibi)
+    coherence, _ = coherence_spectrum(t, ibi, float(t[-1]))
+    assert coherence < 0.5
+
+
+def test_coherence_and_breathing_from_a_pulse_with_slow_breathing() -> None:
+    duration = 90.0
+    beats = beat_times(duration, 62.0, rsa_bpm=8.0, breath_hz=0.1)
+    an = HeartAnalyzer(RATE)
+    ir = counts(ppg(beats, RATE, duration, noise=0.01))
+    feed_all(an, ir[: int(50 * RATE)])
+    assert an.snapshot().coherence is None  # less than 64 s of intervals
+    feed_all(an, ir[int(50 * RATE) :], start=int(50 * RATE))
+    s = an.snapshot()
+    assert s.coherence is not None and s.coherence > 3.0
+    assert s.breathing_bpm == pytest.approx(6.0, abs=0.5)
+
+
+def test_breathing_rate_follows_faster_breathing() -> None:
+    duration = 80.0
+    beats = beat_times(duration, 70.0, rsa_bpm=5.0, breath_hz=0.25)
+    an = HeartAnalyzer(RATE)
+    feed_all(an, counts(ppg(beats, RATE, duration, noise=0.01)))
+    assert an.snapshot().breathing_bpm == pytest.approx(15.0, abs=1.0)
+
+
+def test_figures_are_withheld_until_there_is_enough_data() -> None:
+    beats = beat_times(30.0, 70.0)
+    an = HeartAnalyzer(RATE)
+    ir = counts(ppg(beats, RATE, 30.0))
+    feed_all(an, ir[:200])
+    s = an.snapshot()
+    assert s.hr_bpm is None and s.hr_beat_bpm is None
+    feed_all(an, ir[200:], start=200)
+    s = an.snapshot()
+    assert s.hr_bpm == pytest.approx(70.0, abs=1.0)
+    assert s.rmssd_ms is None and s.sdnn_ms is None  # 30 s < 45 s of intervals
+    assert s.rmssd_session_ms is not None  # 30 differences reached
+    assert s.coherence is None and s.breathing_bpm is None
+
+
+def test_everything_is_withheld_on_noise() -> None:
+    an = HeartAnalyzer(RATE)
+    feed_all(an, counts(np.random.default_rng(2).standard_normal(int(90 * RATE))))
+    s = an.snapshot()
+    assert s.quality < 0.6
+    assert s.hr_bpm is None and s.rmssd_ms is None and s.sdnn_ms is None
+    assert s.coherence is None and s.breathing_bpm is None
+
+
+def test_without_contact_nothing_is_shown_and_analysis_restarts() -> None:
+    beats = beat_times(60.0, 66.0)
+    ir = counts(ppg(beats, RATE, 60.0))
+    an = HeartAnalyzer(RATE)
+    feed_all(an, ir[:2000])
+    assert an.snapshot().hr_bpm is not None
+    feed_all(an, ir[2000:3000], start=2000, contact=False)
+    s = an.snapshot()
+    assert s.contact is False and s.quality == 0.0 and s.hr_bpm is None
+    assert s.t == pytest.approx(29.99)
+    before = an.detector.beats
+    feed_all(an, ir[3000:], start=3000)
+    s = an.snapshot()
+    assert s.hr_bpm == pytest.approx(66.0, abs=1.0)
+    assert an.detector.beats > before
+    # No interval spans the time without contact: all plausible, none near 10 s.
+    assert max(b.ibi for b in an._beats if b.ibi is not None) < 1.2
+
+
+def test_gap_before_a_block_breaks_the_interval_chain() -> None:
+    beats = beat_times(40.0, 60.0)
+    ir = counts(ppg(beats, RATE, 40.0))
+    an = HeartAnalyzer(RATE)
+    feed_all(an, ir[:1500])
+    n_before = an._n
+    new = an.feed(SampleBlock(1800, RATE, ir[1800:2500], ir[1800:2500], gap_before=True))
+    # Beats pending before the gap are decided on what came before it.
+    old = [b for b in new if b.t < 15.0]
+    after = [b for b in new if b.t > 18.0]
+    assert after and after[0].ibi is None
+    assert all(b.ibi is not None and b.ibi < 1.2 for b in after[1:])
+    assert an._n - n_before == len(old) + len(after) - 1
+
+
+def test_led_current_step_is_not_a_beat() -> None:
+    duration = 40.0
+    beats = beat_times(duration, 72.0, seed=3)
+    ir = counts(ppg(beats, RATE, duration, noise=0.005))
+    # The LED current steps up at 20 s between beats: the DC level jumps by 30 000 counts
+    # and the pulse grows with it; the driver marks the samples around the step.
+    k = int(20.0 * RATE)
+    between = (beats[np.searchsorted(beats, 20.0) - 1] + 0.45) - 20.0
+    k += int(between * RATE)
+    ir[k:] = ir[k:] * 1.25
+    mask = np.zeros(len(ir), dtype=bool)
+    mask[k - 3 : k + 4] = True
+    an = HeartAnalyzer(RATE)
+    feed_all(an, ir, chunk=8, led_step=mask)
+    around = [b for b in an._beats if k / RATE - 5.0 < b.t < k / RATE + 5.0]
+    assert len(around) == pytest.approx(10 * 72 / 60, abs=1)
+    assert all(b.valid for b in around)
+    assert an.detector.artefacts == 0
+
+
+def test_rejects_a_block_at_another_rate() -> None:
+    an = HeartAnalyzer(RATE)
+    with pytest.raises(ValueError, match="50 Hz"):
+        an.feed(SampleBlock(0, 50.0, np.zeros(4), np.zeros(4)))
+
+
+def test_repr_and_latency() -> None:
+    an = HeartAnalyzer(RATE)
+    assert an.latency_s <= 1.0
+    assert "HeartAnalyzer rate=100 Hz" in repr(an)
