@@ -216,7 +216,7 @@ def test_unplug_and_replug_while_polling():
     assert not rig.sensor.present
     assert all(p is None for p in rig.polls[-17:])
     info = rig.sensor.info()
-    assert info["bus_errors"] >= 3 and "Remote I/O error" in info["last_error"]
+    assert info["bus_errors"] >= 3 and "Remote I/O error" in info["error"]
     rig.chip.replug()
     rig.run(2.0)
     assert rig.sensor.present and rig.sensor.reinits == 1
@@ -306,12 +306,12 @@ def test_missing_sensor_at_start_is_found_later():
     chip.unplug()
     sensor = PulseSensor(lambda: chip, clock=lambda: t[0], sleep=lambda s: None)
     assert not sensor.present and sensor.poll() is None
-    assert "no MAX30102 answered at 0x57 on /dev/i2c-1" in sensor.info()["last_error"]
+    assert "no MAX30102 answered at 0x57 on /dev/i2c-1" in sensor.info()["error"]
     chip.replug()
     for k in range(1, 16):
         t[0] = k * 0.1
         sensor.poll()
-    assert sensor.present and sensor.reinits == 0 and sensor.info()["last_error"] is None
+    assert sensor.present and sensor.reinits == 0 and sensor.info()["error"] is None
 
 
 def test_bus_that_cannot_be_opened_is_retried():
@@ -327,7 +327,7 @@ def test_bus_that_cannot_be_opened_is_retried():
         t[0] = k * 0.1
         assert sensor.poll() is None
     assert not sensor.present and len(calls) == 4  # at start, then once a second
-    assert "does not exist" in sensor.info()["last_error"]
+    assert "does not exist" in sensor.info()["error"]
 
 
 def test_max30100_is_reported_not_raised():
@@ -335,7 +335,7 @@ def test_max30100_is_reported_not_raised():
     chip = SimulatedMAX30102(lambda: t[0], PulseModel(), part_id=0x11)
     sensor = PulseSensor(lambda: chip, clock=lambda: t[0])
     assert sensor.poll() is None and not sensor.present
-    assert "MAX30100 not supported" in sensor.info()["last_error"]
+    assert "MAX30100 not supported" in sensor.info()["error"]
 
 
 class Broken:
@@ -361,7 +361,7 @@ def test_poll_never_raises():
     bus.broken = True
     t[0] = 0.1
     assert sensor.poll() is None
-    assert sensor.errors == 1 and sensor.info()["last_error"] == "RuntimeError: driver bug"
+    assert sensor.errors == 1 and sensor.info()["error"] == "RuntimeError: driver bug"
 
 
 def test_temperature_and_info():
@@ -370,7 +370,8 @@ def test_temperature_and_info():
     rig.run(3.0)
     info = rig.sensor.info()
     assert info.keys() >= SENSOR_KEYS
-    assert info["present"] and info["part"] == "MAX30102" and info["rev"] == 3
+    assert info["present"] and info["part"] == 0x15 and info["rev"] == 3
+    assert info["part_name"] == "MAX30102"
     assert info["temperature_c"] == 33.25 and info["rate_hz"] == 100.0
     assert 0 < info["ir_dc"] < FULL_SCALE and 0 < info["red_dc"] < info["ir_dc"]
     assert info["overflows"] == info["bus_errors"] == info["reinits"] == 0

@@ -507,14 +507,20 @@ class PulseSensor:
     # --- reporting, lifecycle ---------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
-        """Raw facts for the console's ``SENSOR?`` (no quality judgement)."""
+        """Raw facts for the console's ``SENSOR?`` (no quality judgement).
+
+        ``part`` is the PART_ID read (0x15) and ``part_name`` what it means; ``error`` is the
+        last problem met (``None`` once the sensor works again); DC levels are raw counts
+        (median of the last 3 s), ``perfusion_pct`` the pulsatile share of the IR light.
+        """
         levels = self._levels() if self._drv is not None else None
         ir_dc = float(np.median(self._ir_hist)) if len(self._ir_hist) else None
         red_dc = float(np.median(self._red_hist)) if len(self._red_hist) else None
         return {
             "backend": "max30102",
             "present": self.present,
-            "part": "MAX30102" if self.part_id == PART_ID else None,
+            "part": self.part_id,
+            "part_name": "MAX30102" if self.part_id == PART_ID else None,
             "rev": self.rev_id,
             "address": self.address,
             "bus": self.bus_name,
@@ -535,7 +541,7 @@ class PulseSensor:
             "led_steps": self.led_steps,
             "temperature_c": self.temperature_c,
             "light_exposed": self.light_exposed,
-            "last_error": self.last_error,
+            "error": self.last_error,
         }
 
     def close(self) -> None:
@@ -588,6 +594,7 @@ class NoSensor:
             "backend": "none",
             "present": False,
             "part": None,
+            "part_name": None,
             "rev": None,
             "rate_hz": self.rate_hz,
             "led_red_ma": None,
@@ -605,7 +612,7 @@ class NoSensor:
             "led_steps": 0,
             "temperature_c": None,
             "light_exposed": False,
-            "last_error": None,
+            "error": "no pulse sensor (sensor.backend = none)",
         }
 
     def close(self) -> None:
