@@ -69,8 +69,10 @@ def test_systolic_peaks_are_dips_of_the_photocurrent_at_the_beat_times():
         assert abs(t[window][np.argmin(red[window])] - beat) <= 0.03
 
 
-def test_pulse_has_a_dicrotic_notch():
+@pytest.mark.parametrize("diastolic", [0.2, 0.4])
+def test_pulse_has_a_dicrotic_notch(diastolic):
     m = model(hr=60.0)
+    m.diastolic = diastolic
     m.set_perfusion(5.0)
     t = times(40.0)
     ir, _ = m.render(t)

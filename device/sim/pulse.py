@@ -61,6 +61,8 @@ class PulseModel:
         self.red_gain = self.ir_gain * float(rng_person.uniform(0.55, 0.8))
         #: Light reaching the photodiode without a finger (stray reflection), nA/mA.
         self.stray_gain = float(rng_person.uniform(3.0, 9.0))
+        #: Height of the diastolic wave after the dicrotic notch, relative to the systolic peak.
+        self.diastolic = float(rng_person.uniform(0.2, 0.4))
         # Slow baseline drift: a few slow sinusoids (relative DC change).
         self._drift_f = rng_person.uniform(0.004, 0.04, 3)
         self._drift_a = rng_person.uniform(0.001, 0.003, 3)
@@ -240,7 +242,7 @@ class PulseModel:
             rise = np.exp(-0.5 * (tau / 0.07) ** 2)
             fall = np.exp(-0.5 * (tau / 0.10) ** 2)
             systolic = np.where(tau < 0, rise, fall)
-            diastolic = 0.45 * np.exp(-0.5 * ((tau - 0.30) / 0.075) ** 2)
+            diastolic = self.diastolic * np.exp(-0.5 * ((tau - 0.30) / 0.075) ** 2)
             runoff = 0.18 * np.exp(-0.5 * ((tau - 0.5) / 0.2) ** 2)
             # A fixed support per sample keeps the sum independent of the chunking.
             support = (tau >= -0.4) & (tau <= _TAIL_S)
