@@ -7,9 +7,16 @@ import errno
 import numpy as np
 import pytest
 
-from device.drivers.i2c import I2C_M_RD, I2CMsg, RecordingBus, Retrier, Transaction
+from device.drivers.i2c import (
+    I2C_M_RD,
+    I2CMsg,
+    RecordingBus,
+    Retrier,
+    Transaction,
+    open_i2c_bus,
+)
 from device.drivers.max30102 import MAX30102
-from device.exc import BusError, SettingError
+from device.exc import BusError, HardwareError, SensorNotFound, SettingError
 from device.sim.max30102 import SimulatedMAX30102
 from device.sim.pulse import PulseModel
 
@@ -256,3 +263,71 @@ def test_failed_sample_read_puts_rd_ptr_back():
     assert info.value.errno == errno.EIO
     assert "FIFO_DATA (0x07)" in str(info.value) and "3 tries" in str(info.value)
     assert bus.script == []
+
+
+# --- the I2C backend itself ---------------------------------------------------------------
+
+
+def test_missing_bus_says_how_to_enable_i2c():
+    with pytest.raises(SensorNotFound) as info:
+        open_i2c_bus(29)
+    message = str(info.value)
+    assert "/dev/i2c-29 does not exist" in message and "dtparam=i2c_arm=on" in message
+    assert info.value.errno == errno.ENOENT
+
+
+def test_bus_without_permission_names_the_group(mocker):
+    mocker.patch("smbus2.SMBus", side_effect=PermissionError(errno.EACCES, "Permission denied"))
+    with pytest.raises(HardwareError, match="group 'i2c'") as info:
+        open_i2c_bus("/dev/i2c-1")
+    assert not isinstance(info.value, SensorNotFound)
+
+
+def test_retrier_backs_off_and_counts():
+    waits: list[float] = []
+    attempts = iter([OSError(errno.EBUSY, "busy"), OSError(errno.EIO, "io"), 42])
+
+    def flaky() -> int:
+        result = next(attempts)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    retrier = Retrier(tries=3, backoff_s=0.001, sleep=waits.append)
+    assert retrier.call("read", flaky) == 42
+    assert waits == [0.001, 0.002] and (retrier.retries, retrier.failures) == (2, 0)
+    assert repr(retrier) == "<Retrier tries=3 backoff=1ms retries=2 failures=0>"
+
+
+def test_retrier_gives_up_with_the_last_errno():
+    retrier = Retrier(tries=2, sleep=lambda s: None)
+
+    def gone() -> None:
+        raise OSError(errno.EREMOTEIO, "Remote I/O error")
+
+    with pytest.raises(BusError, match=r"sensor read failed after 2 tries: \[Errno 121\]") as info:
+        retrier.call("sensor read", gone)
+    assert info.value.errno == errno.EREMOTEIO and isinstance(info.value, OSError)
+    assert (retrier.retries, retrier.failures) == (1, 1)
+    with pytest.raises(ValueError, match="tries must be >= 1"):
+        Retrier(tries=0)
+
+
+def test_recording_bus_records_failures_with_their_errno(sim):
+    bus = RecordingBus(sim)
+    sim.unplug()
+    with pytest.raises(OSError):
+        bus.write_byte_data(A, 0x0D, 5)
+    with pytest.raises(OSError):
+        bus.i2c_rdwr(I2CMsg.write(A, [0x07]), I2CMsg.read(A, 6))
+    assert bus.log == [
+        Transaction("write", A, 0x0D, b"\x05", errno.EREMOTEIO),
+        Transaction("rdwr", A, 0x07, b"", errno.EREMOTEIO),
+    ]
+
+
+def test_packaged_message_looks_like_smbus2s():
+    read, write = I2CMsg.read(A, 3), I2CMsg.write(A, [7, 8])
+    assert (read.addr, read.flags, read.len) == (A, I2C_M_RD, 3)
+    assert (write.flags, bytes(write), list(write), len(write)) == (0, b"\x07\x08", [7, 8], 2)
+    assert repr(write) == "I2CMsg.write(0x57, b'\\x07\\x08')"
