@@ -59,6 +59,13 @@ FALLBACK_HALF_LIFE_S = 1.0
 FALLBACK_FLOOR = 0.03
 #: Samples after a start or a gap that are not searched (filter settling), s.
 SETTLE_S = 0.3
+#: Rhythm estimate (autocorrelation of the band-passed signal): window, s; the least
+#: normalised correlation believed; the share of the best peak a shorter lag needs to be
+#: taken as the period; how much shorter than it the recent intervals may be.
+RHYTHM_WINDOW_S = 5.0
+RHYTHM_MIN_CORR = 0.3
+RHYTHM_PICK = 0.8
+RHYTHM_DISAGREE = 0.3
 #: Intervals that make up the quality index.
 QUALITY_BEATS = 8
 
@@ -102,6 +109,15 @@ class BeatDetector:
         #: Fixed delay from a beat's time to the sample that reveals it, s (<= 1.0).
         self.latency_s = (self._horizon + 2) / rate_hz + self.filter_delay_s
         self._settle = round(SETTLE_S * rate_hz)
+        self._piece = max(1, round(rate_hz))
+        self._rhythm_n = round(RHYTHM_WINDOW_S * rate_hz)
+        # Filtered samples up to the newest: a rhythm window before the end of a look-ahead,
+        # plus the samples a piece can bring beyond it.
+        self._ring = np.zeros(self._rhythm_n + self._horizon + 2 * self._piece + 4)
+        self._fft_n = 1 << (2 * self._rhythm_n - 1).bit_length()
+        # One sample short of the shortest interval, so a peak right at it is still a peak.
+        self._lag_lo = max(1, math.floor(IBI_MIN_S * rate_hz) - 1)
+        self._lag_hi = min(round(IBI_MAX_S * rate_hz), self._rhythm_n // 2)
         self._next_index: int | None = None
         self._prev_y = 0.0
         self._tail = np.zeros(0)  # last two slope samples
@@ -145,7 +161,19 @@ class BeatDetector:
                 self._decide(out, math.inf)
                 self._last_t = None
             self._restart(index, float(x[0]))
+        # At most one second at a time, so the history kept for the rhythm estimate always
+        # covers what a decision needs, however large the block.
+        step = self._piece
+        for start in range(0, len(x), step):
+            self._step(x[start : start + step], index + start, out)
+        return out
+
+    def _step(self, x: np.ndarray, index: int, out: list[Beat]) -> None:
         y = self._filter.process(x)
+        n = len(y)
+        ring = self._ring
+        ring[:-n] = ring[n:]
+        ring[-n:] = y
         slope = np.empty(len(y) + len(self._tail))
         slope[: len(self._tail)] = self._tail
         dd = slope[len(self._tail) :]
@@ -170,7 +198,6 @@ class BeatDetector:
         last = index + len(x) - 1
         self._next_index = last + 1
         self._decide(out, last)
-        return out
 
     def flush(self) -> list[float]:
         """Decide the pending candidates on what has been seen (end of stream); return beats."""
@@ -205,6 +232,7 @@ class BeatDetector:
         self._filter.reset(first)
         self._prev_y = 0.0
         self._tail = np.zeros(0)
+        self._ring[:] = 0.0
         self._settled_from = index + self._settle
         self._pending.clear()
         self._recent.clear()
@@ -227,10 +255,11 @@ class BeatDetector:
                     self._fallback = float(np.median(self._slopes))
                     self._fallback_t = self._last_t
                 self._slopes.clear()
+            period = self._expected_interval(pos, last)
             reach = (
                 REFRACTORY_MIN_S
-                if expected is None
-                else min(max(REFRACTORY_SHARE * expected, REFRACTORY_MIN_S), REFRACTORY_MAX_S)
+                if period is None
+                else min(max(REFRACTORY_SHARE * period, REFRACTORY_MIN_S), REFRACTORY_MAX_S)
             )
             while self._recent and self._recent[0][0] < pos - REFRACTORY_MAX_S * fs * 4:
                 self._recent.popleft()
@@ -238,6 +267,51 @@ class BeatDetector:
             self._recent.append((pos, value))
             if beat:
                 out.append(self._accept(t - self.filter_delay_s, value))
+
+    def _rhythm(self, pos: float, last: float) -> float | None:
+        """Pulse period (s) from the autocorrelation of the band-passed signal, or ``None``.
+
+        The window ends where the candidate's look-ahead ends, so the answer does not depend
+        on how far the stream has run beyond it.
+        """
+        end = math.floor(pos) + self._horizon
+        begin = max(end - self._rhythm_n, self._settled_from)
+        if end - begin < self._rhythm_n // 2 or not math.isfinite(last):
+            return None
+        newest = self._next_index - 1 if self._next_index is not None else end
+        stop = len(self._ring) - (newest - end)
+        seg = self._ring[stop - (end - begin) : stop]
+        seg = seg - seg.mean()
+        spec = np.fft.rfft(seg, self._fft_n)
+        acf = np.fft.irfft(spec.real**2 + spec.imag**2, self._fft_n)[: self._lag_hi + 2]
+        if acf[0] <= 0.0:
+            return None
+        acf /= acf[0]
+        lo, hi = self._lag_lo, min(self._lag_hi, len(seg) // 2)
+        if hi <= lo + 2:
+            return None
+        mid = acf[lo:hi]
+        peaks = np.flatnonzero((mid[1:-1] > mid[:-2]) & (mid[1:-1] >= mid[2:])) + 1
+        if len(peaks) == 0:
+            return None
+        best = float(mid[peaks].max())
+        if best < RHYTHM_MIN_CORR:
+            return None
+        # The shortest lag nearly as good as the best: the period, not a multiple of it.
+        k = int(peaks[np.flatnonzero(mid[peaks] >= RHYTHM_PICK * best)[0]])
+        return (lo + k) / self.rate_hz
+
+    def _expected_interval(self, pos: float, last: float) -> float | None:
+        """The interval to expect next: recent intervals, checked against the rhythm."""
+        median = float(np.median(self._ibis)) if len(self._ibis) >= 3 else None
+        rhythm = self._rhythm(pos, last)
+        if median is None:
+            return rhythm
+        if rhythm is not None and median < (1.0 - RHYTHM_DISAGREE) * rhythm:
+            # Recent intervals far shorter than the rhythm: the detector is finding extra
+            # (dicrotic) beats, and their median would keep it doing so.
+            return rhythm
+        return median
 
     def _judge(self, pos: float, value: float, reach: float, last: float) -> bool:
         fs = self.rate_hz
