@@ -395,3 +395,23 @@ def test_no_sensor_has_the_same_interface():
     sensor.close()
     assert info.keys() >= SENSOR_KEYS and not info["present"] and info["backend"] == "none"
     assert repr(sensor) == "<NoSensor 100 Hz>"
+
+
+def test_unexpected_failure_while_connecting_is_reported_not_raised():
+    def factory():
+        raise RuntimeError("bad wiring of the factory")
+
+    sensor = PulseSensor(factory, clock=lambda: 0.0)
+    assert not sensor.present and sensor.stream_start_s is None
+    assert sensor.info()["error"] == "RuntimeError: bad wiring of the factory"
+
+
+def test_stream_start_maps_indices_to_the_clock():
+    rig = Rig()
+    rig.t = 5.0
+    rig.sensor = PulseSensor(rig.open_bus, clock=rig.clock)
+    block = rig.run(1.0)[0]
+    assert rig.sensor.stream_start_s == pytest.approx(5.01)
+    assert rig.sensor.stream_start_s + block.start_index / 100 == pytest.approx(
+        rig.sample_time(block.start_index)
+    )

@@ -174,6 +174,15 @@ class PulseSensor:
     # --- connection and recovery --------------------------------------------------------
 
     @property
+    def stream_start_s(self) -> float | None:
+        """Clock time (s) of sample index 0, or ``None`` before the sensor was first found.
+
+        Sample ``i`` was taken at about ``stream_start_s + i / rate_hz`` on the clock given
+        to the constructor (the chip's crystal and the clock drift apart slowly).
+        """
+        return None if self._t_anchor is None else self._t_anchor + 1.0 / self.rate_hz
+
+    @property
     def present(self) -> bool:
         """``True`` while a working MAX30102 is connected and sampling."""
         return self._drv is not None
@@ -192,10 +201,11 @@ class PulseSensor:
                 retrier=self._retrier,
                 **self._settings,
             )
-        except HardwareError as exc:  # BusError, SensorNotFound, SensorTimeout, open errors
-            if str(exc) != self.last_error:
-                log.warning("pulse sensor: %s", exc)
-            self.last_error = str(exc)
+        except Exception as exc:  # no sensor fault may stop the box
+            message = str(exc) if isinstance(exc, HardwareError) else f"{type(exc).__name__}: {exc}"
+            if message != self.last_error:
+                log.warning("pulse sensor: %s", message)
+            self.last_error = message
             self._close_bus()
             return
         if self._t_anchor is None:
