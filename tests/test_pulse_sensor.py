@@ -415,3 +415,27 @@ def test_stream_start_maps_indices_to_the_clock():
     assert rig.sensor.stream_start_s + block.start_index / 100 == pytest.approx(
         rig.sample_time(block.start_index)
     )
+
+
+def test_motion_does_not_break_contact():
+    rig = Rig(seed=2)
+    rig.model.set_motion(1.0)
+    rig.run(4.0)
+    blocks = rig.run(30.0)
+    assert all(b.contact for b in blocks)
+    assert rig.sensor.led_steps <= 2
+
+
+@pytest.mark.parametrize("swapped", [False, True])
+def test_swapped_red_and_ir_are_noticed(swapped, caplog):
+    t = [0.0]
+    model = PulseModel(4)
+    model.ir_gain, model.red_gain = 300.0, 180.0
+    chip = SimulatedMAX30102(lambda: t[0], model, swapped_leds=swapped)
+    sensor = PulseSensor(lambda: chip, clock=lambda: t[0])
+    assert sensor.info()["channels_swapped"] is None
+    for k in range(1, 51):
+        t[0] = k * 0.1
+        sensor.poll()
+    assert sensor.contact and sensor.info()["channels_swapped"] is swapped
+    assert ("Red and IR look swapped" in caplog.text) is swapped

@@ -64,6 +64,8 @@ LED_MIN_MA, LED_MAX_MA = 0.4, 25.0
 DC_ON, DC_OFF = 0.10, 0.05
 PI_ON, PI_OFF = 0.002, 0.0008
 CONTACT_ON_S, CONTACT_OFF_S = 1.0, 1.5
+#: Red light per mA above this multiple of IR light per mA means the channels look swapped.
+SWAP_RATIO = 1.2
 #: Consecutive failed polls before the sensor is taken for gone.
 LOST_AFTER_POLLS = 3
 #: Seconds between attempts to find a missing sensor.
@@ -150,6 +152,8 @@ class PulseSensor:
         self.part_id: int | None = None
         self.rev_id: int | None = None
         self.temperature_c: float | None = None
+        #: Red and IR look swapped (checked whenever a finger is found); ``None`` until then.
+        self.channels_swapped: bool | None = None
 
         self._next_index = 0
         self._t_anchor: float | None = None  # clock time of sample index 0
@@ -429,6 +433,24 @@ class PulseSensor:
             log.info("pulse sensor: finger %s", "on" if value else "off")
         self._contact = value
         self._contact_candidate_since = None
+        if value:
+            self._check_channels()
+
+    def _check_channels(self) -> None:
+        # A finger passes more IR than red light per mA of drive; some clone boards swap
+        # the two LEDs, which shows as the opposite (the data sheet order is Red then IR).
+        if not (len(self._ir_hist) and self._led_ir_ma and self._led_red_ma):
+            return
+        ir = float(np.median(self._ir_hist)) / self._led_ir_ma
+        red = float(np.median(self._red_hist)) / self._led_red_ma
+        swapped = red > SWAP_RATIO * ir
+        if swapped and not self.channels_swapped:
+            log.warning(
+                "pulse sensor: the 'Red' channel passes %.1fx the light of the 'IR' channel "
+                "through the finger: Red and IR look swapped (a clone board?)",
+                red / ir,
+            )
+        self.channels_swapped = swapped
 
     # --- LED current control -------------------------------------------------------------
 
@@ -551,6 +573,7 @@ class PulseSensor:
             "led_steps": self.led_steps,
             "temperature_c": self.temperature_c,
             "light_exposed": self.light_exposed,
+            "channels_swapped": self.channels_swapped,
             "error": self.last_error,
         }
 

@@ -113,6 +113,7 @@ class SimulatedMAX30102:
     :param part_id: PART_ID to report (0x11 simulates a MAX30100 fitted by mistake).
     :param rev_id: REV_ID to report.
     :param seed: seeds the ADC noise.
+    :param swapped_leds: a clone board whose Red and IR LEDs are swapped.
     """
 
     #: Message class for :meth:`i2c_rdwr` (smbus2's ``i2c_msg`` objects work too).
@@ -127,8 +128,10 @@ class SimulatedMAX30102:
         part_id: int = PART_ID,
         rev_id: int = 0x03,
         seed: int = 0,
+        swapped_leds: bool = False,
     ) -> None:
         self._clock = clock
+        self.swapped_leds = swapped_leds
         self.model = model
         self.address = address
         self.part_id = part_id
@@ -260,6 +263,8 @@ class SimulatedMAX30102:
         pw_code = LED_PW.get(spo2)
         averaging = AVERAGING[SMP_AVE.get(self._regs[Reg.FIFO_CONFIG])]
         ir_per_ma, red_per_ma = self.model.render(times)
+        if self.swapped_leds:
+            ir_per_ma, red_per_ma = red_per_ma, ir_per_ma
         red_na = red_per_ma * self._regs[Reg.LED1_PA] * LED_MA_PER_LSB
         ir_na = ir_per_ma * self._regs[Reg.LED2_PA] * LED_MA_PER_LSB
         sigma = _ADC_NOISE_NA * math.sqrt(411.0 / PULSE_WIDTHS_US[pw_code] / averaging)
