@@ -1,0 +1,199 @@
+"""Console benchmark: ``STATUS?`` reply time on a pty while audio runs, and a command flood.
+
+Starts ``bedside run --sim --audio null --speed 1`` (audio rendered and paced in real time)
+with its console on one end of a socat pty pair, and talks on the other end:
+
+1. ``STATUS?`` asked N times, one at a time: reply time from the write to the final line
+   (p50/p99/max; the issue's target is p99 <= 20 ms).
+2. 1,000 commands written as fast as the port takes them (``STATUS?``, ``PING``, ``VOL?``,
+   ``HELP VOL``), all answered in order: total time and the box's underruns, late blocks (a
+   render+tasks turn longer than one block, which would be an underrun on a sound card with
+   a shallow buffer) and task overruns before and after.
+
+Run: ``.venv/bin/python bench/console_latency.py [--status-count 500] [--flood 1000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tty
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse(line: str) -> dict[str, str]:
+    sys.path.insert(0, str(REPO))
+    from device.console.protocol import parse_pairs
+
+    return parse_pairs(line)
+
+
+class Term:
+    """The technician's end of the pty pair."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.fd)
+        self.buf = bytearray()
+
+    def pump(self, timeout: float) -> None:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                self.buf += os.read(self.fd, 65536)
+
+    def line(self, timeout: float = 10.0) -> str:
+        deadline = time.perf_counter() + timeout
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                text = self.buf[:i].decode()
+                del self.buf[: i + 2]
+                return text
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError("no line")
+            self.pump(min(left, 0.05))
+
+    def write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            _, ready, _ = select.select([], [self.fd], [], 0.05)
+            if ready:
+                with contextlib.suppress(BlockingIOError):
+                    view = view[os.write(self.fd, view) :]
+            self.pump(0)
+
+    def ask(self, command: str) -> tuple[list[str], str]:
+        os.write(self.fd, command.encode() + b"\r\n")
+        data = []
+        while True:
+            line = self.line()
+            if line.startswith("!"):
+                continue
+            if line == "OK" or line.startswith(("OK ", "ERR ")):
+                return data, line
+            data.append(line)
+
+
+def health(term: Term) -> dict[str, str]:
+    data, final = term.ask("STATUS? #h")
+    assert final == "OK #h", final
+    return parse(data[0])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--status-count", type=int, default=500)
+    ap.add_argument("--flood", type=int, default=1000)
+    args = ap.parse_args()
+    socat = shutil.which("socat")
+    if socat is None:
+        print("socat is needed (apt-get install socat)", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="bedside-bench-"))
+    box_tty, tech_tty = str(tmp / "box-tty"), str(tmp / "tech-tty")
+    pair = subprocess.Popen(
+        [socat, f"pty,raw,echo=0,link={box_tty}", f"pty,raw,echo=0,link={tech_tty}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while not (os.path.exists(box_tty) and os.path.exists(tech_tty)):
+        time.sleep(0.01)
+    cfg = tmp / "config.toml"
+    cfg.write_text("[service]\nauto_start = true\n")
+    env = dict(os.environ, BEDSIDE_CONFIG=str(cfg), XDG_STATE_HOME=str(tmp / "xdg"))
+    env.pop("NOTIFY_SOCKET", None)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    box = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "device",
+            "run",
+            "--sim",
+            "--audio",
+            "null",
+            "--speed",
+            "1",
+            "--serial",
+            box_tty,
+            "--config",
+            str(cfg),
+            "--state-dir",
+            str(tmp / "state"),
+            "--status",
+            "none",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        term = Term(tech_tty)
+        while not term.line(30).startswith("!READY"):
+            pass
+        time.sleep(1.0)  # let the session start and the audio settle
+        before = health(term)
+
+        times = []
+        for i in range(args.status_count):
+            t0 = time.perf_counter()
+            data, final = term.ask(f"STATUS? #s{i % 1000}")
+            times.append((time.perf_counter() - t0) * 1000.0)
+            assert final == f"OK #s{i % 1000}" and len(data) == 1, (data, final)
+        times.sort()
+        p50 = statistics.median(times)
+        p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+        print(f"STATUS? reply time over a pty while audio plays ({len(times)} requests):")
+        print(
+            f"  p50 {p50:.2f} ms   p99 {p99:.2f} ms   max {times[-1]:.2f} ms"
+            "   (target p99 <= 20 ms)"
+        )
+
+        mid = health(term)
+        kinds = ["STATUS?", "PING", "VOL?", "HELP VOL"]
+        burst = b"".join(f"{kinds[i % 4]} #f{i}\r\n".encode() for i in range(args.flood))
+        t0 = time.perf_counter()
+        term.write_all(burst)
+        expect = 0
+        while expect < args.flood:
+            line = term.line(60)
+            if line.startswith(("OK #f", "ERR")):
+                assert line == f"OK #f{expect}", (line, expect)
+                expect += 1
+        flood_s = time.perf_counter() - t0
+        after = health(term)
+        print(f"{args.flood} commands written as fast as the port takes them:")
+        print(f"  all answered in order in {flood_s:.2f} s ({args.flood / flood_s:.0f} commands/s)")
+        for key in ("underruns", "late_blocks", "overruns"):
+            print(
+                f"  {key}: before {before.get(key)}  after latency run {mid.get(key)}  "
+                f"after flood {after.get(key)}"
+            )
+        print(f"  state {after.get('state')}  program {after.get('program')}")
+        return 0
+    finally:
+        box.send_signal(signal.SIGTERM)
+        try:
+            box.wait(10)
+        except subprocess.TimeoutExpired:
+            box.kill()
+        pair.terminate()
+        pair.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
