@@ -126,8 +126,7 @@ def test_led_control_raises_a_weak_signal_slowly():
     rig = Rig(ir_gain=130.0)  # 0.9 µA at 7 mA: 22 % of the range
     history = led_history(rig, 30.0)
     assert 0.35 <= ir_dc_share(rig) <= 0.75
-    changes = [(t, ma) for (t, ma), (_, before) in zip(history[1:], history, strict=False)
-               if ma != before]  # fmt: skip
+    changes = [now for before, now in itertools.pairwise(history) if now[1] != before[1]]
     assert changes
     assert all(b[0] - a[0] >= 2.0 for a, b in itertools.pairwise(changes))
     levels = [7.0] + [ma for _, ma in changes]

@@ -89,9 +89,16 @@ _WRITABLE = {
     Reg.TEMP_CONFIG: 0x01,
 }
 _READ_ONLY = frozenset(
-    {Reg.INT_STATUS_1, Reg.INT_STATUS_2, Reg.FIFO_DATA, Reg.TINT, Reg.TFRAC, Reg.REV_ID,
-     Reg.PART_ID}
-)  # fmt: skip
+    [
+        Reg.INT_STATUS_1,
+        Reg.INT_STATUS_2,
+        Reg.FIFO_DATA,
+        Reg.TINT,
+        Reg.TFRAC,
+        Reg.REV_ID,
+        Reg.PART_ID,
+    ]
+)
 #: A die-temperature conversion takes about 29 ms (Figure 4, p.26).
 TEMP_CONVERSION_S = 0.029
 #: ADC input noise at 411 µs pulses, nA rms (shorter pulses integrate less light).
@@ -456,8 +463,10 @@ class SimulatedMAX30102:
         self.close()
 
     def __repr__(self) -> str:
-        state = "unplugged" if self._unplugged else ("sampling" if self.sampling_since is not None
-                                                      else "idle")  # fmt: skip
+        if self._unplugged:
+            state = "unplugged"
+        else:
+            state = "idle" if self.sampling_since is None else "sampling"
         return (
             f"<SimulatedMAX30102 at 0x{self.address:02X} {state} {self._unread} unread "
             f"ovf={self._regs[Reg.OVF_COUNTER]}>"
