@@ -88,13 +88,15 @@ class PulseSensor:
         ``lambda: simulated_chip``).
     :param address: the chip's 7-bit address.
     :param bus_name: how messages name the bus (``"/dev/i2c-1"``).
-    :param sample_rate_sps: ADC rate, sps; :param averaging: on-chip averaging; the
-        output rate ``rate_hz`` is their ratio.
-    :param pulse_width_us: LED pulse width, µs; :param adc_range_na: ADC full scale, nA.
-    :param led_red_ma: Red LED current to start with, mA; :param led_ir_ma: IR, mA.
+    :param sample_rate_sps: ADC sample rate, sps (Table 6).
+    :param averaging: samples averaged on the chip; ``rate_hz = sample_rate_sps / averaging``.
+    :param pulse_width_us: LED pulse width, µs (Table 7).
+    :param adc_range_na: ADC full scale, nA (Table 5).
+    :param led_red_ma: Red LED current to start with, mA (0-51).
+    :param led_ir_ma: IR LED current to start with, mA (0-51).
     :param led_control: adjust the LED currents to keep the DC in the window.
-    :param clock: seconds, for probing, temperature and re-anchoring indices after a gap of
-        unknown length (the loop's clock).
+    :param clock: seconds; times the probing and the temperature, and re-anchors sample
+        indices after a gap of unknown length. Pass the loop's clock (the simulated chip's).
     :param sleep: used only for the short backoff between bus retries.
     :raises SettingError: for settings the data sheet forbids (before touching the bus).
 
@@ -217,7 +219,11 @@ class PulseSensor:
         else:
             self.reinits += 1
             self._gap_pending = self._unknown_gap = True
-            log.warning("pulse sensor: re-initialised at %s after it went missing", drv._where())
+            log.warning(
+                "pulse sensor: re-initialised at 0x%02X on %s after it went missing",
+                self.address,
+                self.bus_name,
+            )
         self._drv = drv
         self.part_id, self.rev_id = drv.part_id, drv.rev_id
         self.last_error = None
