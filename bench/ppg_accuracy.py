@@ -22,6 +22,7 @@ whole recording at once; ours streams in 32-sample FIFO reads). Needs scipy (ben
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -89,14 +90,14 @@ def load_bidmc(root: Path) -> list[Recording]:
     return out
 
 
-def load_welltory(root: Path, rate: float = 30.0) -> list[Recording]:
+def load_welltory(root: Path, rate: float = 30.0, channel: str = "auto") -> list[Recording]:
     out = []
     for sub in sorted((root / "welltory").glob("subject_*")):
         data = np.loadtxt(sub / "PPG.csv", delimiter=",", skiprows=1)
         t = data[:, 0] / 1000.0
         # Camera light falls as blood arrives. Red is the README's channel, but a red channel
         # clipped at 255 most of the time carries no pulse; then green does (subject_20).
-        clipped = np.mean(data[:, 1] >= CLIP_LEVEL) > 0.5
+        clipped = channel == "auto" and np.mean(data[:, 1] >= CLIP_LEVEL) > 0.5
         red = -data[:, 2 if clipped else 1]
         grid = np.arange(0.0, t[-1], 1.0 / rate)
         ppg = np.interp(grid, t, red)
@@ -135,12 +136,20 @@ def heartpy_method(ppg: np.ndarray, rate: float) -> np.ndarray:
     return np.array([p / rate for p in peaks if p not in rejected])
 
 
-def neurokit_method(ppg: np.ndarray, rate: float) -> np.ndarray:
+def _neurokit(ppg: np.ndarray, rate: float, method: str) -> np.ndarray:
     import neurokit2 as nk
 
     clean = nk.ppg_clean(ppg, sampling_rate=round(rate))
-    _, info = nk.ppg_peaks(clean, sampling_rate=round(rate), method="elgendi")
+    _, info = nk.ppg_peaks(clean, sampling_rate=round(rate), method=method)
     return np.asarray(info["PPG_Peaks"], dtype=float) / rate
+
+
+def nk_elgendi(ppg: np.ndarray, rate: float) -> np.ndarray:
+    return _neurokit(ppg, rate, "elgendi")
+
+
+def nk_msptdfast(ppg: np.ndarray, rate: float) -> np.ndarray:
+    return _neurokit(ppg, rate, "msptdfast")
 
 
 # --- scoring -------------------------------------------------------------------------------
@@ -203,6 +212,8 @@ def clean_ibis(beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hrv(beats: np.ndarray) -> tuple[float, float]:
+    if len(beats) < 4:
+        return float("nan"), float("nan")
     ibi, keep = clean_ibis(beats)
     pairs = keep[1:] & keep[:-1]
     diffs = np.diff(ibi)[pairs]
@@ -215,7 +226,7 @@ def score(rec: Recording, est: np.ndarray) -> dict:
     ref = rec.ref
     # ECG to finger is a pulse arrival time; the Welltory RR series has no start time.
     lo, hi = (-0.2, 0.8) if rec.kind == "bidmc" else (-6.0, 6.0)
-    lag = best_lag(ref, est, lo, hi)
+    lag = best_lag(ref, est, lo, hi) if len(est) > 2 else 0.0
     ref = ref + lag
     spans = [(a + lag, b + lag) for a, b in rec.bad]
     dur = rec.duration
@@ -244,6 +255,8 @@ def score(rec: Recording, est: np.ndarray) -> dict:
             errs.append(abs(hr_est - hr_ref))
     res["hr_mae"] = float(np.mean(errs)) if errs else float("nan")
     res["covered"] = len(errs) / max(windows, 1)
+    res["hr_errors"] = errs
+    res["windows"] = windows
     sel_ref = ref[(ref >= 0) & (ref <= dur)]
     r_rmssd, r_sdnn = hrv(sel_ref)
     e_rmssd, e_sdnn = hrv(est)
@@ -262,16 +275,14 @@ def run_method(
     for rec in recs:
         c0 = time.process_time()
         try:
-            est = np.sort(method(rec.ppg, rec.rate))
+            with contextlib.redirect_stdout(sys.stderr):  # heartpy prints its complaints
+                est = np.sort(method(rec.ppg, rec.rate))
         except Exception as exc:  # other tools fail on noisy recordings; count it
             print(f"  {method.__name__} failed on {rec.name}: {exc}", file=sys.stderr)
             est = np.zeros(0)
         cpu += time.process_time() - c0
         dur += rec.duration
-        row = score(rec, est) if len(est) > 2 else {
-            "f1_100": 0.0, "f1_50": 0.0, "hr_mae": float("nan"), "covered": 0.0,
-            "rmssd_err": float("nan"), "sdnn_err": float("nan"), "lag_s": float("nan"),
-        }  # fmt: skip
+        row = score(rec, est)
         row["name"] = rec.name
         rows.append(row)
 
@@ -280,11 +291,17 @@ def run_method(
         return float(np.mean(vals)) if vals else float("nan")
 
     def pooled_hr() -> float:
-        return avg("hr_mae")
+        errs = [e for r in rows for e in r.get("hr_errors", [])]
+        return float(np.mean(errs)) if errs else float("nan")
+
+    def pooled_cover() -> float:
+        return sum(len(r.get("hr_errors", [])) for r in rows) / max(
+            sum(r.get("windows", 0) for r in rows), 1
+        )
 
     summary = {
         "hr_mae_bpm": pooled_hr(),
-        "covered": avg("covered"),
+        "covered": pooled_cover(),
         "f1_100": avg("f1_100"),
         "f1_50": avg("f1_50"),
         "rmssd_err_ms": avg("rmssd_err"),
@@ -321,10 +338,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="PPG data directory (default $BEDSIDE_PPG_DATA or ../shared)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead")
     ap.add_argument("--others", action="store_true", help="also run heartpy / neurokit2")
+    ap.add_argument(
+        "--channel",
+        choices=("auto", "red"),
+        default="auto",
+        help="Welltory camera channel: red, or green where red is clipped (auto)",
+    )
+    ap.add_argument("--verbose", action="store_true", help="also print every recording")
     args = ap.parse_args(argv)
     root = data_dir(args.data)
     bidmc = load_bidmc(root)
-    well = load_welltory(root)
+    well = load_welltory(root, channel=args.channel)
     sets = {
         "bidmc@125": bidmc,
         "bidmc@50": [decimate(r, 50.0) for r in bidmc],
@@ -334,10 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     methods: list[Callable[[np.ndarray, float], np.ndarray]] = [ours]
     if args.others:
-        for name, fn in (("heartpy", heartpy_method), ("neurokit2", neurokit_method)):
+        for name, fns in (("heartpy", [heartpy_method]), ("neurokit2", [nk_elgendi, nk_msptdfast])):
             try:
                 __import__(name)
-                methods.append(fn)
+                methods += fns
             except ImportError:
                 print(f"({name} not installed; skipped)", file=sys.stderr)
     result: dict = {"latency_s": BeatDetector(125.0).latency_s, "sets": {}, "recordings": {}}
@@ -347,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
             result["sets"][f"{set_name}/{m.__name__}"] = summary
             result["recordings"][f"{set_name}/{m.__name__}"] = rows
     result["streaming_100hz"] = streaming_cost(bidmc)
+    for rows in result["recordings"].values():
+        for row in rows:
+            row.pop("hr_errors", None)
     if args.json:
         print(json.dumps(result, indent=1, default=float))
         return 0
@@ -360,6 +387,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['f1_50']:7.3f} {s['rmssd_err_ms']:8.1f} {s['sdnn_err_ms']:7.1f} "
             f"{s['cpu_s_per_h']:8.2f}"
         )
+    if args.verbose:
+        for key, rows in result["recordings"].items():
+            for r in rows:
+                print(
+                    f"{key:22} {r['name']:11} {r['hr_mae']:7.2f} {r['covered'] * 100:5.1f}% "
+                    f"{r['f1_100']:7.3f} {r['f1_50']:7.3f} {r['rmssd_err']:8.1f} "
+                    f"{r['sdnn_err']:7.1f}"
+                )
     sc = result["streaming_100hz"]
     print(
         f"\nlatency {result['latency_s']:.3f} s; streaming path (HeartAnalyzer) at 100 Hz: "
