@@ -232,6 +232,8 @@ class MAX30102:
     :param led_ir_ma: IR LED current, mA (0-51).
     :param fifo_a_full: FIFO_A_FULL: empty slots left when A_FULL fires (0x0F = 17 unread).
     :param retrier: retry policy shared with the caller (a fresh one by default).
+    :param monotonic: clock (s) timing the reset and temperature waits.
+    :param sleep: sleep (s) between those polls and between retries of a fresh retrier.
 
     Construction checks the settings, the chip's identity (:class:`SensorNotFound` naming
     bus, address and what was read), resets it (:class:`SensorTimeout` after 100 ms), writes
