@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -189,3 +192,41 @@ def test_pin_never_in_logs_or_replies(tmp_path: Path, caplog: pytest.LogCaptureF
         assert secret not in sent
     assert "AUTH ******" in sent  # echo shows stars
     assert "console service login" in caplog.text  # the log does say what happened
+
+
+def pin_cli(*args: str, user: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    return subprocess.run(
+        [*(user or []), sys.executable, "-m", "device", "pin", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_pin_show_default_and_reset_as_root(tmp_path: Path) -> None:
+    from device.console.identity import read_identity
+
+    r = pin_cli("show-default", "--state-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    store = PinStore(tmp_path, read_identity().secret_id, scrypt_n=FAST_N)
+    assert r.stdout.splitlines() == [f"default service PIN: {store.default_pin()}", "in use: yes"]
+    store.set_pin("975310")
+    r = pin_cli("show-default", "--state-dir", str(tmp_path))
+    assert r.stdout.splitlines()[1].startswith("in use: no (changed with PIN SET")
+    assert pin_cli("reset-default", "--state-dir", str(tmp_path)).returncode == 0
+    assert store.is_default()
+
+
+SETPRIV = shutil.which("setpriv")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None, reason="needs root and setpriv")
+def test_pin_show_default_refuses_other_users(tmp_path: Path) -> None:
+    nobody = [str(SETPRIV), "--reuid=65534", "--regid=65534", "--clear-groups"]
+    r = pin_cli("show-default", "--state-dir", str(tmp_path), user=nobody)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "must be run as root (sudo bedside pin show-default)" in r.stderr
+    assert not (tmp_path / SECRET_FILE).exists()
