@@ -268,3 +268,17 @@ def test_shutdown_stops_sampling_and_clears_interrupts(chip, clock):
     assert chip.read_byte_data(A, 0x00) == 0
     clock.t = 1.0
     assert pointers(chip) == (10, 0, 0)
+
+
+def test_fifo_bytes_are_the_same_whatever_the_read_sizes(clock):
+    chips = [SimulatedMAX30102(clock, PulseModel(seed=8), seed=1) for _ in range(2)]
+    for chip in chips:
+        start_spo2(chip)
+    clock.t = 0.2  # 20 samples = 120 bytes
+    one_by_one = [chips[0].read_byte_data(A, 0x07) for _ in range(120)]
+    mixed = []
+    for size in (4, 30, 1, 32, 29, 24):
+        mixed += chips[1].read_i2c_block_data(A, 0x07, size)
+    assert mixed == one_by_one
+    assert pointers(chips[0]) == pointers(chips[1]) == (20, 0, 20)
+    assert chips[1].read_i2c_block_data(A, 0x07, 6) == [0] * 6  # empty: nothing moves

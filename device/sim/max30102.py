@@ -395,7 +395,29 @@ class SimulatedMAX30102:
             raise _bus_error(errno.EIO)
         self._advance()
 
+    def _read_fifo(self, length: int) -> list[int]:
+        """Bytes read from FIFO_DATA: whole samples at once, the odd byte one by one."""
+        out: list[int] = []
+        while length > 0:
+            whole = min(self._unread, length // 6) if self._byte == 0 else 0
+            if not whole:
+                out.append(self._pop_byte())
+                length -= 1
+                continue
+            rd = self._regs[Reg.FIFO_RD_PTR]
+            samples = self._fifo[(rd + np.arange(whole)) % FIFO_DEPTH]
+            triplets = (samples[..., None] >> np.array([16, 8, 0])) & 0xFF  # MSB first
+            out.extend(triplets.reshape(-1).tolist())
+            self._regs[Reg.FIFO_RD_PTR] = (rd + whole) % FIFO_DEPTH
+            self._unread -= whole
+            self._regs[Reg.OVF_COUNTER] = 0
+            self._regs[Reg.INT_STATUS_1] &= ~PPG_RDY.mask & 0xFF
+            length -= 6 * whole
+        return out
+
     def _read_seq(self, reg: int, length: int) -> list[int]:
+        if reg == Reg.FIFO_DATA:
+            return self._read_fifo(length)
         out = []
         for _ in range(length):
             out.append(self._read_reg(reg))
