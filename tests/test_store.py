@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
 import sqlite3
 import struct
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from device.exc import StorageError
 from device.store.atomic import atomic_write_text
-from device.store.sessions import MAX_PENDING_ROWS, ROW_FIELDS, SCHEMA_VERSION, Store
+from device.store.sessions import MAX_PENDING_ROWS, ROW_FIELDS, SCHEMA_VERSION, Store, _Job
 
 DAY = 86400.0
 
@@ -44,6 +47,18 @@ def row(t: float, **kw: object) -> dict[str, object]:
     return base
 
 
+def writer_sql(store: Store, sql: str) -> object:
+    """Run one statement on the store's writer connection (pragmas are per connection)."""
+    return store._call(sql, lambda db: db.execute(sql).fetchone()[0], transaction=False)
+
+
+def limit_growth(store: Store, pages: int | None = None) -> None:
+    """Forbid the file to grow: sqlite then answers SQLITE_FULL, as on a full disk."""
+    if pages is None:
+        pages = int(writer_sql(store, "PRAGMA page_count"))  # type: ignore[arg-type]
+    writer_sql(store, f"PRAGMA max_page_count = {pages}")
+
+
 @pytest.fixture
 def wall() -> Wall:
     return Wall()
@@ -64,8 +79,8 @@ def test_schema_wal_and_durability(store: Store):
     cols = [r[1] for r in db.execute("PRAGMA table_info(rows)")]
     assert cols == ["session_id", *ROW_FIELDS]
     db.close()
-    assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store._conn().execute("PRAGMA secure_delete").fetchone()[0] == 1
+    assert writer_sql(store, "PRAGMA synchronous") == 2  # FULL: each commit on the card
+    assert writer_sql(store, "PRAGMA secure_delete") == 1
 
 
 def test_session_rows_round_trip(store: Store, wall: Wall):
@@ -266,31 +281,68 @@ def test_erase_after_reopen_also_clean(tmp_path: Path):
 def test_full_database_raises_storage_error_keeps_rows_and_recovers(store: Store):
     sid = store.start_session("p")
     store.add_rows(sid, [row(0.0)])
-    db = store._conn()
-    pages = db.execute("PRAGMA page_count").fetchone()[0]
-    db.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: "disk full"
+    limit_growth(store)
     big = [row(float(t)) for t in range(1, 2000)]
+    store.add_rows(sid, big)  # handed over: the loop never waits for the disk
     with pytest.raises(StorageError, match="full"):
-        store.add_rows(sid, big)
+        store.flush()
     assert not store.healthy
-    assert "full" in (store.last_error or "")
+    assert "(the disk is full)" in (store.last_error or "")
     assert store.pending_rows == 1999  # nothing lost yet
-    db.execute("PRAGMA max_page_count = 1073741823")  # space again
-    store.add_rows(sid, [row(2000.0)])
+    with pytest.raises(StorageError, match="full"):
+        store.add_rows(sid, [row(2000.0)])  # queued, and the fault is reported
+    with pytest.raises(StorageError, match="full"):
+        store.add_event(sid, 1.0, "note", "kept for later")
+    assert store.pending_rows == 2000
+    limit_growth(store, 1073741823)  # space again
+    store.flush()
     assert store.healthy
     assert len(store.rows(sid)) == 2001
     assert store.pending_rows == 0
+    assert [e["detail"] for e in store.events(sid)] == ["kept for later"]  # retried
+
+
+def test_writes_retry_by_themselves_once_space_returns(store: Store):
+    sid = store.start_session("p")
+    limit_growth(store)
+    store.add_rows(sid, [row(float(t)) for t in range(500)])
+    with pytest.raises(StorageError):
+        store.flush()
+    limit_growth(store, 1073741823)
+    deadline = time.monotonic() + 5
+    while store.pending_rows and time.monotonic() < deadline:
+        time.sleep(0.05)  # no new hand-over: the writer retries every second on its own
+    assert store.pending_rows == 0 and store.healthy
+    assert len(store.rows(sid)) == 500
 
 
 def test_pending_rows_are_bounded(store: Store):
     sid = store.start_session("p")
-    db = store._conn()
-    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    limit_growth(store)
     for batch in range(3):
-        with pytest.raises(StorageError):
+        with contextlib.suppress(StorageError):
             store.add_rows(sid, [row(float(batch * 2000 + i)) for i in range(2000)])
+        with pytest.raises(StorageError):
+            store.flush()
     assert store.pending_rows == MAX_PENDING_ROWS
     assert store.dropped_rows == 6000 - MAX_PENDING_ROWS
+
+
+def test_a_hung_disk_never_blocks_the_hand_over(store: Store):
+    """fsync on a dying SD card can take seconds: the loop must not wait for it."""
+    sid = store.start_session("p")
+    release = threading.Event()
+    store._submit(_Job("hang", lambda db: release.wait(10), transaction=False))
+    t0 = time.perf_counter()
+    for i in range(5):
+        store.add_rows(sid, [row(float(i))])
+        store.add_event(sid, float(i), "tick")
+    assert time.perf_counter() - t0 < 0.05
+    with pytest.raises(StorageError, match=r"no answer within 0\.2 s"):
+        store._call("start a session", lambda db: None, timeout=0.2)
+    release.set()
+    store.flush()
+    assert len(store.rows(sid)) == 5 and len(store.events(sid)) == 5
 
 
 @pytest.fixture
@@ -318,15 +370,20 @@ def test_real_full_disk(tiny_disk: Path):
     with pytest.raises(StorageError, match=r"full|disk"):
         for i in range(200):
             s.add_rows(sid, [row(float(i * 100 + k)) for k in range(100)])
+            s.flush()
             if i == 2:
                 fill_disk(filler)  # as a runaway log file would
     assert not s.healthy
     kept = len(s.rows(sid))
-    assert kept >= 300
+    pending = s.pending_rows
+    assert kept >= 300 and pending >= 100  # written before the disk filled / waiting
     filler.unlink()
+    s.flush()  # the queued rows go out as soon as there is room: none lost
+    assert s.healthy and s.pending_rows == 0
+    assert len(s.rows(sid)) == kept + pending
     s.add_rows(sid, [row(99999.0)])
-    assert s.healthy
-    assert len(s.rows(sid)) > kept
+    s.flush()
+    assert len(s.rows(sid)) == kept + pending + 1
     s.close()
 
 

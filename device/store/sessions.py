@@ -1,18 +1,25 @@
 """The session store: sessions, 1 Hz rows, events, ratings and preferences in sqlite (WAL).
 
 One file in the state directory (``/var/lib/bedside/sessions.db``). The Box hands over its
-1 Hz rows once per second (:meth:`Store.add_rows`), and each hand-over is one transaction,
-so a crash or a power cut loses at most the last second. ``synchronous=FULL`` makes every
-commit durable on the card; WAL keeps readers (``bedside sessions``) off the writer's back.
+1 Hz rows once per second (:meth:`Store.add_rows`) and each hand-over is committed at once
+as one transaction, so a crash or a power cut loses at most the last second.
+``synchronous=FULL`` makes every commit durable on the card; WAL keeps readers
+(``bedside sessions``) off the writer's back.
+
+The writes run on a writer thread with its own connection: the loop only queues them, so
+an SD card that takes 200 ms (or hangs) on ``fsync`` never stalls the sound or starves the
+watchdog. Calls that need an answer (a new session id, an erase) wait for the writer, with
+a time limit.
 
 Data minimisation: only what the session report needs is stored (no raw PPG). Sessions
 older than the retention are pruned; :meth:`Store.erase_userdata` deletes everything
 personal and VACUUMs with ``secure_delete`` on, so nothing is left in the file's bytes.
 
-Any sqlite failure (a full disk, a read-only card, a corrupt file) is raised as
-:class:`~device.exc.StorageError` and remembered in :attr:`Store.healthy` /
-:attr:`Store.last_error`; rows that could not be written are kept in memory (bounded) and
-retried with the next hand-over. The Box catches the error and keeps playing.
+Any sqlite failure (a full disk, a read-only card, a corrupt file) is recorded in
+:attr:`Store.healthy` / :attr:`Store.last_error` and raised as
+:class:`~device.exc.StorageError` by the next call; writes that failed are kept in memory
+(bounded) and retried every second, so nothing is lost while the disk recovers. The Box
+catches the error and keeps playing.
 """
 
 from __future__ import annotations
@@ -21,9 +28,13 @@ import contextlib
 import json
 import math
 import os
+import queue
 import sqlite3
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +59,12 @@ ROW_FIELDS = (
 )
 #: Rows kept in memory while the disk refuses them (one hour at 1 Hz).
 MAX_PENDING_ROWS = 3600
+#: Other writes (events, ratings, session ends, preferences) kept for retry.
+MAX_RETRY_WRITES = 1000
+#: How long a call that needs the writer's answer waits, seconds.
+REPLY_TIMEOUT_S = 10.0
+#: How long a read waits for queued writes to land first, seconds (then reads what is there).
+READ_SETTLE_S = 1.0
 #: Default retention of sessions, days.
 DEFAULT_RETENTION_DAYS = 30
 
@@ -105,6 +122,25 @@ def _num(value: object, key: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+@dataclass(eq=False)
+class _Job:
+    """One unit of work for the writer thread: a transaction, or a bare statement."""
+
+    what: str
+    fn: Callable[[sqlite3.Connection], Any]
+    #: Run inside BEGIN IMMEDIATE ... COMMIT (False for VACUUM and checkpoints).
+    transaction: bool = True
+    #: Keep and retry after a failure (fire-and-forget writes).
+    retry: bool = False
+    #: A success proves the disk takes writes again (not so for a no-op barrier).
+    proves_health: bool = True
+    #: Called with ``fn``'s result once the transaction is committed.
+    on_commit: Callable[[Any], None] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: StorageError | None = None
+
+
 class Store:
     """The box's sqlite session store.
 
@@ -130,10 +166,16 @@ class Store:
         self.last_error: str | None = None
         #: Failures since the store was opened.
         self.errors = 0
-        #: Rows waiting to be written (after a failure), as tuples in ROW_FIELDS order.
-        self._pending: list[tuple[int, tuple[float | None, ...]]] = []
         #: Rows dropped because the pending queue was full.
         self.dropped_rows = 0
+        #: Other writes dropped because the retry queue was full.
+        self.dropped_writes = 0
+        self._lock = threading.Lock()
+        #: Rows waiting for the writer, as (session id, values in ROW_FIELDS order).
+        self._pending: list[tuple[int, tuple[float | None, ...]]] = []
+        self._jobs: queue.Queue[_Job] = queue.Queue()
+        self._stop = _Job("stop", lambda db: None, transaction=False)
+        self._writer: threading.Thread | None = None
         self._last_prune: float | None = None
         self._db: sqlite3.Connection | None = None
         try:
@@ -146,25 +188,32 @@ class Store:
                 db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
             self._db = db
             db.execute("PRAGMA foreign_keys = ON")
-            if not readonly:
-                # WAL: a crash leaves the main file intact; the log replays on open.
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = FULL")
-                # Freed pages are overwritten with zeros: erased data stays erased.
-                db.execute("PRAGMA secure_delete = ON")
-                self._migrate()
-            else:
+            if readonly:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version != SCHEMA_VERSION:
                     raise StorageError(
                         f"{self.path}: store schema version {version}, expected {SCHEMA_VERSION}"
                     )
+            else:
+                # WAL: a crash leaves the main file intact; the log replays on open.
+                db.execute("PRAGMA journal_mode = WAL")
+                self._migrate()
         except sqlite3.Error as exc:
             self.close()
             raise self._fail("open", exc) from exc
         except StorageError:
             self.close()
             raise
+        if not readonly:
+            ready = _Job("open the writer", lambda db: None)
+            self._writer = threading.Thread(
+                target=self._writer_main, args=(ready,), name="bedside-store", daemon=True
+            )
+            self._writer.start()
+            ready.done.wait(REPLY_TIMEOUT_S)
+            if ready.error is not None:
+                self.close()
+                raise ready.error
 
     # --- internals -------------------------------------------------------------------------
 
@@ -196,30 +245,129 @@ class Store:
         self.last_error = f"{self.path}: cannot {what}: {text}"
         return StorageError(self.last_error)
 
-    def _ok(self) -> None:
-        self.healthy = True
+    # --- the writer thread -------------------------------------------------------------------
 
-    def _write(self, what: str, statements: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``statements`` in one transaction; StorageError (rolled back) on failure."""
-        if self.readonly:
-            raise StorageError(f"{self.path}: opened read-only; cannot {what}")
-        db = self._conn()
+    def _writer_main(self, ready: _Job) -> None:
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = statements(db)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            db.execute("PRAGMA foreign_keys = ON")
+            # Every commit reaches the card before the next hand-over.
+            db.execute("PRAGMA synchronous = FULL")
+            # Freed pages are overwritten with zeros: erased data stays erased.
+            db.execute("PRAGMA secure_delete = ON")
         except sqlite3.Error as exc:
-            raise self._fail(what, exc) from exc
-        self._ok()
-        return result
+            ready.error = self._fail("open for writing", exc)
+            ready.done.set()
+            return
+        ready.done.set()
+        retry: deque[_Job] = deque()
+        try:
+            while True:
+                try:
+                    # With work left over from a failure, wake every second to retry it.
+                    job = self._jobs.get(timeout=1.0 if (retry or self._pending) else None)
+                except queue.Empty:
+                    job = None
+                if job is self._stop:
+                    self._retry(db, retry)
+                    self._run(db, self._rows_job())
+                    job.done.set()
+                    return
+                ok = self._retry(db, retry)
+                if job is None:
+                    if ok and self._pending:
+                        self._run(db, self._rows_job())
+                    continue
+                if not ok and job.retry:
+                    retry.append(job)  # keep the order: it goes after the older failures
+                    continue
+                if not self._run(db, job) and job.retry:
+                    retry.append(job)
+                while len(retry) > MAX_RETRY_WRITES:
+                    retry.popleft()
+                    self.dropped_writes += 1
+        finally:
+            db.close()
+
+    def _retry(self, db: sqlite3.Connection, retry: deque[_Job]) -> bool:
+        while retry:
+            if not self._run(db, retry[0]):
+                return False
+            retry.popleft()
+        return True
+
+    def _run(self, db: sqlite3.Connection, job: _Job) -> bool:
+        try:
+            if job.transaction:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    job.result = job.fn(db)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                if job.on_commit is not None:
+                    job.on_commit(job.result)
+            else:
+                job.result = job.fn(db)
+        except sqlite3.Error as exc:
+            job.error = self._fail(job.what, exc)
+            job.done.set()
+            return False
+        except Exception as exc:  # a bug must not kill the writer thread
+            job.error = self._fail(job.what, exc)
+            job.done.set()
+            return False
+        job.error = None
+        if job.proves_health:
+            self.healthy = True
+        job.done.set()
+        return True
+
+    def _submit(self, job: _Job) -> None:
+        if self.readonly:
+            raise StorageError(f"{self.path}: opened read-only; cannot {job.what}")
+        if self._writer is None or not self._writer.is_alive():
+            raise StorageError(f"{self.path}: session store is closed")
+        self._jobs.put(job)
+
+    def _queue(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        """Queue a write for the writer; raise the recorded fault, if any, afterwards."""
+        self._submit(_Job(what, fn, retry=True))
+        if not self.healthy:
+            raise StorageError(self.last_error or f"{self.path}: storage fault")
+
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[sqlite3.Connection], Any],
+        *,
+        transaction: bool = True,
+        timeout: float = REPLY_TIMEOUT_S,
+    ) -> Any:
+        """Run ``fn`` on the writer and wait for its result (StorageError on failure)."""
+        job = _Job(what, fn, transaction=transaction)
+        self._submit(job)
+        if not job.done.wait(timeout):
+            self.healthy = False
+            self.last_error = f"{self.path}: cannot {what}: no answer within {timeout:g} s"
+            raise StorageError(self.last_error + " (is the card hanging?)")
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _settle(self) -> None:
+        """Let queued writes land before a read (bounded wait: a read never hangs long)."""
+        if self._writer is None or not self._writer.is_alive():
+            return
+        job = _Job("settle", lambda db: None, transaction=False, proves_health=False)
+        self._jobs.put(job)
+        job.done.wait(READ_SETTLE_S)
 
     def _read(self, what: str, sql: str, args: Iterable[object] = ()) -> list[dict[str, Any]]:
         db = self._conn()
+        self._settle()
         try:
             cur = db.execute(sql, tuple(args))
             names = [d[0] for d in cur.description]
@@ -241,31 +389,33 @@ class Store:
             )
             return int(cur.lastrowid or 0)
 
-        return int(self._write("start a session", do))
+        return int(self._call("start a session", do))
 
     def end_session(self, session_id: int, reason: str = "stop") -> None:
-        """Record the end of a session (and write any rows still pending)."""
+        """Record the end of a session (queued; rows still pending go first)."""
         at = self._wall()
 
-        def do(db: sqlite3.Connection) -> None:
-            self._insert_pending(db)
+        def do(db: sqlite3.Connection) -> list[tuple[int, tuple[float | None, ...]]]:
+            written = self._insert_pending(db)
             db.execute(
                 "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
                 (at, str(reason), int(session_id)),
             )
+            return written
 
-        self._write("end a session", do)
-        self._pending.clear()
+        self._submit(_Job("end a session", do, retry=True, on_commit=self._forget))
+        if not self.healthy:
+            raise StorageError(self.last_error or f"{self.path}: storage fault")
 
     def add_rows(self, session_id: int | None, rows: Iterable[Mapping[str, object]]) -> int:
-        """Write a batch of 1 Hz rows (one transaction); return how many were written.
+        """Hand over a batch of 1 Hz rows; the writer commits them at once, as one transaction.
 
-        Keys are those of :data:`ROW_FIELDS` (missing ones are stored as NULL). When the
-        write fails the rows stay queued (up to :data:`MAX_PENDING_ROWS`, oldest dropped
-        first) and go out with the next successful batch.
+        Keys are those of :data:`ROW_FIELDS` (missing ones are stored as NULL). Returns how
+        many rows wait for the writer. While the disk refuses them they stay queued (up to
+        :data:`MAX_PENDING_ROWS`, oldest dropped first) and are retried every second.
 
         :raises ValueError: a row has an unknown key or a value that is not a number.
-        :raises StorageError: the database refused the write.
+        :raises StorageError: the store has a fault (the rows are queued all the same).
         """
         batch = []
         for row in rows:
@@ -278,31 +428,50 @@ class Store:
             if row.get("t") is None:
                 raise ValueError("a row needs its session time 't' (seconds)")
             batch.append(tuple(_num(row.get(k), k) for k in ROW_FIELDS))
-        if session_id is None:
+        if session_id is None or not batch:
             return 0
-        self._pending.extend((int(session_id), values) for values in batch)
-        overflow = len(self._pending) - MAX_PENDING_ROWS
-        if overflow > 0:
-            del self._pending[:overflow]
-            self.dropped_rows += overflow
-        n = len(self._pending)
-        self._write("write rows", self._insert_pending)
-        self._pending.clear()
+        with self._lock:
+            self._pending.extend((int(session_id), values) for values in batch)
+            overflow = len(self._pending) - MAX_PENDING_ROWS
+            if overflow > 0:
+                del self._pending[:overflow]
+                self.dropped_rows += overflow
+            n = len(self._pending)
+        self._submit(self._rows_job())
+        if not self.healthy:
+            raise StorageError(self.last_error or f"{self.path}: storage fault")
         return n
 
-    def _insert_pending(self, db: sqlite3.Connection) -> None:
-        if self._pending:
+    def _insert_pending(self, db: sqlite3.Connection) -> list[tuple[int, tuple[float | None, ...]]]:
+        # Runs on the writer inside a transaction; returns the rows it inserted, which
+        # leave the queue only once the COMMIT succeeded (SQLITE_FULL often comes there).
+        with self._lock:
+            taken = list(self._pending)
+        if taken:
             db.executemany(
                 f"INSERT INTO rows (session_id, {', '.join(ROW_FIELDS)}) "
                 f"VALUES (?, {', '.join('?' * len(ROW_FIELDS))})",
-                [(sid, *values) for sid, values in self._pending],
+                [(sid, *values) for sid, values in taken],
             )
+        return taken
 
-    def flush(self) -> None:
-        """Write rows left pending by an earlier failure (no-op when there are none)."""
-        if self._pending:
-            self._write("write rows", self._insert_pending)
-            self._pending.clear()
+    def _forget(self, written: list[tuple[int, tuple[float | None, ...]]]) -> None:
+        # Rows were only appended (or the oldest dropped) meanwhile: drop the written head.
+        with self._lock:
+            ids = {id(item) for item in written}
+            self._pending = [item for item in self._pending if id(item) not in ids]
+
+    def _rows_job(self) -> _Job:
+        return _Job("write rows", self._insert_pending, on_commit=self._forget)
+
+    def flush(self, timeout: float = REPLY_TIMEOUT_S) -> None:
+        """Wait until every queued write is on the card; StorageError if the disk refused."""
+        job = self._rows_job()
+        self._submit(job)
+        if not job.done.wait(timeout):
+            raise StorageError(f"{self.path}: cannot write rows: no answer within {timeout:g} s")
+        if self._pending or not self.healthy:
+            raise StorageError(self.last_error or f"{self.path}: rows still pending")
 
     @property
     def pending_rows(self) -> int:
@@ -316,7 +485,7 @@ class Store:
         if not kind:
             raise ValueError("an event needs a kind")
         at = self._wall()
-        self._write(
+        self._queue(
             "write an event",
             lambda db: db.execute(
                 "INSERT INTO events (session_id, at, t, kind, detail) VALUES (?, ?, ?, ?, ?)",
@@ -329,7 +498,7 @@ class Store:
         if kind not in ("like", "skip"):
             raise ValueError(f"rating must be like or skip, not {kind!r}")
         at = self._wall()
-        self._write(
+        self._queue(
             "write a rating",
             lambda db: db.execute(
                 "INSERT INTO ratings (session_id, at, kind) VALUES (?, ?, ?)",
@@ -346,7 +515,7 @@ class Store:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"preference {key!r} is not JSON-serialisable: {exc}") from None
         at = self._wall()
-        self._write(
+        self._queue(
             "save a preference",
             lambda db: db.execute(
                 "INSERT INTO preferences (key, value, updated_at) VALUES (?, ?, ?) "
@@ -441,7 +610,7 @@ class Store:
                 db.execute(f"DELETE FROM {table} WHERE session_id IN ({old})", (cutoff,))
             return db.execute("DELETE FROM sessions WHERE started_at < ?", (cutoff,)).rowcount
 
-        n = int(self._write("prune old sessions", do))
+        n = int(self._call("prune old sessions", do))
         self._last_prune = self._wall()
         return n
 
@@ -465,14 +634,13 @@ class Store:
                 counts[table] = db.execute(f"DELETE FROM {table}").rowcount
             return counts
 
-        counts = self._write("erase user data", do)
-        self._pending.clear()
-        db = self._conn()
-        try:
+        counts = self._call("erase user data", do)
+
+        def scrub(db: sqlite3.Connection) -> None:
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            raise self._fail("vacuum after erasing", exc) from exc
+
+        self._call("vacuum after erasing", scrub, transaction=False, timeout=60.0)
         return counts
 
     def check(self) -> str:
@@ -487,16 +655,16 @@ class Store:
 
     # --- life cycle -------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Write pending rows if possible, then close the file. Idempotent."""
-        if self._db is None:
-            return
-        if self._pending and not self.readonly:
-            with contextlib.suppress(StorageError):  # already recorded; closing must not fail
-                self.flush()
-        try:
-            self._db.close()
-        finally:
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (waiting at most ``timeout`` s), then close. Idempotent."""
+        writer, self._writer = self._writer, None
+        if writer is not None and writer.is_alive():
+            self._jobs.put(self._stop)
+            # A hung card must not hang the shutdown: the thread is a daemon.
+            writer.join(timeout)
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
             self._db = None
 
     def __enter__(self) -> Store:
