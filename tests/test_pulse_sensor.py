@@ -216,6 +216,7 @@ def test_unplug_and_replug_while_polling():
     assert all(p is None for p in rig.polls[-17:])
     info = rig.sensor.info()
     assert info["bus_errors"] >= 3 and "Remote I/O error" in info["error"]
+    assert info["ir_dc"] is None and not info["contact"]
     rig.chip.replug()
     rig.run(2.0)
     assert rig.sensor.present and rig.sensor.reinits == 1

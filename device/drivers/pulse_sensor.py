@@ -240,6 +240,7 @@ class PulseSensor:
         self._next_probe = -math.inf
         self._temp_pending = False
         self._set_contact(False)
+        self._reset_history()  # so SENSOR? shows no stale light levels
 
     def _close_bus(self) -> None:
         bus, self._bus = self._bus, None
