@@ -1,0 +1,115 @@
+"""Master peak limiter with a hard ceiling, working on whole segments.
+
+The segment is its own look-ahead: the peak of every chunk (a few ms) is known before any
+of it plays. The gain needed by each chunk is ``threshold / peak`` (at most 1); the gain
+envelope may fall as fast as needed but rises at no more than ``release_db_per_s``
+(computed without a loop: a running minimum in the log domain). Gains at chunk boundaries
+are the minimum of the two neighbouring chunks' needs, and the gain is interpolated
+linearly in between, so no sample of a chunk ever gets more gain than that chunk allows:
+the output never exceeds the threshold. Only when the first chunk of a segment needs less
+gain than the previous segment ended on (the cap was just lowered) is that chunk also
+clipped at the threshold, so the ceiling holds even then.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def chunk_size(segment_frames: int, preferred: int = 256) -> int:
+    """Largest divisor of ``segment_frames`` not above ``preferred`` (at least 32 if any)."""
+    for d in range(min(preferred, segment_frames), 31, -1):
+        if segment_frames % d == 0:
+            return d
+    for d in range(preferred + 1, segment_frames + 1):
+        if segment_frames % d == 0:
+            return d
+    return segment_frames
+
+
+class SegmentLimiter:
+    """Limits a (2, frames) segment in place to a threshold given per segment."""
+
+    def __init__(
+        self, segment_frames: int, sample_rate: int, release_db_per_s: float = 20.0
+    ) -> None:
+        self.frames = int(segment_frames)
+        self.chunk = chunk_size(self.frames)
+        self.chunks = self.frames // self.chunk
+        c = self.chunks
+        #: Present gain (at the start of the next segment), linear.
+        self.gain = 1.0
+        #: Segments in which the limiter reduced the gain.
+        self.active_segments = 0
+        #: Lowest gain applied so far (linear).
+        self.min_gain = 1.0
+        self._release = release_db_per_s * self.chunk / sample_rate / 20.0 * math.log(10.0)
+        self._abs = np.zeros((2, self.frames), np.float32)
+        self._pk2 = np.zeros((2, c), np.float32)
+        self._pk = np.zeros(c, np.float64)
+        self._q = np.zeros(c + 1, np.float64)
+        self._steps = np.arange(-1, c, dtype=np.float64) * self._release
+        self._b = np.ones(c + 1, np.float64)
+        self._g = np.zeros((c, self.chunk), np.float32)
+        self._frac = (np.arange(self.chunk, dtype=np.float64) / self.chunk).astype(np.float32)
+        self._db = np.zeros((c, 1), np.float32)
+        self._b0 = np.zeros((c, 1), np.float32)
+        self._limited = False
+        #: Peak of the last segment after limiting (linear).
+        self.peak = 0.0
+
+    def process(self, mix: np.ndarray, threshold: float) -> None:
+        """Limit ``mix`` (2, segment_frames) in place so that no |sample| exceeds ``threshold``."""
+        c, n = self.chunks, self.chunk
+        np.abs(mix, out=self._abs)
+        np.max(self._abs.reshape(2, c, n), axis=2, out=self._pk2)
+        pk = self._pk
+        np.max(self._pk2, axis=0, out=pk)
+        peak = float(pk.max())
+        self._limited = False
+        if self.gain >= 1.0 and peak <= threshold:
+            self.peak = peak
+            self._b.fill(1.0)
+            return
+        self._limited = True
+        q = self._q
+        # needed log-gain per chunk (<= 0), then the release-limited running minimum
+        np.maximum(pk, threshold, out=pk)
+        np.divide(threshold, pk, out=pk)
+        np.log(pk, out=q[1:])
+        q[0] = math.log(max(self.gain, 1e-9))
+        q -= self._steps
+        np.minimum.accumulate(q, out=q)
+        q += self._steps
+        np.minimum(q, 0.0, out=q)
+        env = q[1:]
+        b = self._b
+        np.exp(env, out=b[1:])
+        np.minimum(b[1:-1], b[2:], out=b[1:-1])
+        b[0] = self.gain
+        self._b0[:, 0] = b[:-1]
+        self._db[:, 0] = b[1:] - b[:-1]
+        g = self._g
+        np.multiply(self._db, self._frac, out=g)
+        g += self._b0
+        view = mix.reshape(2, c, n)
+        np.multiply(view, g, out=view)
+        if self.gain > math.exp(env[0]):
+            np.clip(mix[:, :n], -threshold, threshold, out=mix[:, :n])
+        self.active_segments += 1
+        self.min_gain = min(self.min_gain, float(b.min()))
+        self.peak = min(peak * float(b.max()), threshold)
+
+    def commit(self, played: int) -> None:
+        """Move the limiter's gain to frame ``played`` of the last segment."""
+        if not self._limited:
+            self.gain = 1.0
+            return
+        if played >= self.frames:
+            self.gain = float(self._b[-1])
+            return
+        k, r = divmod(played, self.chunk)
+        b = self._b
+        self.gain = float(b[k] + (b[k + 1] - b[k]) * r / self.chunk)
