@@ -29,6 +29,7 @@ from typing import Any
 #: Environment variable holding the service PIN for ``AUTH`` without an argument.
 PIN_ENV = "BEDSIDE_PIN"
 HISTORY_FILE = Path.home() / ".bedside_ctl_history"
+PROMPT = "bedside> "
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -249,7 +250,8 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
     if readline is not None:
         with contextlib.suppress(OSError):
             readline.read_history_file(HISTORY_FILE)
-    done = threading.Event()
+    done = threading.Event()  # set while no reply is awaited
+    done.set()
     stop = threading.Event()
 
     def reader() -> None:
@@ -263,6 +265,12 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
                 return
             if line is None:
                 continue
+            if tty and done.is_set():
+                # At the prompt: print the async line above it, then redraw what was typed.
+                typed = readline.get_line_buffer() if readline is not None else ""
+                sys.stdout.write(f"\r\x1b[K{line}\r\n{PROMPT}{typed}")
+                sys.stdout.flush()
+                continue
             print(line, flush=True)
             if _is_final(line):
                 done.set()
@@ -273,7 +281,7 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
     try:
         while not stop.is_set():
             try:
-                line = input("bedside> " if tty else "")
+                line = input(PROMPT if tty else "")
             except EOFError:
                 break
             command = line.strip()
@@ -282,7 +290,7 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
             if command.lower() in ("exit", "quit"):
                 break
             secret = command.upper().startswith(("AUTH", "PIN SET"))
-            if readline is not None and secret:
+            if readline is not None and secret and readline.get_current_history_length():
                 # Keep PINs out of the history file.
                 readline.remove_history_item(readline.get_current_history_length() - 1)
             command = _with_pin(command, _getpass)
@@ -290,6 +298,7 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
             client.ser.write(command.encode("ascii", "replace") + b"\r\n")
             if not done.wait(timeout):
                 print(f"bedside ctl: no reply within {timeout:g} s", file=sys.stderr)
+                done.set()
     except KeyboardInterrupt:
         print(file=sys.stderr)
     finally:
