@@ -280,8 +280,7 @@ class Store:
                     continue
                 if not ok and job.retry:
                     retry.append(job)  # keep the order: it goes after the older failures
-                    continue
-                if not self._run(db, job) and job.retry:
+                elif not self._run(db, job) and job.retry:
                     retry.append(job)
                 while len(retry) > MAX_RETRY_WRITES:
                     retry.popleft()
