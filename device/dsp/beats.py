@@ -261,7 +261,7 @@ class BeatDetector:
                 if period is None
                 else min(max(REFRACTORY_SHARE * period, REFRACTORY_MIN_S), REFRACTORY_MAX_S)
             )
-            while self._recent and self._recent[0][0] < pos - REFRACTORY_MAX_S * fs * 4:
+            while self._recent and self._recent[0][0] < pos - (RESTART_S + REFRACTORY_MAX_S) * fs:
                 self._recent.popleft()
             beat = self._judge(pos, value, reach, last)
             self._recent.append((pos, value))
