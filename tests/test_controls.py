@@ -321,6 +321,14 @@ def test_led_follows_pacer_given_to_poll(rig):
     assert controls.led.pacer_bpm is None
 
 
+def test_nonsense_pacer_darkens_the_led_instead_of_raising(rig):
+    _clock, _gpio, _, controls, _run = rig
+    controls.poll(0.01, pacer_bpm=6.0)
+    controls.poll(0.02, pacer_bpm=-3.0)
+    assert controls.led.pacer_bpm is None
+    assert "pacer rate -3.0" in controls.last_error
+
+
 def test_amp_never_switches_on_while_sound_plays(rig):
     _, gpio, level, controls, run = rig
     level.db = -20.0

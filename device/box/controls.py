@@ -441,7 +441,12 @@ class Controls:
         try:
             if self.led is not None:
                 if pacer_bpm is not _UNSET:
-                    self.led.breathe(pacer_bpm, now)  # type: ignore[arg-type]
+                    try:
+                        self.led.breathe(pacer_bpm, now)  # type: ignore[arg-type]
+                    except ValueError as exc:
+                        # A nonsense pacer must not stop the loop: the LED goes dark.
+                        self.led.breathe(None, now)
+                        self.last_error = str(exc)
                 self.led.update(now)
         except GpioError as exc:
             self._record(exc)
