@@ -84,6 +84,13 @@ class Beat:
     slope: float
 
 
+def _median(values: deque[float]) -> float:
+    """Median of a short sequence (a few items: faster than numpy's)."""
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
 class BeatDetector:
     """Streaming PPG beat detector with a fixed look-ahead of :attr:`latency_s`.
 
@@ -211,7 +218,7 @@ class BeatDetector:
         if self._last_t is None or self._next_index is None:
             return 0.0
         now = self._next_index / self.rate_hz
-        expected = float(np.median(self._ibis)) if self._ibis else 1.0
+        expected = _median(self._ibis) if self._ibis else 1.0
         if now - self._last_t > max(RESTART_S, RESTART_INTERVALS * expected) + self.latency_s:
             return 0.0
         return sum(self._valid) / QUALITY_BEATS
@@ -226,7 +233,7 @@ class BeatDetector:
 
     def _restart(self, index: int, first: float) -> None:
         if len(self._slopes) >= STARTUP_BEATS and self._last_t is not None:
-            self._fallback = float(np.median(self._slopes))
+            self._fallback = _median(self._slopes)
             self._fallback_t = self._last_t
             self._slopes.clear()
         self._filter.reset(first)
@@ -245,14 +252,14 @@ class BeatDetector:
         while self._pending and self._pending[0][0] + self._horizon + 1 <= last:
             pos, value = self._pending.popleft()
             t = pos / fs
-            expected = float(np.median(self._ibis)) if self._ibis else None
+            expected = _median(self._ibis) if self._ibis else None
             if (
                 self._slopes
                 and self._last_t is not None
                 and t - self._last_t > max(RESTART_S, RESTART_INTERVALS * (expected or 0.0))
             ):
                 if len(self._slopes) >= STARTUP_BEATS:
-                    self._fallback = float(np.median(self._slopes))
+                    self._fallback = _median(self._slopes)
                     self._fallback_t = self._last_t
                 self._slopes.clear()
             period = self._expected_interval(pos, last)
@@ -303,7 +310,7 @@ class BeatDetector:
 
     def _expected_interval(self, pos: float, last: float) -> float | None:
         """The interval to expect next: recent intervals, checked against the rhythm."""
-        median = float(np.median(self._ibis)) if len(self._ibis) >= 3 else None
+        median = _median(self._ibis) if len(self._ibis) >= 3 else None
         rhythm = self._rhythm(pos, last)
         if median is None:
             return rhythm
@@ -325,7 +332,7 @@ class BeatDetector:
             if v > value:
                 return False
         if len(self._slopes) >= STARTUP_BEATS:
-            reference = float(np.median(self._slopes))
+            reference = _median(self._slopes)
             if value > ARTEFACT_RATIO * reference:
                 self.artefacts += 1
                 return False
@@ -357,7 +364,7 @@ class BeatDetector:
         if ibi is not None:
             valid = IBI_MIN_S <= ibi <= IBI_MAX_S
             if valid and len(self._ibis) >= 3:
-                median = float(np.median(self._ibis))
+                median = _median(self._ibis)
                 valid = abs(ibi - median) <= IBI_RULE * median
             if IBI_MIN_S <= ibi <= IBI_MAX_S:
                 self._ibis.append(ibi)

@@ -155,6 +155,8 @@ class HeartAnalyzer:
         self._sd_sum = 0.0
         self._next_coh = COH_PERIOD_S
         self._coherence: float | None = None
+        self._cache_key: tuple[int, int] | None = None
+        self._cached: tuple[float | None, float | None, float | None] = (None, None, None)
         self._breathing: float | None = None
 
     @property
@@ -200,14 +202,15 @@ class HeartAnalyzer:
         t = self._t
         hr = hr_beat = rmssd = sdnn = None
         if ok:
-            recent = [b.ibi for b in self._beats if b.valid and b.t >= t - HR_WINDOW_S]
-            recent = recent[-HR_BEATS:]
-            if len(recent) >= HR_MIN_INTERVALS:
-                hr = 60.0 / (sum(recent) / len(recent))  # type: ignore[arg-type]
+            # The windowed figures change only with a new beat or as a second passes.
+            key = (self.detector.beats, math.floor(t))
+            if key != self._cache_key:
+                self._cache_key = key
+                self._cached = (self._smoothed_hr(t), *self._rolling_hrv(t))
+            hr, rmssd, sdnn = self._cached
             last = self._last
             if last is not None and last.valid and last.ibi and t - last.t <= 2.0 * last.ibi + 1:
                 hr_beat = 60.0 / last.ibi
-            rmssd, sdnn = self._rolling_hrv(t)
         s_rmssd, s_sdnn = self.session_hrv() if ok else (None, None)
         return HeartState(
             t=t,
@@ -280,6 +283,13 @@ class HeartAnalyzer:
         if prev is not None and prev.valid and prev.ibi is not None:
             self._sd_n += 1
             self._sd_sum += (ms - prev.ibi * 1000.0) ** 2
+
+    def _smoothed_hr(self, t: float) -> float | None:
+        recent = [b.ibi for b in self._beats if b.valid and b.ibi and b.t >= t - HR_WINDOW_S]
+        recent = recent[-HR_BEATS:]
+        if len(recent) < HR_MIN_INTERVALS:
+            return None
+        return 60.0 / (sum(recent) / len(recent))
 
     def _rolling_hrv(self, t: float) -> tuple[float | None, float | None]:
         ibis: list[float] = []
