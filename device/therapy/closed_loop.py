@@ -1,0 +1,360 @@
+"""The heart-aware closed loop: pace the listener's breathing down as fast as they follow.
+
+:class:`ClosedLoop` takes the plain timeline's :class:`~device.dsp.targets.SoundTargets`
+and the latest heart state each control tick and returns adapted targets:
+
+* The breath pacer starts at the listener's breathing rate (capped at 11/min; the program's
+  own rate when the breathing is not known yet) and glides toward the target (6/min by
+  default, 4.5-7 allowed), never faster than the program's plan nor than
+  ``glide_bpm_per_min``, and only while the listener follows: it holds while their
+  breathing is more than 1.5/min faster than the pacer, or while coherence falls, and it
+  never moves to a rate more than 1.5/min below their breathing.
+* When coherence stays high for 60 s the pacer settles at the listener's own rate (it may
+  follow them down, never up).
+* The entrainment rate follows the program's descent behind the same gate.
+* Nothing adapted ever speeds up because the heart speeds up: the loop's pacer and
+  entrainment only fall, each rate-limited; rises come only from the program itself (a wake
+  ramp) or from gliding back to it. Levels are always the timeline's: the loop never makes
+  anything louder.
+* With no contact or low quality the loop freezes at once; after 10 s it falls back, gliding
+  to the plain timeline over 30 s; 10 s of good signal resume adaptation from where the
+  sound is.
+
+The heart state is duck-typed: only ``hr_bpm``, ``coherence``, ``breathing_bpm``,
+``quality`` and ``contact`` are read (see ``device.dsp.heart.HeartState``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+from device.dsp.targets import SoundTargets
+from device.therapy.timeline import curve_weight
+
+#: Allowed range of the pacer target, breaths/min.
+TARGET_RANGE_BPM = (4.5, 7.0)
+
+#: Loop states, as shown in the status.
+STATES = ("open-loop", "adapting", "holding", "settled", "frozen", "fallback")
+
+#: Hard rate limit of any adapted tempo: 1 per 15 s, in units per second.
+MAX_TEMPO_RATE_PER_S = 1.0 / 15.0
+
+
+class HeartLike(Protocol):
+    """What the loop reads of a heart state (``device.dsp.heart.HeartState``)."""
+
+    hr_bpm: float | None
+    coherence: float | None
+    breathing_bpm: float | None
+    quality: float
+    contact: bool
+
+
+def _check(name: str, value: float, low: float, high: float, unit: str) -> float:
+    value = float(value)
+    if not low <= value <= high or math.isnan(value):
+        raise ValueError(f"{name} must be {low:g}..{high:g} {unit}, not {value!r}")
+    return value
+
+
+class ClosedLoop:
+    """Adapts the plain timeline to the listener's heart and breathing.
+
+    All rates are in breaths/min (pacer) or Hz (entrainment); times in seconds.
+    ``program_min_pacer_bpm`` is the slowest rate the program itself paces (its plan's end),
+    used to shift the plan so that it ends at ``pacer_target_bpm``.
+    """
+
+    def __init__(
+        self,
+        *,
+        pacer_target_bpm: float = 6.0,
+        program_min_pacer_bpm: float | None = None,
+        start_cap_bpm: float = 11.0,
+        lag_hold_bpm: float = 1.5,
+        glide_bpm_per_min: float = 1.0,
+        entrain_hz_per_min: float = 1.5,
+        coherence_high: float = 1.8,
+        settle_s: float = 60.0,
+        quality_min: float = 0.6,
+        freeze_to_fallback_s: float = 10.0,
+        fallback_glide_s: float = 30.0,
+        recover_s: float = 10.0,
+    ) -> None:
+        self.pacer_target_bpm = _check(
+            "pacer_target_bpm", pacer_target_bpm, *TARGET_RANGE_BPM, "/min"
+        )
+        self.start_cap_bpm = _check("start_cap_bpm", start_cap_bpm, pacer_target_bpm, 12.0, "/min")
+        self.lag_hold_bpm = _check("lag_hold_bpm", lag_hold_bpm, 0.5, 4.0, "/min")
+        self.glide_bpm_per_min = _check(
+            "glide_bpm_per_min",
+            glide_bpm_per_min,
+            0.05,
+            60.0 * MAX_TEMPO_RATE_PER_S,
+            "/min per min",
+        )
+        self.entrain_hz_per_min = _check(
+            "entrain_hz_per_min", entrain_hz_per_min, 0.05, 6.0, "Hz/min"
+        )
+        self.coherence_high = _check("coherence_high", coherence_high, 0.1, 16.0, "")
+        self.settle_s = _check("settle_s", settle_s, 10.0, 600.0, "s")
+        self.quality_min = _check("quality_min", quality_min, 0.0, 1.0, "")
+        self.freeze_to_fallback_s = _check(
+            "freeze_to_fallback_s", freeze_to_fallback_s, 0.0, 120.0, "s"
+        )
+        self.fallback_glide_s = _check("fallback_glide_s", fallback_glide_s, 1.0, 300.0, "s")
+        self.recover_s = _check("recover_s", recover_s, 0.0, 120.0, "s")
+        self.program_min_pacer_bpm = program_min_pacer_bpm
+        #: Present loop state, one of :data:`STATES`.
+        self.state = "open-loop"
+        #: Why the loop is in its state (a short phrase for the status line).
+        self.reason = "no heart signal yet"
+        self._p: float | None = None
+        self._e: float | None = None
+        self._t_first: float | None = None
+        self._t_last: float | None = None
+        self._good_since: float | None = None
+        self._bad_since: float | None = None
+        self._high_since: float | None = None
+        self._coh_fast: float | None = None
+        self._coh_slow: float | None = None
+        self._frozen: tuple[float | None, float] | None = None
+        self._fallback_t: float | None = None
+        self._out: SoundTargets | None = None
+        self._events: list[tuple[float, str, str]] = []
+
+    # --- public -------------------------------------------------------------------------
+
+    @property
+    def pacer_bpm(self) -> float | None:
+        """The pacer rate last sent, breaths/min (``None`` while the swell is off)."""
+        return None if self._out is None else self._out.pacer_bpm
+
+    @property
+    def entrain_hz(self) -> float | None:
+        """The entrainment rate last sent, Hz."""
+        return None if self._out is None else self._out.entrain_hz
+
+    def drain_events(self) -> list[tuple[float, str, str]]:
+        """Return and forget the loop's events ``(t, kind, detail)`` since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    def update(self, t: float, heart: HeartLike | None, plain: SoundTargets) -> SoundTargets:
+        """Adapt the plain targets at ``t`` s to ``heart`` (or ``None``: no sensor)."""
+        if self._t_first is None:
+            self._t_first = t
+        dt = 0.0 if self._t_last is None else min(max(t - self._t_last, 0.0), 5.0)
+        self._t_last = t
+        good = self._signal_good(heart)
+        if good:
+            self._bad_since = None
+            if self._good_since is None:
+                self._good_since = t
+        else:
+            self._good_since = None
+            if self._bad_since is None:
+                self._bad_since = t
+        if heart is not None and good:
+            self._track_coherence(t, dt, heart.coherence)
+
+        if self.state == "open-loop":
+            if not good:
+                return self._emit(plain)
+            assert heart is not None
+            self._engage(t, heart, plain)
+        elif self.state in ("frozen", "fallback"):
+            if good and t - self._good_since >= self.recover_s:  # type: ignore[operator]
+                self._resume(t)
+            else:
+                return self._emit(self._hold_or_fall_back(t, plain))
+        elif not good:
+            self._freeze(t)
+            return self._emit(self._hold_or_fall_back(t, plain))
+        assert heart is not None
+        return self._emit(self._adapt(t, dt, heart, plain))
+
+    def status(self) -> dict[str, Any]:
+        """State, reason, pacer and entrainment rates for the status line."""
+        return {
+            "loop_state": self.state,
+            "loop_reason": self.reason,
+            "pacer_bpm": self.pacer_bpm,
+            "entrain_hz": self.entrain_hz,
+            "pacer_target_bpm": self.pacer_target_bpm,
+        }
+
+    def __repr__(self) -> str:
+        pacer = "off" if self.pacer_bpm is None else f"{self.pacer_bpm:.2f}/min"
+        return f"<ClosedLoop {self.state} pacer={pacer} target={self.pacer_target_bpm:g}/min>"
+
+    # --- signal ---------------------------------------------------------------------------
+
+    def _signal_good(self, heart: HeartLike | None) -> bool:
+        return (
+            heart is not None
+            and bool(heart.contact)
+            and heart.quality >= self.quality_min
+            and heart.hr_bpm is not None
+        )
+
+    def _track_coherence(self, t: float, dt: float, coherence: float | None) -> None:
+        if coherence is None:
+            self._high_since = None
+            return
+        if self._coh_fast is None or self._coh_slow is None:
+            self._coh_fast = self._coh_slow = coherence
+        else:
+            self._coh_fast += (coherence - self._coh_fast) * min(1.0, dt / 20.0)
+            self._coh_slow += (coherence - self._coh_slow) * min(1.0, dt / 90.0)
+        if coherence >= self.coherence_high:
+            if self._high_since is None:
+                self._high_since = t
+        elif coherence < 0.75 * self.coherence_high:
+            self._high_since = None
+
+    def _coherence_falling(self) -> bool:
+        if self._coh_fast is None or self._coh_slow is None:
+            return False
+        return (
+            self._coh_fast < 0.85 * self._coh_slow - 0.05 and self._coh_fast < self.coherence_high
+        )
+
+    # --- transitions ------------------------------------------------------------------------
+
+    def _set_state(self, t: float, state: str, reason: str, event: str | None = None) -> None:
+        if event is not None:
+            self._events.append((t, event, reason))
+        self.state, self.reason = state, reason
+
+    def _engage(self, t: float, heart: HeartLike, plain: SoundTargets) -> None:
+        breathing = heart.breathing_bpm
+        at_start = t - (self._t_first or t) < 5.0
+        if plain.pacer_bpm is None:
+            self._p = None
+        elif at_start and breathing is not None:
+            self._p = min(max(breathing, self.pacer_target_bpm), self.start_cap_bpm)
+        else:
+            self._p = plain.pacer_bpm if self._out is None else self._out.pacer_bpm
+            if self._p is not None:
+                self._p = min(self._p, self.start_cap_bpm)
+        self._e = plain.entrain_hz
+        start = "off" if self._p is None else f"{self._p:.1f}/min"
+        known = "unknown" if breathing is None else f"{breathing:.1f}/min"
+        self._set_state(t, "adapting", f"pacer starts at {start} (breathing {known})", "adapt")
+
+    def _freeze(self, t: float) -> None:
+        out = self._out
+        self._frozen = (
+            None if out is None else out.pacer_bpm,
+            self._e if out is None else out.entrain_hz,
+        )
+        self._high_since = None
+        self._set_state(t, "frozen", "no contact or low signal quality")
+
+    def _resume(self, t: float) -> None:
+        out = self._out
+        if out is not None:
+            self._p = out.pacer_bpm if out.pacer_bpm is not None else self._p
+            self._e = out.entrain_hz
+        self._frozen, self._fallback_t = None, None
+        self._coh_fast = self._coh_slow = None
+        self._set_state(t, "adapting", f"{self.recover_s:g} s of good signal", "recovery")
+
+    def _hold_or_fall_back(self, t: float, plain: SoundTargets) -> SoundTargets:
+        assert self._frozen is not None or self._out is None
+        if self._frozen is None:
+            return plain
+        bad_for = 0.0 if self._bad_since is None else t - self._bad_since
+        if self.state == "frozen" and bad_for >= self.freeze_to_fallback_s:
+            self._fallback_t = t
+            self._set_state(
+                t, "fallback", f"no good signal for {self.freeze_to_fallback_s:g} s", "fallback"
+            )
+        p_frozen, e_frozen = self._frozen
+        if self.state == "frozen":
+            w = 0.0
+        else:
+            w = curve_weight((t - (self._fallback_t or t)) / self.fallback_glide_s, "S")
+        if plain.pacer_bpm is None or p_frozen is None:
+            pacer = plain.pacer_bpm
+        else:
+            pacer = p_frozen + (plain.pacer_bpm - p_frozen) * w
+        entrain = e_frozen + (plain.entrain_hz - e_frozen) * w
+        if w >= 1.0:
+            self._p = plain.pacer_bpm if plain.pacer_bpm is not None else self._p
+            self._e = plain.entrain_hz
+        return plain.with_changes(pacer_bpm=pacer, entrain_hz=entrain)
+
+    # --- adaptation -------------------------------------------------------------------------
+
+    def _plan_floor(self, plain_pacer: float) -> float:
+        """The program's plan shifted to end at the target: the loop is never ahead of it."""
+        shift = 0.0
+        if self.program_min_pacer_bpm is not None:
+            shift = self.program_min_pacer_bpm - self.pacer_target_bpm
+        return max(self.pacer_target_bpm, plain_pacer - shift)
+
+    def _adapt(self, t: float, dt: float, heart: HeartLike, plain: SoundTargets) -> SoundTargets:
+        breathing = heart.breathing_bpm
+        falling = self._coherence_falling()
+        lagging = (
+            breathing is not None
+            and self._p is not None
+            and breathing - self._p > self.lag_hold_bpm
+        )
+        settled = (
+            breathing is not None
+            and self._high_since is not None
+            and t - self._high_since >= self.settle_s
+        )
+        if self._p is None and plain.pacer_bpm is not None:
+            # The program switched the pacer on (it was off when the loop engaged).
+            self._p = min(plain.pacer_bpm, self.start_cap_bpm)
+        hold = lagging or falling or breathing is None
+        if plain.pacer_bpm is not None and self._p is not None:
+            p_prev = self._p
+            step = self.glide_bpm_per_min / 60.0 * dt
+            if settled:
+                assert breathing is not None
+                goal = min(max(breathing, TARGET_RANGE_BPM[0]), p_prev)
+                new = max(goal, p_prev - step)
+            elif hold:
+                new = p_prev
+            else:
+                new = max(p_prev - step, self._plan_floor(plain.pacer_bpm))
+            if breathing is not None:
+                # Never leave the listener behind: stay within lag_hold of their breathing.
+                new = max(new, min(p_prev, breathing - self.lag_hold_bpm))
+            self._p = min(new, p_prev)
+        self._e = self._adapt_entrainment(dt, plain.entrain_hz, hold and not settled)
+        if settled:
+            self._set_state(t, "settled", "coherence high for 60 s: following the listener", None)
+        elif hold:
+            if breathing is None:
+                why = "waiting for a breathing estimate"
+            elif lagging:
+                why = f"breathing {breathing:.1f}/min lags the pacer"
+            else:
+                why = "coherence falling"
+            self._set_state(t, "holding", why)
+        else:
+            self._set_state(t, "adapting", "listener follows")
+        pacer = None if plain.pacer_bpm is None else self._p
+        return plain.with_changes(pacer_bpm=pacer, entrain_hz=self._e)
+
+    def _adapt_entrainment(self, dt: float, plan_hz: float, hold: bool) -> float:
+        e = plan_hz if self._e is None else self._e
+        if plan_hz < e:
+            if not hold:
+                e = max(plan_hz, e - self.entrain_hz_per_min / 60.0 * dt)
+        elif plan_hz > e:
+            # Only the program raises it (a wake ramp); the heart never does.
+            e = min(plan_hz, e + 4.0 * self.entrain_hz_per_min / 60.0 * dt)
+        return e
+
+    def _emit(self, targets: SoundTargets) -> SoundTargets:
+        self._out = targets
+        return targets
