@@ -250,3 +250,20 @@ def test_real_icu_recording_regression(rate: float) -> None:
     ibi = np.diff(found)
     hr = 60.0 / np.median(ibi)
     assert hr == pytest.approx(60.0 / np.median(np.diff(ref)), abs=0.7)
+
+
+def test_real_camera_recording_regression() -> None:
+    sub = PPG_DATA / "welltory" / "subject_05"
+    assert sub.is_dir(), f"PPG dev data missing: {sub} (clone shared/ beside the repo)"
+    data = np.loadtxt(sub / "PPG.csv", delimiter=",", skiprows=1)
+    t = data[:, 0] / 1000.0
+    rate = 30.0
+    x = np.interp(np.arange(0.0, t[-1], 1.0 / rate), t, -data[:, 1])  # camera red falls
+    rr = np.loadtxt(sub / "RR.txt").ravel() / 1000.0
+    det = BeatDetector(rate)
+    beats = det.process_beats(x)
+    ibi = np.array([b.ibi for b in beats if b.valid])
+    assert len(ibi) >= 0.9 * len(rr)
+    assert 60.0 / ibi.mean() == pytest.approx(60.0 / rr.mean(), abs=1.0)
+    rmssd = np.sqrt(np.mean(np.diff(ibi) ** 2)) * 1000.0
+    assert rmssd == pytest.approx(np.sqrt(np.mean(np.diff(rr) ** 2)) * 1000.0, abs=15.0)
