@@ -228,7 +228,8 @@ def run_commands(
             print(f"bedside ctl: {exc}", file=sys.stderr)
             return 1
         if as_json:
-            print(json.dumps(to_json(result)))
+            if result.ok or result.data:
+                print(json.dumps(to_json(result)))
         else:
             for line in result.data:
                 print(line)
