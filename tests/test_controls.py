@@ -210,6 +210,29 @@ def test_led_off_when_no_pacer(rig):
     assert duty_over(gpio, 13, 0.0, 2.0) == 0.0
 
 
+def test_led_uses_library_pwm_when_the_backend_has_it():
+    """With RPi.GPIO-style PWM the carrier runs by itself; the loop only moves the duty."""
+    clock = Clock()
+    gpio = FakeGpio(clock, pwm=True)
+    c = Controls(gpio, pins={}, led_pin=13, poll_s=POLL)
+    for i in range(1, 2001):  # 20 s at 6 breaths/min: two breaths
+        clock.t = i * POLL
+        c.poll(clock.t, pacer_bpm=6.0)
+
+    def duty_at(t: float) -> float:
+        return next((d for tt, _, d in reversed(gpio.pwm_log) if tt <= t + 1e-9), 0.0)
+
+    assert duty_at(0.3) < 0.01
+    assert duty_at(5.0) == pytest.approx(0.6, abs=0.01)
+    assert duty_at(10.0) < 0.01
+    assert duty_at(15.0) == pytest.approx(0.6, abs=0.01)
+    # Only real changes reach the library (not one call per poll), and no on/off toggling.
+    assert 100 < len(gpio.pwm_log) < 1000
+    assert [lv for _, lv in gpio.history(13)].count(1) <= 2
+    c.close()
+    assert gpio.duty(13) == 0.0 and gpio.level(13) == 0
+
+
 def test_fault_code_blinks_count_then_pause(rig):
     clock, gpio, _, controls, run = rig
     controls.breathe(6.0, clock.t)

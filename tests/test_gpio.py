@@ -15,6 +15,7 @@ from device.drivers.gpio import (
     PinChange,
     RPiGpio,
     check_pin,
+    has_pwm,
     open_gpio,
 )
 from device.exc import GpioError, HardwareError
@@ -169,6 +170,22 @@ class FakeRPiModule(types.SimpleNamespace):
     def cleanup(self, pins=None):
         self.calls.append(("cleanup", pins))
 
+    def PWM(self, pin, frequency):
+        calls = self.calls
+        calls.append(("PWM", pin, frequency))
+
+        class Pwm:
+            def start(self, dc):
+                calls.append(("start", pin, dc))
+
+            def ChangeDutyCycle(self, dc):
+                calls.append(("duty", pin, dc))
+
+            def stop(self):
+                calls.append(("stop", pin))
+
+        return Pwm()
+
 
 def test_rpigpio_uses_bcm_initial_and_cleans_only_its_pins():
     m = FakeRPiModule()
@@ -191,6 +208,42 @@ def test_rpigpio_uses_bcm_initial_and_cleans_only_its_pins():
     with pytest.raises(GpioError, match="closed"):
         g.input(17)
     assert repr(g) == "<RPiGpio closed>"
+
+
+def test_rpigpio_pwm_start_change_stop():
+    m = FakeRPiModule()
+    g = RPiGpio(m)
+    g.setup_output(12, initial=0)
+    m.calls.clear()
+    g.set_pwm(12, 0.25, 400.0)
+    g.set_pwm(12, 0.5)
+    g.set_pwm(12, 0.0)
+    g.set_pwm(12, 0.0)
+    assert m.calls == [
+        ("PWM", 12, 400.0),
+        ("start", 12, 25.0),
+        ("duty", 12, 50.0),
+        ("stop", 12),
+        ("output", 12, m.LOW),
+    ]
+    with pytest.raises(GpioError, match=r"duty 1\.5 is outside"):
+        g.set_pwm(12, 1.5)
+    g.set_pwm(12, 0.1)
+    g.cleanup()
+    assert m.calls[-2] == ("stop", 12)  # a running PWM is stopped before release
+
+
+def test_fake_pwm_logs_duty_and_refuses_without_pwm():
+    clock = Clock()
+    g = FakeGpio(clock, pwm=True)
+    g.setup_output(13, initial=0)
+    clock.t = 1.0
+    g.set_pwm(13, 0.3)
+    g.set_pwm(13, 0.3)
+    assert g.pwm_log == [(1.0, 13, 0.3)] and g.duty(13) == 0.3
+    assert has_pwm(g) and not has_pwm(FakeGpio()) and has_pwm(RPiGpio(FakeRPiModule()))
+    with pytest.raises(GpioError, match="no PWM"):
+        FakeGpio().set_pwm(13, 0.5)
 
 
 def test_rpigpio_wraps_library_errors():

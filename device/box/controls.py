@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from device.drivers.gpio import HIGH, LOW, PULL_DOWN, PULL_UP, GpioBackend
+from device.drivers.gpio import HIGH, LOW, PULL_DOWN, PULL_UP, GpioBackend, has_pwm
 from device.exc import GpioError
 
 #: Action names :meth:`Controls.poll` can return.
@@ -131,12 +131,13 @@ FAULT_CODES = {"sensor": 1, "audio": 2, "storage": 3, "config": 4}
 
 
 class StatusLed:
-    """An LED on one pin, brightness by software PWM from the loop.
+    """The status LED: it breathes with the pacer, or blinks a fault code.
 
-    The loop calls :meth:`update` every poll; the duty cycle is realised over a PWM frame
-    of ``frame_s`` (several polls). With a 10 ms poll and a 100 ms frame the LED has ten
-    brightness steps and no visible flicker at night levels is intended: the breathing
-    itself is slow (the pacer's 4.5-7 breaths/min).
+    Brightness is computed in the loop at each poll. When the backend can hold a PWM duty
+    by itself (RPi.GPIO/rpi-lgpio, see :class:`~device.drivers.gpio.PwmBackend`) the loop
+    only moves the duty and the carrier runs at ``pwm_hz``, free of flicker. Otherwise
+    the loop switches the pin itself, on for the first ``duty`` of every ``frame_s``
+    (visible flicker at loop rates, so only a fallback).
 
     Modes: ``off``, ``breathe`` (brightness follows the pacer: up while breathing in),
     ``fault`` (a blink code; wins over breathing).
@@ -150,6 +151,7 @@ class StatusLed:
         frame_s: float = 0.1,
         max_duty: float = 0.6,
         active_high: bool = True,
+        pwm_hz: float = 400.0,
     ) -> None:
         if not 0.0 <= max_duty <= 1.0:
             raise ValueError(f"status LED max_duty must be within 0..1, not {max_duty}")
@@ -169,6 +171,10 @@ class StatusLed:
         self._level = self._off
         #: Present brightness (0..1) the PWM is realising.
         self.duty = 0.0
+        self.pwm_hz = pwm_hz
+        # Library PWM drives the pin high for "on"; an active-low LED keeps loop PWM.
+        self._library_pwm = has_pwm(gpio) and active_high
+        self._sent_duty = -1.0
         gpio.setup_output(pin, initial=self._off)
 
     def breathe(self, pacer_bpm: float | None, now: float) -> None:
@@ -217,8 +223,16 @@ class StatusLed:
         return self.max_duty * 0.5 * (1.0 - math.cos(2.0 * math.pi * self._phase))
 
     def update(self, now: float) -> None:
-        """Drive the pin for ``now``: on during the first ``duty`` of each PWM frame."""
+        """Drive the pin for ``now`` (library PWM duty, or on/off within the PWM frame)."""
         self.duty = self.brightness(now)
+        if self._library_pwm:
+            # Only real changes go to the library: a 1/200 step is below what eyes see.
+            if abs(self.duty - self._sent_duty) >= 0.005 or (
+                self.duty == 0.0 and self._sent_duty != 0.0
+            ):
+                self._gpio.set_pwm(self.pin, self.duty, self.pwm_hz)  # type: ignore[attr-defined]
+                self._sent_duty = self.duty
+            return
         frame_phase = (now % self.frame_s) / self.frame_s
         level = self._on if frame_phase < self.duty else self._off
         if level != self._level:
@@ -229,6 +243,9 @@ class StatusLed:
         """Switch the LED off now."""
         self.pacer_bpm = None
         self._fault = None
+        if self._library_pwm and self._sent_duty != 0.0:
+            self._gpio.set_pwm(self.pin, 0.0, self.pwm_hz)  # type: ignore[attr-defined]
+            self._sent_duty = 0.0
         if self._level != self._off:
             self._gpio.output(self.pin, self._off)
             self._level = self._off

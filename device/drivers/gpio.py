@@ -59,11 +59,31 @@ class GpioBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class PwmBackend(Protocol):
+    """A backend that can also hold a pin at a duty cycle by itself (timed by the library).
+
+    The loop polls at 20-50 Hz, far too slowly for a flicker-free LED; a backend with this
+    capability keeps the PWM carrier running (RPi.GPIO/rpi-lgpio time it in their own
+    thread) and the loop only moves the duty cycle.
+    """
+
+    def set_pwm(self, pin: int, duty: float, frequency_hz: float = 400.0) -> None:
+        """Drive output ``pin`` with ``duty`` (0..1) at ``frequency_hz``; 0 stops the carrier."""
+        ...
+
+
 def check_pin(pin: int) -> int:
     """Return ``pin`` if it is a BCM header pin (0-27), else raise ``GpioError``."""
     if isinstance(pin, bool) or not isinstance(pin, int) or not 0 <= pin <= MAX_BCM_PIN:
         raise GpioError(f"GPIO pin {pin!r} is not a BCM header pin (0 to {MAX_BCM_PIN})")
     return pin
+
+
+def _check_duty(duty: float) -> float:
+    if not 0.0 <= duty <= 1.0:
+        raise GpioError(f"PWM duty {duty!r} is outside 0..1")
+    return float(duty)
 
 
 def _check_level(level: int) -> int:
@@ -94,6 +114,7 @@ class RPiGpio:
                 raise GpioError(f"RPi.GPIO cannot run here: {exc}") from exc
         self._gpio = module
         self._pins: set[int] = set()
+        self._pwm: dict[int, Any] = {}
         self._closed = False
         try:
             module.setwarnings(False)
@@ -143,11 +164,34 @@ class RPiGpio:
         g = self._gpio
         self._call(f"write of pin {pin}", g.output, pin, g.HIGH if lv else g.LOW)
 
+    def set_pwm(self, pin: int, duty: float, frequency_hz: float = 400.0) -> None:
+        """Run RPi.GPIO's PWM on output ``pin`` at ``duty`` (0..1); 0 stops it (pin low)."""
+        duty = _check_duty(duty)
+        g = self._gpio
+        pwm = self._pwm.get(pin)
+        if duty == 0.0:
+            if pwm is not None:
+                self._call(f"PWM stop on pin {pin}", pwm.stop)
+                del self._pwm[pin]
+                self.output(pin, 0)
+            return
+        if pwm is None:
+            pwm = self._call(f"PWM on pin {pin}", g.PWM, pin, frequency_hz)
+            self._call(f"PWM start on pin {pin}", pwm.start, duty * 100.0)
+            self._pwm[pin] = pwm
+        else:
+            self._call(f"PWM duty on pin {pin}", pwm.ChangeDutyCycle, duty * 100.0)
+
     def cleanup(self, pins: Iterable[int] | None = None) -> None:
         """Release our pins only (never the whole chip: other programs may use it)."""
         if self._closed:
             return
         chosen = sorted(self._pins if pins is None else set(pins) & self._pins)
+        for pin in chosen:
+            pwm = self._pwm.pop(pin, None)
+            if pwm is not None:
+                with contextlib.suppress(RuntimeError, ValueError, OSError):
+                    pwm.stop()
         if chosen:
             # Releasing on the way out: nothing useful can be done about a failure.
             with contextlib.suppress(RuntimeError, ValueError, OSError):
@@ -190,13 +234,23 @@ class FakeGpio:
     :param clock: returns the present time in seconds (``time.monotonic`` by default).
     :param active_low: buttons pull the pin low when pressed (the usual wiring with the
         internal pull-up); :meth:`press` then drives 0.
+    :param pwm: offer :meth:`set_pwm` like RPi.GPIO (``False``: a chip without it, so the
+        LED falls back to on/off PWM from the loop).
     """
 
     def __init__(
-        self, clock: Callable[[], float] = time.monotonic, *, active_low: bool = True
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        active_low: bool = True,
+        pwm: bool = False,
     ) -> None:
         self._clock = clock
         self.active_low = active_low
+        self.has_pwm = pwm
+        #: ``(t, pin, duty)`` of every PWM duty change, oldest first.
+        self.pwm_log: list[tuple[float, int, float]] = []
+        self._duty: dict[int, float] = {}
         self._lock = threading.Lock()
         self._mode: dict[int, str] = {}
         self._level: dict[int, int] = {}
@@ -243,6 +297,23 @@ class FakeGpio:
                 self.released.add(pin)
 
     close = cleanup
+
+    def set_pwm(self, pin: int, duty: float, frequency_hz: float = 400.0) -> None:
+        """Hold output ``pin`` at ``duty`` (0..1); logged in :attr:`pwm_log`."""
+        if not self.has_pwm:
+            raise GpioError("this GPIO backend has no PWM")
+        self._need(pin, "drive")
+        if self._mode[pin] != "out":
+            raise GpioError(f"GPIO pin {pin} is an input; cannot drive it")
+        duty = _check_duty(duty)
+        if self._duty.get(pin) != duty:
+            self._duty[pin] = duty
+            self.pwm_log.append((self._clock(), pin, duty))
+        self._set(pin, 1 if duty > 0 else 0, "output")
+
+    def duty(self, pin: int) -> float:
+        """Present PWM duty of ``pin`` (0 when never set)."""
+        return self._duty.get(pin, 0.0)
 
     # --- driving inputs and faults -------------------------------------------------------
 
@@ -334,12 +405,17 @@ class FakeGpio:
         return f"<FakeGpio {pins or 'no pins'}>"
 
 
+def has_pwm(gpio: object) -> bool:
+    """True when ``gpio`` can hold a PWM duty by itself (:class:`PwmBackend`)."""
+    return callable(getattr(gpio, "set_pwm", None)) and getattr(gpio, "has_pwm", True)
+
+
 def open_gpio(backend: str, *, clock: Callable[[], float] = time.monotonic) -> GpioBackend | None:
     """Build the backend named by ``gpio.backend``: ``"rpi"``, ``"fake"`` or ``"none"``."""
     if backend == "rpi":
         return RPiGpio()
     if backend == "fake":
-        return FakeGpio(clock)
+        return FakeGpio(clock, pwm=True)
     if backend == "none":
         return None
     raise GpioError(f"gpio.backend {backend!r} is not one of rpi, fake, none")
