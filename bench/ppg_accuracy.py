@@ -123,8 +123,11 @@ def decimate(rec: Recording, rate: float) -> Recording:
 SHOWN_QUALITY = QUALITY_MIN
 
 
-def ours(ppg: np.ndarray, rate: float) -> np.ndarray:
-    """Our streaming detector, fed 32-sample FIFO reads; records which beats the box shows."""
+Beats = tuple[np.ndarray, np.ndarray | None]
+
+
+def ours(ppg: np.ndarray, rate: float) -> Beats:
+    """Our streaming detector fed 32-sample FIFO reads: beats, and which the box shows."""
     det = BeatDetector(rate)
     beats: list[float] = []
     shown: list[bool] = []
@@ -135,32 +138,31 @@ def ours(ppg: np.ndarray, rate: float) -> np.ndarray:
     new = det.flush()
     beats += new
     shown += [det.quality >= SHOWN_QUALITY] * len(new)
-    ours.shown = np.array(shown, dtype=bool)  # type: ignore[attr-defined]
-    return np.array(beats)
+    return np.array(beats), np.array(shown, dtype=bool)
 
 
-def heartpy_method(ppg: np.ndarray, rate: float) -> np.ndarray:
+def heartpy_method(ppg: np.ndarray, rate: float) -> Beats:
     import heartpy as hp
 
     wd, _ = hp.process(hp.filter_signal(ppg, [0.7, 3.5], rate, 2, "bandpass"), rate)
     peaks = np.array(wd["peaklist"], dtype=float)
     rejected = set(wd.get("removed_beats", []))
-    return np.array([p / rate for p in peaks if p not in rejected])
+    return np.array([p / rate for p in peaks if p not in rejected]), None
 
 
-def _neurokit(ppg: np.ndarray, rate: float, method: str) -> np.ndarray:
+def _neurokit(ppg: np.ndarray, rate: float, method: str) -> Beats:
     import neurokit2 as nk
 
     clean = nk.ppg_clean(ppg, sampling_rate=round(rate))
     _, info = nk.ppg_peaks(clean, sampling_rate=round(rate), method=method)
-    return np.asarray(info["PPG_Peaks"], dtype=float) / rate
+    return np.asarray(info["PPG_Peaks"], dtype=float) / rate, None
 
 
-def nk_elgendi(ppg: np.ndarray, rate: float) -> np.ndarray:
+def nk_elgendi(ppg: np.ndarray, rate: float) -> Beats:
     return _neurokit(ppg, rate, "elgendi")
 
 
-def nk_msptdfast(ppg: np.ndarray, rate: float) -> np.ndarray:
+def nk_msptdfast(ppg: np.ndarray, rate: float) -> Beats:
     return _neurokit(ppg, rate, "msptdfast")
 
 
@@ -285,7 +287,7 @@ def score(rec: Recording, est: np.ndarray, shown: np.ndarray | None = None) -> d
 
 
 def run_method(
-    method: Callable[[np.ndarray, float], np.ndarray], recs: list[Recording]
+    method: Callable[[np.ndarray, float], Beats], recs: list[Recording]
 ) -> tuple[dict, list[dict]]:
     rows = []
     cpu = 0.0
@@ -294,8 +296,7 @@ def run_method(
         c0 = time.process_time()
         try:
             with contextlib.redirect_stdout(sys.stderr):  # heartpy prints its complaints
-                est = method(rec.ppg, rec.rate)
-                shown = getattr(method, "shown", None)
+                est, shown = method(rec.ppg, rec.rate)
                 order = np.argsort(est, kind="stable")
                 est = est[order]
                 shown = None if shown is None else shown[order]
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         "welltory@30": well,
         "welltory@25": [decimate(r, 25.0) for r in well],
     }
-    methods: list[Callable[[np.ndarray, float], np.ndarray]] = [ours]
+    methods: list[Callable[[np.ndarray, float], Beats]] = [ours]
     if args.others:
         for name, fns in (("heartpy", [heartpy_method]), ("neurokit2", [nk_elgendi, nk_msptdfast])):
             try:
