@@ -241,11 +241,29 @@ owner_ids() {
 
 # --- software ---------------------------------------------------------------------------------
 
+install_debian_packages() {
+    # Only the packages this release has (pip fills in the rest); refresh lists once if needed.
+    local p wanted="" tried_update=0
+    while :; do
+        wanted=""
+        for p in $APT_PKGS; do
+            apt-cache show "$p" >/dev/null 2>&1 && wanted="$wanted $p"
+        done
+        if [ -n "$wanted" ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends $wanted >/dev/null; then
+            log "installed Debian packages:$wanted"
+            return 0
+        fi
+        [ "$tried_update" = 1 ] && break
+        tried_update=1
+        apt-get update -q >/dev/null || true
+    done
+    log "warning: could not install the Debian packages ($APT_PKGS); pip will try instead"
+}
+
 install_software() {
     if [ "$STAGING" = 0 ] && [ "$OFFLINE" = 0 ] && command -v apt-get >/dev/null; then
-        log "installing Debian packages: $APT_PKGS"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $APT_PKGS \
-            >/dev/null || die "apt-get install failed (is the network up? try: sudo apt-get update)"
+        install_debian_packages
     fi
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
         die "$PYTHON is older than Python 3.11"
