@@ -193,3 +193,23 @@ def test_repr_and_latency() -> None:
     an = HeartAnalyzer(RATE)
     assert an.latency_s <= 1.0
     assert "HeartAnalyzer rate=100 Hz" in repr(an)
+
+
+def test_unreadable_samples_are_a_gap_not_a_poison() -> None:
+    beats = beat_times(40.0, 70.0)
+    ir = counts(ppg(beats, RATE, 40.0))
+    ir[1500:1520] = np.nan
+    ir[1525] = np.inf
+    an = HeartAnalyzer(RATE)
+    feed_all(an, ir)
+    s = an.snapshot()
+    assert an.bad_samples == 21
+    assert s.hr_bpm == pytest.approx(70.0, abs=1.0)
+    assert all(b.ibi is None or b.ibi < 1.2 for b in an._beats)
+
+
+def test_detector_names_a_non_finite_sample() -> None:
+    from device.dsp.beats import BeatDetector
+
+    with pytest.raises(ValueError, match="sample 2 of the block is nan"):
+        BeatDetector(50.0).process(np.array([1.0, 2.0, np.nan]))

@@ -158,6 +158,9 @@ class BeatDetector:
         x = np.asarray(x, dtype=float)
         if x.ndim != 1:
             raise ValueError(f"samples must be one-dimensional, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            bad = int(np.flatnonzero(~np.isfinite(x))[0])
+            raise ValueError(f"sample {bad} of the block is {float(x[bad])}, not a finite number")
         out: list[Beat] = []
         if index is None:
             index = 0 if self._next_index is None else self._next_index

@@ -155,6 +155,8 @@ class HeartAnalyzer:
         self._sd_sum = 0.0
         self._next_coh = COH_PERIOD_S
         self._coherence: float | None = None
+        #: Samples that were not finite numbers (analysed as a gap).
+        self.bad_samples = 0
         self._cache_key: tuple[int, int] | None = None
         self._cached: tuple[float | None, float | None, float | None] = (None, None, None)
         self._breathing: float | None = None
@@ -186,8 +188,26 @@ class HeartAnalyzer:
             self._holding = False
             self._offset = 0.0
         x = self._join_led_steps(x, block.led_step)
-        beats = self.detector.process_beats(x, gap=gap, index=block.start_index)
-        self._restart = False
+        finite = np.isfinite(x)
+        if finite.all():
+            beats = self.detector.process_beats(x, gap=gap, index=block.start_index)
+        else:
+            # Unreadable samples are a gap: analyse the readable runs on either side.
+            self.bad_samples += int(n - finite.sum())
+            beats = []
+            edges = np.flatnonzero(np.diff(finite.astype(np.int8))) + 1
+            for a, b in zip(
+                np.concatenate([[0], edges]), np.concatenate([edges, [n]]), strict=True
+            ):
+                if finite[a]:
+                    beats += self.detector.process_beats(
+                        x[a:b], gap=gap or a > 0, index=block.start_index + int(a)
+                    )
+            self._restart = not finite[-1]
+            if self._restart:
+                self._holding = False
+        if finite[-1]:
+            self._restart = False
         for b in beats:
             self._add(b)
         while self._next_coh <= self._t:
