@@ -265,7 +265,7 @@ class HeartAnalyzer:
         if mask is None or not (self._holding or np.any(mask)):
             if self._offset:
                 x += self._offset
-            if len(x):
+            if len(x) and math.isfinite(x[-1]):
                 self._held = float(x[-1])
             return x
         mask = np.asarray(mask, dtype=bool)
@@ -274,17 +274,18 @@ class HeartAnalyzer:
         ends = np.concatenate([edges, [len(x)]])
         for a, b in zip(starts, ends, strict=True):
             if mask[a]:
-                if self._held is None:
+                if self._held is None or not math.isfinite(self._held):
                     self._held = float(x[a] + self._offset)
                 x[a:b] = self._held
                 self._holding = True
             else:
-                if self._holding and self._held is not None:
+                if self._holding and self._held is not None and math.isfinite(x[a]):
                     # Join the level after the step onto the level before it.
                     self._offset = self._held - float(x[a])
                     self._holding = False
                 x[a:b] += self._offset
-                self._held = float(x[b - 1])
+                if math.isfinite(x[b - 1]):
+                    self._held = float(x[b - 1])
         return x
 
     def _add(self, b: Beat) -> None:
