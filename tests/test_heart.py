@@ -183,6 +183,23 @@ def test_led_current_step_is_not_a_beat() -> None:
     assert an.detector.artefacts == 0
 
 
+def test_led_step_marked_up_to_the_end_of_a_block_is_joined_in_the_next() -> None:
+    rate_beats = beat_times(30.0, 60.0, seed=5)
+    ir = counts(ppg(rate_beats, RATE, 30.0, noise=0.005))
+    k = int((rate_beats[np.searchsorted(rate_beats, 15.0)] + 0.5) * RATE)
+    k -= k % 10  # the step lands on a block boundary
+    ir[k:] += 40000.0
+    an = HeartAnalyzer(RATE)
+    for i in range(0, len(ir), 10):
+        part = ir[i : i + 10]
+        # The block before the step ends marked; the next block carries no mask at all.
+        mask = np.ones(10, dtype=bool) if i == k - 10 else None
+        an.feed(SampleBlock(i, RATE, part, part, led_step=mask))
+    assert an.detector.artefacts == 0
+    around = [b for b in an._beats if k / RATE - 4.0 < b.t < k / RATE + 4.0]
+    assert len(around) >= 7 and all(b.valid for b in around)
+
+
 def test_rejects_a_block_at_another_rate() -> None:
     an = HeartAnalyzer(RATE)
     with pytest.raises(ValueError, match="50 Hz"):

@@ -262,13 +262,13 @@ class HeartAnalyzer:
     # --- internals -----------------------------------------------------------------------
 
     def _join_led_steps(self, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        if mask is None or not (self._holding or np.any(mask)):
+        if not self._holding and (mask is None or not np.any(mask)):
             if self._offset:
                 x += self._offset
             if len(x) and math.isfinite(x[-1]):
                 self._held = float(x[-1])
             return x
-        mask = np.asarray(mask, dtype=bool)
+        mask = np.zeros(len(x), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
         edges = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
         starts = np.concatenate([[0], edges])
         ends = np.concatenate([edges, [len(x)]])
