@@ -9,8 +9,12 @@ and the latest heart state each control tick and returns adapted targets:
   ``glide_bpm_per_min``, and only while the listener follows: it holds while their
   breathing is more than 1.5/min faster than the pacer, or while coherence falls, and it
   never moves to a rate more than 1.5/min below their breathing.
-* When coherence stays high for 60 s the pacer settles at the listener's own rate (it may
-  follow them down, never up).
+  It resumes once they are within ``lag_resume_bpm`` (1/min), and a glide step never takes
+  the pacer further than that below their breathing, so breathing's own wander has room;
+  "their breathing" is the highest estimate of the last ``breath_hold_s`` (60 s), so a
+  momentary dip never lets the pacer pull ahead.
+* Once the pacer has reached the target, coherence high for 60 s lets it settle at the
+  listener's own rate (following them down to 4.5/min, never up).
 * The entrainment rate follows the program's descent behind the same gate.
 * Nothing adapted ever speeds up because the heart speeds up: the loop's pacer and
   entrainment only fall, each rate-limited; rises come only from the program itself (a wake
@@ -27,6 +31,7 @@ The heart state is duck-typed: only ``hr_bpm``, ``coherence``, ``breathing_bpm``
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any, Protocol
 
 from device.dsp.targets import SoundTargets
@@ -74,6 +79,7 @@ class ClosedLoop:
         program_min_pacer_bpm: float | None = None,
         start_cap_bpm: float = 11.0,
         lag_hold_bpm: float = 1.5,
+        lag_resume_bpm: float = 1.0,
         glide_bpm_per_min: float = 1.0,
         entrain_hz_per_min: float = 1.5,
         coherence_high: float = 1.8,
@@ -82,12 +88,14 @@ class ClosedLoop:
         freeze_to_fallback_s: float = 10.0,
         fallback_glide_s: float = 30.0,
         recover_s: float = 10.0,
+        breath_hold_s: float = 60.0,
     ) -> None:
         self.pacer_target_bpm = _check(
             "pacer_target_bpm", pacer_target_bpm, *TARGET_RANGE_BPM, "/min"
         )
         self.start_cap_bpm = _check("start_cap_bpm", start_cap_bpm, pacer_target_bpm, 12.0, "/min")
         self.lag_hold_bpm = _check("lag_hold_bpm", lag_hold_bpm, 0.5, 4.0, "/min")
+        self.lag_resume_bpm = _check("lag_resume_bpm", lag_resume_bpm, 0.1, lag_hold_bpm, "/min")
         self.glide_bpm_per_min = _check(
             "glide_bpm_per_min",
             glide_bpm_per_min,
@@ -106,12 +114,15 @@ class ClosedLoop:
         )
         self.fallback_glide_s = _check("fallback_glide_s", fallback_glide_s, 1.0, 300.0, "s")
         self.recover_s = _check("recover_s", recover_s, 0.0, 120.0, "s")
+        self.breath_hold_s = _check("breath_hold_s", breath_hold_s, 0.0, 300.0, "s")
         self.program_min_pacer_bpm = program_min_pacer_bpm
         #: Present loop state, one of :data:`STATES`.
         self.state = "open-loop"
         #: Why the loop is in its state (a short phrase for the status line).
         self.reason = "no heart signal yet"
         self._p: float | None = None
+        self._lagging = False
+        self._breath_peaks: deque[tuple[float, float]] = deque()
         self._e: float | None = None
         self._t_first: float | None = None
         self._t_last: float | None = None
@@ -215,6 +226,20 @@ class ClosedLoop:
         elif coherence < 0.75 * self.coherence_high:
             self._high_since = None
 
+    def _track_breathing(self, t: float, breathing: float | None) -> None:
+        peaks = self._breath_peaks
+        while peaks and peaks[0][0] < t - self.breath_hold_s:
+            peaks.popleft()
+        if breathing is None:
+            return
+        # A monotonic queue: its head is the highest estimate of the window.
+        while peaks and peaks[-1][1] <= breathing:
+            peaks.pop()
+        peaks.append((t, breathing))
+
+    def _breath_peak(self) -> float | None:
+        return self._breath_peaks[0][1] if self._breath_peaks else None
+
     def _coherence_falling(self) -> bool:
         if self._coh_fast is None or self._coh_slow is None:
             return False
@@ -298,22 +323,29 @@ class ClosedLoop:
         return max(self.pacer_target_bpm, plain_pacer - shift)
 
     def _adapt(self, t: float, dt: float, heart: HeartLike, plain: SoundTargets) -> SoundTargets:
-        breathing = heart.breathing_bpm
+        self._track_breathing(t, heart.breathing_bpm)
+        # The slowest-to-fall view of their breathing: the highest estimate of the last
+        # breath_hold_s, so a momentary dip never lets the pacer pull ahead.
+        breathing = self._breath_peak()
+        paced = plain.pacer_bpm is not None
         falling = self._coherence_falling()
-        lagging = (
-            breathing is not None
-            and self._p is not None
-            and breathing - self._p > self.lag_hold_bpm
+        lag = None if breathing is None or self._p is None or not paced else breathing - self._p
+        # Hysteresis: hold beyond lag_hold, resume once they are within lag_resume.
+        self._lagging = lag is not None and (
+            lag > self.lag_hold_bpm or (self._lagging and lag > self.lag_resume_bpm)
         )
+        lagging = self._lagging
         settled = (
             breathing is not None
+            and self._p is not None
+            and self._p <= self.pacer_target_bpm + 0.05
             and self._high_since is not None
             and t - self._high_since >= self.settle_s
         )
         if self._p is None and plain.pacer_bpm is not None:
             # The program switched the pacer on (it was off when the loop engaged).
             self._p = min(plain.pacer_bpm, self.start_cap_bpm)
-        hold = lagging or falling or breathing is None
+        hold = lagging or falling or (paced and breathing is None)
         if plain.pacer_bpm is not None and self._p is not None:
             p_prev = self._p
             step = self.glide_bpm_per_min / 60.0 * dt
@@ -327,16 +359,16 @@ class ClosedLoop:
                 new = max(p_prev - step, self._plan_floor(plain.pacer_bpm))
             if breathing is not None:
                 # Never leave the listener behind: stay within lag_hold of their breathing.
-                new = max(new, min(p_prev, breathing - self.lag_hold_bpm))
+                new = max(new, min(p_prev, breathing - self.lag_resume_bpm))
             self._p = min(new, p_prev)
         self._e = self._adapt_entrainment(dt, plain.entrain_hz, hold and not settled)
         if settled:
             self._set_state(t, "settled", "coherence high for 60 s: following the listener", None)
         elif hold:
-            if breathing is None:
-                why = "waiting for a breathing estimate"
-            elif lagging:
+            if lagging:
                 why = f"breathing {breathing:.1f}/min lags the pacer"
+            elif breathing is None:
+                why = "waiting for a breathing estimate"
             else:
                 why = "coherence falling"
             self._set_state(t, "holding", why)

@@ -21,6 +21,8 @@ from device.therapy.timeline import Timeline
 BASELINE_WINDOW_S = (0.0, 120.0)
 #: Window whose mean is the response, s (the first 10 minutes' last 2 minutes).
 RESPONSE_WINDOW_S = (480.0, 600.0)
+#: The wake chime rings this long before the end of a wake ramp, s (at most one tick).
+CHIME_LEAD_S = 0.5
 #: Time constant of the recent HR/coherence mean used when a session stops early, s.
 RECENT_TAU_S = 60.0
 #: A session stopped earlier than this earns no physiological reward, s.
@@ -140,11 +142,17 @@ class TherapySession:
         self._section_remaining_s = point.section_remaining_s
         self._measure(local, heart, local - self._t_prev)
         self._t_prev = local
-        if point.phase == "done" and not self._stopped:
-            ending = self.program.ending
-            if ending.kind == "wake" and ending.chime and not self._chimed:
-                self._chimed = True
-                self._event(t, "chime", "wake")
+        ending = self.program.ending
+        if (
+            ending.kind == "wake"
+            and ending.chime
+            and not self._chimed
+            and point.phase != "section"
+            and point.remaining_s <= CHIME_LEAD_S
+        ):
+            self._chimed = True
+            self._event(t, "chime", "wake")
+        if point.phase == "done":
             self._finish(t, "program complete")
         return targets
 
@@ -206,6 +214,8 @@ class TherapySession:
         self._finish(t, reason)
 
     def _finish(self, t: float, reason: str) -> None:
+        if self._stopped:
+            return
         self._stopped = True
         self._event(t, "stop", reason)
 
@@ -223,7 +233,10 @@ class TherapySession:
         """True once the program (including its ending) is over or the session was stopped."""
         if self._stopped:
             return True
-        return self.t0 is not None and t - self.t0 >= self.timeline.duration_s
+        if self.t0 is not None and t - self.t0 >= self.timeline.duration_s:
+            self._finish(t, "program complete")
+            return True
+        return False
 
     # --- reporting ---------------------------------------------------------------------------
 
