@@ -9,14 +9,17 @@ Data: ``--data``, else ``$BEDSIDE_PPG_DATA``, else ``../shared/data/ppg`` beside
 
 * BIDMC (ICU, 125 Hz, ECG beats) at 125, 50 and 25 Hz (anti-aliased ``resample_poly``);
 * Welltory (finger on phone camera, irregular ~30 Hz, Polar H10 RR intervals) put on a
-  regular 30 Hz grid by linear interpolation, and decimated from that to 25 Hz.
+  regular 30 Hz grid by linear interpolation, and decimated from that to 25 Hz. The red
+  channel by default; ``--channel auto`` takes green where red is clipped at 255.
 
 Scores per method and rate: HR mean absolute error (bpm) over 10 s windows with a 5 s hop and
 the share of windows with an estimate; beat sensitivity/PPV/F1 at +-100 ms and +-50 ms after
 removing the best constant lag (the reference RR series of Welltory has no start time, so its
 offset is found the same way); RMSSD and SDNN absolute error (ms) per recording; CPU seconds
-per hour of signal. ``--others`` also runs heartpy and neurokit2 when installed (they see the
-whole recording at once; ours streams in 32-sample FIFO reads). Needs scipy (bench only).
+per hour of signal; and "shown HR": HR error and coverage counting only the beats found while
+the detector's quality was high enough for the box to show a heart rate. ``--others`` also
+runs heartpy and neurokit2 when installed (they see the whole recording at once; ours streams
+in 32-sample FIFO reads). Needs scipy (bench only).
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def load_bidmc(root: Path) -> list[Recording]:
     return out
 
 
-def load_welltory(root: Path, rate: float = 30.0, channel: str = "auto") -> list[Recording]:
+def load_welltory(root: Path, rate: float = 30.0, channel: str = "red") -> list[Recording]:
     out = []
     for sub in sorted((root / "welltory").glob("subject_*")):
         data = np.loadtxt(sub / "PPG.csv", delimiter=",", skiprows=1)
@@ -367,9 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--others", action="store_true", help="also run heartpy / neurokit2")
     ap.add_argument(
         "--channel",
-        choices=("auto", "red"),
-        default="auto",
-        help="Welltory camera channel: red, or green where red is clipped (auto)",
+        choices=("red", "auto"),
+        default="red",
+        help="Welltory camera channel: red as the data README says (default), or auto: "
+        "green where red is clipped at 255 (subject_20 has no pulse left in red)",
     )
     ap.add_argument("--verbose", action="store_true", help="also print every recording")
     args = ap.parse_args(argv)
