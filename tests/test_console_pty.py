@@ -25,6 +25,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxRun]:
 def term(box: BoxRun) -> Iterator[Terminal]:
     t = box.terminal()
     t.send("\r\n")  # end any half line an earlier test left
+    t.ask("ECHO OFF")  # and whatever else it left on
+    t.ask("STREAM HR OFF")
     yield t
     t.close()
     box.terminals.remove(t)
@@ -106,6 +108,15 @@ def test_status_has_the_documented_keys(term: Terminal) -> None:
     assert p["state"] == "idle"
 
 
+def wait_idle(term: Terminal) -> None:
+    """Stop any session and wait for its fade to end."""
+    term.ask("SESSION STOP")
+    deadline = time.monotonic() + 10
+    while pairs(term.ok("STATUS?")[0])["state"] != "idle":
+        assert time.monotonic() < deadline, "the session did not stop"
+        time.sleep(0.1)
+
+
 def test_programs_session_volume_rating_and_export(term: Terminal) -> None:
     names = [pairs(x)["name"] for x in term.ok("PROG LIST?")]
     assert "wind-down" in names
@@ -117,19 +128,31 @@ def test_programs_session_volume_rating_and_export(term: Terminal) -> None:
     assert pairs(term.ok("VOL SET -20.5")[0])["volume_db"] == "-20.5"
     assert pairs(term.ok("VOL?")[0])["cap_dbfs"] == "-6.0"
     assert term.ask("RATE MAYBE")[1].startswith("ERR 2 expected LIKE or SKIP")
-    term.ok("RATE LIKE")
     sensor = pairs(term.ok("SENSOR?")[0])
     assert sensor["present"] == "true" and "contact" in sensor and "quality" in sensor
     time.sleep(2.5)  # a few 1 Hz rows
     term.ok("SESSION STOP")
+    assert term.ask("SESSION STOP")[1].startswith("ERR 4 ")  # already fading out
+    wait_idle(term)
     events = [pairs(x)["kind"] for x in term.ok("LOG? 50")]
-    assert "start" in events and "rating" in events
+    assert "start" in events and "stop" in events
     sessions = [pairs(x) for x in term.ok("SESSIONS?")]
     sid = started["session"]
     assert sid in [s["id"] for s in sessions]
     rows = term.ok(f"EXPORT {sid}")
     assert rows[0].startswith("t,") and len(rows) >= 2
     assert term.ask("EXPORT 99999")[1] == "ERR 2 no session 99999 (SESSIONS? lists them)"
+
+
+def test_rate_like_and_skip(term: Terminal) -> None:
+    wait_idle(term)
+    assert term.ask("RATE LIKE")[1].startswith("ERR 4 ")  # nothing plays
+    term.ok("SESSION START relax")
+    term.ok("rate like")
+    term.ok("RATE SKIP")
+    kinds = [pairs(x) for x in term.ok("LOG? 10")]
+    assert [e["detail"].split()[0] for e in kinds if e["kind"] == "rating"][-2:] == ["like", "skip"]
+    wait_idle(term)
 
 
 def test_config_get_set_save(term: Terminal, box: BoxRun) -> None:
@@ -155,15 +178,20 @@ def test_selftest_reports_each_check(term: Terminal) -> None:
 
 
 def test_echo_on_and_off(term: Terminal) -> None:
+    def line() -> str:
+        while (text := term.line()).startswith("!"):
+            pass
+        return text
+
     term.ok("ECHO ON")
     term.send("PING #x1\r")
-    assert term.line() == "PING #x1"  # the echo
-    assert term.line() == "OK #x1"
+    assert line() == "PING #x1"  # the echo
+    assert line() == "OK #x1"
     term.send("ECHO OFF #x2\r")
-    assert term.line() == "ECHO OFF #x2"
-    assert term.line() == "OK #x2"
+    assert line() == "ECHO OFF #x2"
+    assert line() == "OK #x2"
     term.send("PING #x3\r")
-    assert term.line() == "OK #x3"
+    assert line() == "OK #x3"
 
 
 def test_hr_stream_never_splits_a_reply(term: Terminal) -> None:
@@ -181,6 +209,7 @@ def test_hr_stream_never_splits_a_reply(term: Terminal) -> None:
 
 
 def test_service_login_pin_change_erase_and_restart(term: Terminal, box: BoxRun) -> None:
+    wait_idle(term)
     pin = box.pin()
     assert term.ask("AUTH 000000")[1] == "ERR 5 wrong PIN (4 tries left before a lockout)"
     assert term.ok(f"AUTH {pin}") == ["login=service idle_logout_s=600.0"]

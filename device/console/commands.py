@@ -75,7 +75,7 @@ def code_for(exc: BaseException) -> int:
         return Code.BUSY
     if isinstance(exc, StorageError | OSError):
         return Code.STORAGE_FAULT
-    if isinstance(exc, ValueError | LookupError | TypeError):
+    if isinstance(exc, ValueError | LookupError):
         return Code.BAD_ARGUMENT
     if isinstance(exc, BedsideError):
         return Code.NOT_ALLOWED_NOW
