@@ -31,7 +31,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxRun]:
 
 def screen(sock: str) -> str:
     return subprocess.run(
-        ["tmux", "-L", sock, "capture-pane", "-t", "term", "-p"],
+        ["tmux", "-L", sock, "capture-pane", "-t", "term", "-p", "-J"],
         capture_output=True,
         text=True,
         check=True,
