@@ -83,7 +83,7 @@ def blend(a: State, b: State, u: float, curve: str) -> State:
     sb = b["swell_db"] if pb is not None else 0.0
     if pa is None and pb is None:
         out["pacer_bpm"] = None
-        out["swell_db"] = b["swell_db"] if w >= 0.5 else a["swell_db"]
+        out["swell_db"] = 0.0
         return out
     if pa is None:
         out["pacer_bpm"] = pb
@@ -92,7 +92,7 @@ def blend(a: State, b: State, u: float, curve: str) -> State:
     else:
         out["pacer_bpm"] = interpolate(pa, pb, u, curve)
     swell = sa + (sb - sa) * w
-    out["swell_db"] = swell if out["pacer_bpm"] is not None else b["swell_db"]
+    out["swell_db"] = swell if out["pacer_bpm"] is not None else 0.0
     return out
 
 
