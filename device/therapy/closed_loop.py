@@ -346,6 +346,7 @@ class ClosedLoop:
             # The program switched the pacer on (it was off when the loop engaged).
             self._p = min(plain.pacer_bpm, self.start_cap_bpm)
         hold = lagging or falling or (paced and breathing is None)
+        waiting = False
         if plain.pacer_bpm is not None and self._p is not None:
             p_prev = self._p
             step = self.glide_bpm_per_min / 60.0 * dt
@@ -358,15 +359,19 @@ class ClosedLoop:
             else:
                 new = max(p_prev - step, self._plan_floor(plain.pacer_bpm))
             if breathing is not None:
-                # Never leave the listener behind: stay within lag_hold of their breathing.
-                new = max(new, min(p_prev, breathing - self.lag_resume_bpm))
+                # Never leave the listener behind: a step stays within lag_resume of them.
+                floor = min(p_prev, breathing - self.lag_resume_bpm)
+                waiting = not hold and not settled and floor > new and new < p_prev
+                new = max(new, floor)
             self._p = min(new, p_prev)
-        self._e = self._adapt_entrainment(dt, plain.entrain_hz, hold and not settled)
+        self._e = self._adapt_entrainment(dt, plain.entrain_hz, (hold or waiting) and not settled)
         if settled:
             self._set_state(t, "settled", "coherence high for 60 s: following the listener", None)
-        elif hold:
+        elif hold or waiting:
             if lagging:
                 why = f"breathing {breathing:.1f}/min lags the pacer"
+            elif waiting:
+                why = f"waiting for breathing ({breathing:.1f}/min) to follow"
             elif breathing is None:
                 why = "waiting for a breathing estimate"
             else:

@@ -1,0 +1,255 @@
+"""The closed loop, driven by the simulated listener through an ideal heart analysis."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+
+from device.dsp.targets import SoundTargets
+from device.sim.listener import KINDS, IdealHeart, Listener
+from device.therapy.closed_loop import ClosedLoop
+from device.therapy.program import load_program
+from device.therapy.session import TherapySession
+
+DT = 0.25
+
+
+@dataclass
+class Tick:
+    t: float
+    targets: SoundTargets
+    plain: SoundTargets
+    state: str
+    breathing: float
+    estimate: float | None
+    hr: float
+
+
+def run(
+    listener: Listener,
+    program: str,
+    *,
+    until: float | None = None,
+    contact_off: tuple[float, float] | None = None,
+    session: TherapySession | None = None,
+) -> tuple[TherapySession, list[Tick]]:
+    """Play ``program`` to ``listener`` every 0.25 s; lift the finger during ``contact_off``."""
+    session = session or TherapySession(load_program(program, []))
+    heart = IdealHeart(listener)
+    ticks: list[Tick] = []
+    t = 0.0
+    end = until if until is not None else session.timeline.duration_s
+    while t < end:
+        if contact_off is not None:
+            heart.contact = not (contact_off[0] <= t < contact_off[1])
+        state = heart.snapshot(t)
+        targets = session.update(t, state)
+        plain = session.timeline.at(t).targets
+        ticks.append(
+            Tick(
+                t,
+                targets,
+                plain,
+                session.status()["loop_state"],
+                listener.breathing_bpm,
+                state.breathing_bpm,
+                listener.hr_mean_bpm,
+            )
+        )
+        listener.step(t + DT, DT, targets.pacer_bpm, targets)
+        t += DT
+    return session, ticks
+
+
+def awake(kind: str) -> dict[str, float]:
+    """A built-in listener kind that stays awake (sleep would stop them following)."""
+    return {**KINDS[kind], "sleep_per_h": 0.0}
+
+
+# --- the three listeners -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_compliant_listener_is_paced_down_to_the_6_per_min_target(seed: int) -> None:
+    listener = Listener(awake("compliant"), seed=seed)
+    _, ticks = run(listener, "sleep", until=30 * 60.0)
+    paced = [k for k in ticks if k.targets.pacer_bpm is not None]
+    assert paced[0].targets.pacer_bpm == pytest.approx(11.0)  # 13/min capped at 11
+    assert min(k.targets.pacer_bpm for k in paced) <= 6.1
+    assert paced[-1].breathing < 6.8  # they really breathe slowly now
+    # ... and they were never pushed: after catching up they stay within 1.5/min.
+    assert all(k.estimate - k.targets.pacer_bpm <= 1.5 for k in paced if k.t > 240.0)
+    assert {"adapting"} <= {k.state for k in ticks}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_non_compliant_listener_is_never_left_behind(seed: int) -> None:
+    listener = Listener(awake("non-compliant"), seed=seed)
+    _, ticks = run(listener, "sleep", until=30 * 60.0)
+    paced = [k for k in ticks if k.targets.pacer_bpm is not None and k.estimate is not None]
+    lags = [k.estimate - k.targets.pacer_bpm for k in paced]
+    assert max(lags) <= 1.5
+    # The pacer waits for them instead of following the program down to 6/min.
+    assert min(k.targets.pacer_bpm for k in paced) > 10.0
+    assert paced[-1].plain.pacer_bpm < 6.6
+    assert "holding" in {k.state for k in ticks}
+    late = [k.breathing - k.targets.pacer_bpm for k in paced if k.t > 20 * 60.0]
+    assert sum(late) / len(late) <= 1.5
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_restless_listener_never_makes_anything_faster_or_louder(seed: int) -> None:
+    listener = Listener(awake("restless"), seed=seed)
+    _, ticks = run(listener, "wind-down")
+    assert ticks[-1].hr > ticks[0].hr + 5.0  # the heart really does speed up
+    for prev, now in itertools.pairwise(ticks):
+        if now.targets.pacer_bpm is not None and prev.targets.pacer_bpm is not None:
+            assert now.targets.pacer_bpm <= prev.targets.pacer_bpm + 1e-12
+        assert now.targets.entrain_hz <= prev.targets.entrain_hz + 1e-12
+    for k in ticks:
+        for field in ("tones_db", "pad_db", "noise_db", "swell_db", "program_db"):
+            assert getattr(k.targets, field) <= getattr(k.plain, field), field
+
+
+def test_every_adapted_rate_is_rate_limited() -> None:
+    _, ticks = run(Listener(awake("compliant"), seed=3), "wind-down")
+    for prev, now in itertools.pairwise(ticks):
+        if now.targets.pacer_bpm is not None and prev.targets.pacer_bpm is not None:
+            # 1 breath/min per 15 s at most, and the default glide is 1/min per minute.
+            assert abs(now.targets.pacer_bpm - prev.targets.pacer_bpm) <= 1.0 / 60.0 * DT + 1e-9
+        assert prev.targets.entrain_hz - now.targets.entrain_hz <= 1.5 / 60.0 * DT + 1e-9
+
+
+# --- losing and finding the signal ----------------------------------------------------------
+
+
+def test_contact_loss_freezes_falls_back_over_30_s_and_resumes_after_10_s() -> None:
+    listener = Listener(awake("compliant"), seed=4)
+    session, ticks = run(listener, "wind-down", until=700.0, contact_off=(300.0, 400.0))
+    by_t = {k.t: k for k in ticks}
+    before = by_t[299.75]
+    assert before.state in ("adapting", "holding", "settled")
+    assert before.targets.pacer_bpm != pytest.approx(before.plain.pacer_bpm, abs=0.02)
+    # Frozen at once: the sound holds where it was.
+    for t in (300.0, 305.0, 309.75):
+        assert by_t[t].state == "frozen"
+        assert by_t[t].targets.pacer_bpm == before.targets.pacer_bpm
+        assert by_t[t].targets.entrain_hz == before.targets.entrain_hz
+    # After 10 s it glides back to the plain timeline over 30 s, continuously.
+    assert by_t[310.0].state == "fallback"
+    glide = [by_t[300.0 + i * DT] for i in range(40, 200)]
+    for prev, now in itertools.pairwise(glide):
+        assert abs(now.targets.pacer_bpm - prev.targets.pacer_bpm) < 0.05
+    assert by_t[325.0].targets.pacer_bpm != pytest.approx(by_t[325.0].plain.pacer_bpm, abs=0.01)
+    for t in (340.0, 360.0, 399.75):
+        assert by_t[t].targets.pacer_bpm == pytest.approx(by_t[t].plain.pacer_bpm)
+        assert by_t[t].targets.entrain_hz == pytest.approx(by_t[t].plain.entrain_hz)
+    # Good signal again at 400 s: adaptation resumes after 10 s of it, from where it was.
+    assert by_t[409.75].state == "fallback"
+    assert by_t[410.0].state in ("adapting", "holding")
+    assert abs(by_t[410.0].targets.pacer_bpm - by_t[409.75].targets.pacer_bpm) < 0.01
+    kinds = [(round(t, 2), kind) for t, kind, _ in session.drain_events()]
+    assert (310.0, "fallback") in kinds and (410.0, "recovery") in kinds
+
+
+def test_low_quality_counts_as_no_signal_and_short_dropouts_only_freeze() -> None:
+    loop = ClosedLoop()
+    plain = SoundTargets(pacer_bpm=9.0, entrain_hz=9.0)
+    good = FakeHeart(breathing_bpm=9.0)
+    loop.update(0.0, good, plain)
+    assert loop.state == "adapting"
+    loop.update(1.0, FakeHeart(breathing_bpm=9.0, quality=0.3), plain)
+    assert loop.state == "frozen"
+    loop.update(5.0, good, plain)
+    assert loop.state == "frozen"  # good again, but not yet for 10 s
+    loop.update(15.0, good, plain)
+    assert loop.state in ("adapting", "holding")
+    assert [kind for _, kind, _ in loop.drain_events()] == ["adapt", "recovery"]
+
+
+def test_without_a_sensor_the_loop_plays_the_plain_timeline() -> None:
+    session = TherapySession(load_program("relax", []))
+    for i in range(400):
+        t = i * 1.5
+        assert session.update(t, None) == session.timeline.at(t).targets
+    assert session.status()["loop_state"] == "open-loop"
+
+
+# --- unit behaviour ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeHeart:
+    """A hand-made heart state (only the attributes the loop reads)."""
+
+    breathing_bpm: float | None = 10.0
+    coherence: float | None = 0.5
+    hr_bpm: float | None = 65.0
+    quality: float = 0.9
+    contact: bool = True
+
+
+@pytest.mark.parametrize(("breathing", "start"), [(14.0, 11.0), (9.0, 9.0), (5.0, 6.0)])
+def test_pacer_starts_at_the_listeners_breathing_capped_at_11(
+    breathing: float, start: float
+) -> None:
+    loop = ClosedLoop()
+    out = loop.update(0.0, FakeHeart(breathing_bpm=breathing), SoundTargets(pacer_bpm=10.0))
+    assert out.pacer_bpm == pytest.approx(start)
+
+
+def test_unknown_breathing_starts_at_the_programs_rate_and_holds() -> None:
+    loop = ClosedLoop()
+    out = loop.update(0.0, FakeHeart(breathing_bpm=None), SoundTargets(pacer_bpm=10.0))
+    assert out.pacer_bpm == 10.0
+    for i in range(1, 100):
+        out = loop.update(i * 1.0, FakeHeart(breathing_bpm=None), SoundTargets(pacer_bpm=9.0))
+    assert out.pacer_bpm == 10.0 and loop.state == "holding"
+    assert "breathing estimate" in loop.reason
+
+
+def test_falling_coherence_holds_the_glide() -> None:
+    loop = ClosedLoop()
+    plain = SoundTargets(pacer_bpm=6.0, entrain_hz=6.0)
+    for i in range(200):
+        loop.update(i * 1.0, FakeHeart(breathing_bpm=9.5, coherence=3.0), plain)
+    before = loop.pacer_bpm
+    for i in range(200, 230):
+        loop.update(i * 1.0, FakeHeart(breathing_bpm=9.5, coherence=0.3), plain)
+    assert loop.state == "holding" and loop.reason == "coherence falling"
+    assert loop.pacer_bpm == before
+
+
+def test_high_coherence_at_the_target_settles_at_the_listeners_own_rate() -> None:
+    loop = ClosedLoop(pacer_target_bpm=6.0)
+    plain = SoundTargets(pacer_bpm=6.0)
+    t = 0.0
+    while loop.pacer_bpm is None or loop.pacer_bpm > 6.0 or t < 30.0:
+        loop.update(t, FakeHeart(breathing_bpm=6.2, coherence=0.8), plain)
+        t += 1.0
+    for _ in range(400):
+        loop.update(t, FakeHeart(breathing_bpm=5.2, coherence=4.0), plain)
+        t += 1.0
+    assert loop.state == "settled"
+    assert loop.pacer_bpm == pytest.approx(5.2)
+    for _ in range(400):
+        loop.update(t, FakeHeart(breathing_bpm=3.5, coherence=4.0), plain)
+        t += 1.0
+    assert loop.pacer_bpm == pytest.approx(4.5)  # never below the allowed range
+
+
+def test_pacer_target_is_bounded() -> None:
+    with pytest.raises(ValueError, match=r"pacer_target_bpm must be 4.5..7 /min, not 8.0"):
+        ClosedLoop(pacer_target_bpm=8.0)
+    with pytest.raises(ValueError, match="lag_resume_bpm"):
+        ClosedLoop(lag_hold_bpm=1.0, lag_resume_bpm=1.2)
+
+
+def test_a_higher_target_stops_the_glide_there() -> None:
+    _, ticks = run(Listener(awake("compliant"), seed=6), "wind-down", until=1100.0)
+    assert min(k.targets.pacer_bpm for k in ticks) == pytest.approx(6.0, abs=0.15)
+    session = TherapySession(load_program("wind-down", []), pacer_target_bpm=7.0)
+    _, ticks = run(Listener(awake("compliant"), seed=6), "wind-down", until=1100.0, session=session)
+    assert min(k.targets.pacer_bpm for k in ticks) == pytest.approx(7.0, abs=0.05)
