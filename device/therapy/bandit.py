@@ -31,7 +31,7 @@ RATING_REWARD = {"like": 1.0, "skip": -1.0}
 HR_FALL_SCALE_BPM = 4.0
 
 #: Coherence rise worth a reward of 1 (HeartMath-style ratio).
-COHERENCE_RISE_SCALE = 2.0
+COHERENCE_RISE_SCALE = 4.0
 
 _SHORT = {"pad_preset": "pad", "noise_colour": "noise", "entrain_kind": "entrain"}
 
@@ -48,17 +48,19 @@ class Choice:
 def session_reward(
     hr_start_bpm: float, hr_end_bpm: float, coherence_start: float, coherence_end: float
 ) -> float:
-    """Reward of one session's response: HR fall and coherence rise, each clipped to +-2."""
-    hr_part = max(-2.0, min(2.0, (hr_start_bpm - hr_end_bpm) / HR_FALL_SCALE_BPM))
-    coh_part = max(-2.0, min(2.0, (coherence_end - coherence_start) / COHERENCE_RISE_SCALE))
+    """Reward of one session's response: HR fall and coherence rise, each clipped to +-3."""
+    hr_part = max(-3.0, min(3.0, (hr_start_bpm - hr_end_bpm) / HR_FALL_SCALE_BPM))
+    coh_part = max(-3.0, min(3.0, (coherence_end - coherence_start) / COHERENCE_RISE_SCALE))
     return hr_part + coh_part
 
 
 class Chooser:
     """A per-profile bandit over a program's options.
 
-    ``prior_n`` is how many pseudo-observations of reward 0 every choice starts with;
-    ``noise_sd`` the assumed spread of one reward; ``ucb_c`` the UCB exploration weight.
+    ``prior_n`` is how many pseudo-observations of the option's pooled mean reward (0 before
+    anything was learnt) every choice starts with;
+    ``noise_sd`` the spread of one reward assumed before the rewards themselves show it;
+    ``ucb_c`` the UCB exploration weight.
     """
 
     def __init__(
@@ -100,7 +102,8 @@ class Chooser:
                     "sessions": prof["sessions"],
                     "arms": {
                         option: {
-                            value: {"n": arm["n"], "sum": arm["sum"]} for value, arm in arms.items()
+                            value: {"n": arm["n"], "sum": arm["sum"], "sq": arm["sq"]}
+                            for value, arm in arms.items()
                         }
                         for option, arms in prof["arms"].items()
                     },
@@ -122,15 +125,29 @@ class Chooser:
 
     def _arm(self, option: str, value: str) -> dict[str, float]:
         arms = self._profile()["arms"].setdefault(option, {})
-        return arms.setdefault(value, {"n": 0.0, "sum": 0.0})
+        return arms.setdefault(value, {"n": 0.0, "sum": 0.0, "sq": 0.0})
 
     # --- choosing ----------------------------------------------------------------------------
 
     def posterior(self, option: str, value: str) -> tuple[float, float, float]:
         """``(mean, sd, n)`` of the reward of ``value`` for ``option`` in this profile."""
-        arm = self._profile()["arms"].get(option, {}).get(value, {"n": 0.0, "sum": 0.0})
+        arms = self._profile()["arms"].get(option, {})
+        arm = arms.get(value, {"n": 0.0, "sum": 0.0, "sq": 0.0})
+        # The prior is the pooled mean of every choice of this option: an untried choice is
+        # expected to do as well as the average, so it gets explored.
+        pooled_n = sum(a["n"] for a in arms.values())
+        prior = sum(a["sum"] for a in arms.values()) / pooled_n if pooled_n else 0.0
         n = arm["n"] + self.prior_n
-        return arm["sum"] / n, self.noise_sd / math.sqrt(n), arm["n"]
+        return (arm["sum"] + self.prior_n * prior) / n, self._spread(arms) / math.sqrt(n), arm["n"]
+
+    def _spread(self, arms: Mapping[str, Mapping[str, float]]) -> float:
+        """Spread of one reward: the pooled within-choice spread, starting from noise_sd."""
+        scatter, dof = 2.0 * self.noise_sd**2, 2.0
+        for arm in arms.values():
+            if arm["n"] >= 2.0:
+                scatter += max(0.0, arm["sq"] - arm["sum"] ** 2 / arm["n"])
+                dof += arm["n"] - 1.0
+        return math.sqrt(scatter / dof)
 
     def choose(self, options: Mapping[str, Sequence[str]]) -> Choice:
         """Choose one value per option; say what was chosen and why."""
@@ -179,6 +196,7 @@ class Chooser:
             arm = self._arm(option, value)
             arm["n"] += 1.0
             arm["sum"] += float(reward)
+            arm["sq"] += float(reward) ** 2
 
     def record_session(
         self,
@@ -232,14 +250,16 @@ def _parse_state(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             arms[option] = {}
             for value, arm in values.items():
                 try:
-                    n, total = float(arm["n"]), float(arm["sum"])
+                    n, total, sq = float(arm["n"]), float(arm["sum"]), float(arm["sq"])
                 except (KeyError, TypeError, ValueError):
                     raise ValueError(
-                        f"{where}: {option}={value} needs numbers 'n' and 'sum', got {arm!r}"
+                        f"{where}: {option}={value} needs numbers 'n', 'sum' and 'sq', got {arm!r}"
                     ) from None
-                if n < 0.0 or not math.isfinite(n) or not math.isfinite(total):
-                    raise ValueError(f"{where}: {option}={value} has n={n!r}, sum={total!r}")
-                arms[option][value] = {"n": n, "sum": total}
+                if n < 0.0 or sq < 0.0 or not all(map(math.isfinite, (n, total, sq))):
+                    raise ValueError(
+                        f"{where}: {option}={value} has n={n!r}, sum={total!r}, sq={sq!r}"
+                    )
+                arms[option][value] = {"n": n, "sum": total, "sq": sq}
         try:
             draws, sessions = int(prof.get("draws", 0)), int(prof.get("sessions", 0))
         except (TypeError, ValueError):
