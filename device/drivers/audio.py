@@ -52,6 +52,11 @@ class _Converter:
         self.frames = frames
         self._f = np.zeros((frames, channels), np.float32)
         self._nan = np.zeros((frames, channels), bool)
+        self._scale = np.float32(32767.0)
+        self._hi = np.float32(32767.0)
+        self._lo = np.float32(-32768.0)
+        self._one = np.float32(1.0)
+        self._mone = np.float32(-1.0)
         dtype = np.dtype(np.int16 if sample_format == "int16" else np.float32)
         self.bytes_per_frame = channels * dtype.itemsize
         nbytes = frames * self.bytes_per_frame
@@ -74,19 +79,24 @@ class _Converter:
         Only the first ``block.shape[0]`` frames of the returned buffer are valid.
         """
         n = block.shape[0]
-        f = self._f[:n]
-        nan = self._nan[:n]
+        if n == self.frames:
+            f, nan, out = self._f, self._nan, self._out
+        else:
+            f, nan, out = self._f[:n], self._nan[:n], self._out[:n]
+        # copy first: ufuncs reading a non-contiguous block allocate an iteration buffer
         if self.sample_format == "int16":
-            np.multiply(block, 32767.0, out=f)
+            np.copyto(f, block)
+            np.multiply(f, self._scale, out=f)
             np.isnan(f, out=nan)
             np.copyto(f, 0.0, where=nan)
             np.rint(f, out=f)
-            np.clip(f, -32768.0, 32767.0, out=f)
-            out = self._out[:n]
+            np.minimum(f, self._hi, out=f)
+            np.maximum(f, self._lo, out=f)
             np.copyto(out, f, casting="unsafe")
         else:
-            out = self._out[:n]
-            np.clip(block, -1.0, 1.0, out=out)
+            np.copyto(out, block)
+            np.minimum(out, self._one, out=out)
+            np.maximum(out, self._mone, out=out)
             np.isnan(out, out=nan)
             np.copyto(out, 0.0, where=nan)
         return self.data
@@ -137,9 +147,12 @@ class AudioSink:
             self.errors += 1
             return
         step = self.block_frames
-        for start in range(0, n, step):
-            part = block[start : start + step]
-            self._write_bytes(self._conv.convert(part), part.shape[0])
+        if n == step:
+            self._write_bytes(self._conv.convert(block), n)
+        else:
+            for start in range(0, n, step):
+                part = block[start : start + step]
+                self._write_bytes(self._conv.convert(part), part.shape[0])
         self.frames_written += n
 
     def _write_bytes(self, data: bytes | memoryview, frames: int) -> None:  # pragma: no cover

@@ -78,11 +78,13 @@ class ChimePlayer:
         """Mix chime ``kind`` in, starting at the next segment (overlapping chimes add)."""
         wave = chime_wave(kind, self.sample_rate)
         n = wave.shape[1]
-        first = min(n, self.size - self.pos)
-        self.ring[:, self.pos : self.pos + first] += wave[:, :first] * self._gain
+        # the current segment is already mixed: start where the next one will
+        at = (self.pos + self._frames) % self.size
+        first = min(n, self.size - at)
+        self.ring[:, at : at + first] += wave[:, :first] * self._gain
         if first < n:
             self.ring[:, : n - first] += wave[:, first:] * self._gain
-        self.remaining = max(self.remaining, n)
+        self.remaining = max(self.remaining, self._frames + n)
         self.played += 1
 
     @property

@@ -27,7 +27,7 @@ from device.dsp.noise import NoiseBed
 from device.dsp.oscillators import OscillatorBank
 from device.dsp.pad import ROWS as PAD_ROWS
 from device.dsp.pad import Pad
-from device.dsp.ramps import Glide, LevelGlide, amp_to_db, db_to_amp, fade_gain
+from device.dsp.ramps import Fade, Glide, LevelGlide, amp_to_db, db_to_amp, fade_gain
 from device.dsp.swell import DEPTH_RANGE, INHALE_RANGE, PACER_RANGE, BreathSwell
 from device.dsp.targets import (
     ENTRAIN_KINDS,
@@ -178,6 +178,8 @@ class Engine:
             Glide(1.0 if k == "isochronic" else 0.0, 1.0 / KIND_XFADE_S) for k in ENTRAIN_KINDS
         ]
         self.bed_w = Glide(0.0, 1.0 / KIND_XFADE_S)
+        self._w0 = [0.0] * len(ENTRAIN_KINDS)
+        self._w1 = [0.0] * len(ENTRAIN_KINDS)
         self.levels = {
             "tones": LevelGlide(OFF_DB, LEVEL_RATE),
             "pad": LevelGlide(OFF_DB, LEVEL_RATE),
@@ -187,10 +189,22 @@ class Engine:
         self.volume = LevelGlide(0.0, VOLUME_RATE)
         self.set_volume_db(volume_db)
         self.volume.value = self.volume.end = self.volume.target
-        self.fade = Glide(0.0, 1.0)
+        self.fade = Fade(self.sample_rate)
+        self._fade_gain = np.zeros(s, np.float32)
+        self._n = np.arange(s, dtype=np.float32)
         self._cap_dbfs = 0.0
         self.set_cap_dbfs(cap_dbfs)
         self._cut = False
+        self._glides = [
+            self.carrier,
+            self.beat,
+            self.rate,
+            self.duty,
+            self.bed_w,
+            self.volume,
+            *self.kind_w,
+            *self.levels.values(),
+        ]
         self._targets = SoundTargets()
         self.set_targets(self._targets)
         self._apply_now()
@@ -232,6 +246,11 @@ class Engine:
         for g in self.levels.values():
             g.value = g.end = g.target
         self.pad.brightness.value = self.pad.brightness.target
+        if self.noise.pending is not None:
+            self.noise.colour = self.noise.old_colour = self.noise.pending
+            self.noise.pending = None
+        if self.pad.pending_preset is not None:
+            self.pad.select(self.pad.pending_preset)
         self.noise.tone.value = self.noise.tone.target
         self.swell.bpm.value = self.swell.bpm.target
         self.swell.depth.value = self.swell.depth.target
@@ -282,8 +301,8 @@ class Engine:
         s = float(seconds)
         if not s >= 0.0 or math.isinf(s):
             raise ValueError(f"fade-out time {seconds!r} s must be a finite number >= 0")
-        # the fade starts at the next block and ends on a segment boundary: finish in time
-        lead = (self.segment_frames + self.block_frames) / self.sample_rate
+        # the fade starts at the next block: finish in time
+        lead = self.block_frames / self.sample_rate
         self.fade.rate = 1.0 / max(s - lead, MIN_FADE_S)
         self.fade.target = 0.0
         self._cut = True
@@ -293,9 +312,10 @@ class Engine:
         """True when the output is silent after a fade-out (or before the first fade-in)."""
         if self.fade.target != 0.0 or self.chimes.active:
             return False
-        return self.fade.value == 0.0 or (
-            self.fade.end == 0.0 and self._block >= self.blocks_per_segment
-        )
+        if self.fade.value == 0.0:
+            return True
+        zero = self.fade.zero_frame()
+        return zero is not None and self._block * self.block_frames >= zero
 
     def chime(self, kind: str) -> None:
         """Play a soft chime (``start``, ``end`` or ``wake``) at the user volume, over fades."""
@@ -309,7 +329,7 @@ class Engine:
         frac = self._block / self.blocks_per_segment if self._started else 0.0
         g = (
             db_to_amp(self.volume.at(frac))
-            * fade_gain(self.fade.at(frac))
+            * fade_gain(self.fade.at_frame(round(frac * self.segment_frames)))
             * db_to_amp(self.levels["program"].at(frac))
         )
         return amp_to_db(g)
@@ -371,17 +391,8 @@ class Engine:
 
     def _commit(self, played: int) -> None:
         frac = played / self.segment_frames
-        for g in (
-            self.carrier,
-            self.beat,
-            self.rate,
-            self.duty,
-            self.bed_w,
-            self.fade,
-            self.volume,
-            *self.kind_w,
-            *self.levels.values(),
-        ):
+        self.fade.commit(played)
+        for g in self._glides:
             g.commit(frac)
         self._tones.commit(played)
         self._pad_bank.commit(played)
@@ -396,7 +407,7 @@ class Engine:
         dst[:4] = self._ratios * carrier - 0.5 * beat
         dst[4:] = self._ratios * carrier + 0.5 * beat
 
-    def _tone_gains(self, row: int, amp: float, w: tuple[float, ...]) -> None:
+    def _tone_gains(self, row: int, amp: float, w: list[float]) -> None:
         # rows: lo voices 0-3, hi voices 4-7; w = (none, isochronic, monaural, binaural)
         plain = w[0] + w[1]
         a = self._tone_amp * amp
@@ -439,7 +450,10 @@ class Engine:
         v0, v1 = self.volume.amp, db_to_amp(self.volume.plan(sec))
         lv = self.levels
         p0, p1 = lv["program"].amp, db_to_amp(lv["program"].plan(sec))
-        f0, f1 = fade_gain(self.fade.value), fade_gain(self.fade.plan(sec))
+        self.fade.plan(s)
+        fading = self.fade.moving
+        # a moving fade is applied per sample below; a steady one folds into the master
+        f0 = f1 = 1.0 if fading else fade_gain(self.fade.value)
         m0, m1 = v0 * p0 * f0, v1 * p1 * f1
         t0, t1 = lv["tones"].amp * m0, db_to_amp(lv["tones"].plan(sec)) * m1
         pa0, pa1 = lv["pad"].amp, db_to_amp(lv["pad"].plan(sec))
@@ -448,8 +462,10 @@ class Engine:
         pa0, pa1 = pa0 * sg0 * m0, pa1 * sg1 * m1
         n0, n1 = n0 * sg0 * m0, n1 * sg1 * m1
 
-        w0 = tuple(g.value for g in self.kind_w)
-        w1 = tuple(g.plan(sec) for g in self.kind_w)
+        w0, w1 = self._w0, self._w1
+        for i, g in enumerate(self.kind_w):
+            w0[i] = g.value
+            w1[i] = g.plan(sec)
         c1 = self.carrier.plan(sec)
         b1 = self.beat.plan(sec)
         r1 = self.rate.plan(sec)
@@ -505,5 +521,7 @@ class Engine:
                 wrote = True
         if not wrote:
             mix.fill(0.0)
+        elif fading:
+            mix *= self.fade.curve(self._fade_gain, self._n)
         self.chimes.render(mix, s, v0 if v0 == v1 else 0.5 * (v0 + v1))
         self.limiter.process(mix, self._threshold)

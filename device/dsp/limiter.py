@@ -66,7 +66,7 @@ class SegmentLimiter:
         np.abs(mix, out=self._abs)
         np.max(self._abs.reshape(2, c, n), axis=2, out=self._pk2)
         pk = self._pk
-        np.max(self._pk2, axis=0, out=pk)
+        np.maximum(self._pk2[0], self._pk2[1], out=pk)
         peak = float(pk.max())
         self._limited = False
         if self.gain >= 1.0 and peak <= threshold:

@@ -135,18 +135,34 @@ class Pad:
         self.changes = 0
         self._until_change = round(self.preset.chord_s * self.sample_rate)
         self._frames = 0
-        f = chord_frequencies(self.preset, 0, self._jitter)
-        bank.reset_rows(0, SLOT_ROWS, f)
-        bank.reset_rows(SLOT_ROWS, ROWS, f)
-        self._pan_l = np.empty(SLOT_ROWS)
-        self._pan_r = np.empty(SLOT_ROWS)
+        # each chord slot keeps the preset it was set up with until it has faded out
+        self._slot_preset = [self.preset, self.preset]
+        self._pan_l = np.empty((2, SLOT_ROWS))
+        self._pan_r = np.empty((2, SLOT_ROWS))
         self._row_amp = np.empty(SLOT_ROWS)
-        self._set_pans()
+        self.select(preset)
 
-    def _set_pans(self) -> None:
+    def select(self, name: str) -> None:
+        """Switch to preset ``name`` at once (only while the pad is silent: at start-up)."""
+        if name not in PRESETS:
+            raise ValueError(f"pad preset {name!r} is not one of {', '.join(PRESETS)}")
+        self.preset_name = name
+        self.preset = PRESETS[name]
+        self.pending_preset = None
+        self.chord = 0
+        self.xfade.rate = 1.0 / self.preset.xfade_s
+        self.xfade.value = self.xfade.end = 1.0
+        self._until_change = round(self.preset.chord_s * self.sample_rate)
+        self._set_slot(0)
+        self._set_slot(1)
+        f = chord_frequencies(self.preset, 0, self._jitter)
+        self.bank.reset_rows(0, ROWS, np.concatenate([f, f]))
+
+    def _set_slot(self, slot: int) -> None:
+        self._slot_preset[slot] = self.preset
         theta = (np.tile(PANS, 2) * self.preset.width + 1.0) * (math.pi / 4.0)
-        self._pan_l[:] = np.cos(theta)
-        self._pan_r[:] = np.sin(theta)
+        self._pan_l[slot] = np.cos(theta)
+        self._pan_r[slot] = np.sin(theta)
 
     def set_preset(self, name: str) -> None:
         """Ask for a preset; its first chord crossfades in as soon as no crossfade is running."""
@@ -161,10 +177,10 @@ class Pad:
             self.pending_preset = None
             self.chord = 0
             self.xfade.rate = 1.0 / self.preset.xfade_s
-            self._set_pans()
         else:
             self.chord = (self.chord + 1) % len(self.preset.chords)
         self.slot = 1 - self.slot
+        self._set_slot(self.slot)
         lo = self.slot * SLOT_ROWS
         self.bank.reset_rows(
             lo, lo + SLOT_ROWS, chord_frequencies(self.preset, self.chord, self._jitter)
@@ -173,13 +189,14 @@ class Pad:
         self._until_change = round(self.preset.chord_s * self.sample_rate)
         self.changes += 1
 
-    def _weights(self, brightness: float) -> float:
-        """Fill the per-row amplitudes for ``brightness``; return the RMS normaliser."""
-        p = self.preset
+    def _weights(self, slot: int, brightness: float) -> float:
+        """Fill the per-row amplitudes of ``slot`` for ``brightness``; return the normaliser."""
+        p = self._slot_preset[slot]
         upper = p.dark + (p.bright - p.dark) * min(1.0, max(0.0, brightness))
         self._row_amp[:VOICES] = 1.0
         self._row_amp[VOICES:] = upper
-        power = 0.5 * float(np.sum((self._row_amp * self._pan_l) ** 2))
+        # RMS of 6 voices' fundamentals + partials (uncorrelated sines), per channel
+        power = 0.25 * float(np.sum(self._row_amp**2))
         return REF_RMS / math.sqrt(power)
 
     def plan(
@@ -198,20 +215,18 @@ class Pad:
         x0, x1 = self.xfade.value, self.xfade.plan(seconds)
         b0, b1 = self.brightness.value, self.brightness.plan(seconds)
         gains.fill(0.0)
-        cur = self.slot * SLOT_ROWS
-        old = (1 - self.slot) * SLOT_ROWS
-        for i, (x, amp, b) in enumerate(
-            ((x0, amp0, b0 + bright_offset[0]), (x1, amp1, b1 + bright_offset[1]))
-        ):
-            k = self._weights(b) * amp
-            wc = math.sin(0.5 * math.pi * x) * k
-            wo = math.cos(0.5 * math.pi * x) * k
+        cur_slot, old_slot = self.slot, 1 - self.slot
+        cur, old = cur_slot * SLOT_ROWS, old_slot * SLOT_ROWS
+        ends = ((x0, amp0, b0 + bright_offset[0]), (x1, amp1, b1 + bright_offset[1]))
+        for i, (x, amp, b) in enumerate(ends):
             row_l, row_r = gains[2 * i], gains[2 * i + 1]
-            row_l[cur : cur + SLOT_ROWS] = self._row_amp * self._pan_l * wc
-            row_r[cur : cur + SLOT_ROWS] = self._row_amp * self._pan_r * wc
+            wc = math.sin(0.5 * math.pi * x) * amp * self._weights(cur_slot, b)
+            row_l[cur : cur + SLOT_ROWS] = self._row_amp * self._pan_l[cur_slot] * wc
+            row_r[cur : cur + SLOT_ROWS] = self._row_amp * self._pan_r[cur_slot] * wc
             if x < 1.0:
-                row_l[old : old + SLOT_ROWS] = self._row_amp * self._pan_l * wo
-                row_r[old : old + SLOT_ROWS] = self._row_amp * self._pan_r * wo
+                wo = math.cos(0.5 * math.pi * x) * amp * self._weights(old_slot, b)
+                row_l[old : old + SLOT_ROWS] = self._row_amp * self._pan_l[old_slot] * wo
+                row_r[old : old + SLOT_ROWS] = self._row_amp * self._pan_r[old_slot] * wo
         if x0 >= 1.0 and x1 >= 1.0:
             return cur, cur + SLOT_ROWS
         return 0, ROWS

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: Levels at or below this many dB are rendered as exact silence (amplitude 0).
 SILENT_DB = -80.0
 
@@ -110,3 +112,68 @@ def fade_gain(x: float) -> float:
     if x >= 1.0:
         return 1.0
     return (10.0 ** (3.0 * (x - 1.0)) - 1e-3) / (1.0 - 1e-3)
+
+
+class Fade:
+    """Fade progress 0 (silent) .. 1 (full) moving at ``rate`` per second, exact per sample.
+
+    Unlike a :class:`Glide`, a fade may end part-way through a segment (a 50 ms mute must
+    not wait for the segment's end), so it is rendered as a per-sample gain curve.
+    """
+
+    __slots__ = ("_d", "_frames", "end", "rate", "sample_rate", "target", "value")
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = int(sample_rate)
+        self.value = 0.0
+        self.target = 0.0
+        self.end = 0.0
+        self.rate = 1.0
+        self._d = 0.0
+        self._frames = 0
+
+    def plan(self, frames: int) -> float:
+        """Plan a segment of ``frames`` frames; return the progress at its end."""
+        self._frames = frames
+        step = self.rate / self.sample_rate
+        self._d = step if self.target > self.value else -step if self.target < self.value else 0.0
+        self.end = self.at_frame(frames)
+        return self.end
+
+    def at_frame(self, n: int) -> float:
+        """Progress ``n`` frames into the planned segment."""
+        x = self.value + self._d * n
+        return min(max(x, 0.0), 1.0) if self._d >= 0 else max(min(x, 1.0), self.target, 0.0)
+
+    @property
+    def moving(self) -> bool:
+        """True while the planned segment changes the fade."""
+        return self.end != self.value
+
+    def zero_frame(self) -> int | None:
+        """First frame of the planned segment at which a fade-out has reached silence."""
+        if self.end != 0.0 or self._d >= 0:
+            return None
+        return math.ceil(self.value / -self._d)
+
+    def curve(self, out: np.ndarray, ramp: np.ndarray) -> np.ndarray:
+        """Write the per-sample fade gains for the planned segment into ``out``.
+
+        ``ramp`` is ``arange(frames)`` as float32.
+        """
+        np.multiply(ramp, self._d, out=out)
+        out += self.value
+        np.minimum(out, 1.0, out=out)
+        np.maximum(out, 0.0, out=out)
+        # (10**(3(x-1)) - 1e-3) / (1 - 1e-3), the vector form of fade_gain()
+        out -= 1.0
+        out *= 3.0 * math.log(10.0)
+        np.exp(out, out=out)
+        out -= 1e-3
+        out *= 1.0 / (1.0 - 1e-3)
+        np.maximum(out, 0.0, out=out)
+        return out
+
+    def commit(self, played: int) -> None:
+        """Move the fade to frame ``played`` of the planned segment."""
+        self.value = self.at_frame(played)
