@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ppg_synthetic import beat_times, fiducials, match_count, ppg
 from scipy.signal import resample_poly, sosfilt
 
@@ -138,6 +140,32 @@ def test_chunking_does_not_change_the_beats() -> None:
     found += det.flush()
     assert len(found) == len(reference) > 60
     np.testing.assert_allclose(found, reference, atol=1e-9)
+
+
+_CHUNK_SIGNAL = ppg(beat_times(25.0, 95.0, rsa_bpm=8.0, seed=9), 50.0, 25.0, noise=0.08)
+_CHUNK_REFERENCE = BeatDetector(50.0).process_beats(_CHUNK_SIGNAL)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=120), min_size=1, max_size=60))
+def test_any_chunking_gives_the_same_beats_and_intervals(sizes: list[int]) -> None:
+    det = BeatDetector(50.0)
+    found = []
+    i = 0
+    k = 0
+    while i < len(_CHUNK_SIGNAL):
+        n = sizes[k % len(sizes)]
+        found += det.process_beats(_CHUNK_SIGNAL[i : i + n])
+        i += n
+        k += 1
+    assert [b.valid for b in found] == [b.valid for b in _CHUNK_REFERENCE]
+    np.testing.assert_allclose([b.t for b in found], [b.t for b in _CHUNK_REFERENCE], atol=1e-9)
+
+
+@pytest.mark.parametrize("rate", [20.0, 25.0, 30.0, 62.5, 125.0, 400.0, 1000.0])
+def test_latency_is_at_most_one_second_at_every_rate(rate: float) -> None:
+    det = BeatDetector(rate)
+    assert 0.5 < det.latency_s <= 1.0
 
 
 def test_causal_first_half_does_not_change_when_more_follows() -> None:

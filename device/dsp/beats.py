@@ -4,9 +4,13 @@ Chain: band-pass (Butterworth high-pass 0.3 Hz, low-pass 6 Hz), first difference
 steepest point of each systolic upstroke is the beat's fiducial point (it is sharper and
 steadier than the rounded systolic peak, so intervals jitter less). Each local maximum of the
 slope is a candidate; a candidate becomes a beat when, ``look-ahead`` after it, it is the
-steepest candidate within a refractory window around it (half the recent interval, 0.3-0.6 s)
-and its slope clears an adaptive threshold (a share of the median slope of recent beats). Its
-time is refined to a fraction of a sample by a parabola through the slope maximum.
+steepest candidate within a refractory window around it (half the expected interval,
+0.3-0.6 s) and its slope clears an adaptive threshold (a share of the median slope of recent
+beats). Its time is refined to a fraction of a sample by a parabola through the slope maximum.
+The expected interval is the median of recent intervals, checked against the rhythm of the
+signal (its autocorrelation), so a run of double detections cannot sustain itself. Intervals
+outside 0.3-2.0 s or off the recent median by more than 20 % are flagged; the share of
+plausible recent intervals is the signal-quality index.
 
 Every decision uses only samples up to the candidate plus the fixed look-ahead, so the beats do
 not depend on how the stream is cut into blocks, and the first part of a recording gives the
@@ -137,7 +141,9 @@ class BeatDetector:
         self._valid: deque[bool] = deque(maxlen=QUALITY_BEATS)
         self._fallback = 0.0
         self._fallback_t = 0.0
+        #: Beats reported since construction.
         self.beats = 0
+        #: Candidates rejected as movement (slope far above that of recent beats).
         self.artefacts = 0
 
     # --- public --------------------------------------------------------------------------
