@@ -330,18 +330,16 @@ class HeartAnalyzer:
     def _update_coherence(self, end: float) -> None:
         start = end - COH_WINDOW_S
         sel = [b for b in self._beats if b.valid and b.ibi is not None and b.t >= start]
-        cover = sum(b.ibi for b in sel if b.ibi is not None)
+        ibis = [b.ibi for b in sel if b.ibi is not None]
+        # The plausible intervals must cover most of the window, the start included.
         if (
-            len(sel) < 2
-            or cover < COH_MIN_COVER * COH_WINDOW_S
-            or sel[0].t - sel[0].ibi
-            > (
-                start + (1.0 - COH_MIN_COVER) * COH_WINDOW_S  # type: ignore[operator]
-            )
+            len(ibis) < 2
+            or sum(ibis) < COH_MIN_COVER * COH_WINDOW_S
+            or sel[0].t - ibis[0] > start + (1.0 - COH_MIN_COVER) * COH_WINDOW_S
         ):
             self._coherence = None
             self._breathing = None
             return
         self._coherence, self._breathing = coherence_spectrum(
-            np.array([b.t for b in sel]), np.array([b.ibi for b in sel]), end
+            np.array([b.t for b in sel]), np.array(ibis), end
         )
