@@ -367,10 +367,12 @@ class Engine:
         }
 
     def gains_db(self) -> dict[str, float]:
-        """Present (ramped) levels in dB of every gain the engine moves."""
-        out = {name: g.value for name, g in self.levels.items()}
-        out["volume"] = self.volume.value
-        out["fade"] = amp_to_db(fade_gain(self.fade.value))
+        """Levels in dB of every gain the engine moves, at the end of the last block rendered."""
+        played = self._block * self.block_frames if self._started else 0
+        frac = played / self.segment_frames
+        out = {name: g.at(frac) for name, g in self.levels.items()}
+        out["volume"] = self.volume.at(frac)
+        out["fade"] = amp_to_db(fade_gain(self.fade.at_frame(played)))
         return out
 
     # --- audio path -------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""Property test: random sequences of parameter changes never break the engine's promises."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from device.dsp.engine import LEVEL_RATE, VOLUME_RATE, Engine
+from device.dsp.ramps import SILENT_DB
+from device.dsp.targets import ENTRAIN_KINDS, NOISE_COLOURS, OFF_DB, PAD_PRESETS, SoundTargets
+
+levels = st.one_of(st.just(OFF_DB), st.floats(-60.0, 0.0))
+targets = st.builds(
+    SoundTargets,
+    pacer_bpm=st.one_of(st.none(), st.floats(2.0, 30.0)),
+    inhale_fraction=st.floats(0.2, 0.6),
+    entrain_kind=st.sampled_from(ENTRAIN_KINDS),
+    entrain_hz=st.floats(0.5, 40.0),
+    carrier_hz=st.floats(100.0, 1000.0),
+    duty=st.floats(0.35, 0.5),
+    pad_preset=st.sampled_from(PAD_PRESETS),
+    pad_brightness=st.floats(0.0, 1.0),
+    noise_colour=st.sampled_from(NOISE_COLOURS),
+    noise_tone=st.floats(0.0, 1.0),
+    entrain_bed=st.booleans(),
+    tones_db=levels,
+    pad_db=levels,
+    noise_db=levels,
+    swell_db=st.floats(0.0, 24.0),
+    program_db=st.floats(-40.0, 0.0),
+)
+actions = st.one_of(
+    st.tuples(st.just("targets"), targets),
+    st.tuples(st.just("volume"), st.floats(-60.0, 0.0)),
+    st.tuples(st.just("cap"), st.floats(-40.0, 0.0)),
+    st.tuples(st.just("fade_in"), st.floats(0.0, 3.0)),
+    st.tuples(st.just("fade_out"), st.floats(0.0, 3.0)),
+    st.tuples(st.just("chime"), st.sampled_from(("start", "end", "wake"))),
+)
+script = st.lists(st.tuples(st.integers(1, 12), actions), min_size=1, max_size=10)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=script, output=st.sampled_from(("speaker", "headphones")), hot=st.booleans())
+def test_random_changes_keep_cap_finite_and_ramp_limits(script, output, hot) -> None:
+    e = Engine(block_frames=512, output=output, volume_db=0.0 if hot else -20.0, cap_dbfs=-3.0)
+    e.fade_in(0.0)
+    rate = e.sample_rate
+    prev = e.gains_db()
+    prev_frames = e.frames
+    for blocks, (kind, value) in script:
+        if kind == "targets":
+            e.set_targets(value)
+        elif kind == "volume":
+            e.set_volume_db(value)
+        elif kind == "cap":
+            e.set_cap_dbfs(value)
+        elif kind == "fade_in":
+            e.fade_in(value)
+        elif kind == "fade_out":
+            e.fade_out(value)
+        else:
+            e.chime(value)
+        cap = 10.0 ** (e.cap_dbfs / 20.0)
+        for _ in range(blocks):
+            x = e.render()
+            assert np.all(np.isfinite(x))
+            assert float(np.abs(x).max()) <= cap
+            g = e.gains_db()
+            dt = (e.frames - prev_frames) / rate
+            # levels move no faster than their dB/s limits (the silence floor is a switch)
+            for name, limit in (
+                ("tones", LEVEL_RATE),
+                ("pad", LEVEL_RATE),
+                ("noise", LEVEL_RATE),
+                ("program", LEVEL_RATE),
+                ("volume", VOLUME_RATE),
+            ):
+                a, b = prev[name], g[name]
+                if a > SILENT_DB and b > SILENT_DB:
+                    assert abs(b - a) <= limit * dt + 1e-6, (name, a, b, dt)
+            prev, prev_frames = g, e.frames
+    st_ = e.status()
+    assert math.isfinite(st_["cap_dbfs"])
+    assert st_["binaural_as_monaural"] == (
+        st_["requested_kind"] == "binaural" and output == "speaker"
+    )
