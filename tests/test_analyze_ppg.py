@@ -88,6 +88,7 @@ def test_summary_without_json(synthetic, bedside_cmd, cli_env) -> None:
         ("time,ppg", ["0,1.0", "1,nan"], [], "row 3: column 'ppg' value 'nan'"),
         ("time,ppg", ["0,1.0", "1"], [], "row 3: has 1 fields"),
         ("time,ppg", [], [], "row 2: no samples"),
+        ("time,ppg", ["0,1.0", '1,"2.0'], [], "row 3: malformed CSV"),
     ],
 )
 def test_bad_files_exit_2_naming_the_row(
@@ -99,6 +100,22 @@ def test_bad_files_exit_2_naming_the_row(
     assert expect in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert res.stdout == ""
+
+
+def test_binary_file_exits_2_naming_the_row(tmp_path, bedside_cmd, cli_env) -> None:
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"ppg\n1.0\n2.0\n\xff\xfe\x00\x81\n")
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "50")
+    assert res.returncode == 2 and "row 4: not UTF-8" in res.stderr
+
+
+def test_header_with_byte_order_mark_is_read(tmp_path, bedside_cmd, cli_env) -> None:
+    x = ppg(beat_times(20.0, 70.0), RATE, 20.0)
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbftime,PPG\n" + "".join(f"0,{v}\n" for v in x).encode())
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "50", "--column", "PPG", "--json")
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(res.stdout)["beats_s"]) > 15
 
 
 def test_empty_and_missing_files_exit_2(tmp_path, bedside_cmd, cli_env) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -66,40 +67,49 @@ def read_column(path: str | Path, column: str | None) -> np.ndarray:
     import numpy as np
 
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise InputFileError(f"{path}: row 1: empty file, expected a header row") from None
-            names = [h.strip() for h in header]
-            col = _pick_column(path, names, column)
-            values: list[float] = []
-            for row in reader:
-                line = reader.line_num
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                if col >= len(row):
-                    raise InputFileError(
-                        f"{path}: row {line}: has {len(row)} fields, "
-                        f"column {names[col]!r} is field {col + 1}"
-                    )
-                cell = row[col].strip()
-                try:
-                    value = float(cell)
-                except ValueError:
-                    value = math.nan
-                if not math.isfinite(value):
-                    raise InputFileError(
-                        f"{path}: row {line}: column {names[col]!r} value {cell!r} is not a number"
-                    )
-                values.append(value)
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise InputFileError(f"{path}: not a text (UTF-8) CSV file") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad_row = raw[: exc.start].count(b"\n") + 1
+        raise InputFileError(f"{path}: row {bad_row}: not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputFileError(f"{path}: row 1: empty file, expected a header row") from None
     except csv.Error as exc:
-        raise InputFileError(f"{path}: malformed CSV: {exc}") from None
+        raise InputFileError(f"{path}: row 1: malformed CSV: {exc}") from None
+    names = [h.strip() for h in header]
+    col = _pick_column(path, names, column)
+    values: list[float] = []
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputFileError(f"{path}: row {reader.line_num}: malformed CSV: {exc}") from None
+        line = reader.line_num
+        if not fields or all(not cell.strip() for cell in fields):
+            continue
+        if col >= len(fields):
+            raise InputFileError(
+                f"{path}: row {line}: has {len(fields)} fields, "
+                f"column {names[col]!r} is field {col + 1}"
+            )
+        cell = fields[col].strip()
+        try:
+            value = float(cell)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InputFileError(
+                f"{path}: row {line}: column {names[col]!r} value {cell!r} is not a number"
+            )
+        values.append(value)
     if not values:
         raise InputFileError(f"{path}: row 2: no samples after the header")
     return np.asarray(values, dtype=float)
