@@ -230,3 +230,21 @@ def test_pin_show_default_refuses_other_users(tmp_path: Path) -> None:
     assert r.returncode == 1 and r.stdout == ""
     assert "must be run as root (sudo bedside pin show-default)" in r.stderr
     assert not (tmp_path / SECRET_FILE).exists()
+
+
+def test_idle_logout_is_announced_once(tmp_path: Path) -> None:
+    clock = FakeClock()
+    auth = make_auth(tmp_path, clock)
+    port = MemoryPort()
+    server = ConsoleServer(lambda: port, StubBox(), auth, clock, serial="T1")
+    port.inbox += f"AUTH {auth.store.default_pin()}\r\n".encode()
+    run_server(server, port, 1)
+    clock.t += 599.0
+    server.poll(10.0)
+    assert "!EVENT logout" not in port.sent.decode()
+    clock.t += 2.0
+    server.poll(10.02)
+    server.poll(10.04)
+    assert port.sent.decode().count("!EVENT logout reason=idle\r\n") == 1
+    port.inbox += b"VOL CAP SET -10\r\n"
+    assert run_server(server, port, 2)[-1].startswith("ERR 5 VOL CAP SET needs the service PIN")

@@ -152,6 +152,8 @@ class Console:
         self.stream_hr = False
         self._next_hr = 0.0
         self._erase: tuple[str, float] | None = None
+        #: A service login was active at the last command (to report an idle logout).
+        self._service = False
         self.commands_total = 0
 
     # -- the connection ------------------------------------------------------------------
@@ -160,6 +162,7 @@ class Console:
         """The port closed: end the login, echo and stream off, forget the erase token."""
         if self.auth is not None:
             self.auth.logout("port closed")
+        self._service = False
         self.echo = False
         self.stream_hr = False
         self._erase = None
@@ -171,17 +174,21 @@ class Console:
         return format_final(code, message, tag)
 
     def tick(self, now: float) -> list[str]:
-        """Async ``!`` lines due at loop time ``now`` (the HR stream)."""
+        """Async ``!`` lines due at loop time ``now``: the HR stream, an idle logout."""
+        out: list[str] = []
+        if self._service and self.auth is not None and not self.auth.logged_in:
+            self._service = False
+            out.append("!EVENT logout reason=idle")
         if not self.stream_hr or now < self._next_hr:
-            return []
+            return out
         self._next_hr = max(self._next_hr + HR_PERIOD_S, now)
         try:
             st = self.box.status()
         except Exception as exc:
-            return [f"!HR t={now:.1f} error={type(exc).__name__}"]
+            return [*out, f"!HR t={now:.1f} error={type(exc).__name__}"]
         pairs = {"t": round(now, 1), "bpm": st.get("hr"), "q": st.get("quality")}
         pairs["contact"] = st.get("contact")
-        return ["!HR " + format_pairs(pairs)]
+        return [*out, "!HR " + format_pairs(pairs)]
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -196,6 +203,12 @@ class Console:
 
     def execute(self, request: Request, now: float) -> Reply:
         """Answer one request (never raises)."""
+        reply = self._execute(request, now)
+        if self.auth is not None:
+            self._service = self.auth.logged_in
+        return reply
+
+    def _execute(self, request: Request, now: float) -> Reply:
         self.commands_total += 1
         if request.error:
             return Reply.error(Code.BAD_ARGUMENT, request.error)
@@ -452,6 +465,7 @@ class Console:
         def finish(ok: object, now: float) -> Reply:
             result = auth.finish_attempt(bool(ok))
             if result == "ok":
+                self._service = True
                 return Reply.data({"login": "service", "idle_logout_s": auth.idle_s})
             if result == "locked":
                 return Reply.error(
