@@ -337,3 +337,19 @@ def test_timeline_reports_section_and_remaining_time() -> None:
     assert point.remaining_s == pytest.approx(110.0)
     assert timeline.at(190.0).section == "ending:fade"
     assert timeline.at(-5.0).section == "one"
+
+
+def test_quiet_bed_ending_glides_to_pad_and_noise_then_fades() -> None:
+    text = GOOD.replace(
+        'kind = "fade"\nduration_s = 30',
+        'kind = "quiet-bed"\nduration_min = 10\ntransition_s = 60\nfade_s = 120\n'
+        'noise_db = -30\nnoise_colour = "brown"',
+    )
+    timeline = Timeline(parse_program(text))
+    assert timeline.duration_s == 180 + 600
+    bed = timeline.at(180.0 + 300.0).targets
+    assert bed.tones_db == OFF_DB and bed.pacer_bpm is None and bed.swell_db == 0.0
+    assert (bed.noise_db, bed.noise_colour, bed.pad_db) == (-30.0, "brown", -26.0)
+    assert bed.program_db == 0.0
+    assert -80.0 < timeline.at(180.0 + 540.0).targets.program_db < -3.0
+    assert timeline.at(780.0).targets.program_db == OFF_DB
