@@ -248,3 +248,18 @@ def test_idle_logout_is_announced_once(tmp_path: Path) -> None:
     assert port.sent.decode().count("!EVENT logout reason=idle\r\n") == 1
     port.inbox += b"VOL CAP SET -10\r\n"
     assert run_server(server, port, 2)[-1].startswith("ERR 5 VOL CAP SET needs the service PIN")
+
+
+def test_mistyped_auth_and_pin_lines_never_quote_the_pin(tmp_path: Path) -> None:
+    auth = make_auth(tmp_path)
+    port = MemoryPort()
+    server = ConsoleServer(lambda: port, StubBox(), auth, FakeClock(), serial="T1")
+    port.inbox += b'AUTHH 314159\rPIN SETT 314159\rPIN 314159\rAUTH "314159\rAUTH 31"4159\r'
+    finals = [x for x in run_server(server, port, 5) if x.startswith("ERR")]
+    assert finals == [
+        "ERR 1 unknown command 'AUTHH'; HELP lists the commands",
+        "ERR 1 unknown command 'PIN'; PIN has: PIN SET",
+        "ERR 1 unknown command 'PIN'; PIN has: PIN SET",
+        "ERR 2 unclosed double quote",
+        "ERR 2 a quote inside a word: quote whole values",
+    ]

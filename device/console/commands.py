@@ -212,13 +212,15 @@ class Console:
         self.commands_total += 1
         if request.error:
             return Reply.error(Code.BAD_ARGUMENT, request.error)
+        # A mistyped AUTH or PIN line may hold a PIN: quote none of it back.
+        secret = request.upper(0).startswith(("AUTH", "PIN"))
         if not request.words:
             return Reply.error(Code.UNKNOWN_COMMAND, "no command before the tag")
         if self.auth is not None:
             self.auth.touch()
         cmd, args = self.lookup(request)
         if cmd is None:
-            return Reply.error(Code.UNKNOWN_COMMAND, self._unknown(request))
+            return Reply.error(Code.UNKNOWN_COMMAND, self._unknown(request, secret))
         log.debug("console command %s", cmd.name)
         try:
             if cmd.service:
@@ -229,12 +231,12 @@ class Console:
                 log.exception("console command %s failed", cmd.name)
             return Reply.error(code_for(exc), message_for(exc))
 
-    def _unknown(self, request: Request) -> str:
+    def _unknown(self, request: Request, secret: bool) -> str:
         first = request.words[0].upper()
-        if first.startswith("AT"):
+        if first.startswith("AT") and not first.startswith("AUTH"):
             return "unknown command"
         family = [c.name for c in COMMANDS if c.words[0].rstrip("?") == first.rstrip("?")]
-        shown = " ".join(request.words[:3])
+        shown = " ".join(request.words[: 1 if secret else 3])
         if len(shown) > 40:
             shown = shown[:37] + "..."
         if family:

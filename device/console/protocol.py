@@ -91,7 +91,7 @@ def _split_words(line: str) -> tuple[str, ...]:
         j = n if j < 0 else j
         word = line[i:j]
         if '"' in word:
-            raise ValueError(f"quote inside the word {word!r}: quote whole values")
+            raise ValueError("a quote inside a word: quote whole values")
         words.append(word)
         i = j
     return tuple(words)
