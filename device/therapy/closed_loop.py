@@ -289,7 +289,6 @@ class ClosedLoop:
         self._set_state(t, "adapting", f"{self.recover_s:g} s of good signal", "recovery")
 
     def _hold_or_fall_back(self, t: float, plain: SoundTargets) -> SoundTargets:
-        assert self._frozen is not None or self._out is None
         if self._frozen is None:
             return plain
         bad_for = 0.0 if self._bad_since is None else t - self._bad_since
