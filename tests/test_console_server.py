@@ -153,3 +153,20 @@ def test_close_is_idempotent_and_ends_the_login(tmp_path: object) -> None:
     server.emit("!late")
     assert server.poll(5.0) == pytest.approx(5.02)
     assert "port=closed" in repr(server)
+
+
+def test_a_port_that_takes_nothing_stops_the_reading_not_the_memory() -> None:
+    port = MemoryPort(room=0)  # nobody reads the other end
+    server = ConsoleServer(lambda: port, EventBox(), None, FakeClock(), serial="S", out_max=1024)
+    port.inbox += b"STATUS?\r\n" * 10_000
+    for i in range(2000):
+        server.poll(i * 0.02)
+        server.emit("!EVENT tick")
+        assert server.queued_bytes <= 1024 + 200
+    assert len(port.inbox) > 80_000  # the rest waits in the port, where it belongs
+    assert server.faults == 0 and server.is_open
+    port.room = None
+    for i in range(2000):  # 32 lines a poll at most
+        server.poll(40.0 + i * 0.02)
+    finals = [x for x in sent_lines(port) if is_final(x)]
+    assert len(finals) == 10_000 and set(finals) == {"OK"}
