@@ -253,3 +253,16 @@ def test_a_higher_target_stops_the_glide_there() -> None:
     session = TherapySession(load_program("wind-down", []), pacer_target_bpm=7.0)
     _, ticks = run(Listener(awake("compliant"), seed=6), "wind-down", until=1100.0, session=session)
     assert min(k.targets.pacer_bpm for k in ticks) == pytest.approx(7.0, abs=0.05)
+
+
+def test_nonsense_figures_never_steer_the_loop() -> None:
+    loop = ClosedLoop()
+    plain = SoundTargets(pacer_bpm=6.0, entrain_hz=9.0)
+    loop.update(0.0, FakeHeart(breathing_bpm=9.0), plain)
+    nonsense = FakeHeart(breathing_bpm=float("nan"), coherence=float("inf"))
+    for i in range(1, 200):
+        out = loop.update(float(i), nonsense, plain)
+    assert out.pacer_bpm == pytest.approx(8.0)  # within 1/min of the last real figure
+    assert loop.state == "holding" and "breathing estimate" in loop.reason
+    loop.update(201.0, FakeHeart(hr_bpm=float("nan")), plain)
+    assert loop.state == "frozen"

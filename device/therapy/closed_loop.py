@@ -57,6 +57,11 @@ class HeartLike(Protocol):
     contact: bool
 
 
+def _finite(value: float | None) -> float | None:
+    """``value`` if it is a finite number, else ``None`` (a NaN never steers the loop)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _check(name: str, value: float, low: float, high: float, unit: str) -> float:
     value = float(value)
     if not low <= value <= high or math.isnan(value):
@@ -169,7 +174,7 @@ class ClosedLoop:
             if self._bad_since is None:
                 self._bad_since = t
         if heart is not None and good:
-            self._track_coherence(t, dt, heart.coherence)
+            self._track_coherence(t, dt, _finite(heart.coherence))
 
         if self.state == "open-loop":
             if not good:
@@ -208,7 +213,7 @@ class ClosedLoop:
             heart is not None
             and bool(heart.contact)
             and heart.quality >= self.quality_min
-            and heart.hr_bpm is not None
+            and _finite(heart.hr_bpm) is not None
         )
 
     def _track_coherence(self, t: float, dt: float, coherence: float | None) -> None:
@@ -255,7 +260,7 @@ class ClosedLoop:
         self.state, self.reason = state, reason
 
     def _engage(self, t: float, heart: HeartLike, plain: SoundTargets) -> None:
-        breathing = heart.breathing_bpm
+        breathing = _finite(heart.breathing_bpm)
         at_start = t - (self._t_first or t) < 5.0
         if plain.pacer_bpm is None:
             self._p = None
@@ -322,7 +327,7 @@ class ClosedLoop:
         return max(self.pacer_target_bpm, plain_pacer - shift)
 
     def _adapt(self, t: float, dt: float, heart: HeartLike, plain: SoundTargets) -> SoundTargets:
-        self._track_breathing(t, heart.breathing_bpm)
+        self._track_breathing(t, _finite(heart.breathing_bpm))
         # The slowest-to-fall view of their breathing: the highest estimate of the last
         # breath_hold_s, so a momentary dip never lets the pacer pull ahead.
         breathing = self._breath_peak()
@@ -365,7 +370,8 @@ class ClosedLoop:
             self._p = min(new, p_prev)
         self._e = self._adapt_entrainment(dt, plain.entrain_hz, (hold or waiting) and not settled)
         if settled:
-            self._set_state(t, "settled", "coherence high for 60 s: following the listener", None)
+            event = None if self.state == "settled" else "settled"
+            self._set_state(t, "settled", "coherence high for 60 s: following the listener", event)
         elif hold or waiting:
             if lagging:
                 why = f"breathing {breathing:.1f}/min lags the pacer"

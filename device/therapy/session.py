@@ -265,7 +265,8 @@ class TherapySession:
     def drain_events(self) -> list[tuple[float, str, str]]:
         """Return and forget the events ``(t, kind, detail)`` since the last call.
 
-        Kinds: start, preset, section, adapt, fallback, recovery, reward, rating, chime, stop.
+        Kinds: start, preset, section, adapt, settled, fallback, recovery, reward, rating,
+        chime (ring ``engine.chime(detail)``), stop.
         """
         events, self._events = self._events, []
         return events
