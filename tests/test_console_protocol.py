@@ -46,6 +46,8 @@ def test_quoted_values() -> None:
     r = parse_request('CFG SET audio.device "USB Audio \\"2\\"" #t')
     assert r.words == ("CFG", "SET", "audio.device", 'USB Audio "2"') and r.tag == "t"
     assert parse_request('A ""').words == ("A", "")
+    assert parse_request('CFG SET k "12" 3 "x y"').quoted == {3, 5}
+    assert parse_request("CFG SET k 12").quoted == frozenset()
 
 
 @pytest.mark.parametrize("bad", ['CFG SET k "open', 'A "x"y', 'A x"y'])

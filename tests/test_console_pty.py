@@ -165,6 +165,9 @@ def test_config_get_set_save(term: Terminal, box: BoxRun) -> None:
     final = term.ask("CFG SET console.baud 9600")[1]
     assert final.startswith("ERR 5 CFG SET console.baud (a service key) needs the service PIN")
     assert term.ask("CFG SET nosuch.key 1")[1].startswith("ERR 2 ")
+    assert term.ok('CFG SET therapy.profile "Room 12"') == ['therapy.profile="Room 12"']
+    assert term.ok('CFG SET therapy.profile "12"') == ["therapy.profile=12"]
+    assert term.ask("CFG SET therapy.profile 12")[1].startswith("ERR 2 therapy.profile = 12")
     (line,) = term.ok("CFG SAVE")
     assert pairs(line)["file"] == str(box.config)
     assert "fade_in_s = 12.0" in box.config.read_text()

@@ -154,6 +154,8 @@ class Console:
         self._erase: tuple[str, float] | None = None
         #: A service login was active at the last command (to report an idle logout).
         self._service = False
+        #: Which arguments of the command being answered were typed in double quotes.
+        self._quoted: set[int] = set()
         self.commands_total = 0
 
     # -- the connection ------------------------------------------------------------------
@@ -222,6 +224,8 @@ class Console:
         if cmd is None:
             return Reply.error(Code.UNKNOWN_COMMAND, self._unknown(request, secret))
         log.debug("console command %s", cmd.name)
+        n = len(cmd.words)
+        self._quoted = {i - n for i in request.quoted if i >= n}
         try:
             if cmd.service:
                 self._require_service(cmd.name)
@@ -386,6 +390,10 @@ class Console:
         spec = SCHEMA.get(section, {}).get(name)
         if spec is not None and spec.service:
             self._require_service(f"CFG SET {key} (a service key)")
+        if 1 in self._quoted:
+            # A quoted value is text even when it looks like a number: hand it over as a
+            # TOML string so the config validates it as one.
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
         self.box.set_config(key, text)
         return Reply.data({key: self.box.config.get(key)})
 

@@ -52,6 +52,8 @@ class Request:
     tag: str | None = None
     #: Why the line could not be split into words (unclosed quote, bad tag), or ``None``.
     error: str | None = None
+    #: Indexes of the words that were typed in double quotes (always text, never numbers).
+    quoted: frozenset[int] = frozenset()
 
     def upper(self, i: int) -> str:
         """Word ``i`` in upper case, or ``""`` when there are fewer words."""
@@ -68,13 +70,15 @@ def parse_request(line: str) -> Request:
         tag, line = last[1:], head
     elif not sep and _TAG.fullmatch(line):
         return Request((), line[1:])
+    quoted: set[int] = set()
     try:
-        return Request(_split_words(line), tag)
+        words = _split_words(line, quoted)
     except ValueError as exc:
         return Request((), tag, str(exc))
+    return Request(words, tag, None, frozenset(quoted))
 
 
-def _split_words(line: str) -> tuple[str, ...]:
+def _split_words(line: str, quoted: set[int]) -> tuple[str, ...]:
     words: list[str] = []
     i, n = 0, len(line)
     while i < n:
@@ -85,6 +89,7 @@ def _split_words(line: str) -> tuple[str, ...]:
             word, i = _quoted(line, i + 1)
             if i < n and line[i] != " ":
                 raise ValueError("a closing quote must be followed by a space")
+            quoted.add(len(words))
             words.append(word)
             continue
         j = line.find(" ", i)
