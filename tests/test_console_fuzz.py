@@ -6,6 +6,7 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Callable
 
+import pytest
 from console_doubles import FakeClock, MemoryPort, is_final
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -209,3 +210,91 @@ def test_floods_keep_memory_bounded_and_answer_in_order() -> None:
     tracemalloc.stop()
     assert seen[0] == 3003
     assert peak < 256 * 1024, peak
+
+
+BOX_WORDS = [
+    "STATUS?",
+    "SENSOR?",
+    "PROG LIST?",
+    "PROG?",
+    "VOL?",
+    "VOL SET -20",
+    "VOL SET 3",
+    "SESSION START",
+    "SESSION START relax 1",
+    "SESSION STOP",
+    "CFG? audio.volume_db",
+    "CFG SET audio.fade_in_s 5",
+    "CFG SET audio.cap_dbfs -3",
+    "LOG? 5",
+    "SESSIONS?",
+    "EXPORT 1",
+    "SELFTEST",
+    "ERASE USERDATA",
+    "RESTART",
+    "STREAM HR ON",
+    "STREAM HR OFF",
+    "ERR?",
+    "HELP",
+]
+box_piece = st.one_of(
+    st.sampled_from(BOX_WORDS).map(str.encode),
+    st.sampled_from(SPECIAL),
+    st.binary(max_size=6).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+)
+box_line = st.lists(box_piece, min_size=1, max_size=3).map(b" ".join)
+
+
+def test_fuzz_against_the_real_box(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from device.app import Box, RunOptions
+    from device.config import Config
+
+    tmp = tmp_path_factory.mktemp("fuzzbox")
+    opts = RunOptions(
+        sim=True,
+        audio="null",
+        speed=None,
+        status="none",
+        state_dir=str(tmp),
+        config_path=str(tmp / "config.toml"),
+    )
+    with Box(Config.defaults(), opts) as box:
+        for _ in range(20):
+            box.loop.turn()
+
+        @settings(
+            max_examples=8,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(entries=st.lists(st.tuples(box_line, ending), min_size=50, max_size=120))
+        def fuzz(entries: list[tuple[bytes, bytes]]) -> None:
+            port = MemoryPort()
+            server = ConsoleServer(
+                lambda: port, box, None, FakeClock(), serial="FUZZ", lines_per_poll=64, budget_s=1.0
+            )
+            stream = bytearray()
+            expected = 0
+            prev_cr = False
+            for body, end in entries:
+                if prev_cr and body.startswith(b"\n"):
+                    body = body[1:]
+                stream += body + end
+                expected += answers_expected(body)
+                prev_cr = end == b"\r"
+            lines: list[str] = []
+
+            def on_line(line: str) -> None:
+                lines.append(line)
+                box.loop.turn()  # the sound goes on between polls
+
+            feed_all(server, port, bytes(stream), on_line)
+            finals = [x for x in lines if is_final(x)]
+            assert len(finals) == expected
+            assert all(x.isascii() and x.isprintable() for x in lines)
+            assert server.faults == 0
+            server.close()
+
+        fuzz()
+        assert box.loop.blocks > 20
