@@ -38,8 +38,11 @@ from device.dsp.targets import (
 )
 
 OUTPUTS = ("speaker", "headphones")
-#: Frames of audio rendered ahead per segment (rounded to whole blocks).
-SEGMENT_TARGET_FRAMES = 8192
+#: Frames of audio rendered ahead per segment (rounded to whole blocks; about 0.34 s).
+SEGMENT_TARGET_FRAMES = 16384
+#: At most this many blocks per segment, so one segment's work stays a small share of a
+#: block period even for small blocks (p99.9 block time).
+SEGMENT_MAX_BLOCKS = 16
 #: Tone voices: frequency ratios to the carrier and their relative amplitudes.
 TONE_RATIOS = (1.0, 1.5, 2.0, 3.0)
 TONE_AMPS = (1.0, 0.45, 0.3, 0.18)
@@ -90,6 +93,26 @@ def validate_targets(t: SoundTargets) -> None:
     """Raise ``ValueError`` naming the first field of ``t`` that the engine cannot play."""
     if not isinstance(t, SoundTargets):
         raise TypeError(f"set_targets needs a SoundTargets, not {type(t).__name__}")
+    p = t.pacer_bpm
+    # fast path (the closed loop calls this several times a second); NaN fails every test
+    if (
+        (p is None or PACER_RANGE[0] <= p <= PACER_RANGE[1])
+        and INHALE_RANGE[0] <= t.inhale_fraction <= INHALE_RANGE[1]
+        and t.entrain_kind in ENTRAIN_KINDS
+        and RATE_RANGE[0] <= t.entrain_hz <= RATE_RANGE[1]
+        and CARRIER_RANGE[0] <= t.carrier_hz <= CARRIER_RANGE[1]
+        and DUTY_RANGE[0] <= t.duty <= DUTY_RANGE[1]
+        and t.pad_preset in PAD_PRESETS
+        and 0.0 <= t.pad_brightness <= 1.0
+        and t.noise_colour in NOISE_COLOURS
+        and 0.0 <= t.noise_tone <= 1.0
+        and t.tones_db <= 0.0
+        and t.pad_db <= 0.0
+        and t.noise_db <= 0.0
+        and t.program_db <= 0.0
+        and DEPTH_RANGE[0] <= t.swell_db <= DEPTH_RANGE[1]
+    ):
+        return
     if t.pacer_bpm is not None:
         _check_range("pacer_bpm", t.pacer_bpm, *PACER_RANGE, " breaths/min")
     _check_range("inhale_fraction", t.inhale_fraction, *INHALE_RANGE)
@@ -137,7 +160,7 @@ class Engine:
         #: Frames rendered so far.
         self.frames = 0
         b = self.block_frames
-        self.blocks_per_segment = max(1, round(SEGMENT_TARGET_FRAMES / b))
+        self.blocks_per_segment = max(1, min(SEGMENT_MAX_BLOCKS, round(SEGMENT_TARGET_FRAMES / b)))
         s = self.segment_frames = b * self.blocks_per_segment
         self._seg_s = s / self.sample_rate
 
@@ -490,7 +513,8 @@ class Engine:
         if t0 > 0 or t1 > 0:
             self._tone_gains(0, t0, w0)
             self._tone_gains(2, t1, w1)
-            bank = self._tones.render(s)
+            glide = self.carrier.moving or self.beat.moving
+            bank = self._tones.render(s, glide=glide)
             if pulse_needed:
                 bank *= self._gate_into(env, iso0, iso1, 1.0)
             np.matmul(self._gt, bank, out=self._acc)
@@ -504,7 +528,7 @@ class Engine:
         lo, hi = self.pad.plan(self._gp, s, pa0, pa1, (bo0, bo1))
         bed_on = False
         if pa0 > 0 or pa1 > 0:
-            rows = self._pad_bank.render(s, lo, hi)
+            rows = self._pad_bank.render(s, lo, hi, glide=False)  # chords never glide
             np.matmul(self._gp[:, lo:hi], rows, out=self._acc)
             self._interp(bed, s, add=False)
             bed_on = True

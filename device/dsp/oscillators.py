@@ -39,10 +39,13 @@ class OscillatorBank:
         self._k = TWO_PI / self.sample_rate
         self._frames = 0
 
-    def render(self, frames: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    def render(
+        self, frames: int, lo: int = 0, hi: int | None = None, glide: bool | None = None
+    ) -> np.ndarray:
         """Render rows ``lo:hi`` for ``frames`` frames; return the ``(rows, frames)`` view.
 
-        Rows outside ``lo:hi`` are not computed (their gain is zero this segment).
+        Rows outside ``lo:hi`` are not computed (their gain is zero this segment). ``glide``
+        says whether any frequency moves this segment (``None``: find out).
         """
         hi = self.rows if hi is None else hi
         self._frames = frames
@@ -53,7 +56,9 @@ class OscillatorBank:
         np.multiply(self.freq[lo:hi], self._k, out=w0, casting="same_kind")
         np.copyto(self._p0[lo:hi, 0], self.phase[lo:hi], casting="same_kind")
         np.multiply(self._w0[lo:hi], self._n[:frames], out=out)
-        if np.any(self.freq_end[lo:hi] != self.freq[lo:hi]):
+        if glide is None:
+            glide = bool(np.any(self.freq_end[lo:hi] != self.freq[lo:hi]))
+        if glide:
             c = self._c[lo:hi, 0]
             np.subtract(self.freq_end[lo:hi], self.freq[lo:hi], out=c, casting="same_kind")
             np.multiply(c, self._k / (2.0 * frames), out=c)

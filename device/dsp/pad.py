@@ -196,7 +196,7 @@ class Pad:
         self._row_amp[:VOICES] = 1.0
         self._row_amp[VOICES:] = upper
         # RMS of 6 voices' fundamentals + partials (uncorrelated sines), per channel
-        power = 0.25 * float(np.sum(self._row_amp**2))
+        power = 0.25 * VOICES * (1.0 + upper * upper)
         return REF_RMS / math.sqrt(power)
 
     def plan(
@@ -214,6 +214,8 @@ class Pad:
         self.xfade.target = 1.0
         x0, x1 = self.xfade.value, self.xfade.plan(seconds)
         b0, b1 = self.brightness.value, self.brightness.plan(seconds)
+        if amp0 == 0.0 and amp1 == 0.0:
+            return 0, 0
         gains.fill(0.0)
         cur_slot, old_slot = self.slot, 1 - self.slot
         cur, old = cur_slot * SLOT_ROWS, old_slot * SLOT_ROWS

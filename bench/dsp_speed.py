@@ -1,0 +1,226 @@
+"""Benchmark of the sound engine: CPU seconds per second of audio, block times, allocations.
+
+Mixes (48 kHz stereo, each block rendered and converted to int16 by a NullSink, as the box
+does before the sound card):
+
+* ``a``: four binaural tone voices + pink noise, static (SBaGen's ``pink/40 100+1.5/10
+  200+4/10 ...`` class of mix; SBaGen 1.4.4 in C: 0.0023 CPU s/s on the dev machine).
+* ``b``: the full product mix: isochronic entrainment on the four tone voices and on the
+  bed, 6-voice pad, pink noise, breath swell and limiter (volume at the cap, so it works),
+  with ``set_targets`` called before *every* block with new carrier, rate, brightness,
+  tone, levels and pacer, as the closed loop does (more often than it does).
+
+For every mix and block size: CPU s per s of audio (process time, all threads), block
+wall-time p50/p99/p99.9/max in ms and as a share of the block period, then (in a second,
+shorter pass under tracemalloc) bytes retained and the largest transient per block; at the
+end the process's peak RSS. Prints a table and a JSON document.
+
+Run: ``.venv/bin/python bench/dsp_speed.py`` (``--seconds 600`` for steadier figures,
+``--json out.json`` to keep them).
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread: the mixing matrix products are small, and a second thread costs CPU
+# without saving time. The box should run with the same setting (see the report).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import json
+import math
+import platform
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+
+from device.drivers.audio import NullSink
+from device.dsp.engine import Engine
+from device.dsp.targets import OFF_DB, SoundTargets
+
+RATE = 48000
+BLOCKS = (256, 512, 1024, 2048)
+#: The issue's targets at the box's default block size (1024 frames).
+TARGETS = {"a": 0.0015, "b": 0.003}
+P999_SHARE = 0.10
+
+
+def mix_a(block: int) -> tuple[Engine, Callable[[int], None]]:
+    """Four binaural tone voices + pink noise, nothing changing."""
+    e = Engine(sample_rate=RATE, block_frames=block, output="headphones", volume_db=-20.0)
+    e.set_targets(
+        SoundTargets(
+            entrain_kind="binaural",
+            carrier_hz=200.0,
+            entrain_hz=4.0,
+            tones_db=-10.0,
+            pad_db=OFF_DB,
+            noise_db=-6.0,
+            noise_colour="pink",
+            pacer_bpm=None,
+        )
+    )
+    return e, lambda i: None
+
+
+def mix_b(block: int) -> tuple[Engine, Callable[[int], None]]:
+    """The full mix with every parameter moving before every block."""
+    e = Engine(sample_rate=RATE, block_frames=block, volume_db=-6.0, cap_dbfs=-6.0)
+    base = SoundTargets(
+        entrain_kind="isochronic",
+        entrain_bed=True,
+        noise_colour="pink",
+        pad_preset="warm",
+        tones_db=-18.0,
+        pad_db=-8.0,
+        noise_db=-14.0,
+        swell_db=6.0,
+        pacer_bpm=6.0,
+    )
+    e.set_targets(base)
+
+    # the targets themselves are made by the therapy layer: build them outside the timing
+    variants = [
+        base.with_changes(
+            carrier_hz=200.0 + 30.0 * math.sin(i * 0.013),
+            entrain_hz=8.0 + 2.0 * math.sin(i * 0.007),
+            pad_brightness=0.5 + 0.3 * math.sin(i * 0.005),
+            noise_tone=0.5 + 0.2 * math.sin(i * 0.004),
+            tones_db=-18.0 + 2.0 * math.sin(i * 0.003),
+            pacer_bpm=6.0 + math.sin(i * 0.001),
+        )
+        for i in range(4001)
+    ]
+
+    def change(i: int) -> None:
+        e.set_targets(variants[i % len(variants)])
+
+    return e, change
+
+
+MIXES = {"a": mix_a, "b": mix_b}
+
+
+def measure(mix: str, block: int, seconds: float) -> dict:
+    """Time ``seconds`` of audio of ``mix`` at ``block`` frames per block."""
+    engine, change = MIXES[mix](block)
+    sink = NullSink(RATE, 2, block, "int16")
+    engine.fade_in(0.05)
+    warm = round(2.0 * RATE / block)
+    for i in range(warm):
+        change(i)
+        sink.write(engine.render())
+    n = round(seconds * RATE / block)
+    times = np.empty(n)
+    clock = time.perf_counter_ns
+    cpu0 = time.process_time()
+    for i in range(n):
+        t0 = clock()
+        change(warm + i)
+        sink.write(engine.render())
+        times[i] = clock() - t0
+    cpu = time.process_time() - cpu0
+    ms = times / 1e6
+    period_ms = 1000.0 * block / RATE
+    pct = np.percentile(ms, [50, 99, 99.9])
+    st = engine.status()
+    return {
+        "mix": mix,
+        "block": block,
+        "audio_s": n * block / RATE,
+        "cpu_s_per_s": cpu / (n * block / RATE),
+        "p50_ms": float(pct[0]),
+        "p99_ms": float(pct[1]),
+        "p999_ms": float(pct[2]),
+        "max_ms": float(ms.max()),
+        "period_ms": period_ms,
+        "p999_share": float(pct[2]) / period_ms,
+        "limiter_segments": st["limiter_segments"],
+        "segment_frames": engine.segment_frames,
+        **allocations(engine, sink, change, warm + n),
+    }
+
+
+def allocations(engine: Engine, sink: NullSink, change: Callable[[int], None], i0: int) -> dict:
+    """Bytes retained per block and the largest transient of any block, under tracemalloc."""
+    blocks = max(200, 4 * engine.blocks_per_segment * 8)
+    tracemalloc.start()
+    try:
+        for i in range(i0, i0 + 2 * engine.blocks_per_segment):
+            change(i)
+            sink.write(engine.render())
+        before = tracemalloc.get_traced_memory()[0]
+        worst = 0
+        for i in range(i0, i0 + blocks):
+            tracemalloc.reset_peak()
+            start = tracemalloc.get_traced_memory()[0]
+            change(i)
+            sink.write(engine.render())
+            worst = max(worst, tracemalloc.get_traced_memory()[1] - start)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return {
+        "alloc_net_bytes_per_block": (after - before) / blocks,
+        "alloc_transient_max_bytes": worst,
+        "block_buffer_bytes": engine.block_frames * 2 * 4,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="audio seconds per run")
+    ap.add_argument("--blocks", default=",".join(map(str, BLOCKS)), help="block sizes")
+    ap.add_argument("--mixes", default="a,b", help="mixes to run (a, b)")
+    ap.add_argument("--json", help="also write the JSON here")
+    args = ap.parse_args(argv)
+    blocks = [int(b) for b in args.blocks.split(",")]
+    rows = [measure(m, b, args.seconds) for m in args.mixes.split(",") for b in blocks]
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    print(
+        f"{'mix':>3} {'block':>5} {'CPU s/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} "
+        f"{'max ms':>7} {'p99.9/period':>12} {'net B/blk':>9} {'transient B':>11}"
+    )
+    for r in rows:
+        print(
+            f"{r['mix']:>3} {r['block']:>5} {r['cpu_s_per_s']:>9.5f} {r['p50_ms']:>7.3f} "
+            f"{r['p99_ms']:>7.3f} {r['p999_ms']:>8.3f} {r['max_ms']:>7.3f} "
+            f"{100 * r['p999_share']:>11.1f}% {r['alloc_net_bytes_per_block']:>9.1f} "
+            f"{r['alloc_transient_max_bytes']:>11d}"
+        )
+    print(f"peak RSS {rss_mb:.1f} MB")
+    verdict = {}
+    for r in rows:
+        if r["block"] == 1024:
+            verdict[f"mix_{r['mix']}_cpu_ok"] = r["cpu_s_per_s"] <= TARGETS[r["mix"]]
+    verdict["p999_ok_all"] = all(r["p999_share"] <= P999_SHARE for r in rows)
+    doc = {
+        "bench": "dsp_speed",
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "targets": {"cpu_s_per_s_at_1024": TARGETS, "p999_share_of_period": P999_SHARE},
+        "results": rows,
+        "peak_rss_mb": rss_mb,
+        "verdict": verdict,
+    }
+    text = json.dumps(doc, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
