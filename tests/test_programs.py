@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device.dsp.targets import OFF_DB
 from device.exc import ConfigError, ProgramError
@@ -353,3 +355,68 @@ def test_quiet_bed_ending_glides_to_pad_and_noise_then_fades() -> None:
     assert bed.program_db == 0.0
     assert -80.0 < timeline.at(180.0 + 540.0).targets.program_db < -3.0
     assert timeline.at(780.0).targets.program_db == OFF_DB
+
+
+# --- property: any valid program plays continuously ------------------------------------------
+
+_RANGES = {
+    "pacer_bpm": (4.5, 12.0),
+    "entrain_hz": (0.5, 40.0),
+    "carrier_hz": (100.0, 1000.0),
+    "pad_brightness": (0.0, 1.0),
+    "tones_db": (-90.0, 0.0),
+    "noise_db": (-90.0, 0.0),
+    "swell_db": (0.0, 12.0),
+}
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> str:
+    curves = st.sampled_from(["linear", "exponential", "S"])
+    lines = ['name = "prop"']
+    for i in range(draw(st.integers(1, 4))):
+        duration = draw(st.integers(5, 600))
+        lines += ["[[section]]", f'name = "s{i}"', f"duration_s = {duration}"]
+        lines.append(f'curve = "{draw(curves)}"')
+        if i:
+            t_s = draw(st.integers(1, duration))
+            lines.append(f'transition = {{ duration_s = {t_s}, curve = "{draw(curves)}" }}')
+        for key, (low, high) in _RANGES.items():
+            choice = draw(st.sampled_from(["skip", "hold", "slide", "off"]))
+            values = st.floats(low, high, allow_nan=False).map(lambda x: round(x, 3))
+            if choice == "hold":
+                lines.append(f"{key} = {draw(values)}")
+            elif choice == "slide":
+                lines.append(f"{key} = [{draw(values)}, {draw(values)}]")
+            elif choice == "off" and key in ("pacer_bpm", "tones_db", "noise_db"):
+                lines.append(f'{key} = "off"')
+        if draw(st.booleans()):
+            lines.append(f'pad_preset = "{draw(st.sampled_from(["warm", "deep", "glass"]))}"')
+    kind = draw(st.sampled_from(["fade", "quiet-bed", "wake"]))
+    lines += ["[ending]", f'kind = "{kind}"', "duration_s = 200"]
+    if kind == "quiet-bed":
+        lines += ["transition_s = 20", "fade_s = 30"]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=programs(), where=st.lists(st.floats(0.0, 1.0), min_size=20, max_size=20))
+def test_any_valid_program_plays_continuously(text: str, where: list[float]) -> None:
+    timeline = Timeline(parse_program(text, file="prop.toml"))
+    program = timeline.program
+    h = 1e-7
+    # Random times, and just before every place where something starts or ends.
+    edges, start = [program.body_s, timeline.duration_s - h], 0.0
+    for section in program.sections:
+        edges += [start, start + section.transition.duration_s]
+        start += section.duration_s
+    for t in [u * timeline.duration_s for u in where] + [max(0.0, e - h / 2) for e in edges]:
+        a, b = timeline.at(t).targets, timeline.at(t + h).targets
+        for field in ("entrain_hz", "carrier_hz", "pad_brightness", "swell_db"):
+            assert abs(getattr(a, field) - getattr(b, field)) < 1e-3, (field, t)
+        for field in ("tones_db", "noise_db", "program_db"):
+            assert abs(amp(getattr(a, field)) - amp(getattr(b, field))) < 1e-3, (field, t)
+        if a.pacer_bpm is not None and b.pacer_bpm is not None:
+            assert abs(a.pacer_bpm - b.pacer_bpm) < 1e-3, ("pacer_bpm", t)
+        else:
+            assert a.pacer_bpm == b.pacer_bpm or max(a.swell_db, b.swell_db) < 1e-3

@@ -222,6 +222,8 @@ class Timeline:
     def at(self, t: float) -> TimelinePoint:
         """The plain timeline at ``t`` seconds since the session started."""
         state, i, phase = self.state_at(t)
+        if state["pacer_bpm"] is None:
+            state["swell_db"] = 0.0  # no pacer, no swell (whatever depth a section carries)
         remaining = max(0.0, self.duration_s - t)
         if phase == "section":
             name = self.program.sections[i].name
