@@ -94,12 +94,15 @@ def test_ratings_reach_the_chooser() -> None:
     chooser = Chooser(seed=5)
     session = TherapySession(load_program("wind-down", []), chooser=chooser)
     session.update(0.0, None)
-    session.rate(10.0, "like")
+    session.rate("like", 10.0)
     pad = session.choice.values["pad_preset"]
     assert chooser.posterior("pad_preset", pad)[0] > 0.0
-    assert (10.0, "rating", "like (+1)") in session.drain_events()
+    session.update(12.0, None)
+    session.rate("skip")
+    events = session.drain_events()
+    assert (10.0, "rating", "like (+1)") in events and (12.0, "rating", "skip (-1)") in events
     with pytest.raises(ValueError, match="rating"):
-        session.rate(11.0, "love")
+        session.rate("love")
 
 
 def test_no_chooser_plays_the_programs_own_choices() -> None:
@@ -112,3 +115,10 @@ def test_personalise_without_a_chooser_makes_a_seeded_one() -> None:
     a = TherapySession(load_program("sleep", []), personalise=True, seed=42)
     b = TherapySession(load_program("sleep", []), personalise=True, seed=42)
     assert a.choice == b.choice and a.chooser is not None
+
+
+def test_loop_settings_reach_the_closed_loop() -> None:
+    session = TherapySession(load_program("sleep", []), loop_settings={"glide_bpm_per_min": 0.5})
+    assert session.loop is not None and session.loop.glide_bpm_per_min == 0.5
+    with pytest.raises(ValueError, match="glide_bpm_per_min must be 0.05..4"):
+        TherapySession(load_program("sleep", []), loop_settings={"glide_bpm_per_min": 9.0})

@@ -9,6 +9,7 @@ kind ``"chime"`` asks the box to ring ``engine.chime(detail)`` (the wake chime).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from device.dsp.targets import SoundTargets
@@ -64,7 +65,9 @@ class TherapySession:
     ``pacer_target_bpm`` is the breathing target (4.5-7/min); ``chooser`` a
     :class:`~device.therapy.bandit.Chooser` that picks the program's options and learns
     from the session (``None``: the program's own choices); ``closed_loop=False`` plays the
-    plain timeline. ``seed`` seeds a chooser made here when ``chooser`` is ``None`` and
+    plain timeline; ``loop_settings`` passes keyword settings to
+    :class:`~device.therapy.closed_loop.ClosedLoop` (for example ``glide_bpm_per_min``).
+    ``seed`` seeds a chooser made here when ``chooser`` is ``None`` and
     ``personalise`` is true. Times are loop seconds.
     """
 
@@ -77,6 +80,7 @@ class TherapySession:
         chooser: Chooser | None = None,
         closed_loop: bool = True,
         personalise: bool = False,
+        loop_settings: Mapping[str, float] | None = None,
     ) -> None:
         self.program = program
         self.seed = seed
@@ -93,6 +97,7 @@ class TherapySession:
             self.loop = ClosedLoop(
                 pacer_target_bpm=pacer_target_bpm,
                 program_min_pacer_bpm=self.timeline.min_pacer_bpm,
+                **dict(loop_settings or {}),
             )
         self.pacer_target_bpm = pacer_target_bpm
         self.t0: float | None = None
@@ -219,8 +224,13 @@ class TherapySession:
         self._stopped = True
         self._event(t, "stop", reason)
 
-    def rate(self, t: float, kind: str) -> None:
-        """Record an explicit rating ("like" or "skip") for this session's choices."""
+    def rate(self, kind: str, t: float | None = None) -> None:
+        """Record an explicit rating ("like" or "skip") for this session's choices.
+
+        ``t`` is the loop time of the rating (default: the latest update's).
+        """
+        if t is None:
+            t = (self.t0 or 0.0) + self._t
         reward = None
         if self.chooser is not None and self.choice.values:
             reward = self.chooser.rate(self.choice, kind)
