@@ -88,3 +88,68 @@ def test_random_changes_keep_cap_finite_and_ramp_limits(script, output, hot) -> 
     assert st_["binaural_as_monaural"] == (
         st_["requested_kind"] == "binaural" and output == "speaker"
     )
+
+
+def test_bad_targets_are_refused_by_name() -> None:
+    e = Engine()
+    good = SoundTargets()
+    for field, value in (
+        ("carrier_hz", 50.0),
+        ("entrain_hz", float("nan")),
+        ("duty", 0.9),
+        ("entrain_kind", "gamma"),
+        ("noise_colour", "blue"),
+        ("pad_preset", "organ"),
+        ("tones_db", 6.0),
+        ("pacer_bpm", 0.0),
+        ("swell_db", -1.0),
+        ("inhale_fraction", 0.9),
+    ):
+        try:
+            e.set_targets(good.with_changes(**{field: value}))
+        except ValueError as exc:
+            assert field in str(exc)
+        else:
+            raise AssertionError(f"{field}={value!r} was accepted")
+    for bad in (
+        lambda: e.set_volume_db(3.0),
+        lambda: e.set_cap_dbfs(-80.0),
+        lambda: e.fade_in(float("nan")),
+        lambda: e.fade_out(-1.0),
+        lambda: e.chime("doorbell"),
+    ):
+        try:
+            bad()
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("accepted")
+    try:
+        Engine(output="subwoofer")
+    except ValueError as exc:
+        assert "subwoofer" in str(exc)
+
+
+def test_a_lower_cap_holds_from_the_next_block() -> None:
+    e = Engine(volume_db=0.0, cap_dbfs=0.0)
+    e.set_targets(SoundTargets(tones_db=0.0, pad_db=0.0, noise_db=0.0))
+    e.fade_in(0.0)
+    for _ in range(30):
+        e.render()
+    assert float(np.abs(e.render()).max()) > 10 ** (-12 / 20)
+    e.set_cap_dbfs(-20.0)  # mid-segment
+    for _ in range(40):
+        assert float(np.abs(e.render()).max()) <= 10 ** (-20 / 20)
+    assert e.status()["limiter_segments"] > 0
+
+
+def test_engine_starts_silent_and_chimes_sound_over_a_fade() -> None:
+    e = Engine()
+    assert e.faded_out and e.level_db == -math.inf
+    assert np.all(e.render() == 0.0)
+    e.chime("wake")
+    assert not e.faded_out
+    out = np.concatenate([e.render().copy() for _ in range(200)])  # 4.3 s
+    assert np.abs(out).max() > 0.01  # the chime plays although the sound is faded out
+    assert e.faded_out  # and when it has rung out, the box is silent again
+    assert "Engine" in repr(e) and "faded out" in repr(e)

@@ -148,3 +148,32 @@ def test_tone_control_tilts_the_spectrum() -> None:
     dark = slope_db_per_octave(noise_only("pink", tone=0.0)[:, 0], 200, 5000)
     bright = slope_db_per_octave(noise_only("pink", tone=1.0)[:, 0], 200, 5000)
     assert dark < -4.0 and bright > -2.0
+
+
+def test_breath_swell_follows_the_pacer_with_a_longer_exhale() -> None:
+    t = SoundTargets(
+        pad_db=OFF_DB,
+        tones_db=OFF_DB,
+        noise_db=0.0,
+        pacer_bpm=10.0,
+        inhale_fraction=0.4,
+        swell_db=12.0,
+    )
+    e = engine_with(t, volume_db=-24.0)
+    x = play(e, 24.0)[:, 0]
+    win = RATE // 20  # 50 ms RMS windows
+    env = 10 * np.log10(np.mean(x[: len(x) // win * win].reshape(-1, win) ** 2, axis=1))
+    smooth = np.convolve(env, np.ones(5) / 5, mode="valid")  # 250 ms: noise's own wobble out
+    assert smooth.max() - smooth.min() == pytest.approx(12.0, abs=1.5)
+    f = np.fft.rfftfreq(len(env), 1 / 20)
+    spec = np.abs(np.fft.rfft(env - env.mean()))
+    assert f[np.argmax(spec)] == pytest.approx(10 / 60, abs=0.02)
+    # within each 6 s breath the rise (inhale) takes 40 % and the fall 60 %
+    period = 120  # windows per breath
+    rises = []
+    for k in range(1, 3):
+        cyc = smooth[k * period : (k + 1) * period + period // 2]
+        lo = int(np.argmin(cyc[:period]))
+        hi = lo + int(np.argmax(cyc[lo : lo + period]))
+        rises.append((hi - lo) / period)
+    assert np.mean(rises) == pytest.approx(0.4, abs=0.06)

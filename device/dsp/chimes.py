@@ -25,7 +25,7 @@ NOTE_S = 2.5
 ATTACK_S = 0.015
 TAIL_S = 0.2
 #: Peak level of a chime relative to the master volume (dB).
-CHIME_DB = -10.0
+CHIME_DB = -18.0
 
 
 @lru_cache(maxsize=8)

@@ -398,6 +398,13 @@ class Engine:
         out["fade"] = amp_to_db(fade_gain(self.fade.at_frame(played)))
         return out
 
+    def __repr__(self) -> str:
+        state = "faded out" if self.faded_out else f"level {self.level_db:.1f} dB"
+        return (
+            f"<Engine {self.sample_rate} Hz block={self.block_frames} {self.output} "
+            f"{state} cap={self.cap_dbfs:g} dBFS t={self.frames / self.sample_rate:.1f} s>"
+        )
+
     # --- audio path -------------------------------------------------------------------------
 
     def render(self) -> np.ndarray:
