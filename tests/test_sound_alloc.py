@@ -3,8 +3,8 @@
 numpy's ufuncs called with ``out=`` create no arrays, but Python itself makes a few small
 objects (views, floats) per call. So the test asks two things over hundreds of blocks with
 the targets changing as the closed loop changes them: nothing is retained (net growth 0)
-and no block makes anything as large as an audio buffer (transient peak far below one
-block of samples).
+and no block makes anything as large as an audio buffer (transient peak a few hundred
+bytes of small objects).
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ def loop_step(engine: Engine, sink, i: int, base: SoundTargets) -> None:
     sink.write(engine.render())
 
 
-@pytest.mark.parametrize("spec", ["null", "wav"])
-def test_no_allocation_per_block(spec: str, tmp_path) -> None:
-    block = 1024
+@pytest.mark.parametrize(("spec", "block"), [("null", 1024), ("wav", 1024), ("null", 256)])
+def test_no_allocation_per_block(spec: str, block: int, tmp_path) -> None:
     engine = Engine(block_frames=block, volume_db=-20.0)
     sink = open_sink(
         "null" if spec == "null" else f"wav:{tmp_path / 'a.wav'}",
@@ -63,4 +62,5 @@ def test_no_allocation_per_block(spec: str, tmp_path) -> None:
     # a few bytes are the test's own loop variables; one object kept per segment (100
     # segments here) would be several kB
     assert after - before < 256
-    assert worst < block * 2 * 4 // 2  # less than half a block of float32 samples
+    # small Python objects only: a segment of samples is 32 kB or more, a block 2 kB or more
+    assert worst < 4096

@@ -1,6 +1,6 @@
 """The sound engine: every voice of the box mixed into fixed blocks, cheaply and click-free.
 
-Expensive work happens a *segment* at a time (about 0.17 s, a whole number of blocks),
+Expensive work happens a *segment* at a time (0.17-0.34 s, a whole number of blocks),
 fully vectorised: one sine per oscillator row for the tone voices and the pad, a matrix
 product to mix the rows into stereo with gains interpolated across the segment, table
 reads for the noise bed and the isochronic envelope, the breath swell and the limiter.
@@ -8,7 +8,7 @@ reads for the noise bed and the isochronic envelope, the breath swell and the li
 few microseconds and no block allocates.
 
 Every parameter glides to its target at a bounded rate (frequencies with their phase
-kept, levels in dB/s), so changes take effect within one segment (at most 0.2 s) and never
+kept, levels in dB/s), so changes take effect within one segment (at most 0.4 s) and never
 click. Urgent requests (fades, a lower cap) cut the current segment short at the next
 block instead of waiting for its end.
 """
@@ -43,6 +43,9 @@ SEGMENT_TARGET_FRAMES = 16384
 #: At most this many blocks per segment, so one segment's work stays a small share of a
 #: block period even for small blocks (p99.9 block time).
 SEGMENT_MAX_BLOCKS = 16
+#: ... but never fewer frames than numpy's ufunc buffer (8192 elements): below that,
+#: broadcasting ufuncs allocate an iteration buffer on every call.
+SEGMENT_MIN_FRAMES = 8192
 #: Tone voices: frequency ratios to the carrier and their relative amplitudes.
 TONE_RATIOS = (1.0, 1.5, 2.0, 3.0)
 TONE_AMPS = (1.0, 0.45, 0.3, 0.18)
@@ -160,7 +163,9 @@ class Engine:
         #: Frames rendered so far.
         self.frames = 0
         b = self.block_frames
-        self.blocks_per_segment = max(1, min(SEGMENT_MAX_BLOCKS, round(SEGMENT_TARGET_FRAMES / b)))
+        self.blocks_per_segment = max(
+            -(-SEGMENT_MIN_FRAMES // b), min(SEGMENT_MAX_BLOCKS, round(SEGMENT_TARGET_FRAMES / b))
+        )
         s = self.segment_frames = b * self.blocks_per_segment
         self._seg_s = s / self.sample_rate
 
@@ -240,7 +245,7 @@ class Engine:
         return kind
 
     def set_targets(self, targets: SoundTargets) -> None:
-        """Glide towards ``targets`` (effective within one segment, at most 0.2 s)."""
+        """Glide towards ``targets`` (starting within one segment: at most 0.4 s)."""
         validate_targets(targets)
         t = targets
         self._targets = t
