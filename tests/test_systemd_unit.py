@@ -245,7 +245,7 @@ def site_packages() -> str:
     return str(Path(numpy.__file__).resolve().parents[1])
 
 
-def test_unit_text(manager: Manager, name: str, fault: str = "") -> str:
+def unit_for_test(manager: Manager, name: str, fault: str = "", config: bool = False) -> str:
     """The shipped unit adapted to the private manager (see the module docstring)."""
     out = manager.out / f"{name}.log"
     existing = {g for g in ("audio", "i2c", "gpio", "dialout") if _group_exists(g)}
@@ -270,6 +270,8 @@ def test_unit_text(manager: Manager, name: str, fault: str = "") -> str:
             lines += [
                 f"Environment=PYTHONPATH={REPO}:{site_packages()}",
                 f"Environment=BEDSIDE_FAULT={fault}",
+                # The user manager's ConfigurationDirectory= is ~/.config/bedside (%E).
+                *(["Environment=BEDSIDE_CONFIG=%E/bedside/config.toml"] if config else []),
                 f"StandardOutput=append:{out}",
                 f"StandardError=append:{out}",
                 f"BindPaths={manager.out}",
@@ -279,9 +281,6 @@ def test_unit_text(manager: Manager, name: str, fault: str = "") -> str:
                 f'EXIT_STATUS=$EXIT_STATUS >> {manager.out}/{name}.results"',
             ]
     return "\n".join(lines) + "\n"
-
-
-test_unit_text.__test__ = False  # type: ignore[attr-defined]
 
 
 def realtime_allowed() -> bool:
@@ -303,9 +302,9 @@ def _group_exists(name: str) -> bool:
     return True
 
 
-def install(manager: Manager, name: str, fault: str = "") -> str:
+def install(manager: Manager, name: str, fault: str = "", config: bool = False) -> str:
     unit = f"{name}.service"
-    (manager.units / unit).write_text(test_unit_text(manager, name, fault))
+    (manager.units / unit).write_text(unit_for_test(manager, name, fault, config))
     r = manager.systemctl("daemon-reload")
     assert r.returncode == 0, r.stderr
     return unit
@@ -370,6 +369,24 @@ def test_live_watchdog_kills_a_hung_loop_and_restarts(manager: Manager):
     assert results(manager, "bedside-hang")[0] == "SERVICE_RESULT=watchdog EXIT_STATUS=ABRT"
     assert "fault injection" in service_log(manager, "bedside-hang")
     manager.systemctl("stop", unit, timeout=30)
+
+
+def test_live_broken_config_falls_back_to_defaults_and_plays(manager: Manager):
+    conf = manager.home / ".config" / "bedside"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "config.toml").write_text("[audio]\nvolume_db = 12.0\n")  # above the 0 dB limit
+    unit = install(manager, "bedside-badconf", config=True)
+    r = manager.systemctl("start", unit, timeout=60)
+    assert r.returncode == 0, r.stderr + service_log(manager, "bedside-badconf")
+    state = manager.show(unit, "ActiveState", "SubState")
+    assert state == {"ActiveState": "active", "SubState": "running"}
+    log = service_log(manager, "bedside-badconf")
+    assert "configuration refused" in log and "audio.volume_db" in log, log
+    manager.wait_for(unit, "a playing STATUS=", lambda s: "playing" in s["StatusText"], 10)
+    manager.systemctl("stop", unit, timeout=30)
+    assert results(manager, "bedside-badconf") == ["SERVICE_RESULT=success EXIT_STATUS=0"], (
+        service_log(manager, "bedside-badconf") + manager.manager_log()
+    )
 
 
 if __name__ == "__main__":
