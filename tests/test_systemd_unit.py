@@ -9,9 +9,10 @@ there, so the host is untouched). A test copy of the unit runs the real box
 (``bedside run --service --sim --audio null``) with the same hardening, except what a user
 manager cannot do (switch user, groups that Debian lacks), with these adjustments: the
 interpreter is /usr/bin/python3 with the repository on PYTHONPATH (the venv's interpreter
-lives under /root, which ProtectHome= hides), output goes to a file (no journald here), and
-WatchdogSec/RestartSec are shortened so the test is quick. It proves READY=1 and STATUS=,
-the watchdog kill of a deliberately hung loop (``BEDSIDE_FAULT=hang-after:S``), the
+lives under /root, which ProtectHome= hides), output goes to a file (no journald here),
+real-time scheduling is dropped where the host refuses it, and WatchdogSec, RestartSec and
+TimeoutStopSec are shortened so the test is quick. It proves READY=1 and STATUS=, the
+watchdog kill of a deliberately hung loop (``BEDSIDE_FAULT=hang-after:S``), the
 restart after it, and the restart after ``kill -9``.
 """
 
@@ -265,6 +266,8 @@ def unit_for_test(manager: Manager, name: str, fault: str = "", config: bool = F
             line = "WatchdogSec=3"
         elif key == "RestartSec":
             line = "RestartSec=0.5"
+        elif key == "TimeoutStopSec":
+            line = "TimeoutStopSec=5"  # the 2 s stop fade fits; a hung loop goes sooner
         lines.append(line)
         if line.startswith("[Service]"):
             lines += [
