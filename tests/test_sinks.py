@@ -238,3 +238,15 @@ def test_import_device_does_not_import_pyaudio() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+def test_wav_stops_cleanly_at_the_riff_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    sink = open_sink(f"wav:{path}", sample_rate=RATE, block_frames=256)
+    sink.max_data_bytes = 3 * 256 * 4  # pretend the 4 GB limit is three blocks away
+    block = np.full((256, 2), 0.25, np.float32)
+    for _ in range(5):
+        sink.write(block)
+    assert sink.dropped_frames == 2 * 256 and sink.errors == 0
+    sink.close()
+    assert read_wav(path)[2].shape == (3 * 256, 2)

@@ -153,3 +153,29 @@ def test_engine_starts_silent_and_chimes_sound_over_a_fade() -> None:
     assert np.abs(out).max() > 0.01  # the chime plays although the sound is faded out
     assert e.faded_out  # and when it has rung out, the box is silent again
     assert "Engine" in repr(e) and "faded out" in repr(e)
+
+
+def test_a_failing_segment_is_silence_not_an_exception(mocker) -> None:
+    e = Engine()
+    e.fade_in(0.0)
+    for _ in range(20):
+        e.render()
+    mocker.patch.object(e.noise, "render", side_effect=RuntimeError("table gone"))
+    e.fade_out(1.0)  # forces a new segment at the next block
+    assert np.all(e.render() == 0.0)
+    st_ = e.status()
+    assert st_["render_errors"] == 1 and "table gone" in e.last_error
+    mocker.stopall()
+    e.fade_in(0.0)
+    assert np.any(e.render() != 0.0)
+
+
+def test_nan_never_reaches_the_output() -> None:
+    e = Engine()
+    e.fade_in(0.0)
+    e.render()
+    e._tone_amp[:] = np.nan  # a corrupted gain
+    e.set_cap_dbfs(-10.0)  # forces a new segment at the next block
+    x = e.render()
+    assert np.all(x == 0.0)
+    assert e.status()["nonfinite_segments"] == 1

@@ -226,11 +226,26 @@ class WavSink(AudioSink):
         )
         os.write(self._fd, header)
         self._size_buf = bytearray(4)
+        bpf = 2 * self.channels
+        #: Largest data chunk a RIFF header can describe, in whole frames.
+        self.max_data_bytes = (0xFFFFFFFF - 36) // bpf * bpf
+        #: Frames not written because the file reached the RIFF size limit.
+        self.dropped_frames = 0
 
     def _write_bytes(self, data: bytes | memoryview, frames: int) -> None:
+        nbytes = frames * self._conv.bytes_per_frame
+        if self._data_bytes + nbytes > self.max_data_bytes:
+            # a RIFF file cannot hold more (about 6 h of 48 kHz stereo): keep what we have
+            self.dropped_frames += frames
+            return
         try:
-            nbytes = frames * self._conv.bytes_per_frame
-            os.write(self._fd, data[:nbytes] if nbytes < len(data) else data)
+            written = os.write(self._fd, data[:nbytes] if nbytes < len(data) else data)
+            if written != nbytes:  # disk full: drop the partial block so the frames stay whole
+                os.ftruncate(self._fd, 44 + self._data_bytes)
+                os.lseek(self._fd, 44 + self._data_bytes, os.SEEK_SET)
+                self.errors += 1
+                self.dropped_frames += frames
+                return
             self._data_bytes += nbytes
             struct.pack_into("<I", self._size_buf, 0, 36 + self._data_bytes)
             os.pwrite(self._fd, self._size_buf, 4)

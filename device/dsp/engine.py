@@ -162,6 +162,9 @@ class Engine:
         self.seed = int(seed)
         #: Frames rendered so far.
         self.frames = 0
+        #: Segments that failed to render (played as silence) and the last failure.
+        self.render_errors = 0
+        self.last_error = ""
         b = self.block_frames
         self.blocks_per_segment = max(
             -(-SEGMENT_MIN_FRAMES // b), min(SEGMENT_MAX_BLOCKS, round(SEGMENT_TARGET_FRAMES / b))
@@ -391,6 +394,8 @@ class Engine:
             "limiter_segments": self.limiter.active_segments,
             "peak_dbfs": amp_to_db(self.limiter.peak),
             "chimes": self.chimes.played,
+            "render_errors": self.render_errors,
+            "nonfinite_segments": self.limiter.nonfinite,
             "gains_db": self.gains_db(),
         }
 
@@ -419,7 +424,12 @@ class Engine:
                 self._commit(self._block * self.block_frames)
             self._started = True
             self._cut = False
-            self._segment()
+            try:
+                self._segment()
+            except Exception as exc:  # the sound must go on: silence this segment, count it
+                self._mix.fill(0.0)
+                self.render_errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
             self._block = 0
         view = self._views[self._block]
         self._block += 1

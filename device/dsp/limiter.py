@@ -43,6 +43,8 @@ class SegmentLimiter:
         self.gain = 1.0
         #: Segments in which the limiter reduced the gain.
         self.active_segments = 0
+        #: Segments that held NaN or infinity (replaced by silence).
+        self.nonfinite = 0
         #: Lowest gain applied so far (linear).
         self.min_gain = 1.0
         self._release = release_db_per_s * self.chunk / sample_rate / 20.0 * math.log(10.0)
@@ -69,6 +71,13 @@ class SegmentLimiter:
         np.maximum(self._pk2[0], self._pk2[1], out=pk)
         peak = float(pk.max())
         self._limited = False
+        if not peak < math.inf:  # NaN or inf got in: never let it reach the speaker
+            mix.fill(0.0)
+            self.nonfinite += 1
+            self.peak = 0.0
+            self._b.fill(self.gain)
+            self._limited = self.gain < 1.0
+            return
         if self.gain >= 1.0 and peak <= threshold:
             self.peak = peak
             self._b.fill(1.0)
