@@ -262,16 +262,20 @@ class StatusLed:
 class AmpEnable:
     """The amplifier-enable pin, switched only while the digital signal is quiet.
 
-    Sequence (no pop): the output stream already runs with zeros; once the output has been
-    quiet (at or below ``quiet_db``) for ``settle_s`` - so the buffered blocks are quiet
-    too - the amp is enabled, and only then should the fade-in start
-    (:attr:`ready_for_fade_in`). At the end the fade-out reaches silence, ``settle_s``
-    later the amp is disabled. While the sound is above ``quiet_db`` the pin never moves.
+    Sequence (no pop): the Box primes the output buffer with zeros, then asks for the amp
+    (:meth:`request`) and only then starts its fade-in. The amp goes on at once if the
+    output is quiet (at or below ``quiet_db``); :attr:`ready_for_fade_in` says so. At the
+    end the fade-out reaches silence; once the output has stayed quiet for ``settle_s`` -
+    so the blocks still buffered are quiet too - the amp goes off.
 
-    :param settle_s: quiet time before switching, seconds; at least the output buffer's
-        depth (buffer_blocks * block_frames / rate).
-    :param quiet_db: output level (dBFS) that counts as quiet; a fade-in that began a few
-        milliseconds early is still far below it.
+    A request for "on" while sound already plays waits for quiet; if none comes within
+    ``force_on_s`` the amp is switched on anyway (a possible pop beats a silent box) and
+    :attr:`forced` counts it.
+
+    :param settle_s: quiet time before switching off, seconds; at least the output
+        buffer's depth (buffer_blocks * block_frames / rate).
+    :param quiet_db: output level (dBFS) that counts as quiet.
+    :param force_on_s: longest wait for quiet before switching on regardless, seconds.
     """
 
     def __init__(
@@ -281,6 +285,7 @@ class AmpEnable:
         *,
         settle_s: float = 0.2,
         quiet_db: float = -60.0,
+        force_on_s: float = 1.0,
         active_high: bool = True,
     ) -> None:
         if settle_s < 0:
@@ -289,24 +294,31 @@ class AmpEnable:
         self.pin = pin
         self.settle_s = settle_s
         self.quiet_db = quiet_db
+        self.force_on_s = force_on_s
         self._on = HIGH if active_high else LOW
         self._off = LOW if active_high else HIGH
         #: True while the amplifier is enabled.
         self.enabled = False
+        #: Times the amp had to be switched on while sound played.
+        self.forced = 0
         self._want = False
+        self._wanted_since: float | None = None
         self._quiet_since: float | None = None
         self._now: float | None = None
         gpio.setup_output(pin, initial=self._off)
 
     def request(self, on: bool) -> None:
-        """Ask for the amp on (a session starts) or off (it has faded out).
+        """Ask for the amp on (before a fade-in) or off (after a fade-out).
 
-        Switches at once when the output has already been quiet long enough, so a Box that
-        calls this just before its fade-in gets the amp before any sound.
+        Switches on at once when the output is quiet, so a Box that calls this right before
+        its fade-in has the amp before any sound.
         """
-        self._want = bool(on)
+        on = bool(on)
+        if on != self._want:
+            self._wanted_since = self._now
+        self._want = on
         if self._now is not None:
-            self._switch_if_settled(self._now)
+            self._switch_if_due(self._now)
 
     @property
     def ready_for_fade_in(self) -> bool:
@@ -314,19 +326,28 @@ class AmpEnable:
         return self.enabled
 
     def update(self, now: float, level_db: float) -> None:
-        """Note the output level at ``now`` and switch the pin if wanted and settled."""
+        """Note the output level at ``now`` and switch the pin if it is wanted and due."""
         self._now = now
+        if self._wanted_since is None:
+            self._wanted_since = now
         if level_db <= self.quiet_db:
             if self._quiet_since is None:
                 self._quiet_since = now
         else:
             self._quiet_since = None
-        self._switch_if_settled(now)
+        self._switch_if_due(now)
 
-    def _switch_if_settled(self, now: float) -> None:
+    def _switch_if_due(self, now: float) -> None:
         if self._want == self.enabled:
             return
-        if self._quiet_since is None or now - self._quiet_since < self.settle_s:
+        quiet = self._quiet_since is not None
+        if self._want:
+            waited = now - (self._wanted_since if self._wanted_since is not None else now)
+            if not quiet:
+                if waited < self.force_on_s:
+                    return
+                self.forced += 1
+        elif not quiet or now - self._quiet_since < self.settle_s:  # type: ignore[operator]
             return
         self._gpio.output(self.pin, self._on if self._want else self._off)
         self.enabled = self._want
@@ -368,7 +389,7 @@ class Controls:
     :param long_press_s: hold time of a long press, seconds.
     :param repeat_s: volume buttons repeat this often while held, seconds.
     :param active_low: buttons pull the pin low when pressed (internal pull-up).
-    :param amp_settle_s: quiet output before switching the amp, seconds.
+    :param amp_settle_s: quiet output before switching the amp off, seconds.
     """
 
     def __init__(
@@ -504,8 +525,8 @@ class Controls:
     def amp(self, on: bool) -> None:
         """Ask for the amplifier on (before the fade-in) or off (after the fade-out).
 
-        It switches only once the output has been quiet for ``amp_settle_s``: at once if it
-        already has, else at a later :meth:`poll`.
+        On: at once if the output is quiet. Off: once it has been quiet for
+        ``amp_settle_s`` (at a later :meth:`poll`).
         """
         if self.amp_enable is not None:
             try:
@@ -528,6 +549,7 @@ class Controls:
             "buttons_down": [b.name for b in self.buttons if b.pressed],
             "led_fault": None if self.led is None else self.led.fault_code,
             "amp": None if self.amp_enable is None else self.amp_enable.enabled,
+            "amp_forced_on": 0 if self.amp_enable is None else self.amp_enable.forced,
             "gpio_errors": self.errors,
             "gpio_last_error": self.last_error,
         }
