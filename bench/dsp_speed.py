@@ -11,7 +11,8 @@ does before the sound card):
   tone, levels and pacer, as the closed loop does (more often than it does).
 
 For every mix and block size: CPU s per s of audio (process time, all threads), block
-wall-time p50/p99/p99.9/max in ms and as a share of the block period, then (in a second,
+wall-time p50/p99/p99.9/max in ms and as a share of the block period, the block's own CPU
+time p99.9 (wall time also counts stalls while other processes hold the cores), then (in a second,
 shorter pass under tracemalloc) bytes retained and the largest transient per block; at the
 end the process's peak RSS. Prints a table and a JSON document.
 
@@ -118,17 +119,23 @@ def measure(mix: str, block: int, seconds: float) -> dict:
         sink.write(engine.render())
     n = round(seconds * RATE / block)
     times = np.empty(n)
+    cpu_times = np.empty(n)
     clock = time.perf_counter_ns
+    tclock = time.thread_time_ns
     cpu0 = time.process_time()
     for i in range(n):
+        c0 = tclock()
         t0 = clock()
         change(warm + i)
         sink.write(engine.render())
         times[i] = clock() - t0
+        cpu_times[i] = tclock() - c0
     cpu = time.process_time() - cpu0
     ms = times / 1e6
     period_ms = 1000.0 * block / RATE
     pct = np.percentile(ms, [50, 99, 99.9])
+    # the block's own CPU time: wall time minus what other processes took from us
+    cpu_pct = np.percentile(cpu_times / 1e6, [99.9, 100])
     st = engine.status()
     return {
         "mix": mix,
@@ -141,6 +148,9 @@ def measure(mix: str, block: int, seconds: float) -> dict:
         "max_ms": float(ms.max()),
         "period_ms": period_ms,
         "p999_share": float(pct[2]) / period_ms,
+        "cpu_p999_ms": float(cpu_pct[0]),
+        "cpu_max_ms": float(cpu_pct[1]),
+        "cpu_p999_share": float(cpu_pct[0]) / period_ms,
         "limiter_segments": st["limiter_segments"],
         "segment_frames": engine.segment_frames,
         **allocations(engine, sink, change, warm + n),
@@ -186,13 +196,15 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"{'mix':>3} {'block':>5} {'CPU s/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} "
-        f"{'max ms':>7} {'p99.9/period':>12} {'net B/blk':>9} {'transient B':>11}"
+        f"{'max ms':>7} {'p99.9/per':>9} {'cpu p99.9':>9} {'cpu/per':>7} "
+        f"{'net B/blk':>9} {'transient B':>11}"
     )
     for r in rows:
         print(
             f"{r['mix']:>3} {r['block']:>5} {r['cpu_s_per_s']:>9.5f} {r['p50_ms']:>7.3f} "
             f"{r['p99_ms']:>7.3f} {r['p999_ms']:>8.3f} {r['max_ms']:>7.3f} "
-            f"{100 * r['p999_share']:>11.1f}% {r['alloc_net_bytes_per_block']:>9.1f} "
+            f"{100 * r['p999_share']:>8.1f}% {r['cpu_p999_ms']:>9.3f} "
+            f"{100 * r['cpu_p999_share']:>6.1f}% {r['alloc_net_bytes_per_block']:>9.1f} "
             f"{r['alloc_transient_max_bytes']:>11d}"
         )
     print(f"peak RSS {rss_mb:.1f} MB")
@@ -200,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["block"] == 1024:
             verdict[f"mix_{r['mix']}_cpu_ok"] = r["cpu_s_per_s"] <= TARGETS[r["mix"]]
-    verdict["p999_ok_all"] = all(r["p999_share"] <= P999_SHARE for r in rows)
+    verdict["p999_wall_ok_all"] = all(r["p999_share"] <= P999_SHARE for r in rows)
+    verdict["p999_cpu_ok_all"] = all(r["cpu_p999_share"] <= P999_SHARE for r in rows)
     doc = {
         "bench": "dsp_speed",
         "python": sys.version.split()[0],

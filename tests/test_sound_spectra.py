@@ -177,3 +177,16 @@ def test_breath_swell_follows_the_pacer_with_a_longer_exhale() -> None:
         hi = lo + int(np.argmax(cyc[lo : lo + period]))
         rises.append((hi - lo) / period)
     assert np.mean(rises) == pytest.approx(0.4, abs=0.06)
+
+
+def test_44k1_and_odd_block_sizes_play_the_same_beat() -> None:
+    e = Engine(sample_rate=44100, block_frames=1000, output="headphones", volume_db=-6.0)
+    e.set_targets(tones_only(entrain_kind="binaural", carrier_hz=400.0, entrain_hz=10.0))
+    e._apply_now()
+    e.fade_in(0.05)
+    x = np.concatenate([e.render().astype(np.float64) for _ in range(200)])[44100:]
+    for ch, f in ((0, 395.0), (1, 405.0)):
+        spec = np.abs(np.fft.rfft(x[:, ch] * np.hanning(len(x))))
+        freqs = np.fft.rfftfreq(len(x), 1 / 44100)
+        band = (freqs > 300) & (freqs < 500)
+        assert freqs[band][np.argmax(spec[band])] == pytest.approx(f, abs=0.5)
