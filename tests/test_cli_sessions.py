@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -68,6 +69,16 @@ def test_no_store_is_a_clear_error(tmp_path: Path, capsys):
     assert main(["sessions", "--state-dir", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err
     assert "nowhere/sessions.db: no session store here" in err
+
+
+def test_unreadable_state_dir_says_use_sudo(state: Path, capsys, mocker):
+    real = os.access
+    mocker.patch(
+        "device.cli.sessions.os.access",
+        side_effect=lambda p, mode: False if Path(p) == state else real(p, mode),
+    )
+    assert main(["sessions", "--state-dir", str(state)]) == 1
+    assert "permission denied" in capsys.readouterr().err
 
 
 def test_export_csv_to_stdout(state: Path, capsys):

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -45,6 +46,11 @@ def open_store(args: argparse.Namespace) -> Any:
     from device.store.sessions import Store
 
     path = state_dir(args) / STORE_FILE
+    if path.parent.is_dir() and not os.access(path.parent, os.R_OK | os.X_OK):
+        raise StorageError(
+            f"{path.parent}: permission denied (the store belongs to the bedside user: "
+            "run with sudo)"
+        )
     if not path.is_file():
         raise StorageError(f"{path}: no session store here (is --state-dir right?)")
     return Store(path, readonly=True)
