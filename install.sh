@@ -19,6 +19,7 @@ MODE=install
 PURGE=0
 OFFLINE=0
 PYTHON=/usr/bin/python3
+OVERLAYS=()
 SRC_DIR=$(cd "$(dirname "$0")" && pwd)
 
 MARK_BEGIN="# --- bedside: added by install.sh (removed by install.sh --uninstall) ---"
@@ -36,6 +37,8 @@ Options:
   --purge       with --uninstall: also remove the data, the config and the user
   --offline     install only the bedside package, no downloads (dependencies must
                 already be installed system-wide, e.g. from apt)
+  --dtoverlay O add dtoverlay=O to config.txt for the sound card, e.g.
+                max98357a,no-sdmode (amp enable on our GPIO) or hifiberry-dac; repeatable
   --python P    interpreter for the virtualenv (default /usr/bin/python3)
 EOF
 }
@@ -68,6 +71,12 @@ while [ $# -gt 0 ]; do
     --offline)
         OFFLINE=1
         shift
+        ;;
+    --dtoverlay)
+        [ $# -ge 2 ] || die "--dtoverlay needs a value, e.g. max98357a,no-sdmode"
+        [[ $2 =~ ^[A-Za-z0-9_][A-Za-z0-9_,=.-]*$ ]] || die "--dtoverlay '$2' is not an overlay name with parameters"
+        OVERLAYS+=("$2")
+        shift 2
         ;;
     --python)
         [ $# -ge 2 ] || die "--python needs a path"
@@ -137,7 +146,7 @@ replace_if_changed() {
 }
 
 enable_interfaces() {
-    local config cmdline tmp
+    local config cmdline tmp o
     config=$(boot_file config.txt)
     if [ -z "$config" ]; then
         if [ "$STAGING" = 1 ]; then
@@ -149,12 +158,20 @@ enable_interfaces() {
         fi
     fi
     if [ -n "$config" ]; then
+        if [ ${#OVERLAYS[@]} -eq 0 ]; then
+            # An update without --dtoverlay keeps the sound card chosen last time.
+            while IFS= read -r o; do OVERLAYS+=("$o"); done < <(
+                awk -v b="$MARK_BEGIN" -v e="$MARK_END" '$0 == b {in_b = 1; next}
+                    $0 == e {in_b = 0} in_b && /^dtoverlay=/ {sub(/^dtoverlay=/, ""); print}' "$config"
+            )
+        fi
         tmp=$(mktemp "$config.XXXXXX")
         {
             strip_block "$config"
             # [all]: the lines below apply whatever [pi4]/[pi5] section came before.
             printf '%s\n[all]\n' "$MARK_BEGIN"
             printf 'dtparam=i2c_arm=on\ndtparam=i2c_arm_baudrate=400000\nenable_uart=1\n'
+            for o in "${OVERLAYS[@]}"; do printf 'dtoverlay=%s\n' "$o"; done
             printf '%s\n' "$MARK_END"
         } >"$tmp"
         if replace_if_changed "$config" "$tmp"; then

@@ -216,6 +216,25 @@ def test_uninstall_keeps_data_then_purge_removes_it(staged: Path):
     assert "i2c:" in groups and "gpio:" in groups  # other software may use them
 
 
+def test_sound_card_overlay_is_added_and_kept_on_update(tmp_path: Path):
+    boot = tmp_path / "boot" / "firmware"
+    boot.mkdir(parents=True)
+    (boot / "config.txt").write_text(CONFIG_TXT)
+    r = run(tmp_path, "--offline", "--dtoverlay", "max98357a,no-sdmode")
+    assert r.returncode == 0, r.stderr
+    assert (
+        "\ndtoverlay=max98357a,no-sdmode\n# --- end bedside ---\n"
+        in (boot / "config.txt").read_text()
+    )
+    before = (boot / "config.txt").read_bytes()
+    assert run(tmp_path, "--offline").returncode == 0  # an update without the option
+    assert (boot / "config.txt").read_bytes() == before
+    r = run(tmp_path, "--dtoverlay", "x;reboot")
+    assert r.returncode == 1 and "not an overlay name" in r.stderr
+    assert run(tmp_path, "--uninstall", "--purge").returncode == 0
+    assert (boot / "config.txt").read_text() == CONFIG_TXT
+
+
 def test_bad_options(tmp_path: Path):
     r = run(tmp_path, "--frobnicate")
     assert r.returncode == 1 and "unknown option '--frobnicate'" in r.stderr
