@@ -228,10 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         "verdict": verdict,
     }
     text = json.dumps(doc, indent=2)
-    print(text)
     if args.json:
         with open(args.json, "w") as f:
             f.write(text + "\n")
+    print(text)
     return 0
 
 

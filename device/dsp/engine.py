@@ -537,10 +537,11 @@ class Engine:
             self._tone_gains(2, t1, w1)
             glide = self.carrier.moving or self.beat.moving
             bank = self._tones.render(s, glide=glide)
-            if pulse_needed:
-                bank *= self._gate_into(env, iso0, iso1, 1.0)
             np.matmul(self._gt, bank, out=self._acc)
             self._interp(mix, s, add=False)
+            if pulse_needed:
+                # the gate is one gain per sample for every tone row: apply it after mixing
+                mix *= self._gate_into(env, iso0, iso1, 1.0)
             wrote = True
         else:
             self._tones.skip(s)
