@@ -34,10 +34,14 @@ def run(
     until: float | None = None,
     contact_off: tuple[float, float] | None = None,
     session: TherapySession | None = None,
+    warmup_s: float = 0.0,
 ) -> tuple[TherapySession, list[Tick]]:
-    """Play ``program`` to ``listener`` every 0.25 s; lift the finger during ``contact_off``."""
+    """Play ``program`` to ``listener`` every 0.25 s; lift the finger during ``contact_off``.
+
+    ``warmup_s``: breathing and coherence are unknown for that long, as with the real analysis.
+    """
     session = session or TherapySession(load_program(program, []))
-    heart = IdealHeart(listener)
+    heart = IdealHeart(listener, warmup_s=warmup_s)
     ticks: list[Tick] = []
     t = 0.0
     end = until if until is not None else session.timeline.duration_s
@@ -120,6 +124,31 @@ def test_every_adapted_rate_is_rate_limited() -> None:
             # 1 breath/min per 15 s at most, and the default glide is 1/min per minute.
             assert abs(now.targets.pacer_bpm - prev.targets.pacer_bpm) <= 1.0 / 60.0 * DT + 1e-9
         assert prev.targets.entrain_hz - now.targets.entrain_hz <= 1.5 / 60.0 * DT + 1e-9
+
+
+def test_unknown_breathing_at_the_start_is_met_once_it_is_estimated() -> None:
+    # The real analysis needs about a minute before it estimates breathing.
+    _, ticks = run(
+        Listener(awake("non-compliant"), seed=2), "sleep", until=20 * 60.0, warmup_s=64.0
+    )
+    assert ticks[0].targets.pacer_bpm == 10.0  # the program's start rate
+    assert all(k.targets.pacer_bpm == 10.0 for k in ticks if k.t < 64.0)
+    assert max(k.targets.pacer_bpm for k in ticks) == pytest.approx(11.0)  # met, capped
+    lags = [k.estimate - k.targets.pacer_bpm for k in ticks if k.t > 64.0 + 20.0]
+    assert max(lags) <= 1.5
+
+
+def test_restless_with_unknown_breathing_is_met_once_then_never_faster() -> None:
+    listener = Listener(awake("restless"), seed=5)
+    _, ticks = run(listener, "wind-down", warmup_s=64.0)
+    met = next(k.t for k in ticks if k.targets.pacer_bpm == pytest.approx(11.0))
+    assert met <= 64.0 + 16.0  # 10 -> 11/min in at most 15 s
+    later = [k for k in ticks if k.t >= met]
+    for prev, now in itertools.pairwise(later):
+        if now.targets.pacer_bpm is not None and prev.targets.pacer_bpm is not None:
+            assert now.targets.pacer_bpm <= prev.targets.pacer_bpm
+    for prev, now in itertools.pairwise(ticks):
+        assert now.targets.entrain_hz <= prev.targets.entrain_hz
 
 
 # --- losing and finding the signal ----------------------------------------------------------
@@ -266,3 +295,14 @@ def test_nonsense_figures_never_steer_the_loop() -> None:
     assert loop.state == "holding" and "breathing estimate" in loop.reason
     loop.update(201.0, FakeHeart(hr_bpm=float("nan")), plain)
     assert loop.state == "frozen"
+
+
+def test_a_slow_first_breathing_estimate_never_drops_the_pacer() -> None:
+    loop = ClosedLoop()
+    plain = SoundTargets(pacer_bpm=6.0, entrain_hz=9.0)
+    out = loop.update(0.0, FakeHeart(breathing_bpm=None), plain.with_changes(pacer_bpm=10.0))
+    assert out.pacer_bpm == 10.0
+    for i in range(1, 61):  # a noisy first estimate far below the pacer
+        out = loop.update(float(i), FakeHeart(breathing_bpm=3.3), plain)
+    # Only the gated glide moves it down: at most 1/min per minute.
+    assert out.pacer_bpm >= 10.0 - 1.0 - 1e-9

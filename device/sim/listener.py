@@ -337,9 +337,13 @@ class IdealHeart:
     lag. ``contact`` and ``quality`` can be set to simulate finger removal.
     """
 
-    def __init__(self, listener: Listener, *, breath_window_s: float = 64.0) -> None:
+    def __init__(
+        self, listener: Listener, *, breath_window_s: float = 64.0, warmup_s: float = 0.0
+    ) -> None:
         self.listener = listener
         self.breath_window_s = breath_window_s
+        self.warmup_s = warmup_s
+        self._good_since: float | None = None
         self.contact = True
         self.quality = 0.95
         self._breath: float | None = None
@@ -363,6 +367,12 @@ class IdealHeart:
         good = self.contact and self.quality >= 0.6
         if good:
             self._beats += lst.hr_mean_bpm / 60.0 * dt
+            if self._good_since is None:
+                self._good_since = t
+        else:
+            self._good_since = None
+        # Like a spectral estimate, breathing and coherence need warmup_s of good signal.
+        warm = good and self._good_since is not None and t - self._good_since >= self.warmup_s
         rmssd = 10.0 + 4.0 * lst.rsa_bpm if good else None
         return HeartState(
             t=t,
@@ -372,8 +382,8 @@ class IdealHeart:
             sdnn_ms=None if rmssd is None else 1.2 * rmssd,
             rmssd_session_ms=rmssd,
             sdnn_session_ms=None if rmssd is None else 1.2 * rmssd,
-            coherence=self._coherence if good else None,
-            breathing_bpm=self._breath if good else None,
+            coherence=self._coherence if warm else None,
+            breathing_bpm=self._breath if warm else None,
             quality=self.quality if self.contact else 0.0,
             contact=self.contact,
             beats=int(self._beats),

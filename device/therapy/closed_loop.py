@@ -3,23 +3,23 @@
 :class:`ClosedLoop` takes the plain timeline's :class:`~device.dsp.targets.SoundTargets`
 and the latest heart state each control tick and returns adapted targets:
 
-* The breath pacer starts at the listener's breathing rate (capped at 11/min; the program's
-  own rate when the breathing is not known yet) and glides toward the target (6/min by
-  default, 4.5-7 allowed), never faster than the program's plan nor than
-  ``glide_bpm_per_min``, and only while the listener follows: it holds while their
-  breathing is more than 1.5/min faster than the pacer, or while coherence falls, and it
-  never moves to a rate more than 1.5/min below their breathing.
-  It resumes once they are within ``lag_resume_bpm`` (1/min), and a glide step never takes
-  the pacer further than that below their breathing, so breathing's own wander has room;
-  "their breathing" is the highest estimate of the last ``breath_hold_s`` (60 s), so a
-  momentary dip never lets the pacer pull ahead.
+* The breath pacer starts at the listener's breathing rate, capped at 11/min. While their
+  breathing is not known yet it starts at the program's rate and holds; a faster first
+  estimate (within ``anchor_s``, 3 min) raises it once to meet them, at 1/min per 15 s.
+* It then glides toward the target (6/min by default, 4.5-7 allowed), never faster than the
+  program's plan nor than ``glide_bpm_per_min``, and only while the listener follows: it
+  holds while their breathing is more than 1.5/min faster than the pacer, or while
+  coherence falls, and resumes once they are within ``lag_resume_bpm`` (1/min). A glide
+  step never takes the pacer further than that below their breathing, so breathing's own
+  wander has room; "their breathing" is the highest estimate of the last ``breath_hold_s``
+  (60 s), so a momentary dip never lets the pacer pull ahead.
 * Once the pacer has reached the target, coherence high for 60 s lets it settle at the
   listener's own rate (following them down to 4.5/min, never up).
 * The entrainment rate follows the program's descent behind the same gate.
 * Nothing adapted ever speeds up because the heart speeds up: the loop's pacer and
   entrainment only fall, each rate-limited; rises come only from the program itself (a wake
-  ramp) or from gliding back to it. Levels are always the timeline's: the loop never makes
-  anything louder.
+  ramp), from gliding back to it, or from meeting the first breathing estimate. Levels are
+  always the timeline's: the loop never makes anything louder.
 * With no contact or low quality the loop freezes at once; after 10 s it falls back, gliding
   to the plain timeline over 30 s; 10 s of good signal resume adaptation from where the
   sound is.
@@ -94,6 +94,7 @@ class ClosedLoop:
         fallback_glide_s: float = 30.0,
         recover_s: float = 10.0,
         breath_hold_s: float = 60.0,
+        anchor_s: float = 180.0,
     ) -> None:
         self.pacer_target_bpm = _check(
             "pacer_target_bpm", pacer_target_bpm, *TARGET_RANGE_BPM, "/min"
@@ -120,6 +121,7 @@ class ClosedLoop:
         self.fallback_glide_s = _check("fallback_glide_s", fallback_glide_s, 1.0, 300.0, "s")
         self.recover_s = _check("recover_s", recover_s, 0.0, 120.0, "s")
         self.breath_hold_s = _check("breath_hold_s", breath_hold_s, 0.0, 300.0, "s")
+        self.anchor_s = _check("anchor_s", anchor_s, 0.0, 600.0, "s")
         self.program_min_pacer_bpm = program_min_pacer_bpm
         #: Present loop state, one of :data:`STATES`.
         self.state = "open-loop"
@@ -128,6 +130,8 @@ class ClosedLoop:
         self._p: float | None = None
         self._lagging = False
         self._breath_peaks: deque[tuple[float, float]] = deque()
+        self._anchor_until: float | None = None
+        self._anchor_goal: float | None = None
         self._e: float | None = None
         self._t_first: float | None = None
         self._t_last: float | None = None
@@ -271,6 +275,9 @@ class ClosedLoop:
             if self._p is not None:
                 self._p = min(self._p, self.start_cap_bpm)
         self._e = plain.entrain_hz
+        if self._p is not None and not (at_start and breathing is not None):
+            # Their breathing is not known yet: meet it when the first estimate arrives.
+            self._anchor_until = t + self.anchor_s
         start = "off" if self._p is None else f"{self._p:.1f}/min"
         known = "unknown" if breathing is None else f"{breathing:.1f}/min"
         self._set_state(t, "adapting", f"pacer starts at {start} (breathing {known})", "adapt")
@@ -332,6 +339,10 @@ class ClosedLoop:
         # breath_hold_s, so a momentary dip never lets the pacer pull ahead.
         breathing = self._breath_peak()
         paced = plain.pacer_bpm is not None
+        if self._anchor_until is not None:
+            self._start_anchor(t, breathing, paced)
+        if self._anchor_goal is not None and paced and self._p is not None:
+            return self._anchor(t, dt, plain)
         falling = self._coherence_falling()
         lag = None if breathing is None or self._p is None or not paced else breathing - self._p
         # Hysteresis: hold beyond lag_hold, resume once they are within lag_resume.
@@ -386,6 +397,29 @@ class ClosedLoop:
             self._set_state(t, "adapting", "listener follows")
         pacer = None if plain.pacer_bpm is None else self._p
         return plain.with_changes(pacer_bpm=pacer, entrain_hz=self._e)
+
+    def _start_anchor(self, t: float, breathing: float | None, paced: bool) -> None:
+        if t > (self._anchor_until or t):
+            self._anchor_until = None
+        elif breathing is not None and paced and self._p is not None:
+            self._anchor_until = None
+            # Only ever up to meet them: a slower first estimate is left to the gated glide,
+            # so one noisy low estimate cannot drop the pacer.
+            goal = min(breathing, self.start_cap_bpm)
+            if goal > self._p:
+                self._anchor_goal = goal
+                self._events.append((t, "adapt", f"pacer meets the breathing: {goal:.1f}/min"))
+
+    def _anchor(self, t: float, dt: float, plain: SoundTargets) -> SoundTargets:
+        """Glide (1/min per 15 s at most) to the breathing first estimated after the start."""
+        assert self._p is not None and self._anchor_goal is not None
+        goal, step = self._anchor_goal, MAX_TEMPO_RATE_PER_S * dt
+        self._p = min(goal, self._p + step) if goal > self._p else max(goal, self._p - step)
+        if self._p == goal:
+            self._anchor_goal = None
+        self._e = self._adapt_entrainment(dt, plain.entrain_hz, True)
+        self._set_state(t, "adapting", f"meeting the listener's breathing ({goal:.1f}/min)")
+        return plain.with_changes(pacer_bpm=self._p, entrain_hz=self._e)
 
     def _adapt_entrainment(self, dt: float, plan_hz: float, hold: bool) -> float:
         e = plan_hz if self._e is None else self._e
