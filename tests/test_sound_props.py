@@ -12,7 +12,7 @@ from device.dsp.engine import LEVEL_RATE, VOLUME_RATE, Engine
 from device.dsp.ramps import SILENT_DB
 from device.dsp.targets import ENTRAIN_KINDS, NOISE_COLOURS, OFF_DB, PAD_PRESETS, SoundTargets
 
-levels = st.one_of(st.just(OFF_DB), st.floats(-60.0, 0.0))
+levels = st.one_of(st.sampled_from((OFF_DB, -math.inf, -200.0)), st.floats(-60.0, 0.0))
 targets = st.builds(
     SoundTargets,
     pacer_bpm=st.one_of(st.none(), st.floats(2.0, 30.0)),
@@ -30,7 +30,7 @@ targets = st.builds(
     pad_db=levels,
     noise_db=levels,
     swell_db=st.floats(0.0, 24.0),
-    program_db=st.floats(-40.0, 0.0),
+    program_db=st.one_of(st.just(-math.inf), st.floats(-40.0, 0.0)),
 )
 actions = st.one_of(
     st.tuples(st.just("targets"), targets),
@@ -84,6 +84,8 @@ def test_random_changes_keep_cap_finite_and_ramp_limits(script, output, hot) -> 
                     assert abs(b - a) <= limit * dt + 1e-6, (name, a, b, dt)
             prev, prev_frames = g, e.frames
     st_ = e.status()
+    assert st_["nonfinite_segments"] == 0 and st_["render_errors"] == 0
+    assert all(not math.isnan(v) for v in st_["gains_db"].values())
     assert math.isfinite(st_["cap_dbfs"])
     assert st_["binaural_as_monaural"] == (
         st_["requested_kind"] == "binaural" and output == "speaker"
@@ -179,3 +181,21 @@ def test_nan_never_reaches_the_output() -> None:
     x = e.render()
     assert np.all(x == 0.0)
     assert e.status()["nonfinite_segments"] == 1
+
+
+def test_minus_infinity_levels_are_off_and_come_back_cleanly() -> None:
+    e = Engine()
+    e.fade_in(0.0)
+    e.set_targets(SoundTargets(pad_db=-math.inf, program_db=-math.inf))
+    for _ in range(300):  # long enough to reach silence
+        e.render()
+    e.set_targets(SoundTargets(pad_db=-10.0, program_db=0.0))
+    for _ in range(e.blocks_per_segment + 1):  # into the segment that starts the ramp up
+        e.render()
+    e.fade_in(0.0)  # an urgent request cuts that segment mid-ramp
+    for _ in range(200):
+        e.render()
+    st_ = e.status()
+    assert st_["nonfinite_segments"] == 0
+    assert all(math.isfinite(v) for v in st_["gains_db"].values())
+    assert np.abs(e.render()).max() > 0.0

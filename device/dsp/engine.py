@@ -264,10 +264,11 @@ class Engine:
         self.pad.brightness.target = t.pad_brightness
         self.noise.set_colour(t.noise_colour)
         self.noise.tone.target = t.noise_tone
-        self.levels["tones"].target = t.tones_db
-        self.levels["pad"].target = t.pad_db
-        self.levels["noise"].target = t.noise_db
-        self.levels["program"].target = t.program_db
+        # anything at or below OFF_DB (even -inf) is "off": keep the glides finite
+        self.levels["tones"].target = max(t.tones_db, OFF_DB)
+        self.levels["pad"].target = max(t.pad_db, OFF_DB)
+        self.levels["noise"].target = max(t.noise_db, OFF_DB)
+        self.levels["program"].target = max(t.program_db, OFF_DB)
         self.swell.set(t.pacer_bpm, t.inhale_fraction, t.swell_db)
 
     def _apply_now(self) -> None:

@@ -52,6 +52,8 @@ class Glide:
 
     def at(self, frac: float) -> float:
         """Value at fraction ``frac`` (0..1) of the planned segment."""
+        if self.end == self.value:
+            return self.value
         return self.value + (self.end - self.value) * frac
 
     def commit(self, frac: float) -> None:
