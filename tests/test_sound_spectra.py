@@ -190,3 +190,43 @@ def test_44k1_and_odd_block_sizes_play_the_same_beat() -> None:
         freqs = np.fft.rfftfreq(len(x), 1 / 44100)
         band = (freqs > 300) & (freqs < 500)
         assert freqs[band][np.argmax(spec[band])] == pytest.approx(f, abs=0.5)
+
+
+def test_pad_is_six_detuned_voices_on_a_chord_spread_in_stereo() -> None:
+    t = SoundTargets(
+        tones_db=OFF_DB,
+        noise_db=OFF_DB,
+        pacer_bpm=None,
+        pad_db=0.0,
+        pad_preset="warm",
+        pad_brightness=0.0,
+    )
+    e = engine_with(t, volume_db=-12.0)
+    x = play(e, 16.0)
+    mono = x[:, 0] + x[:, 1]
+    spec = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
+    f = np.fft.rfftfreq(len(mono), 1.0 / RATE)
+    band = (f > 100) & (f < 250)
+    s, fb = spec[band], f[band]
+    is_peak = (s[1:-1] > s[:-2]) & (s[1:-1] > s[2:]) & (s[1:-1] > 0.05 * s.max())
+    peaks = fb[1:-1][is_peak]
+    root = 130.81  # C, the warm preset's first chord: C E G in just intonation
+    for note in (root, root * 5 / 4, root * 3 / 2):
+        near = peaks[np.abs(peaks - note) < note * 0.01]
+        assert len(near) == 2, (note, near)  # two voices, a few cents apart
+        assert 0.05 < abs(near[1] - near[0]) < note * 0.01
+    assert len(peaks) == 6
+    # spread: the ears differ, but not entirely
+    c = np.corrcoef(x[:, 0], x[:, 1])[0, 1]
+    assert 0.2 < c < 0.95
+
+
+def test_pad_moves_to_the_next_chord() -> None:
+    t = SoundTargets(
+        tones_db=OFF_DB, noise_db=OFF_DB, pacer_bpm=None, pad_db=0.0, pad_preset="glass"
+    )
+    e = engine_with(t, volume_db=-12.0)
+    e.fade_in(0.05)
+    for _ in range(round(26.0 * RATE / e.block_frames)):  # glass: 24 s chords, 6 s fades
+        e.render()
+    assert e.pad.chord == 1 and e.status()["pad_chord"] == 1
