@@ -49,7 +49,9 @@ def row(t: float, **kw: object) -> dict[str, object]:
 
 def writer_sql(store: Store, sql: str) -> object:
     """Run one statement on the store's writer connection (pragmas are per connection)."""
-    return store._call(sql, lambda db: db.execute(sql).fetchone()[0], transaction=False)
+    return store._call(
+        sql, lambda db: db.execute(sql).fetchone()[0], transaction=False, may_overtake=True
+    )
 
 
 def limit_growth(store: Store, pages: int | None = None) -> None:
@@ -247,6 +249,7 @@ def fill_personal_data(store: Store) -> None:
         store.add_rating(sid, "like")
         store.end_session(sid, "stop")
     store.set_preference(f"bandit:{SECRET}", {"who": SECRET})
+    store.flush()
 
 
 def test_erase_userdata_leaves_nothing_in_the_file(store: Store):
@@ -337,12 +340,36 @@ def test_a_hung_disk_never_blocks_the_hand_over(store: Store):
     for i in range(5):
         store.add_rows(sid, [row(float(i))])
         store.add_event(sid, float(i), "tick")
+    second = store.start_session("q")
+    store.set_preference("bandit:x", {"n": 1})
+    assert store.get_preference("bandit:x") == {"n": 1}  # read back without the disk
     assert time.perf_counter() - t0 < 0.05
     with pytest.raises(StorageError, match=r"no answer within 0\.2 s"):
         store._call("start a session", lambda db: None, timeout=0.2)
     release.set()
     store.flush()
     assert len(store.rows(sid)) == 5 and len(store.events(sid)) == 5
+    assert [x["id"] for x in store.sessions()] == [sid, second]
+
+
+def test_session_started_on_a_full_disk_arrives_with_its_rows(store: Store):
+    first = store.start_session("p")
+    store.flush()
+    limit_growth(store)
+    sid = store.start_session("during the fault")  # an id at once, no exception
+    assert sid == first + 1
+    store.add_rows(sid, [row(float(t)) for t in range(3000)])
+    with pytest.raises(StorageError, match="full"):
+        store.flush()
+    with pytest.raises(StorageError, match="full"):
+        store.end_session(sid, "stop")  # queued behind the rows, and the fault reported
+    with pytest.raises(StorageError, match="full"):
+        store.erase_userdata()  # refused while older writes wait: it would come before them
+    limit_growth(store, 1073741823)
+    store.flush()
+    s = store.session(sid)
+    assert s["rows"] == 3000 and s["end_reason"] == "stop"
+    assert store.erase_userdata()["rows"] == 3000
 
 
 @pytest.fixture

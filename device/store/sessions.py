@@ -64,7 +64,9 @@ MAX_RETRY_WRITES = 1000
 #: How long a call that needs the writer's answer waits, seconds.
 REPLY_TIMEOUT_S = 10.0
 #: How long a read waits for queued writes to land first, seconds (then reads what is there).
-READ_SETTLE_S = 1.0
+READ_SETTLE_S = 0.25
+#: How long erase_userdata waits for the writer (below the 10 s watchdog), seconds.
+ERASE_WAIT_S = 5.0
 #: Default retention of sessions, days.
 DEFAULT_RETENTION_DAYS = 30
 
@@ -134,8 +136,12 @@ class _Job:
     retry: bool = False
     #: A success proves the disk takes writes again (not so for a no-op barrier).
     proves_health: bool = True
+    #: May run while older writes wait for retry (reads, pragmas; never data writes).
+    may_overtake: bool = False
     #: Called with ``fn``'s result once the transaction is committed.
     on_commit: Callable[[Any], None] | None = None
+    #: The rows a row hand-over carries (trimmed from the front when memory runs out).
+    rows: list[tuple[float | None, ...]] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: StorageError | None = None
@@ -171,12 +177,14 @@ class Store:
         #: Other writes dropped because the retry queue was full.
         self.dropped_writes = 0
         self._lock = threading.Lock()
-        #: Rows waiting for the writer, as (session id, values in ROW_FIELDS order).
-        self._pending: list[tuple[int, tuple[float | None, ...]]] = []
+        #: Rows handed over and not yet committed.
+        self._pending = 0
         self._jobs: queue.Queue[_Job] = queue.Queue()
         self._stop = _Job("stop", lambda db: None, transaction=False)
         self._writer: threading.Thread | None = None
         self._last_prune: float | None = None
+        self._next_id = 1
+        self._prefs: dict[str, str] = {}
         self._db: sqlite3.Connection | None = None
         try:
             if readonly:
@@ -198,6 +206,10 @@ class Store:
                 # WAL: a crash leaves the main file intact; the log replays on open.
                 db.execute("PRAGMA journal_mode = WAL")
                 self._migrate()
+                # Session ids are handed out here, so starting a session never waits.
+                self._next_id = (
+                    db.execute("SELECT coalesce(max(id), 0) FROM sessions").fetchone()[0] + 1
+                )
         except sqlite3.Error as exc:
             self.close()
             raise self._fail("open", exc) from exc
@@ -265,28 +277,47 @@ class Store:
             while True:
                 try:
                     # With work left over from a failure, wake every second to retry it.
-                    job = self._jobs.get(timeout=1.0 if (retry or self._pending) else None)
+                    job = self._jobs.get(timeout=1.0 if retry else None)
                 except queue.Empty:
                     job = None
                 if job is self._stop:
                     self._retry(db, retry)
-                    self._run(db, self._rows_job())
                     job.done.set()
                     return
                 ok = self._retry(db, retry)
                 if job is None:
-                    if ok and self._pending:
-                        self._run(db, self._rows_job())
                     continue
-                if not ok and job.retry:
+                if ok:
+                    if not self._run(db, job) and job.retry:
+                        retry.append(job)
+                elif job.retry:
                     retry.append(job)  # keep the order: it goes after the older failures
-                elif not self._run(db, job) and job.retry:
-                    retry.append(job)
-                while len(retry) > MAX_RETRY_WRITES:
-                    retry.popleft()
-                    self.dropped_writes += 1
+                elif job.may_overtake:
+                    self._run(db, job)
+                else:
+                    # Older writes are stuck: this one would overtake them (a row before its
+                    # session, an erase before the data). Report the fault at once.
+                    job.error = StorageError(self.last_error or f"{self.path}: storage fault")
+                    job.done.set()
+                self._bound(retry)
         finally:
             db.close()
+
+    def _bound(self, retry: deque[_Job]) -> None:
+        # Memory is bounded while the disk refuses writes: the oldest rows go first.
+        for job in retry:
+            if self._pending <= MAX_PENDING_ROWS:
+                break
+            if job.rows:
+                n = min(len(job.rows), self._pending - MAX_PENDING_ROWS)
+                del job.rows[:n]
+                with self._lock:
+                    self._pending -= n
+                self.dropped_rows += n
+        others = [j for j in retry if j.rows is None]
+        for job in others[: max(0, len(others) - MAX_RETRY_WRITES)]:
+            retry.remove(job)
+            self.dropped_writes += 1
 
     def _retry(self, db: sqlite3.Connection, retry: deque[_Job]) -> bool:
         while retry:
@@ -344,9 +375,10 @@ class Store:
         *,
         transaction: bool = True,
         timeout: float = REPLY_TIMEOUT_S,
+        may_overtake: bool = False,
     ) -> Any:
         """Run ``fn`` on the writer and wait for its result (StorageError on failure)."""
-        job = _Job(what, fn, transaction=transaction)
+        job = _Job(what, fn, transaction=transaction, may_overtake=may_overtake)
         self._submit(job)
         if not job.done.wait(timeout):
             self.healthy = False
@@ -360,7 +392,9 @@ class Store:
         """Let queued writes land before a read (bounded wait: a read never hangs long)."""
         if self._writer is None or not self._writer.is_alive():
             return
-        job = _Job("settle", lambda db: None, transaction=False, proves_health=False)
+        job = _Job(
+            "settle", lambda db: None, transaction=False, proves_health=False, may_overtake=True
+        )
         self._jobs.put(job)
         job.done.wait(READ_SETTLE_S)
 
@@ -378,33 +412,37 @@ class Store:
     # --- sessions --------------------------------------------------------------------------
 
     def start_session(self, program: str, profile: str = "default") -> int:
-        """Record a session start now; return its id (committed at once)."""
+        """Record a session start now and return its id at once (the write is queued).
+
+        Never waits for the card and never raises for a storage fault: the session and its
+        rows are written when the disk takes them (faults show in :attr:`healthy`).
+        """
+        if self.readonly:
+            raise StorageError(f"{self.path}: opened read-only; cannot start a session")
         at = self._wall()
+        sid = self._next_id
+        self._next_id += 1
 
-        def do(db: sqlite3.Connection) -> int:
-            cur = db.execute(
-                "INSERT INTO sessions (started_at, program, profile) VALUES (?, ?, ?)",
-                (at, str(program), str(profile)),
+        def do(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO sessions (id, started_at, program, profile) VALUES (?, ?, ?, ?)",
+                (sid, at, str(program), str(profile)),
             )
-            return int(cur.lastrowid or 0)
 
-        return int(self._call("start a session", do))
+        self._submit(_Job("start a session", do, retry=True))
+        return sid
 
     def end_session(self, session_id: int, reason: str = "stop") -> None:
-        """Record the end of a session (queued; rows still pending go first)."""
+        """Record the end of a session (queued behind its rows)."""
         at = self._wall()
 
-        def do(db: sqlite3.Connection) -> list[tuple[int, tuple[float | None, ...]]]:
-            written = self._insert_pending(db)
+        def do(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
                 (at, str(reason), int(session_id)),
             )
-            return written
 
-        self._submit(_Job("end a session", do, retry=True, on_commit=self._forget))
-        if not self.healthy:
-            raise StorageError(self.last_error or f"{self.path}: storage fault")
+        self._queue("end a session", do)
 
     def add_rows(self, session_id: int | None, rows: Iterable[Mapping[str, object]]) -> int:
         """Hand over a batch of 1 Hz rows; the writer commits them at once, as one transaction.
@@ -429,53 +467,38 @@ class Store:
             batch.append(tuple(_num(row.get(k), k) for k in ROW_FIELDS))
         if session_id is None or not batch:
             return 0
+        sid = int(session_id)
+
+        def insert(db: sqlite3.Connection) -> int:
+            db.executemany(
+                f"INSERT INTO rows (session_id, {', '.join(ROW_FIELDS)}) "
+                f"VALUES (?, {', '.join('?' * len(ROW_FIELDS))})",
+                [(sid, *values) for values in batch],
+            )
+            return len(batch)
+
         with self._lock:
-            self._pending.extend((int(session_id), values) for values in batch)
-            overflow = len(self._pending) - MAX_PENDING_ROWS
-            if overflow > 0:
-                del self._pending[:overflow]
-                self.dropped_rows += overflow
-            n = len(self._pending)
-        self._submit(self._rows_job())
+            self._pending += len(batch)
+            n = self._pending
+        self._submit(_Job("write rows", insert, retry=True, rows=batch, on_commit=self._written))
         if not self.healthy:
             raise StorageError(self.last_error or f"{self.path}: storage fault")
         return n
 
-    def _insert_pending(self, db: sqlite3.Connection) -> list[tuple[int, tuple[float | None, ...]]]:
-        # Runs on the writer inside a transaction; returns the rows it inserted, which
-        # leave the queue only once the COMMIT succeeded (SQLITE_FULL often comes there).
+    def _written(self, n: int) -> None:
         with self._lock:
-            taken = list(self._pending)
-        if taken:
-            db.executemany(
-                f"INSERT INTO rows (session_id, {', '.join(ROW_FIELDS)}) "
-                f"VALUES (?, {', '.join('?' * len(ROW_FIELDS))})",
-                [(sid, *values) for sid, values in taken],
-            )
-        return taken
-
-    def _forget(self, written: list[tuple[int, tuple[float | None, ...]]]) -> None:
-        # Rows were only appended (or the oldest dropped) meanwhile: drop the written head.
-        with self._lock:
-            ids = {id(item) for item in written}
-            self._pending = [item for item in self._pending if id(item) not in ids]
-
-    def _rows_job(self) -> _Job:
-        return _Job("write rows", self._insert_pending, on_commit=self._forget)
+            self._pending -= n
 
     def flush(self, timeout: float = REPLY_TIMEOUT_S) -> None:
         """Wait until every queued write is on the card; StorageError if the disk refused."""
-        job = self._rows_job()
-        self._submit(job)
-        if not job.done.wait(timeout):
-            raise StorageError(f"{self.path}: cannot write rows: no answer within {timeout:g} s")
+        self._call("write rows", lambda db: None, timeout=timeout)
         if self._pending or not self.healthy:
             raise StorageError(self.last_error or f"{self.path}: rows still pending")
 
     @property
     def pending_rows(self) -> int:
         """Rows waiting in memory for the disk."""
-        return len(self._pending)
+        return self._pending
 
     def add_event(
         self, session_id: int | None, t: float | None, kind: str, detail: str = ""
@@ -514,6 +537,7 @@ class Store:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"preference {key!r} is not JSON-serialisable: {exc}") from None
         at = self._wall()
+        self._prefs[str(key)] = text
         self._queue(
             "save a preference",
             lambda db: db.execute(
@@ -525,16 +549,21 @@ class Store:
         )
 
     def get_preference(self, key: str, default: object = None) -> Any:
-        """The value stored under ``key``, or ``default``."""
-        found = self._read(
-            "read a preference", "SELECT value FROM preferences WHERE key = ?", (key,)
-        )
-        if not found:
-            return default
+        """The value stored under ``key``, or ``default`` (saved values are read back at once)."""
+        text = self._prefs.get(key)
+        if text is None:
+            found = self._read(
+                "read a preference", "SELECT value FROM preferences WHERE key = ?", (key,)
+            )
+            if not found:
+                return default
+            text = str(found[0]["value"])
         try:
-            return json.loads(found[0]["value"])
+            value = json.loads(text)
         except ValueError as exc:
             raise self._fail("read a preference", exc) from exc
+        self._prefs[key] = text
+        return value
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -628,19 +657,29 @@ class Store:
         """
 
         def do(db: sqlite3.Connection) -> dict[str, int]:
-            counts = {}
-            for table in _USER_TABLES:
-                counts[table] = db.execute(f"DELETE FROM {table}").rowcount
-            return counts
-
-        counts = self._call("erase user data", do)
-
-        def scrub(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                counts = {t: db.execute(f"DELETE FROM {t}").rowcount for t in _USER_TABLES}
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return counts
 
-        self._call("vacuum after erasing", scrub, transaction=False, timeout=60.0)
-        return counts
+        self._prefs.clear()
+        job = _Job("erase user data", do, transaction=False)
+        self._submit(job)
+        if not job.done.wait(ERASE_WAIT_S):
+            raise StorageError(
+                f"{self.path}: erasing is still running after {ERASE_WAIT_S:g} s (slow card); "
+                "it completes in the background"
+            )
+        if job.error is not None:
+            raise job.error
+        return dict(job.result)
 
     def check(self) -> str:
         """Run sqlite's integrity check; a one-line summary, StorageError if damaged."""
