@@ -6,10 +6,11 @@ as one transaction, so a crash or a power cut loses at most the last second.
 ``synchronous=FULL`` makes every commit durable on the card; WAL keeps readers
 (``bedside sessions``) off the writer's back.
 
-The writes run on a writer thread with its own connection: the loop only queues them, so
-an SD card that takes 200 ms (or hangs) on ``fsync`` never stalls the sound or starves the
-watchdog. Calls that need an answer (a new session id, an erase) wait for the writer, with
-a time limit.
+The writes run on a writer thread with its own connection, in the order they were made:
+the loop only queues them, so an SD card that takes 200 ms (or hangs) on ``fsync`` never
+stalls the sound or starves the watchdog. Session ids are handed out at once; only
+:meth:`Store.erase_userdata`, :meth:`Store.prune` and :meth:`Store.flush` wait for the
+writer, with a time limit, and reads wait at most a quarter second for queued writes.
 
 Data minimisation: only what the session report needs is stored (no raw PPG). Sessions
 older than the retention are pruned; :meth:`Store.erase_userdata` deletes everything
