@@ -19,8 +19,11 @@ import numpy as np
 from device.dsp.ramps import Glide
 from device.dsp.targets import NOISE_COLOURS
 
-#: Loop length in frames (2**19: about 11 s at 48 kHz).
-LOOP_FRAMES = 1 << 19
+#: Loop length in frames (2**20: about 22 s at 48 kHz; a loop much shorter than that can
+#: be heard repeating as a slow "whoosh").
+LOOP_FRAMES = 1 << 20
+#: Frames of wrap-around after each loop (the longest segment the engine renders).
+LOOP_PAD = 16384
 #: Spectral slope of each colour in dB/octave.
 SLOPES_DB_PER_OCT = {"white": 0.0, "pink": -3.0103, "brown": -6.0206}
 #: Unweighted RMS of pink noise at neutral tone (-12 dBFS); others match its loudness.
@@ -116,7 +119,7 @@ class NoiseBed:
 
     def __init__(self, max_frames: int, sample_rate: int, seed: int) -> None:
         self.sample_rate = int(sample_rate)
-        self.tab = noise_tables(self.sample_rate, int(seed), int(max_frames))
+        self.tab = noise_tables(self.sample_rate, int(seed), max(LOOP_PAD, int(max_frames)))
         self.colour = "pink"
         self.old_colour = "pink"
         self.pending: str | None = None
