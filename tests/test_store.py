@@ -211,18 +211,21 @@ def test_retention_prunes_old_sessions_with_everything_they_own(store: Store, wa
         store.prune(0)
 
 
-def test_prune_daily_runs_once_a_day(store: Store, wall: Wall):
+def test_prune_daily_runs_once_a_day_without_waiting(store: Store, wall: Wall):
     store.start_session("a")
     wall.t += 40 * DAY
-    assert store.prune_daily(30) == 1
+    assert store.prune_daily(30) is True
+    store.flush()
+    assert store.sessions() == []
     store.start_session("b")
-    wall.t += 31 * DAY
-    assert store.prune_daily(30) == 1
-    store.start_session("c")
     wall.t += 0.5 * DAY
-    assert store.prune_daily(0.1) == 0  # pruned less than a day ago: skipped
+    assert store.prune_daily(0.1) is False  # pruned less than a day ago: skipped
+    store.flush()
+    assert len(store.sessions()) == 1
     wall.t += 0.6 * DAY
-    assert store.prune_daily(0.1) == 1
+    assert store.prune_daily(0.1) is True
+    store.flush()
+    assert store.sessions() == []
 
 
 # --- erase leaves nothing ---------------------------------------------------------------------

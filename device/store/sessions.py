@@ -623,12 +623,7 @@ class Store:
 
     # --- retention and erasure --------------------------------------------------------------
 
-    def prune(self, retention_days: float = DEFAULT_RETENTION_DAYS) -> int:
-        """Delete sessions (with their rows, events, ratings) older than the retention.
-
-        Returns how many sessions went. Cheap to call often; the Box calls it at start and
-        :meth:`prune_daily` once a day.
-        """
+    def _prune_job(self, retention_days: float) -> _Job:
         if not retention_days > 0:
             raise ValueError(f"retention must be > 0 days, not {retention_days}")
         cutoff = self._wall() - retention_days * 86400.0
@@ -639,15 +634,33 @@ class Store:
                 db.execute(f"DELETE FROM {table} WHERE session_id IN ({old})", (cutoff,))
             return db.execute("DELETE FROM sessions WHERE started_at < ?", (cutoff,)).rowcount
 
-        n = int(self._call("prune old sessions", do))
-        self._last_prune = self._wall()
-        return n
+        return _Job("prune old sessions", do)
 
-    def prune_daily(self, retention_days: float = DEFAULT_RETENTION_DAYS) -> int:
-        """:meth:`prune` if a day has passed since the last prune; else do nothing (0)."""
+    def prune(self, retention_days: float = DEFAULT_RETENTION_DAYS) -> int:
+        """Delete sessions (with their rows, events, ratings) older than the retention.
+
+        Waits for the writer and returns how many sessions went: for start-up and tools.
+        From the loop use :meth:`prune_daily`, which never waits.
+        """
+        job = self._prune_job(retention_days)
+        self._submit(job)
+        if not job.done.wait(REPLY_TIMEOUT_S):
+            raise StorageError(f"{self.path}: cannot prune: no answer within {REPLY_TIMEOUT_S:g} s")
+        if job.error is not None:
+            raise job.error
+        self._last_prune = self._wall()
+        return int(job.result)
+
+    def prune_daily(self, retention_days: float = DEFAULT_RETENTION_DAYS) -> bool:
+        """Queue a prune if a day has passed since the last one; True when one was queued.
+
+        Never waits for the card: call it from the loop (say, with the 1 Hz hand-over).
+        """
         if self._last_prune is not None and self._wall() - self._last_prune < 86400.0:
-            return 0
-        return self.prune(retention_days)
+            return False
+        self._last_prune = self._wall()
+        self._submit(self._prune_job(retention_days))
+        return True
 
     def erase_userdata(self) -> dict[str, int]:
         """Delete every session, row, event, rating and preference; leave nothing in the file.
