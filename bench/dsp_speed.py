@@ -65,7 +65,8 @@ def mix_a(block: int) -> tuple[Engine, Callable[[int], None]]:
             noise_db=-6.0,
             noise_colour="pink",
             pacer_bpm=None,
-        )
+        ),
+        immediate=True,
     )
     return e, lambda i: None
 
@@ -84,7 +85,7 @@ def mix_b(block: int) -> tuple[Engine, Callable[[int], None]]:
         swell_db=6.0,
         pacer_bpm=6.0,
     )
-    e.set_targets(base)
+    e.set_targets(base, immediate=True)
 
     # the targets themselves are made by the therapy layer: build them outside the timing
     variants = [

@@ -53,8 +53,7 @@ QUIET_BED = {"noise_db": OFF_DB, "pacer_bpm": None}
 
 def fresh(targets: SoundTargets, **kw: object) -> Engine:
     e = Engine(sample_rate=RATE, volume_db=-6.0, cap_dbfs=0.0, **kw)  # type: ignore[arg-type]
-    e.set_targets(targets)
-    e._apply_now()
+    e.set_targets(targets, immediate=True)
     return e
 
 

@@ -199,3 +199,16 @@ def test_minus_infinity_levels_are_off_and_come_back_cleanly() -> None:
     assert st_["nonfinite_segments"] == 0
     assert all(math.isfinite(v) for v in st_["gains_db"].values())
     assert np.abs(e.render()).max() > 0.0
+
+
+def test_immediate_targets_jump_only_while_silent() -> None:
+    e = Engine()
+    e.set_targets(
+        SoundTargets(noise_colour="brown", pad_preset="deep", carrier_hz=400.0), immediate=True
+    )
+    assert e.noise.colour == "brown" and e.pad.preset_name == "deep"
+    assert e.carrier.value == 400.0
+    e.fade_in(0.0)
+    e.render()
+    e.set_targets(SoundTargets(noise_colour="white", carrier_hz=300.0), immediate=True)
+    assert e.noise.colour == "brown" and e.carrier.value == 400.0  # audible: it glides

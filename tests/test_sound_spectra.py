@@ -43,8 +43,7 @@ def peak_hz(x: np.ndarray, lo: float, hi: float) -> float:
 
 def engine_with(targets: SoundTargets, volume_db: float = -6.0, **kw: object) -> Engine:
     e = Engine(sample_rate=RATE, volume_db=volume_db, cap_dbfs=0.0, **kw)  # type: ignore[arg-type]
-    e.set_targets(targets)
-    e._apply_now()
+    e.set_targets(targets, immediate=True)
     return e
 
 
@@ -181,8 +180,9 @@ def test_breath_swell_follows_the_pacer_with_a_longer_exhale() -> None:
 
 def test_44k1_and_odd_block_sizes_play_the_same_beat() -> None:
     e = Engine(sample_rate=44100, block_frames=1000, output="headphones", volume_db=-6.0)
-    e.set_targets(tones_only(entrain_kind="binaural", carrier_hz=400.0, entrain_hz=10.0))
-    e._apply_now()
+    e.set_targets(
+        tones_only(entrain_kind="binaural", carrier_hz=400.0, entrain_hz=10.0), immediate=True
+    )
     e.fade_in(0.05)
     x = np.concatenate([e.render().astype(np.float64) for _ in range(200)])[44100:]
     for ch, f in ((0, 395.0), (1, 405.0)):

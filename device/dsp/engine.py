@@ -247,8 +247,12 @@ class Engine:
             return "monaural"
         return kind
 
-    def set_targets(self, targets: SoundTargets) -> None:
-        """Glide towards ``targets`` (starting within one segment: at most 0.4 s)."""
+    def set_targets(self, targets: SoundTargets, *, immediate: bool = False) -> None:
+        """Glide towards ``targets`` (starting within one segment: at most 0.4 s).
+
+        ``immediate=True`` jumps straight to them instead, but only while the output is
+        silent (before a fade-in, or after a fade-out); otherwise it glides as usual.
+        """
         validate_targets(targets)
         t = targets
         self._targets = t
@@ -270,6 +274,9 @@ class Engine:
         self.levels["noise"].target = max(t.noise_db, OFF_DB)
         self.levels["program"].target = max(t.program_db, OFF_DB)
         self.swell.set(t.pacer_bpm, t.inhale_fraction, t.swell_db)
+        if immediate and self.faded_out:
+            self._apply_now()
+            self._cut = self._started
 
     def _apply_now(self) -> None:
         """Jump the glides that start a fresh engine to their targets (nothing sounds yet)."""
