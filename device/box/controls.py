@@ -1,7 +1,7 @@
 """Buttons, status LED and amplifier enable: the box's own hardware, driven from the loop.
 
 Everything here is polled by the loop with its time ``now`` (seconds); nothing starts a
-thread or reads a clock. The loop calls :meth:`Controls.poll` every 10-20 ms and maps the
+thread or reads a clock. The loop calls :meth:`Controls.poll` every 10-25 ms and maps the
 returned action names to the Box's methods:
 
 ``"start_stop"`` (short press of start/stop), ``"stop_fade"`` (long press of start/stop),
