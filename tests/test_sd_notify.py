@@ -143,3 +143,9 @@ def test_sender_pid_is_the_process_itself(manager):
     creds = [d for level, kind, d in ancdata if kind == socket.SCM_CREDENTIALS]
     pid = int.from_bytes(creds[0][:4], sys.byteorder)
     assert pid == child.pid
+
+
+def test_overlong_socket_path_is_counted_not_raised():
+    n = Notifier({"NOTIFY_SOCKET": "/" + "x" * 200})
+    assert n.ready() is False and n.status("idle") is False
+    assert n.errors == 2 and "too long" in (n.last_error or "")
