@@ -190,11 +190,15 @@ class Box:
             self.listener = Listener(kind, seed=self.seed)
             self.pulse_model = PulseModel(seed=self.seed)
             self.sim_chip = SimulatedMAX30102(
-                self.clock.now, self.pulse_model, address=int(s.address)
+                self.clock.now, self.pulse_model, address=int(s.address), seed=self.seed
             )
             chip = self.sim_chip
             self.sensor = PulseSensor(
-                lambda: chip, address=int(s.address), bus_name="simulated", **settings
+                lambda: chip,
+                address=int(s.address),
+                bus_name="simulated",
+                clock=self.clock.now,
+                **settings,
             )
         elif backend == "max30102":
             from device.drivers.i2c import open_i2c_bus
@@ -204,6 +208,7 @@ class Box:
                 lambda: open_i2c_bus(bus_no),
                 address=int(s.address),
                 bus_name=f"/dev/i2c-{bus_no}",
+                clock=self.clock.now,
                 **settings,
             )
         else:
@@ -340,7 +345,8 @@ class Box:
         if self.controls is not None:
             add("controls", self._task_controls, 0.0, budget_s=0.005, period=max(block_s, 0.02))
         if self.console is not None:
-            add("console", self._task_console, 0.0, budget_s=0.02, period=max(block_s, 0.02))
+            # Polled every block: a reply waits at most one block (p99 under 20 ms at 1024 frames).
+            add("console", self._task_console, 0.0, budget_s=0.02, period=block_s)
         prime_s = int(self.config.audio.buffer_blocks) * block_s
         add("start", self._task_start, prime_s, budget_s=0.05)
         if self.notifier.watchdog_period_s:
@@ -389,8 +395,7 @@ class Box:
             st = self.clock.now() - self._session_t0
             self._targets = self.session.update(st, self._heart_state)
             self.engine.set_targets(self._targets)
-            for t, kind, detail in self.session.drain_events():
-                self._event(kind, detail, t=t)
+            self._drain_session_events()
             if self._session_end_t is not None and st >= self._session_end_t:
                 self.stop_session(reason="time")
             elif self.session.finished(st):
@@ -438,7 +443,27 @@ class Box:
                 self.storage_error = None
             except StorageError as exc:
                 self._storage_fault(str(exc))
+        if self.store is not None:
+            self.store.prune_daily(int(self.config.store.retention_days))
+        self._show_faults(deadline)
         return deadline + 1.0
+
+    def _show_faults(self, now: float) -> None:
+        """Blink the LED code of the first fault, or breathe when there is none."""
+        if self.controls is None:
+            return
+        fault = None
+        if self.opts.config_error:
+            fault = "config"
+        if self.storage_error is not None:
+            fault = "storage"
+        if not self.sink_healthy():
+            fault = "audio"
+        if not self.sensor.present and not isinstance(self.sensor, _no_sensor_type()):
+            fault = "sensor"
+        if fault != getattr(self, "_fault_shown", None):
+            self.controls.show_fault(fault, now)
+            self._fault_shown = fault
 
     def _task_controls(self, deadline: float) -> float:
         assert self.controls is not None
@@ -471,14 +496,14 @@ class Box:
     def _task_console(self, deadline: float) -> float:
         assert self.console is not None
         self.console.poll(self.clock.now())
-        return deadline + max(self.loop.block_s, 0.02)
+        return deadline + self.loop.block_s
 
     def _task_start(self, deadline: float) -> None:
         # The output buffer is primed with silence by now: amplifier on, then fade in.
+        if self._exit_requested:
+            return None
         if self.controls is not None:
             self.controls.amp(True)
-        self.notifier.ready()
-        self._ready_sent = True
         self._event(
             "boot",
             f"{PRODUCT} {__version__} audio={self.audio_spec} "
@@ -494,6 +519,8 @@ class Box:
                 self.state = "idle"
         else:
             self.state = "idle"
+        self.notifier.ready()
+        self._ready_sent = True
         return None
 
     def _task_watchdog(self, deadline: float) -> float:
@@ -533,7 +560,7 @@ class Box:
         """
         if self.state in ("playing", "ending", "stopping-session"):
             raise StateError(f"a session is already {self.state}; stop it first")
-        if self.state == "exiting":
+        if self._exit_requested or self.state in ("exiting", "stopping"):
             raise StateError("the box is shutting down")
         from device.therapy.program import load_program
         from device.therapy.session import TherapySession
@@ -553,7 +580,8 @@ class Box:
         self._session_end_t = None if minutes is None else minutes * 60.0
         self.state = "playing"
         self._targets = self.session.update(0.0, self.heart.snapshot())
-        self.engine.set_targets(self._targets)
+        # While silent the engine jumps straight to the program's sound (no glide), then fades in.
+        self.engine.set_targets(self._targets, immediate=True)
         self.engine.fade_in(float(self.config.audio.fade_in_s))
         self.engine.chime("start")
         self.session_id = None
@@ -580,7 +608,10 @@ class Box:
                 state = self.store.get_preference(f"bandit:{self.config.therapy.profile}")
             except StorageError as exc:
                 self._storage_fault(str(exc))
-        return Chooser.from_state(state, seed=self.seed) if state else Chooser(seed=self.seed)
+        profile = str(self.config.therapy.profile)
+        if state:
+            return Chooser.from_state(state, seed=self.seed, profile=profile)
+        return Chooser(seed=self.seed, profile=profile)
 
     def stop_session(self, reason: str = "stop") -> None:
         """Fade the session out within the stop fade (at most 2 s), then go idle."""
@@ -590,11 +621,20 @@ class Box:
         self._stop_reason = reason
         self.state = "stopping-session"
 
+    def _drain_session_events(self) -> None:
+        for t, kind, detail in self.session.drain_events():
+            if kind == "chime":
+                self.engine.chime(detail)
+            self._event(kind, detail, t=self._session_t0 + t)
+
     def _end_session(self, reason: str) -> None:
         if self.session is not None:
-            for t, kind, detail in self.session.drain_events():
-                self._event(kind, detail, t=t)
-        self._event("stop", f"reason={reason}")
+            st = self.clock.now() - self._session_t0
+            # Tells the chooser how a session that ends early went, and records its stop.
+            self.session.stop(st, reason)
+            self._drain_session_events()
+        else:
+            self._event("stop", f"reason={reason}")
         self._flush_rows()
         if self.store is not None and self.session_id is not None:
             try:
@@ -864,6 +904,8 @@ class Box:
             "config": self.opts.config_path or self.config.source or "defaults",
             "config_error": self.opts.config_error,
             "sim_hr": (self.listener.hr_mean_bpm if self.listener is not None else None),
+            "sim_breathing": (self.listener.breathing_bpm if self.listener is not None else None),
+            "loop_reason": sstat.get("loop_reason"),
         }
 
     # -- running --------------------------------------------------------------------------
@@ -881,6 +923,8 @@ class Box:
                 return True
             if self.opts.exit_when_done and self.state == "idle" and self.engine.faded_out:
                 return True
+            if end_frames is not None and self._stop_reason == "duration":
+                return False  # the fade ends just before the duration; play it out exactly
             return self._exit_requested and self.engine.faded_out and self._tail_done()
 
         self._tail_blocks = 0
@@ -928,3 +972,9 @@ class Box:
 
     def __repr__(self) -> str:
         return f"<Box state={self.state} t={self.clock.now():.1f}s audio={self.audio_spec}>"
+
+
+def _no_sensor_type() -> type:
+    from device.drivers.pulse_sensor import NoSensor
+
+    return NoSensor

@@ -500,6 +500,23 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
 
 def _check_together(values: dict[str, dict[str, object]], file: str | None) -> None:
     """Rules that tie keys together (each still names the key at fault)."""
+    sensor, audio = values["sensor"], values["audio"]
+    # The MAX30102 FIFO holds 32 samples; a poll can come up to one audio block late, and the
+    # FIFO must not fill in between (or samples are lost every poll).
+    rate = int(sensor["sample_rate_sps"]) / int(sensor["averaging"])  # type: ignore[arg-type]
+    fill_s = 32 / rate
+    block_s = int(audio["block_frames"]) / int(audio["sample_rate"])  # type: ignore[arg-type]
+    poll_s = float(sensor["poll_interval_s"])  # type: ignore[arg-type]
+    if poll_s + block_s > 0.9 * fill_s:
+        raise ConfigError(
+            f"{_where(file)}sensor.poll_interval_s = {_toml_value(poll_s)} is not allowed: with "
+            f"audio.block_frames = {audio['block_frames']} polls may come "
+            f"{poll_s + block_s:.3f} s apart, but the sensor FIFO fills in {fill_s:.3f} s at "
+            f"{rate:g} samples/s; expected at most {max(0.0, 0.9 * fill_s - block_s):.3f}",
+            file=file,
+            key="sensor.poll_interval_s",
+            value=sensor["poll_interval_s"],
+        )
     vol, cap = values["audio"]["volume_db"], values["audio"]["cap_dbfs"]
     if vol > cap:  # type: ignore[operator]
         raise ConfigError(

@@ -40,6 +40,8 @@ def test_file_values_override_defaults():
         ("[therapy]\npacer_target_bpm = 8\n", "therapy.pacer_target_bpm", "from 4.5 to 7"),
         ("[console]\nport = 5\n", "console.port", "a string"),
         ("[audio]\ncap_dbfs = -20\nvolume_db = -10\n", "audio.volume_db", "audio.cap_dbfs"),
+        ("[sensor]\nsample_rate_sps = 400\npoll_interval_s = 0.1\n", "sensor.poll_interval_s",
+         "FIFO fills in 0.080 s"),
     ],
 )
 def test_bad_values_name_file_key_value_and_allowed(text, key, allowed):

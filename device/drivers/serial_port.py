@@ -26,8 +26,16 @@ def open_serial(port: str, baud: int = 115200) -> Any:
         if "://" in port:
             ser = serial.serial_for_url(port, baudrate=baud, timeout=0, write_timeout=0)
         else:
-            ser = serial.Serial(port, baudrate=baud, bytesize=8, parity="N", stopbits=1,
-                                timeout=0, write_timeout=0, exclusive=True)
+            ser = serial.Serial(
+                port,
+                baudrate=baud,
+                bytesize=8,
+                parity="N",
+                stopbits=1,
+                timeout=0,
+                write_timeout=0,
+                exclusive=True,
+            )
     except (serial.SerialException, OSError, ValueError) as exc:
         hint = ""
         text = str(exc)

@@ -182,6 +182,9 @@ class Engine:
         self._views = [out_t[i * b : (i + 1) * b] for i in range(self.blocks_per_segment)]
         self._block = self.blocks_per_segment
         self._started = False
+        self._idle = False
+        #: Times the engine went quiet and stopped rendering its voices (silence is free).
+        self.idle_segments_started = 0
         self._cut = False
 
         self._tones = OscillatorBank(8, s, self.sample_rate)
@@ -428,16 +431,26 @@ class Engine:
     def render(self) -> np.ndarray:
         """Render the next block: float32 ``(block_frames, 2)`` view, valid until the next call."""
         if self._block >= self.blocks_per_segment or self._cut:
-            if self._started:
+            if self._started and not self._idle:
                 self._commit(self._block * self.block_frames)
             self._started = True
             self._cut = False
-            try:
-                self._segment()
-            except Exception as exc:  # the sound must go on: silence this segment, count it
-                self._mix.fill(0.0)
-                self.render_errors += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
+            if self.fade.target == 0.0 and self.fade.value == 0.0 and not self.chimes.active:
+                # Silent (before the first fade-in, or after a fade-out): nothing can be heard,
+                # so the voices are not rendered and keep their state for the next fade-in.
+                # Most of a night is this silence; it costs almost nothing.
+                if not self._idle:
+                    self._mix.fill(0.0)
+                    self._idle = True
+                    self.idle_segments_started += 1
+            else:
+                self._idle = False
+                try:
+                    self._segment()
+                except Exception as exc:  # the sound must go on: silence this segment, count it
+                    self._mix.fill(0.0)
+                    self.render_errors += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}"
             self._block = 0
         view = self._views[self._block]
         self._block += 1

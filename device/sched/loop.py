@@ -210,7 +210,9 @@ class Loop:
         elif nxt > deadline:
             task.period = nxt - deadline
         # nxt == deadline: run again on the next turn (this turn visits each task once).
-        if deadline < nxt <= now:
+        # A microsecond of slack: deadlines summed from periods and frame-count time differ in
+        # their last bits, and that is not a missed period.
+        if deadline < nxt <= now - 1e-6:
             # Whole periods went by while the task (or the loop) was busy: skip to the next
             # future slot on the same grid, so the cadence stays where it was.
             missed = math.floor((now - nxt) / task.period) + 1
