@@ -519,6 +519,7 @@ class Box:
                 self.state = "idle"
         else:
             self.state = "idle"
+            self._sensor_standby(True)
         self.notifier.ready()
         self._ready_sent = True
         return None
@@ -570,6 +571,7 @@ class Box:
         if minutes is not None and not (0 < minutes <= 24 * 60):
             raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
         chooser = self._chooser(prog)
+        self._sensor_standby(False)
         self.session = TherapySession(
             prog,
             pacer_target_bpm=float(self.config.therapy.pacer_target_bpm),
@@ -650,6 +652,24 @@ class Box:
         self.session = None
         self.session_id = None
         self.state = "idle"
+        self._sensor_standby(True)
+
+    def _sensor_standby(self, on: bool) -> None:
+        """Sensor dark between sessions; each session starts a fresh heart analysis."""
+        set_standby = getattr(self.sensor, "set_standby", None)
+        if set_standby is None:
+            return
+        if on:
+            set_standby(True)
+            self.heart = self._new_heart()
+            self._heart_state = None
+        elif getattr(self.sensor, "standby", False):
+            set_standby(False)
+
+    def _new_heart(self) -> Any:
+        from device.dsp.heart import HeartAnalyzer
+
+        return HeartAnalyzer(self.sensor.rate_hz)
 
     def _flush_rows(self) -> None:
         if self.store is not None and self._row_buffer and self.session_id is not None:

@@ -439,3 +439,23 @@ def test_swapped_red_and_ir_are_noticed(swapped, caplog):
         sensor.poll()
     assert sensor.contact and sensor.info()["channels_swapped"] is swapped
     assert ("Red and IR look swapped" in caplog.text) is swapped
+
+
+def test_standby_darkens_the_chip_and_wakes_on_the_clocks_index():
+    rig = Rig()
+    rig.run(5.0)
+    assert rig.sensor.contact
+    rig.sensor.set_standby(True)
+    assert rig.sensor.standby and not rig.sensor.contact
+    assert rig.chip.read_byte_data(0x57, 0x09) & 0x80, "SHDN set: LEDs dark"
+    produced = rig.chip.samples_produced
+    assert rig.run(100.0) == []  # nothing is read (or made) while in standby
+    assert rig.chip.samples_produced == produced
+    rig.sensor.set_standby(True)  # idempotent
+    rig.sensor.set_standby(False)
+    assert not rig.chip.read_byte_data(0x57, 0x09) & 0x80
+    blocks = rig.run(5.0)
+    assert blocks[0].gap_before
+    # Indices go on from the clock, so sample times stay true across the standby.
+    assert abs(blocks[0].start_index / blocks[0].rate_hz - 105.0) < 0.5
+    assert rig.sensor.contact and rig.sensor.info()["standby"] is False

@@ -140,6 +140,7 @@ class PulseSensor:
         self._bus: Any = None
         self._drv: MAX30102 | None = None
         self._closed = False
+        self._standby = False
         self._led_red_ma = float(led_red_ma)
         self._led_ir_ma = float(led_ir_ma)
 
@@ -259,7 +260,7 @@ class PulseSensor:
         Never raises: errors are counted (``bus_errors``, ``errors``) and reported by
         :meth:`info`, and the sensor is looked for again when it has gone.
         """
-        if self._closed:
+        if self._closed or self._standby:
             return None
         try:
             return self._poll(self._clock())
@@ -571,6 +572,7 @@ class PulseSensor:
             "red_dc": red_dc,
             "perfusion_pct": None if levels is None else round(100.0 * levels[1], 3),
             "contact": self._contact,
+            "standby": self._standby,
             "samples": self._next_index,
             "overflows": self.overflows,
             "samples_lost": self.samples_lost,
@@ -583,6 +585,40 @@ class PulseSensor:
             "channels_swapped": self.channels_swapped,
             "error": self.last_error,
         }
+
+    @property
+    def standby(self) -> bool:
+        """True while the chip is shut down between sessions (LEDs dark, 0.7 µA)."""
+        return self._standby
+
+    def set_standby(self, on: bool) -> None:
+        """Shut the chip down between sessions, or wake it for the next one.
+
+        A red LED glowing all night by a bed is unwelcome, and nobody reads the pulse when
+        no session plays. On waking the FIFO is cleared, the stream goes on at the index the
+        clock says (``stream_start_s`` stays valid) and the first block is marked as a gap.
+        Never raises: a bus error is counted, and a lost sensor is found again by :meth:`poll`.
+        """
+        on = bool(on)
+        if on == self._standby or self._closed:
+            return
+        self._standby = on
+        self._contact = False
+        drv = self._drv
+        if drv is None:
+            return
+        try:
+            if on:
+                drv.shutdown()
+            else:
+                drv.wake()
+                drv.clear_fifo()
+                self._unknown_gap = True
+                self._gap_pending = True
+                self._reset_history()
+        except BusError as exc:
+            self.bus_errors += 1
+            self.last_error = str(exc)
 
     def close(self) -> None:
         """Shut the chip down and close the bus. Safe to call again."""
