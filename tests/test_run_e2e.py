@@ -125,3 +125,23 @@ def test_bad_usage_exits_2_with_one_line(bedside_cmd, cli_env, argv):
                           timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("bedside: error:") and proc.stderr.count("\n") == 1
+
+
+def test_missing_real_sensor_is_reported_and_the_box_plays_open_loop(tmp_path, bedside_cmd,
+                                                                     cli_env):
+    cfg = tmp_path / "pi.toml"
+    # Real sensor on an I2C bus this machine does not have; no GPIO, no console port.
+    cfg.write_text("[sensor]\nbackend = 'max30102'\ni2c_bus = 29\n[gpio]\nbackend = 'none'\n"
+                   "[console]\nport = ''\n")
+    out = tmp_path / "open-loop.wav"
+    proc = subprocess.run(
+        [*bedside_cmd, "run", "--config", str(cfg), "--audio", f"wav:{out}", "--duration", "40",
+         "--speed", "max", "--status", "json"],
+        env=cli_env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "pulse sensor not available" in proc.stderr and "/dev/i2c-29" in proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert all(x["sensor"] == "absent" and x["hr"] is None for x in lines)
+    assert lines[-5]["state"] == "playing" and lines[-5]["pacer"] is not None
+    data, rate = read_wav(out)
+    assert rms_db(data[35 * rate: 36 * rate]) > -60, "the sound plays without a pulse"
