@@ -157,3 +157,20 @@ def test_real_clock_reads_monotonic_time():
     assert clock.now() == 2.5
     clock.advance(1024, 48000)
     assert clock.frames == 1024 and clock.now() == 2.5
+
+
+def test_between_callbacks_run_mid_block_and_the_block_is_written_whole():
+    block = np.arange(BLOCK * 2, dtype=np.float32).reshape(BLOCK, 2)
+    written: list[np.ndarray] = []
+    clock = VirtualClock(None)
+    loop = Loop(clock, lambda: block, lambda b: written.append(np.array(b)),
+                sample_rate=RATE, block_frames=BLOCK)
+    seen: list[float] = []
+    loop.add_between(lambda: seen.append(clock.now()))
+    loop.add_between(lambda: 1 / 0)  # a failing callback is counted, never raised
+    for _ in range(3):
+        loop.turn()
+    assert seen == pytest.approx([(i + 0.5) * BLOCK / RATE for i in range(3)])
+    assert np.array_equal(np.concatenate(written[:2]), block)
+    assert len(written) == 6 and loop.between_errors == 3
+    assert clock.now() == pytest.approx(3 * BLOCK / RATE)

@@ -86,6 +86,8 @@ class Loop:
         self.block_s = block_frames / sample_rate
         self._wall = wall
         self._tasks: list[Task] = []
+        self._between: list[Callable[[], None]] = []
+        self._halves: dict[int, tuple[Any, Any, Any]] = {}
         self._running = False
         self._stop_requested = False
         #: Blocks rendered and written.
@@ -94,6 +96,8 @@ class Loop:
         self.late_blocks = 0
         #: Task overruns, all tasks together (see :attr:`Task.overruns`).
         self.overruns = 0
+        #: Exceptions raised by mid-block callbacks (see :meth:`add_between`).
+        self.between_errors = 0
         #: Longest turn seen (render plus tasks, without the sink's pacing wait), seconds.
         self.max_turn_s = 0.0
 
@@ -113,6 +117,15 @@ class Loop:
         task = Task(name, callback, deadline, budget_s, period=period)
         self._tasks.append(task)
         return task
+
+    def add_between(self, callback: Callable[[], None]) -> None:
+        """Also run ``callback`` halfway through handing each block to the sink.
+
+        The block is then written (and the clock advanced) in two halves, so whatever the
+        callback serves (the console) waits at most about half a block, not a whole one.
+        It must be quick; an exception from it is logged and counted, never raised.
+        """
+        self._between.append(callback)
 
     def cancel(self, task: Task) -> None:
         """Remove a task; safe to call from inside any task, and more than once."""
@@ -162,16 +175,46 @@ class Loop:
         start = self._wall()
         block = self._render()
         rendered = self._wall()
-        self._write(block)
+        if self._between:
+            between_s = self._write_in_halves(block)
+        else:
+            self._write(block)
+            self.clock.advance(self.block_frames, self.sample_rate)
+            between_s = 0.0
         written = self._wall()
-        self.clock.advance(self.block_frames, self.sample_rate)
         self.blocks += 1
         self.run_due_tasks()
-        turn_s = (rendered - start) + (self._wall() - written)
+        turn_s = (rendered - start) + (self._wall() - written) + between_s
         if turn_s > self.max_turn_s:
             self.max_turn_s = turn_s
         if turn_s > self.block_s:
             self.late_blocks += 1
+
+    def _write_in_halves(self, block: Any) -> float:
+        cached = self._halves.get(id(block))
+        if cached is None or cached[0] is not block:
+            # The engine hands out the same few block views over and over: slice each once
+            # (the cache holds the block itself, so its id cannot be reused meanwhile).
+            if len(self._halves) > 64:
+                self._halves.clear()
+            half = self.block_frames // 2
+            cached = (block, block[:half], block[half:])
+            self._halves[id(block)] = cached
+        _, first, second = cached
+        self._write(first)
+        self.clock.advance(len(first), self.sample_rate)
+        t0 = self._wall()
+        for callback in self._between:
+            try:
+                callback()
+            except Exception:
+                self.between_errors += 1
+                if self.between_errors <= 3:
+                    log.exception("mid-block callback failed")
+        spent = self._wall() - t0
+        self._write(second)
+        self.clock.advance(len(second), self.sample_rate)
+        return spent
 
     def run_due_tasks(self) -> None:
         """Run every task whose deadline is not after the clock's present time."""
