@@ -924,7 +924,13 @@ class Box:
             "overruns": self.loop.overruns,
             "late_blocks": self.loop.late_blocks,
             "uptime_s": time.time() - self.started_wall,
-            "sensor": "present" if self.sensor.present else "absent",
+            "sensor": (
+                "standby"
+                if getattr(self.sensor, "standby", False)
+                else "present"
+                if self.sensor.present
+                else "absent"
+            ),
             "storage": "ok" if self.storage_error is None else "fault",
             "storage_error": self.storage_error,
             "config": self.opts.config_path or self.config.source or "defaults",

@@ -26,16 +26,22 @@ def test_whole_night_sleep_program_with_a_finger_removal(tmp_path):
     cfg = Config.defaults()
     for key, value in [
         ("therapy.program", "sleep"),
-        ("audio.block_frames", 4096),       # a night of 1024-frame blocks is 1.35 M loop turns
-        ("sensor.sample_rate_sps", 50),     # 50 sps: a poll every 0.3 s (+ one 85 ms block)
-        ("sensor.poll_interval_s", 0.3),    # stays well inside the 32-deep FIFO
-        ("sim.finger_off_at_s", 600.0),     # finger off at 00:10 ...
-        ("sim.finger_off_for_s", 120.0),    # ... and back at 00:12
+        ("audio.block_frames", 4096),  # a night of 1024-frame blocks is 1.35 M loop turns
+        ("sensor.sample_rate_sps", 50),  # 50 sps: a poll every 0.3 s (+ one 85 ms block)
+        ("sensor.poll_interval_s", 0.3),  # stays well inside the 32-deep FIFO
+        ("sim.finger_off_at_s", 600.0),  # finger off at 00:10 ...
+        ("sim.finger_off_for_s", 120.0),  # ... and back at 00:12
         ("sim.seed", 3),
     ]:
         cfg = cfg.with_value(key, value)
-    opts = RunOptions(sim=True, audio="null", duration_s=NIGHT_S, speed=None, status="none",
-                      state_dir=str(tmp_path / "state"))
+    opts = RunOptions(
+        sim=True,
+        audio="null",
+        duration_s=NIGHT_S,
+        speed=None,
+        status="none",
+        state_dir=str(tmp_path / "state"),
+    )
     samples: list[dict] = []
     rss: dict[str, int] = {}
     with Box(cfg, opts, status_out=io.StringIO()) as box:
@@ -43,9 +49,16 @@ def test_whole_night_sleep_program_with_a_finger_removal(tmp_path):
         def probe(deadline: float) -> float:
             status = box.status()
             audio_t = box.engine.frames / box.engine.sample_rate
-            samples.append({"t": deadline, "audio_t": audio_t, "loop_t": box.clock.now(),
-                            "state": status["state"], "loop_state": status["loop_state"],
-                            "elapsed": status["elapsed_s"]})
+            samples.append(
+                {
+                    "t": deadline,
+                    "audio_t": audio_t,
+                    "loop_t": box.clock.now(),
+                    "state": status["state"],
+                    "loop_state": status["loop_state"],
+                    "elapsed": status["elapsed_s"],
+                }
+            )
             if deadline == 3600.0:
                 rss["hour1"] = rss_kib()
             return deadline + 5.0

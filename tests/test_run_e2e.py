@@ -28,18 +28,44 @@ def rms_db(x: np.ndarray) -> float:
     return 20 * np.log10(np.sqrt(np.mean((x.astype(np.float64) / 32768) ** 2)) + 1e-12)
 
 
-def test_two_minute_sim_run_writes_a_clean_wav_and_finds_the_heart(tmp_path, bedside_cmd,
-                                                                    cli_env):
+def test_two_minute_sim_run_writes_a_clean_wav_and_finds_the_heart(tmp_path, bedside_cmd, cli_env):
     out = tmp_path / "out.wav"
     proc = subprocess.run(
-        [*bedside_cmd, "run", "--sim", "--audio", f"wav:{out}", "--duration", "120",
-         "--speed", "max", "--status", "json"],
-        env=cli_env, capture_output=True, text=True, timeout=120)
+        [
+            *bedside_cmd,
+            "run",
+            "--sim",
+            "--audio",
+            f"wav:{out}",
+            "--duration",
+            "120",
+            "--speed",
+            "max",
+            "--status",
+            "json",
+        ],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert 115 <= len(lines) <= 121
-    for key in ("t", "state", "program", "hr", "quality", "contact", "breathing", "pacer",
-                "entrain_hz", "volume_db", "underruns", "overruns"):
+    for key in (
+        "t",
+        "state",
+        "program",
+        "hr",
+        "quality",
+        "contact",
+        "breathing",
+        "pacer",
+        "entrain_hz",
+        "volume_db",
+        "underruns",
+        "overruns",
+    ):
         assert key in lines[0], key
 
     data, rate = read_wav(out)
@@ -50,7 +76,7 @@ def test_two_minute_sim_run_writes_a_clean_wav_and_finds_the_heart(tmp_path, bed
     assert peak <= 32768 * 10 ** (-6.0 / 20) + 1, "above the default -6 dBFS cap"
     # Fades in over 30 s: the sound grows from far below its level a minute in (the soft start
     # chime rings over the first seconds, so the fade is measured after it).
-    early, mid, full = (rms_db(data[a * rate: (a + 1) * rate]) for a in (4, 15, 60))
+    early, mid, full = (rms_db(data[a * rate : (a + 1) * rate]) for a in (4, 15, 60))
     assert early < mid < full and early < full - 10, (early, mid, full)
     assert np.abs(data[:48].astype(np.int32)).max() < 100, "starts from silence"
 
@@ -65,9 +91,24 @@ def test_two_minute_sim_run_writes_a_clean_wav_and_finds_the_heart(tmp_path, bed
 def test_sigterm_fades_out_and_leaves_a_valid_wav(tmp_path, bedside_cmd, cli_env):
     out = tmp_path / "stop.wav"
     proc = subprocess.Popen(
-        [*bedside_cmd, "run", "--sim", "--audio", f"wav:{out}", "--duration", "600",
-         "--speed", "1", "--status", "json"],
-        env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            *bedside_cmd,
+            "run",
+            "--sim",
+            "--audio",
+            f"wav:{out}",
+            "--duration",
+            "600",
+            "--speed",
+            "1",
+            "--status",
+            "json",
+        ],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Wait for the first status lines: the box is playing.
         for _ in range(3):
@@ -84,7 +125,7 @@ def test_sigterm_fades_out_and_leaves_a_valid_wav(tmp_path, bedside_cmd, cli_env
     seconds = len(data) / rate
     assert 3.0 <= seconds <= 3.0 + took + 2.5
     # The end is a fade to silence, not a cut.
-    assert np.abs(data[-rate // 10:].astype(np.int32)).max() < 50
+    assert np.abs(data[-rate // 10 :].astype(np.int32)).max() < 50
 
 
 @pytest.mark.parametrize(
@@ -102,8 +143,12 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, bedside_cmd, cli_env, text,
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
     proc = subprocess.run(
-        [*bedside_cmd, "run", "--sim", "--audio", "null", "--duration", "1", "--config",
-         str(cfg)], env=cli_env, capture_output=True, text=True, timeout=60)
+        [*bedside_cmd, "run", "--sim", "--audio", "null", "--duration", "1", "--config", str(cfg)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert key in proc.stderr and str(cfg) in proc.stderr
     assert proc.stderr.count("\n") == 1
@@ -121,27 +166,47 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, bedside_cmd, cli_env, text,
     ],
 )
 def test_bad_usage_exits_2_with_one_line(bedside_cmd, cli_env, argv):
-    proc = subprocess.run([*bedside_cmd, *argv], env=cli_env, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [*bedside_cmd, *argv], env=cli_env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("bedside: error:") and proc.stderr.count("\n") == 1
 
 
-def test_missing_real_sensor_is_reported_and_the_box_plays_open_loop(tmp_path, bedside_cmd,
-                                                                     cli_env):
+def test_missing_real_sensor_is_reported_and_the_box_plays_open_loop(
+    tmp_path, bedside_cmd, cli_env
+):
     cfg = tmp_path / "pi.toml"
     # Real sensor on an I2C bus this machine does not have; no GPIO, no console port.
-    cfg.write_text("[sensor]\nbackend = 'max30102'\ni2c_bus = 29\n[gpio]\nbackend = 'none'\n"
-                   "[console]\nport = ''\n")
+    cfg.write_text(
+        "[sensor]\nbackend = 'max30102'\ni2c_bus = 29\n[gpio]\nbackend = 'none'\n"
+        "[console]\nport = ''\n"
+    )
     out = tmp_path / "open-loop.wav"
     proc = subprocess.run(
-        [*bedside_cmd, "run", "--config", str(cfg), "--audio", f"wav:{out}", "--duration", "40",
-         "--speed", "max", "--status", "json"],
-        env=cli_env, capture_output=True, text=True, timeout=120)
+        [
+            *bedside_cmd,
+            "run",
+            "--config",
+            str(cfg),
+            "--audio",
+            f"wav:{out}",
+            "--duration",
+            "40",
+            "--speed",
+            "max",
+            "--status",
+            "json",
+        ],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "pulse sensor not available" in proc.stderr and "/dev/i2c-29" in proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert all(x["sensor"] == "absent" and x["hr"] is None for x in lines)
     assert lines[-5]["state"] == "playing" and lines[-5]["pacer"] is not None
     data, rate = read_wav(out)
-    assert rms_db(data[35 * rate: 36 * rate]) > -60, "the sound plays without a pulse"
+    assert rms_db(data[35 * rate : 36 * rate]) > -60, "the sound plays without a pulse"

@@ -16,8 +16,14 @@ RATE, BLOCK = 48000, 1024
 def make_loop(clock=None, wall=None):
     block = np.zeros((BLOCK, 2), np.float32)
     written: list[int] = []
-    loop = Loop(clock or VirtualClock(None), lambda: block, lambda b: written.append(len(b)),
-                sample_rate=RATE, block_frames=BLOCK, **({"wall": wall} if wall else {}))
+    loop = Loop(
+        clock or VirtualClock(None),
+        lambda: block,
+        lambda b: written.append(len(b)),
+        sample_rate=RATE,
+        block_frames=BLOCK,
+        **({"wall": wall} if wall else {}),
+    )
     return loop, written
 
 
@@ -50,7 +56,7 @@ def test_task_runs_in_the_first_block_after_its_deadline():
 
     loop.add_task("once", task, 0.5)
     loop.run(until=lambda: loop.clock.now() > 1.0)
-    (deadline, ran_at), = seen
+    ((deadline, ran_at),) = seen
     assert deadline == 0.5
     assert 0.5 <= ran_at < 0.5 + BLOCK / RATE
 
@@ -163,8 +169,13 @@ def test_between_callbacks_run_mid_block_and_the_block_is_written_whole():
     block = np.arange(BLOCK * 2, dtype=np.float32).reshape(BLOCK, 2)
     written: list[np.ndarray] = []
     clock = VirtualClock(None)
-    loop = Loop(clock, lambda: block, lambda b: written.append(np.array(b)),
-                sample_rate=RATE, block_frames=BLOCK)
+    loop = Loop(
+        clock,
+        lambda: block,
+        lambda b: written.append(np.array(b)),
+        sample_rate=RATE,
+        block_frames=BLOCK,
+    )
     seen: list[float] = []
     loop.add_between(lambda: seen.append(clock.now()))
     loop.add_between(lambda: 1 / 0)  # a failing callback is counted, never raised
