@@ -16,26 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import tiny_tmpfs
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "state"
-    mnt.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    """A real 2m filesystem (tmpfs), so the kernel itself says ENOSPC."""
+    with tiny_tmpfs(tmp_path / "state", "2m") as mnt:
+        yield mnt
 
 
 def fill(path: Path) -> None:

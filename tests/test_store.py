@@ -8,12 +8,13 @@ import math
 import os
 import sqlite3
 import struct
-import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import tiny_tmpfs
 
 from device.exc import StorageError
 from device.store.atomic import atomic_write_text
@@ -376,21 +377,10 @@ def test_session_started_on_a_full_disk_arrives_with_its_rows(store: Store):
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path):
-    """A real 300 KiB filesystem (tmpfs), so the kernel itself says ENOSPC."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 300k filesystem (tmpfs), so the kernel itself says ENOSPC."""
+    with tiny_tmpfs(tmp_path / "tiny", "300k") as mnt:
+        yield mnt
 
 
 def test_real_full_disk(tiny_disk: Path):
