@@ -28,17 +28,17 @@ def rms_db(x: np.ndarray) -> float:
     return 20 * np.log10(np.sqrt(np.mean((x.astype(np.float64) / 32768) ** 2)) + 1e-12)
 
 
-def test_two_minute_sim_run_writes_a_clean_wav_and_finds_the_heart(tmp_path, bedside_cmd, cli_env):
-    out = tmp_path / "out.wav"
-    proc = subprocess.run(
+def run_box(bedside_cmd, cli_env, out: Path, duration: str, *extra: str):
+    """``bedside run`` to a WAV at max speed with JSON status; returns the finished process."""
+    return subprocess.run(
         [
             *bedside_cmd,
             "run",
-            "--sim",
+            *extra,
             "--audio",
             f"wav:{out}",
             "--duration",
-            "120",
+            duration,
             "--speed",
             "max",
             "--status",
@@ -49,6 +49,11 @@ def test_two_minute_sim_run_writes_a_clean_wav_and_finds_the_heart(tmp_path, bed
         text=True,
         timeout=120,
     )
+
+
+def test_two_minute_sim_run_writes_a_clean_wav_and_finds_the_heart(tmp_path, bedside_cmd, cli_env):
+    out = tmp_path / "out.wav"
+    proc = run_box(bedside_cmd, cli_env, out, "120", "--sim")
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert 115 <= len(lines) <= 121
@@ -183,26 +188,7 @@ def test_missing_real_sensor_is_reported_and_the_box_plays_open_loop(
         "[console]\nport = ''\n"
     )
     out = tmp_path / "open-loop.wav"
-    proc = subprocess.run(
-        [
-            *bedside_cmd,
-            "run",
-            "--config",
-            str(cfg),
-            "--audio",
-            f"wav:{out}",
-            "--duration",
-            "40",
-            "--speed",
-            "max",
-            "--status",
-            "json",
-        ],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_box(bedside_cmd, cli_env, out, "40", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "pulse sensor not available" in proc.stderr and "/dev/i2c-29" in proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]

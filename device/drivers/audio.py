@@ -11,6 +11,7 @@ PyAudio is imported only when a PyAudio sink is opened (or passed in as ``backen
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ctypes
 import os
@@ -102,7 +103,7 @@ class _Converter:
         return self.data
 
 
-class AudioSink:
+class AudioSink(abc.ABC):
     """Base class of the sinks: counters, idempotent close, context manager."""
 
     #: True when :meth:`write` blocks in real time (the sink paces the loop).
@@ -155,8 +156,9 @@ class AudioSink:
                 self._write_bytes(self._conv.convert(part), part.shape[0])
         self.frames_written += n
 
-    def _write_bytes(self, data: bytes | memoryview, frames: int) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _write_bytes(self, data: bytes | memoryview, frames: int) -> None:
+        """Deliver ``frames`` converted frames (each sink's own transport)."""
 
     def close(self) -> None:
         """Release the sink (idempotent)."""
