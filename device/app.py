@@ -517,7 +517,9 @@ class Box:
         )
         if self.opts.config_error:
             self._event("config-fallback", self.opts.config_error)
-        if bool(self.config.service.auto_start) or self.opts.program:
+        if self.state != "starting":
+            pass  # a technician started a session on the console before this: keep it
+        elif bool(self.config.service.auto_start) or self.opts.program:
             try:
                 self.start_session(self.opts.program, self.opts.minutes)
             except BedsideError as exc:

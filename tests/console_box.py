@@ -208,8 +208,10 @@ def box_env(tmp: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_box(tmp: Path, env: dict[str, str], config: str = "") -> Iterator[BoxRun]:
-    """Start ``bedside run --sim --audio null --serial`` on a socat pty; stop it after."""
+def running_box(
+    tmp: Path, env: dict[str, str], config: str = "", audio: str = "null"
+) -> Iterator[BoxRun]:
+    """Start ``bedside run --sim --audio AUDIO --serial`` on a socat pty; stop it after."""
     tmp.mkdir(parents=True, exist_ok=True)
     cfg = tmp / "config.toml"
     cfg.write_text("[service]\nauto_start = false\n" + config)
@@ -227,7 +229,7 @@ def running_box(tmp: Path, env: dict[str, str], config: str = "") -> Iterator[Bo
                 "run",
                 "--sim",
                 "--audio",
-                "null",
+                audio,
                 "--serial",
                 run.box_tty,
                 "--config",

@@ -28,10 +28,13 @@ def parse_speed(text: str) -> float | None:
 
 
 def parse_audio(text: str) -> str:
-    """``pyaudio``, ``null`` or ``wav:PATH``."""
-    if text in ("pyaudio", "null") or (text.startswith("wav:") and len(text) > 4):
+    """``pyaudio``, ``null`` or ``wav:PATH``, optionally after ``realtime:``."""
+    inner = text[len("realtime:") :] if text.startswith("realtime:") else text
+    if inner in ("pyaudio", "null") or (inner.startswith("wav:") and len(inner) > 4):
         return text
-    raise argparse.ArgumentTypeError(f"audio must be pyaudio, null or wav:PATH, not {text!r}")
+    raise argparse.ArgumentTypeError(
+        f"audio must be pyaudio, null or wav:PATH (optionally after realtime:), not {text!r}"
+    )
 
 
 def positive(text: str) -> float:
@@ -70,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--audio",
         type=parse_audio,
-        metavar="pyaudio|wav:PATH|null",
+        metavar="[realtime:]pyaudio|wav:PATH|null",
         help="audio output (default from config)",
     )
     p.add_argument(

@@ -3,7 +3,8 @@
 Every sink takes float32 ``(frames, channels)`` blocks in [-1, 1], converts them into a
 preallocated buffer and never raises from :meth:`AudioSink.write`: problems are counted
 (``errors``, ``underruns``) and reported by the loop. ``open_sink(spec, ...)`` picks one
-from a spec string: ``"pyaudio"``, ``"wav:PATH"`` or ``"null"``.
+from a spec string: ``"pyaudio"``, ``"wav:PATH"`` or ``"null"``, optionally behind
+``"realtime:"`` (a sound card's buffer timing, :mod:`device.drivers.realtime_sink`).
 
 PyAudio is imported only when a PyAudio sink is opened (or passed in as ``backend``), so
 ``import device`` works on machines without PortAudio.
@@ -446,7 +447,25 @@ def open_sink(
     block_frames: int = 1024,
     sample_format: str = "int16",
 ) -> AudioSink:
-    """Open the sink named by ``spec``: ``"pyaudio"``, ``"wav:PATH"`` or ``"null"``."""
+    """Open the sink named by ``spec``: ``"pyaudio"``, ``"wav:PATH"`` or ``"null"``.
+
+    ``"realtime:<spec>"`` puts that sink behind a modelled sound-card buffer of
+    ``buffer_blocks`` blocks drained in real time (for playing into the ALSA file plugin,
+    which does not keep time, as a sound card would).
+    """
+    if spec.startswith("realtime:"):
+        from device.drivers.realtime_sink import RealTimeSink
+
+        inner = open_sink(
+            spec[len("realtime:") :],
+            sample_rate=sample_rate,
+            channels=channels,
+            device=device,
+            buffer_blocks=buffer_blocks,
+            block_frames=block_frames,
+            sample_format=sample_format,
+        )
+        return RealTimeSink(inner, buffer_blocks=buffer_blocks)  # type: ignore[return-value]
     if spec == "null":
         return NullSink(sample_rate, channels, block_frames, sample_format)
     if spec == "pyaudio":
@@ -462,4 +481,7 @@ def open_sink(
         return WavSink(
             spec[4:], sample_rate=sample_rate, channels=channels, block_frames=block_frames
         )
-    raise ValueError(f"audio sink {spec!r} is not one of: pyaudio, wav:PATH, null")
+    raise ValueError(
+        f"audio sink {spec!r} is not one of: pyaudio, wav:PATH, null (each optionally "
+        "after realtime:)"
+    )
