@@ -7,7 +7,8 @@ Usage::
 Data: ``--data``, else ``$BEDSIDE_PPG_DATA``, else ``../shared/data/ppg`` beside the repo
 (see its README for the recordings and the scoring recipe followed here):
 
-* BIDMC (ICU, 125 Hz, ECG beats) at 125, 50 and 25 Hz (anti-aliased ``resample_poly``);
+* BIDMC (ICU, 125 Hz, ECG beats) at 125, 50 and 25 Hz (anti-aliased ``resample_poly`` of the
+  signal less its mean, edges padded along a line);
 * Welltory (finger on phone camera, irregular ~30 Hz, Polar H10 RR intervals) put on a
   regular 30 Hz grid by linear interpolation, and decimated from that to 25 Hz. The red
   channel by default; ``--channel auto`` takes green where red is clipped at 255.
@@ -115,7 +116,12 @@ def decimate(rec: Recording, rate: float) -> Recording:
     from fractions import Fraction
 
     fr = Fraction(rate / rec.rate).limit_denominator(100)
-    ppg = resample_poly(rec.ppg, fr.numerator, fr.denominator)
+    # The offset is taken out first: the polyphase branches of resample_poly's filter differ
+    # in DC gain by about 7e-4, which turns a camera's 255-count offset into a 5 Hz tone at
+    # 25 Hz (period: the up factor) as large as the pulse on a clipped channel. A sensor
+    # sampling at 25 sps makes no such tone. Edges are padded along a line, not with zeros.
+    offset = float(np.mean(rec.ppg))
+    ppg = resample_poly(rec.ppg - offset, fr.numerator, fr.denominator, padtype="line") + offset
     return Recording(rec.name, rec.kind, rate, ppg, rec.ref, rec.bad)
 
 
