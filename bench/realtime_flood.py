@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import select
 import shutil
@@ -58,6 +59,47 @@ KINDS = (
     ("VOL loud", "ERR"),
     ("ERR?", "OK"),
 )
+
+
+def hour_program(minutes: float) -> str:
+    """A program that keeps every layer sounding for ``minutes``, its parameters always moving.
+
+    Sections of 10 minutes swap entrainment kind, pad preset and noise colour (crossfaded
+    over 30 s) while rates, carriers, brightness and levels glide, as the closed loop would
+    move them.
+    """
+    kinds = ("isochronic", "monaural")
+    pads = ("deep", "warm", "glass")
+    colours = ("pink", "brown", "white")
+    out = [
+        'name = "flood-hour"',
+        'description = "benchmark: the full mix for an hour, parameters always gliding"',
+    ]
+    for i in range(max(1, math.ceil(minutes / 10.0))):
+        lo, hi = (6, 10) if i % 2 else (10, 6)
+        out += [
+            "",
+            "[[section]]",
+            f'name = "part{i + 1}"',
+            "duration_min = 10",
+            f"pacer_bpm = [{10 if i == 0 else 6}, 6]",
+            "inhale_fraction = 0.4",
+            f'entrain_kind = "{kinds[i % 2]}"',
+            f"entrain_hz = [{lo}, {hi}]",
+            f"carrier_hz = [{200 + 20 * (i % 3)}, {180 + 20 * (i % 2)}]",
+            f'pad_preset = "{pads[i % 3]}"',
+            f"pad_brightness = [{0.3 + 0.1 * (i % 3):.1f}, {0.5 - 0.1 * (i % 2):.1f}]",
+            f'noise_colour = "{colours[i % 3]}"',
+            "noise_tone = [0.4, 0.3]",
+            f"tones_db = [{-24 - (i % 2) * 3}, {-27 + (i % 2) * 3}]",
+            "pad_db = [-14, -16]",
+            "noise_db = [-24, -22]",
+            "swell_db = [6, 4]",
+        ]
+        if i:
+            out.append('transition = { duration_s = 30, curve = "S" }')
+    out += ["", "[ending]", 'kind = "fade"', "duration_min = 2", 'curve = "S"', ""]
+    return "\n".join(out)
 
 
 class Term:
@@ -103,6 +145,8 @@ def main() -> int:
     )
     ap.add_argument("--keep", action="store_true", help="keep the capture and temp dir")
     args = ap.parse_args()
+    # A SIGTERM (a timeout, a kill) still stops the box and the pty pair below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     socat = shutil.which("socat")
     if socat is None:
         print("socat is needed (apt-get install socat)", file=sys.stderr)
@@ -132,7 +176,8 @@ def main() -> int:
     )
     env.pop("NOTIFY_SOCKET", None)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    session_minutes = args.minutes + 5
+    program = tmp / "flood-hour.toml"
+    program.write_text(hour_program(args.minutes + 5))
 
     def renice() -> None:
         # An unprivileged user keeps normal priority (the niceness is printed below).
@@ -142,7 +187,7 @@ def main() -> int:
     box = subprocess.Popen(
         [
             *(sys.executable, "-m", "device", "run", "--sim", "--audio", "realtime:pyaudio"),
-            *("--minutes", f"{session_minutes:g}", "--serial", box_tty, "--config", str(cfg)),
+            *("--program", str(program), "--serial", box_tty, "--config", str(cfg)),
             *("--state-dir", str(tmp / "state"), "--status", "none"),
         ],
         stdout=subprocess.DEVNULL,
