@@ -11,7 +11,8 @@ Meanwhile the console (a socat pty pair) is flooded for the whole run: a window 
 is always in flight (``STATUS?``, ``PING``, ``VOL?``, ``HELP VOL``, ``ERR?`` and malformed
 lines), every reply is checked in order, and once a minute a ``STATUS?`` samples the box's
 underruns, late blocks and task overruns. At the end the capture is read back: its length
-must match the wall time played, and it must not be silent.
+must match the time the box ran, and it must not be silent. Exit 0 only when every check
+passes (no underruns, still playing, capture length, sound).
 
 Run: ``.venv/bin/python bench/realtime_flood.py [--minutes 60] [--block-frames 1024]``
 """
@@ -184,6 +185,7 @@ def main() -> int:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, args.nice)
 
+    t_popen = time.monotonic()
     box = subprocess.Popen(
         [
             *(sys.executable, "-m", "device", "run", "--sim", "--audio", "realtime:pyaudio"),
@@ -221,20 +223,21 @@ def main() -> int:
         last_data: list[str] = []
         next_sample = t0
         final_sampled = False
+        last_reply = t0
         while True:
             now = time.monotonic()
             sampling = now >= next_sample and now < end
             if now >= end and not final_sampled:
                 sampling = final_sampled = True
             if now < end or sampling:
-                while len(pending) < args.window or sampling:
+                while (now < end and len(pending) < args.window) or sampling:
                     if sampling:
                         tag, text, kind = f"h{len(samples)}", "STATUS?", "OK"
                         next_sample += 60.0
                         sampling = False
                     else:
                         text, kind = KINDS[sent % len(KINDS)]
-                        tag = f"f{sent}"
+                        tag = f"f{sent % 1_000_000}"  # tags are at most 8 characters
                         sent += 1
                     term.wbuf += f"{text} #{tag}\r\n".encode()
                     pending.append((tag, kind))
@@ -248,6 +251,7 @@ def main() -> int:
                     last_data.append(line)
                     continue
                 tag, kind = pending.pop(0)
+                last_reply = time.monotonic()
                 if not line.endswith(f" #{tag}") or not line.startswith(kind):
                     raise AssertionError(f"expected {kind} #{tag}, got {line!r}")
                 if tag.startswith("h"):
@@ -267,6 +271,8 @@ def main() -> int:
                 last_data.clear()
             if box.poll() is not None:
                 raise RuntimeError(f"the box exited with {box.returncode} during the run")
+            if pending and time.monotonic() - last_reply > 10.0:
+                raise RuntimeError(f"the box answered nothing for 10 s ({len(pending)} waiting)")
         wall = time.monotonic() - t0
         first, last = samples[0][1], samples[-1][1]
         played = samples[-1][0] - samples[0][0]
@@ -284,22 +290,36 @@ def main() -> int:
             box.wait(10)
         except subprocess.TimeoutExpired:
             box.kill()
+        t_exit = time.monotonic()
         pair.terminate()
         pair.wait(5)
     frames = capture.stat().st_size // 4
+    played_s = frames / 48000
+    alive_s = t_exit - t_popen
     print(
-        f"captured {frames} frames = {frames / 48000 / 60:.2f} min "
-        f"(wall time from start to stop {(time.monotonic() - t_ready) / 60:.2f} min)"
+        f"captured {frames} frames = {played_s / 60:.3f} min; the box ran {alive_s / 60:.3f} min "
+        "(start-up before the stream opened, the stop fade after SIGTERM included)"
     )
-    tail = np.fromfile(capture, dtype="<i2", offset=max(0, frames - 48000 * 30) * 4)
-    rms = float(np.sqrt(np.mean((tail.astype(np.float64) / 32768.0) ** 2)))
-    print(f"  last 30 s before the stop: rms {20 * np.log10(max(rms, 1e-12)):.1f} dBFS")
-    underruns = int(last["underruns"])
+    # 30 s of the capture ending 3 s before its end (the stop fade takes at most 2 s).
+    stop = max(0, frames - 48000 * 3)
+    tail = np.fromfile(capture, dtype="<i2", offset=max(0, stop - 48000 * 30) * 4)
+    tail = tail[: (stop - max(0, stop - 48000 * 30)) * 2]
+    rms = float(np.sqrt(np.mean((tail.astype(np.float64) / 32768.0) ** 2))) if tail.size else 0.0
+    rms_db = 20 * np.log10(max(rms, 1e-12))
+    print(f"  the 30 s before the stop fade: rms {rms_db:.1f} dBFS")
+    checks = {
+        "no underruns": int(last["underruns"]) == 0,
+        "still playing at the end": last["state"] == "playing",
+        "capture as long as the run (-3 s .. +0.5 s)": alive_s - 3.0 <= played_s <= alive_s + 0.5,
+        "sound, not silence, at the end (> -60 dBFS)": rms_db > -60.0,
+    }
+    for name, ok in checks.items():
+        print(f"  {'PASS' if ok else 'FAIL'}: {name}")
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         print(f"kept {tmp}")
-    return 0 if underruns == 0 else 1
+    return 0 if all(checks.values()) else 1
 
 
 if __name__ == "__main__":
