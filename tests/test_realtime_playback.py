@@ -86,7 +86,10 @@ def test_inner_underruns_and_attributes_show_through_and_close_is_idempotent() -
     s.inner.underruns = 2
     assert s.underruns == 2 and s.sample_format == "int16" and s.paces
     s.write("not a block")  # counted by the inner sink, never raised
-    assert s.errors == 1
+    s.write(np.zeros((BLOCK, 3), np.float32))  # wrong channel count: dropped, not queued
+    assert s.errors == 2 and s.frames_written == 0 and ft.slept == []
+    s.write(BLOCK_DATA)
+    assert s.min_margin_s == pytest.approx(3 * BLOCK_S)  # the buffer still holds the priming only
     s.close()
     s.close()
     assert s.closed and s.inner.closed
