@@ -1,4 +1,4 @@
-"""Shared test fixtures: paths of the repo and of the shared data beside it."""
+"""Shared test fixtures: paths of the repo and of the shared data beside it, ALSA capture."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,3 +56,37 @@ def tiny_tmpfs(path: Path, size: str) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+ALSA_CONF = textwrap.dedent(
+    """
+    </usr/share/alsa/alsa.conf>
+    pcm.!default {
+        type file
+        slave.pcm "null"
+        file { @func getenv vars [ BEDSIDE_CAPTURE ] default "/dev/null" }
+        format "raw"
+    }
+    pcm.bedsidecard {
+        type file
+        slave.pcm "null"
+        file { @func getenv vars [ BEDSIDE_CAPTURE ] default "/dev/null" }
+        format "raw"
+    }
+    """
+)
+
+
+@pytest.fixture
+def alsa_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Route ALSA's default device (PortAudio's default output) into a raw file.
+
+    Set in this process's environment, so a box started from the test inherits it.
+    """
+    pytest.importorskip("pyaudio")
+    conf = tmp_path / "asound.conf"
+    conf.write_text(ALSA_CONF)
+    out = tmp_path / "played.raw"
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(conf))
+    monkeypatch.setenv("BEDSIDE_CAPTURE", str(out))
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 import time
 from pathlib import Path
 
@@ -103,30 +102,12 @@ def test_open_sink_builds_it_from_a_spec() -> None:
         open_sink("realtime:cd-player", sample_rate=RATE)
 
 
-ALSA_CONF = textwrap.dedent(
-    """
-    </usr/share/alsa/alsa.conf>
-    pcm.!default {
-        type file
-        slave.pcm "null"
-        file "%s"
-        format "raw"
-        truncate true
-    }
-    """
-)
-
-
 @needs_socat
 @pytest.mark.slow
 def test_box_plays_into_alsa_in_real_time_without_underruns_while_the_console_is_flooded(
-    tmp_path: Path,
+    tmp_path: Path, alsa_capture: Path
 ) -> None:
-    pytest.importorskip("pyaudio")
-    captured = tmp_path / "played.raw"
-    conf = tmp_path / "asound.conf"
-    conf.write_text(ALSA_CONF % captured)
-    env = dict(box_env(tmp_path), ALSA_CONFIG_PATH=str(conf))
+    env = box_env(tmp_path)  # carries the fixture's ALSA_CONFIG_PATH
     config = "[audio]\nbuffer_blocks = 16\n"
     with running_box(tmp_path, env, config, "realtime:pyaudio") as run:
         term = run.terminal()
@@ -144,8 +125,8 @@ def test_box_plays_into_alsa_in_real_time_without_underruns_while_the_console_is
         wall = time.monotonic() - t0
     assert answered == sent > 1000
     assert status["underruns"] == "0" and status["state"] == "playing"
-    frames = captured.stat().st_size // 4
-    played = np.fromfile(captured, dtype="<i2").reshape(-1, 2)
+    frames = alsa_capture.stat().st_size // 4
+    played = np.fromfile(alsa_capture, dtype="<i2").reshape(-1, 2)
     # Paced by the modelled card: what ALSA received is the wall time played, to within the
     # buffer (16 blocks = 0.34 s) and the start-up before the flood began.
     assert wall - 1.0 < frames / RATE < wall + 4.0

@@ -24,36 +24,6 @@ from device.exc import AudioDeviceError
 
 RATE = 48000
 
-ALSA_CONF = textwrap.dedent(
-    """
-    </usr/share/alsa/alsa.conf>
-    pcm.!default {
-        type file
-        slave.pcm "null"
-        file { @func getenv vars [ BEDSIDE_CAPTURE ] default "/dev/null" }
-        format "raw"
-    }
-    pcm.bedsidecard {
-        type file
-        slave.pcm "null"
-        file { @func getenv vars [ BEDSIDE_CAPTURE ] default "/dev/null" }
-        format "raw"
-    }
-    """
-)
-
-
-@pytest.fixture
-def alsa_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Route ALSA's default device (PortAudio's default output) into a raw file."""
-    pytest.importorskip("pyaudio")
-    conf = tmp_path / "asound.conf"
-    conf.write_text(ALSA_CONF)
-    out = tmp_path / "played.raw"
-    monkeypatch.setenv("ALSA_CONFIG_PATH", str(conf))
-    monkeypatch.setenv("BEDSIDE_CAPTURE", str(out))
-    return out
-
 
 def engine_blocks(n: int, block: int = 1024) -> list[np.ndarray]:
     e = Engine(block_frames=block, volume_db=-10.0)
