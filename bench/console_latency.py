@@ -22,7 +22,6 @@ import os
 import random
 import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import tempfile
 import time
 import tty
 from pathlib import Path
+
+from benchbox import box_env, pty_pair, stop
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,24 +107,11 @@ def main() -> int:
         help="audio.block_frames of the box (the loop polls the console once per block)",
     )
     args = ap.parse_args()
-    socat = shutil.which("socat")
-    if socat is None:
-        print("socat is needed (apt-get install socat)", file=sys.stderr)
-        return 2
     tmp = Path(tempfile.mkdtemp(prefix="bedside-bench-"))
-    box_tty, tech_tty = str(tmp / "box-tty"), str(tmp / "tech-tty")
-    pair = subprocess.Popen(
-        [socat, f"pty,raw,echo=0,link={box_tty}", f"pty,raw,echo=0,link={tech_tty}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    while not (os.path.exists(box_tty) and os.path.exists(tech_tty)):
-        time.sleep(0.01)
+    pair, box_tty, tech_tty = pty_pair(tmp)
     cfg = tmp / "config.toml"
     cfg.write_text(f"[service]\nauto_start = true\n[audio]\nblock_frames = {args.block_frames}\n")
-    env = dict(os.environ, BEDSIDE_CONFIG=str(cfg), XDG_STATE_HOME=str(tmp / "xdg"))
-    env.pop("NOTIFY_SOCKET", None)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env = box_env(tmp, cfg)
     box = subprocess.Popen(
         [
             sys.executable,
@@ -218,13 +206,7 @@ def main() -> int:
         print(f"  state {after.get('state')}  program {after.get('program')}")
         return 0
     finally:
-        box.send_signal(signal.SIGTERM)
-        try:
-            box.wait(10)
-        except subprocess.TimeoutExpired:
-            box.kill()
-        pair.terminate()
-        pair.wait(5)
+        stop(box, pair)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

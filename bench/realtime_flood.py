@@ -34,6 +34,7 @@ import tty
 from pathlib import Path
 
 import numpy as np
+from benchbox import box_env, pty_pair, stop
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -148,35 +149,17 @@ def main() -> int:
     args = ap.parse_args()
     # A SIGTERM (a timeout, a kill) still stops the box and the pty pair below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    socat = shutil.which("socat")
-    if socat is None:
-        print("socat is needed (apt-get install socat)", file=sys.stderr)
-        return 2
     tmp = Path(tempfile.mkdtemp(prefix="bedside-rtflood-"))
     capture = tmp / "played.raw"
     conf = tmp / "asound.conf"
     conf.write_text(ALSA_CONF % capture)
-    box_tty, tech_tty = str(tmp / "box-tty"), str(tmp / "tech-tty")
-    pair = subprocess.Popen(
-        [socat, f"pty,raw,echo=0,link={box_tty}", f"pty,raw,echo=0,link={tech_tty}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    while not (os.path.exists(box_tty) and os.path.exists(tech_tty)):
-        time.sleep(0.01)
+    pair, box_tty, tech_tty = pty_pair(tmp)
     cfg = tmp / "config.toml"
     cfg.write_text(
         "[service]\nauto_start = true\n"
         f"[audio]\nblock_frames = {args.block_frames}\nbuffer_blocks = {args.buffer_blocks}\n"
     )
-    env = dict(
-        os.environ,
-        BEDSIDE_CONFIG=str(cfg),
-        XDG_STATE_HOME=str(tmp / "xdg"),
-        ALSA_CONFIG_PATH=str(conf),
-    )
-    env.pop("NOTIFY_SOCKET", None)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env = box_env(tmp, cfg, ALSA_CONFIG_PATH=str(conf))
     program = tmp / "flood-hour.toml"
     program.write_text(hour_program(args.minutes + 5))
 
@@ -285,14 +268,8 @@ def main() -> int:
             print(f"  {key}: {first[key]} at the start, {last[key]} after {played / 60:.1f} min")
         print(f"  state {last['state']}  program {last['program']}  level {last['level_db']} dB")
     finally:
-        box.send_signal(signal.SIGTERM)
-        try:
-            box.wait(10)
-        except subprocess.TimeoutExpired:
-            box.kill()
+        stop(box, pair)
         t_exit = time.monotonic()
-        pair.terminate()
-        pair.wait(5)
     frames = capture.stat().st_size // 4
     played_s = frames / 48000
     alive_s = t_exit - t_popen
@@ -301,9 +278,9 @@ def main() -> int:
         "(start-up before the stream opened, the stop fade after SIGTERM included)"
     )
     # 30 s of the capture ending 3 s before its end (the stop fade takes at most 2 s).
-    stop = max(0, frames - 48000 * 3)
-    tail = np.fromfile(capture, dtype="<i2", offset=max(0, stop - 48000 * 30) * 4)
-    tail = tail[: (stop - max(0, stop - 48000 * 30)) * 2]
+    fade_at = max(0, frames - 48000 * 3)
+    tail = np.fromfile(capture, dtype="<i2", offset=max(0, fade_at - 48000 * 30) * 4)
+    tail = tail[: (fade_at - max(0, fade_at - 48000 * 30)) * 2]
     rms = float(np.sqrt(np.mean((tail.astype(np.float64) / 32768.0) ** 2))) if tail.size else 0.0
     rms_db = 20 * np.log10(max(rms, 1e-12))
     print(f"  the 30 s before the stop fade: rms {rms_db:.1f} dBFS")
