@@ -4,284 +4,50 @@ Search order: ``--config FILE``, ``$BEDSIDE_CONFIG``, ``/etc/bedside/config.toml
 built-in defaults. Every value is checked at start; an error names the file, ``section.key``,
 the value found and what is allowed, and unknown sections or keys are errors (they are
 almost always typos). The same validator checks values set from the console
-(``CFG SET``), and saves are atomic.
+(``CFG SET``). :func:`load_config_lenient` is the service's fallback: it keeps every valid
+key of a broken file. :func:`save_config` keeps the file's comments, order and mode.
+
+The schema lives in :mod:`device.config_schema`, the checks in :mod:`device.config_rules`,
+the comment-keeping save in :mod:`device.config_save`.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from device.config_rules import (
+    check_program,
+    check_together,
+    check_value,
+    read_toml,
+    split_key,
+    where,
+)
+from device.config_schema import SCHEMA, Key, format_value
 from device.exc import ConfigError
+
+__all__ = [
+    "ENV_CONFIG",
+    "SCHEMA",
+    "SYSTEM_CONFIG",
+    "Config",
+    "Key",
+    "Section",
+    "find_config",
+    "load_config",
+    "load_config_lenient",
+    "parse_config",
+    "parse_config_lenient",
+    "parse_value_text",
+    "save_config",
+]
 
 #: The system-wide configuration file read when nothing else is named.
 SYSTEM_CONFIG = Path("/etc/bedside/config.toml")
 #: Environment variable naming a configuration file.
 ENV_CONFIG = "BEDSIDE_CONFIG"
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    """One configuration key: its type, default, allowed values and meaning."""
-
-    kind: type
-    default: object
-    doc: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[object, ...] | None = None
-    #: Service keys may only be changed from the console after a PIN login.
-    service: bool = False
-
-    def allowed(self) -> str:
-        """Describe the allowed values in words, for error messages and ``--commented``."""
-        if self.choices is not None:
-            return "one of " + ", ".join(_toml_value(c) for c in self.choices)
-        name = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
-        text = name[self.kind]
-        if self.min is not None and self.max is not None:
-            text += f" from {_fmt_num(self.min)} to {_fmt_num(self.max)}"
-        elif self.min is not None:
-            text += f" of at least {_fmt_num(self.min)}"
-        elif self.max is not None:
-            text += f" of at most {_fmt_num(self.max)}"
-        return text
-
-
-def _fmt_num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
-
-#: The whole schema: section -> key -> :class:`Key`.
-SCHEMA: dict[str, dict[str, Key]] = {
-    "audio": {
-        "backend": Key(
-            str,
-            "pyaudio",
-            "Audio output: pyaudio (the sound card), wav or null.",
-            choices=("pyaudio", "wav", "null"),
-            service=True,
-        ),
-        "device": Key(
-            str,
-            "",
-            "PyAudio output device: a name substring or an index; empty = default.",
-            service=True,
-        ),
-        "output": Key(
-            str,
-            "speaker",
-            "What the listener hears through: speaker or headphones "
-            "(binaural beats only with headphones or pillow speakers).",
-            choices=("speaker", "headphones"),
-            service=True,
-        ),
-        "sample_rate": Key(int, 48000, "Sample rate in Hz.", choices=(44100, 48000), service=True),
-        "block_frames": Key(
-            int,
-            1024,
-            "Frames per rendered block (the loop's tick).",
-            choices=(256, 512, 1024, 2048, 4096),
-            service=True,
-        ),
-        "buffer_blocks": Key(
-            int,
-            8,
-            "Output buffer depth in blocks (deep buffers absorb stalls).",
-            min=2,
-            max=32,
-            service=True,
-        ),
-        "sample_format": Key(
-            str,
-            "int16",
-            "Sample format sent to the sound card.",
-            choices=("int16", "float32"),
-            service=True,
-        ),
-        "wav_path": Key(str, "bedside.wav", "File written when backend = wav."),
-        "volume_db": Key(
-            float, -12.0, "Listener volume in dBFS (at most the cap).", min=-60.0, max=0.0
-        ),
-        "cap_dbfs": Key(
-            float,
-            -6.0,
-            "Hard output cap in dBFS that nothing can exceed.",
-            min=-40.0,
-            max=0.0,
-            service=True,
-        ),
-        "fade_in_s": Key(
-            float, 30.0, "Fade-in at the start of a session, seconds.", min=0.0, max=600.0
-        ),
-        "fade_out_s": Key(
-            float, 120.0, "Default fade-out at the end of a program, seconds.", min=0.0, max=900.0
-        ),
-        "stop_fade_s": Key(float, 2.0, "Fade-out on stop or SIGTERM, seconds.", min=0.05, max=2.0),
-    },
-    "sensor": {
-        "backend": Key(
-            str,
-            "max30102",
-            "Pulse sensor: max30102 (real, I2C), sim or none.",
-            choices=("max30102", "sim", "none"),
-            service=True,
-        ),
-        "i2c_bus": Key(
-            int, 1, "I2C bus number (/dev/i2c-N); 1 on the Pi header.", min=0, max=31, service=True
-        ),
-        "address": Key(
-            int,
-            0x57,
-            "7-bit I2C address of the MAX30102 (87 = 0x57).",
-            min=0x08,
-            max=0x77,
-            service=True,
-        ),
-        "sample_rate_sps": Key(
-            int,
-            100,
-            "ADC sample rate in samples/s.",
-            choices=(50, 100, 200, 400, 800, 1000, 1600),
-            service=True,
-        ),
-        "averaging": Key(
-            int,
-            1,
-            "On-chip sample averaging (output rate = rate / averaging).",
-            choices=(1, 2, 4, 8, 16, 32),
-            service=True,
-        ),
-        "pulse_width_us": Key(
-            int,
-            411,
-            "LED pulse width in µs (sets ADC resolution).",
-            choices=(69, 118, 215, 411),
-            service=True,
-        ),
-        "adc_range_na": Key(
-            int, 4096, "ADC full scale in nA.", choices=(2048, 4096, 8192, 16384), service=True
-        ),
-        "led_red_ma": Key(
-            float, 7.0, "Initial red LED current in mA.", min=0.0, max=51.0, service=True
-        ),
-        "led_ir_ma": Key(
-            float, 7.0, "Initial infrared LED current in mA.", min=0.0, max=51.0, service=True
-        ),
-        "poll_interval_s": Key(
-            float, 0.1, "FIFO poll period in seconds.", min=0.02, max=0.3, service=True
-        ),
-    },
-    "sim": {
-        "listener": Key(
-            str,
-            "compliant",
-            "Simulated listener: compliant, restless, "
-            "non-compliant, or a path to a listener TOML file.",
-        ),
-        "seed": Key(
-            int, 0, "Seed of the simulated listener, pulse and sound.", min=0, max=2**31 - 1
-        ),
-        "finger_off_at_s": Key(
-            float,
-            -1.0,
-            "Simulated finger removal at this session time (s); negative = never.",
-            min=-1.0,
-        ),
-        "finger_off_for_s": Key(
-            float, 0.0, "How long the simulated finger stays off (s).", min=0.0
-        ),
-    },
-    "therapy": {
-        "program": Key(str, "wind-down", "Program played when a session starts."),
-        "programs_dir": Key(
-            str, "/etc/bedside/programs", "Directory of user program files.", service=True
-        ),
-        "pacer_target_bpm": Key(
-            float, 6.0, "Breathing pacer target in breaths/min.", min=4.5, max=7.0
-        ),
-        "profile": Key(str, "default", "Listener profile whose preferences are learned."),
-        "personalise": Key(bool, True, "Learn which sounds work for this listener."),
-    },
-    "console": {
-        "port": Key(
-            str,
-            "/dev/serial0",
-            "Serial port of the technician console "
-            "(a device or any pyserial URL); empty = no console.",
-            service=True,
-        ),
-        "baud": Key(int, 115200, "Baud rate (8N1).", choices=_BAUDS, service=True),
-    },
-    "gpio": {
-        "backend": Key(
-            str,
-            "rpi",
-            "GPIO access: rpi (RPi.GPIO API, rpi-lgpio), fake or none.",
-            choices=("rpi", "fake", "none"),
-            service=True,
-        ),
-        "pin_start_stop": Key(
-            int, 17, "BCM pin of the start/stop button; -1 = none.", min=-1, max=27, service=True
-        ),
-        "pin_volume_up": Key(
-            int, 27, "BCM pin of the volume-up button; -1 = none.", min=-1, max=27, service=True
-        ),
-        "pin_volume_down": Key(
-            int, 22, "BCM pin of the volume-down button; -1 = none.", min=-1, max=27, service=True
-        ),
-        "pin_like": Key(
-            int, 23, "BCM pin of the like button; -1 = none.", min=-1, max=27, service=True
-        ),
-        "pin_skip": Key(
-            int, 24, "BCM pin of the skip button; -1 = none.", min=-1, max=27, service=True
-        ),
-        "pin_led": Key(
-            int, 13, "BCM pin of the status LED; -1 = none.", min=-1, max=27, service=True
-        ),
-        "pin_amp_enable": Key(
-            int,
-            26,
-            "BCM pin of the amplifier enable; -1 = none "
-            "(for example when the kernel overlay owns SD_MODE).",
-            min=-1,
-            max=27,
-            service=True,
-        ),
-        "buttons_active_low": Key(
-            bool, True, "Buttons pull the pin low when pressed.", service=True
-        ),
-        "debounce_ms": Key(
-            int, 30, "A button must read the same for this long.", min=5, max=200, service=True
-        ),
-        "long_press_s": Key(
-            float, 1.0, "Hold time of a long press in seconds.", min=0.3, max=5.0, service=True
-        ),
-    },
-    "store": {
-        "state_dir": Key(
-            str,
-            "/var/lib/bedside",
-            "Directory of the session store, PIN and learned preferences.",
-            service=True,
-        ),
-        "retention_days": Key(
-            int, 30, "Sessions older than this are deleted.", min=1, max=3650, service=True
-        ),
-    },
-    "service": {
-        "status_interval_s": Key(
-            float, 1.0, "Period of the status line, seconds.", min=0.2, max=60.0
-        ),
-        "auto_start": Key(bool, True, "Start the configured program when the box starts."),
-    },
-}
 
 
 class Section(Mapping[str, object]):
@@ -339,7 +105,7 @@ class Config:
 
     def get(self, dotted: str) -> object:
         """Return the value of ``section.key``; ``ConfigError`` if there is no such key."""
-        section, key = _split_key(dotted, self.source)
+        section, key = split_key(dotted, self.source)
         return self._values[section][key]
 
     def items(self) -> Iterator[tuple[str, object]]:
@@ -355,13 +121,15 @@ class Config:
         word that is not TOML is taken as a string, so ``CFG SET audio.output headphones``
         works at a terminal.
         """
-        section, key = _split_key(dotted, file)
+        section, key = split_key(dotted, file)
         if isinstance(value, str):
             value = parse_value_text(value)
-        checked = _check(section, key, value, file)
+        checked = check_value(section, key, value, file)
         values = {s: dict(v) for s, v in self._values.items()}
         values[section][key] = checked
-        _check_together(values, file)
+        check_together(values, file)
+        if section == "therapy" and key in ("program", "programs_dir"):
+            check_program(values, file)
         return Config(values, self.source)
 
     def to_toml(self, *, commented: bool = False, only_changed: bool = False) -> str:
@@ -382,7 +150,7 @@ class Config:
                 if commented:
                     service = " Service key (PIN)." if key.service else ""
                     body.append(f"# {key.doc} Allowed: {key.allowed()}.{service}")
-                body.append(f"{name} = {_toml_value(value)}")
+                body.append(f"{name} = {format_value(value)}")
             if body:
                 lines.append(f"[{section}]")
                 lines += body
@@ -396,136 +164,62 @@ class Config:
         return f"<Config from {self.source or 'built-in defaults'}>"
 
 
-def _split_key(dotted: str, file: str | None) -> tuple[str, str]:
-    section, _, key = dotted.partition(".")
-    if section not in SCHEMA:
-        raise ConfigError(
-            f"{_where(file)}unknown section [{section}] in {dotted!r} "
-            f"(sections: {', '.join(SCHEMA)})",
-            file=file,
-            key=dotted,
-        )
-    if key not in SCHEMA[section]:
-        raise ConfigError(
-            f"{_where(file)}unknown key {dotted!r} (keys in [{section}]: "
-            f"{', '.join(SCHEMA[section])})",
-            file=file,
-            key=dotted,
-        )
-    return section, key
-
-
-def _where(file: str | None) -> str:
-    return f"{file}: " if file else ""
-
-
 def parse_value_text(text: str) -> object:
     """Parse console or command-line text as a TOML value; a bare word is a string."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        return read_toml(f"v = {text}", None)["v"]
+    except ConfigError:
         return text
 
 
-def _check(section: str, name: str, value: object, file: str | None) -> object:
-    key = SCHEMA[section][name]
-    dotted = f"{section}.{name}"
-
-    def fail() -> ConfigError:
-        return ConfigError(
-            f"{_where(file)}{dotted} = {_toml_value(value)} is not allowed: expected "
-            f"{key.allowed()}",
-            file=file,
-            key=dotted,
-            value=value,
-        )
-
-    if key.kind is bool:
-        if not isinstance(value, bool):
-            raise fail()
-    elif key.kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail()
-    elif key.kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise fail()
-        value = float(value)
-        if not math.isfinite(value):
-            raise fail()
-    elif key.kind is str and not isinstance(value, str):
-        raise fail()
-    if key.choices is not None and value not in key.choices:
-        raise fail()
-    if key.min is not None and value < key.min:  # type: ignore[operator]
-        raise fail()
-    if key.max is not None and value > key.max:  # type: ignore[operator]
-        raise fail()
-    return value
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def parse_config(text: str, *, file: str | None = None) -> Config:
-    """Validate TOML text; return the effective configuration (defaults filled in)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{_where(file)}not valid TOML: {exc}", file=file) from None
-    cfg = Config.defaults()
-    values = cfg._values
+def _tables(data: dict[str, object], file: str | None) -> Iterator[tuple[str, str, object]]:
+    """Yield ``(section, key, value)`` of a parsed file; unknown names are errors."""
     for section, body in data.items():
         if section not in SCHEMA:
             raise ConfigError(
-                f"{_where(file)}unknown section [{section}] (sections: {', '.join(SCHEMA)})",
+                f"{where(file)}unknown section [{format_value(section, limit=40)[1:-1]}] "
+                f"(sections: {', '.join(SCHEMA)})",
                 file=file,
                 key=section,
             )
         if not isinstance(body, dict):
             raise ConfigError(
-                f"{_where(file)}{section} must be a [section] table", file=file, key=section
+                f"{where(file)}{section} must be a [section] table", file=file, key=section
             )
         for name, value in body.items():
-            _split_key(f"{section}.{name}", file)
-            values[section][name] = _check(section, name, value, file)
-    _check_together(values, file)
+            split_key(f"{section}.{name}", file)
+            yield section, name, value
+
+
+def parse_config(text: str, *, file: str | None = None) -> Config:
+    """Validate TOML text; return the effective configuration (defaults filled in).
+
+    Checks every key, the rules between keys and that the configured program exists and
+    loads (from ``therapy.programs_dir`` or the built-ins).
+
+    :raises ConfigError: one line naming ``section.key``, for the first problem found.
+    """
+    data = read_toml(text, file)
+    values = Config.defaults()._values
+    for section, name, value in _tables(data, file):
+        values[section][name] = check_value(section, name, value, file)
+    check_together(values, file)
+    check_program(values, file)
     return Config(values, file)
 
 
-def _check_together(values: dict[str, dict[str, object]], file: str | None) -> None:
-    """Rules that tie keys together (each still names the key at fault)."""
-    sensor, audio = values["sensor"], values["audio"]
-    # The MAX30102 FIFO holds 32 samples; a poll can come up to one audio block late, and the
-    # FIFO must not fill in between (or samples are lost every poll).
-    rate = int(sensor["sample_rate_sps"]) / int(sensor["averaging"])  # type: ignore[arg-type]
-    fill_s = 32 / rate
-    block_s = int(audio["block_frames"]) / int(audio["sample_rate"])  # type: ignore[arg-type]
-    poll_s = float(sensor["poll_interval_s"])  # type: ignore[arg-type]
-    if poll_s + block_s > 0.9 * fill_s:
-        raise ConfigError(
-            f"{_where(file)}sensor.poll_interval_s = {_toml_value(poll_s)} is not allowed: with "
-            f"audio.block_frames = {audio['block_frames']} polls may come "
-            f"{poll_s + block_s:.3f} s apart, but the sensor FIFO fills in {fill_s:.3f} s at "
-            f"{rate:g} samples/s; expected at most {max(0.0, 0.9 * fill_s - block_s):.3f}",
-            file=file,
-            key="sensor.poll_interval_s",
-            value=sensor["poll_interval_s"],
-        )
-    vol, cap = values["audio"]["volume_db"], values["audio"]["cap_dbfs"]
-    if vol > cap:  # type: ignore[operator]
-        raise ConfigError(
-            f"{_where(file)}audio.volume_db = {_toml_value(vol)} is not allowed: expected at "
-            f"most audio.cap_dbfs ({_toml_value(cap)})",
-            file=file,
-            key="audio.volume_db",
-            value=vol,
-        )
+def parse_config_lenient(text: str, *, file: str | None = None) -> tuple[Config, list[ConfigError]]:
+    """Like :func:`parse_config`, but keep every valid key and replace only the bad ones.
+
+    Returns the configuration and the errors found (empty for a good file). The output cap
+    never rises because of a broken file: a cap out of range is clamped into range, and
+    the volume is held at most at the cap. Text that is not TOML is read statement by
+    statement, so its valid lines still count.
+    """
+    from device.config_lenient import lenient_values
+
+    values, errors = lenient_values(text, file, Config.defaults()._values)
+    return Config(values, file), errors
 
 
 def find_config(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Path | None:
@@ -545,20 +239,69 @@ def find_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
 
 
+#: Largest configuration file read, in bytes (the commented default is about 6 KiB).
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_config_text(path: str | os.PathLike[str]) -> str:
+    """Read a configuration file as text, refusing one over :data:`MAX_CONFIG_BYTES`."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file",
+                file=str(path),
+            )
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}", file=str(path)) from None
+
+
 def load_config(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Find, read and validate the configuration; defaults when there is no file."""
     path = find_config(explicit, env)
     if path is None:
         return Config.defaults()
+    return parse_config(read_config_text(path), file=str(path))
+
+
+def load_config_lenient(
+    explicit: str | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Config, list[ConfigError]]:
+    """The service's loader: never raises :class:`ConfigError`.
+
+    Returns the configuration to run on and the errors found (empty when the file is
+    good). A missing or unreadable file gives the defaults; a broken one keeps every valid
+    key (:func:`parse_config_lenient`). ``Config.source`` names the file either way.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}", file=str(path)) from None
-    return parse_config(text, file=str(path))
+        path = find_config(explicit, env)
+    except ConfigError as exc:
+        cfg = Config.defaults()
+        cfg.source = exc.file
+        return cfg, [exc]
+    if path is None:
+        return Config.defaults(), []
+    from device.store.atomic import clean_stale_temps
+
+    clean_stale_temps(path)  # a CFG SAVE killed mid-write left its temporary file
+    try:
+        text = read_config_text(path)
+    except ConfigError as exc:
+        cfg = Config.defaults()
+        cfg.source = str(path)
+        return cfg, [exc]
+    return parse_config_lenient(text, file=str(path))
 
 
 def save_config(cfg: Config, path: str | os.PathLike[str]) -> None:
-    """Write the keys that differ from the defaults to ``path`` atomically."""
-    from device.store.atomic import atomic_write_text
+    """Save ``cfg`` to ``path`` atomically, keeping the file's comments, order and mode.
 
-    atomic_write_text(Path(path), cfg.to_toml(only_changed=True))
+    Refuses (``ConfigError``, nothing written) a configuration whose program does not
+    exist. See :func:`device.config_save.save_config_file`.
+    """
+    from device.config_save import save_config_file
+
+    check_program(cfg._values, None)
+    save_config_file(cfg, Path(path))

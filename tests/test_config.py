@@ -65,7 +65,7 @@ def test_unknown_key_and_section_are_errors():
 
 
 def test_toml_syntax_error_names_file():
-    with pytest.raises(ConfigError, match=r"^c.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"^c.toml: line 1: not valid TOML"):
         parse_config("[audio\n", file="c.toml")
 
 
@@ -74,7 +74,9 @@ def test_with_value_parses_console_text_like_the_file():
     assert cfg.with_value("audio.volume_db", "-20.5").audio.volume_db == -20.5
     assert cfg.with_value("audio.output", "headphones").audio.output == "headphones"
     assert cfg.with_value("therapy.personalise", "false").therapy.personalise is False
-    assert cfg.with_value("therapy.program", '"my program"').therapy.program == "my program"
+    assert cfg.with_value("therapy.program", '"sleep"').therapy.program == "sleep"
+    with pytest.raises(ConfigError, match=r"therapy.program = \"my program\" is not allowed"):
+        cfg.with_value("therapy.program", '"my program"')
     with pytest.raises(ConfigError, match=r"audio.volume_db = \"up\" is not allowed"):
         cfg.with_value("audio.volume_db", "up")
     with pytest.raises(ConfigError, match=r"unknown key 'audio\.nope'"):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from device.config import load_config, parse_config
-from device.exc import ConfigError
+from device.config import load_config, parse_config, read_config_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,12 +33,7 @@ def show_config(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    """Validate FILE; exit 0 and say so, or exit 2 naming the first problem."""
-    try:
-        with open(args.file, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{args.file}: cannot read: {exc}", file=args.file) from None
-    parse_config(text, file=args.file)
+    """Validate FILE; exit 0 and say so, or exit 2 with one line naming the first problem."""
+    parse_config(read_config_text(args.file), file=args.file)
     print(f"{args.file}: ok")
     return 0
