@@ -168,6 +168,8 @@ def test_config_get_set_save(term: Terminal, box: BoxRun) -> None:
     assert term.ok('CFG SET therapy.profile "Room 12"') == ['therapy.profile="Room 12"']
     assert term.ok('CFG SET therapy.profile "12"') == ["therapy.profile=12"]
     assert term.ask("CFG SET therapy.profile 12")[1].startswith("ERR 2 therapy.profile = 12")
+    assert term.ask("CFG SAVE")[1].startswith("ERR 5 CFG SAVE needs the service PIN")
+    term.ok(f"AUTH {box.current_pin()}")
     (line,) = term.ok("CFG SAVE")
     assert pairs(line)["file"] == str(box.config)
     assert "fade_in_s = 12.0" in box.config.read_text()

@@ -598,7 +598,7 @@ COMMANDS: tuple[Command, ...] = (
         "Set a key, validated as the config file is (service keys need AUTH).",
         C._cfg_set,
     ),
-    _c("CFG SAVE", "", "Save the running configuration (atomic).", C._cfg_save),
+    _c("CFG SAVE", "", "Save the running configuration (atomic).", C._cfg_save, True),
     _c("CFG DEFAULTS", "", "Return every key to its default (not saved).", C._cfg_defaults, True),
     _c("LOG?", "[N]", "The last N events (default 20).", C._log),
     _c("SESSIONS?", "", "Sessions recorded.", C._sessions),
