@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -420,3 +421,44 @@ def test_any_valid_program_plays_continuously(text: str, where: list[float]) -> 
             assert abs(a.pacer_bpm - b.pacer_bpm) < 1e-3, ("pacer_bpm", t)
         else:
             assert a.pacer_bpm == b.pacer_bpm or max(a.swell_db, b.swell_db) < 1e-3
+
+
+def test_program_file_over_64_kib_is_refused_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big.toml"
+    big.write_text(GOOD + "#" * (64 * 1024))
+    reads: list[int] = []
+    real_read = Path.read_text
+
+    def no_read_text(self: Path, *args: object, **kwargs: object) -> str:
+        reads.append(1)
+        return real_read(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", no_read_text)
+    with pytest.raises(ProgramError, match=r"big.toml: program file is larger than 64 KiB"):
+        load_program(str(big))
+    assert reads == []
+    exact = tmp_path / "exact.toml"
+    exact.write_text(GOOD + "#" * (64 * 1024 - len(GOOD.encode()) - 1) + "\n")
+    assert exact.stat().st_size == 64 * 1024
+    assert load_program(str(exact)).sections
+
+
+def test_program_devices_pipes_and_long_names_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ProgramError, match=r"not a regular file"):
+        read_program("/dev/zero")
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ProgramError, match=r"no such program file|not a regular file"):
+        load_program(str(fifo))  # never blocks waiting for a writer
+    with pytest.raises(ProgramError, match=r"not a regular file"):
+        read_program(fifo)
+    with pytest.raises(ProgramError, match=r"1 to 64 characters"):
+        load_program("x" * 300, [tmp_path])
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    try:
+        assert load_program("sleep", [locked]).name == "sleep"  # an unreadable dir is skipped
+    finally:
+        locked.chmod(0o755)
