@@ -19,7 +19,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from device.config_schema import MAX_VALUE_TEXT, SCHEMA, format_value
+from device.config_schema import MAX_VALUE_TEXT, PULSE_WIDTHS_AT_RATE_US, SCHEMA, format_value
 from device.exc import ConfigError, ProgramError
 
 #: The user the service runs as (``User=`` in systemd/bedside.service).
@@ -183,11 +183,9 @@ def check_value(section: str, name: str, value: object, file: str | None) -> obj
 
 def check_together(values: Values, file: str | None) -> None:
     """Rules that tie keys together (each still names the key at fault)."""
-    from device.drivers.max30102 import SPO2_ALLOWED_PW_US
-
     sensor, audio = values["sensor"], values["audio"]
     sps, width = int(sensor["sample_rate_sps"]), int(sensor["pulse_width_us"])  # type: ignore[call-overload]
-    allowed = SPO2_ALLOWED_PW_US[sps]
+    allowed = PULSE_WIDTHS_AT_RATE_US[sps]
     if width not in allowed:
         # The chip cannot finish a pulse of this width within one sample period
         # (data sheet Table 11); it would be refused when the sensor is opened.

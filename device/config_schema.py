@@ -45,6 +45,20 @@ def _fmt_num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
+#: MAX30102 data sheet Table 11 (SpO2 mode): the LED pulse widths (µs) the chip can fit
+#: into one sample period at each sample rate. The same table as the driver's
+#: ``SPO2_ALLOWED_PW_US`` (a test keeps them equal); kept here so that checking a file needs
+#: no numpy, which the driver imports.
+PULSE_WIDTHS_AT_RATE_US: dict[int, tuple[int, ...]] = {
+    50: (69, 118, 215, 411),
+    100: (69, 118, 215, 411),
+    200: (69, 118, 215, 411),
+    400: (69, 118, 215, 411),
+    800: (69, 118, 215),
+    1000: (69, 118),
+    1600: (69,),
+}
+
 _BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 #: The whole schema: section -> key -> :class:`Key`.

@@ -92,12 +92,35 @@ def test_export_csv_to_stdout(state: Path, capsys):
     assert dict(zip(rows[0], rows[4], strict=True))["contact"] == "0"
 
 
-def test_export_last_to_file_json(state: Path, tmp_path: Path, capsys):
+def test_export_last_to_file_json(state: Path, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.delenv("SUDO_UID", raising=False)
     out = tmp_path / "last.jsonl"
-    assert main(["export", "last", "--json", "--out", str(out), "--state-dir", str(state)]) == 0
+    old = os.umask(0o027)
+    try:
+        assert main(["export", "last", "--json", "--out", str(out), "--state-dir", str(state)]) == 0
+    finally:
+        os.umask(old)
     assert json.loads(out.read_text().splitlines()[0])["hr"] is None
     assert "session 2: 1 rows written" in capsys.readouterr().err
-    assert (out.stat().st_mode & 0o777) == 0o600  # health data: owner only
+    # The asking user's file, with their umask's mode (0640 under umask 027).
+    assert (out.stat().st_mode & 0o777) == 0o640 and out.stat().st_uid == os.getuid()
+
+
+def test_export_under_sudo_belongs_to_the_user_who_asked(
+    state: Path, tmp_path: Path, monkeypatch
+):
+    # Run as root (CI and the lab are): sudo's SUDO_UID/SUDO_GID name the person.
+    assert os.geteuid() == 0, "this test gives a file away, which needs root"
+    monkeypatch.setenv("SUDO_UID", "65534")
+    monkeypatch.setenv("SUDO_GID", "65534")
+    out = tmp_path / "mine.csv"
+    old = os.umask(0o022)
+    try:
+        assert main(["export", "last", "--out", str(out), "--state-dir", str(state)]) == 0
+    finally:
+        os.umask(old)
+    st = out.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o644)
 
 
 def test_export_unknown_session(state: Path, capsys):

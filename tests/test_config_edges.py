@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -213,3 +214,21 @@ def test_readable_by_asks_for_the_named_user_not_the_caller(open_dir):
     open_dir.chmod(0o700)
     assert not config_rules.readable_by(open_dir, "nobody")
     open_dir.chmod(0o755)
+
+
+def test_the_pulse_width_table_is_the_drivers():
+    from device.config_schema import PULSE_WIDTHS_AT_RATE_US
+    from device.drivers.max30102 import SPO2_ALLOWED_PW_US
+
+    rates = SCHEMA["sensor"]["sample_rate_sps"].choices
+    assert set(PULSE_WIDTHS_AT_RATE_US) == set(rates)
+    assert {r: SPO2_ALLOWED_PW_US[r] for r in rates} == PULSE_WIDTHS_AT_RATE_US
+
+
+def test_checking_a_file_needs_no_numpy(tmp_path, cli_env):
+    code = (
+        "import sys; sys.modules['numpy'] = None; import device.config as c;"
+        "c.parse_config('[sensor]\\nsample_rate_sps = 400\\npoll_interval_s = 0.05\\n')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -9,9 +9,8 @@ matplotlib is imported only here (``pip install 'bedside[report]'``).
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -83,16 +82,15 @@ def draw_report(
     if mean_hr is not None:
         title += f"  mean HR {mean_hr:.0f} BPM"
     fig.suptitle(title)
-    # Write next to the target, then rename: a half-written PNG is never left behind.
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent or ".")
-    os.close(fd)
+    png = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
+        fig.savefig(png, format="png", dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from device.store.permissions import write_for_caller
+
+    # Atomic (a half-written PNG is never left) and the asking user's, under sudo too.
+    write_for_caller(out, png.getvalue())
 
 
 def cmd_report(args: argparse.Namespace) -> int:

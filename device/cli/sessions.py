@@ -156,9 +156,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         text = rows_csv(rows)
     if args.out:
-        from device.store.atomic import atomic_write_text
+        from device.store.permissions import write_for_caller
 
-        atomic_write_text(Path(args.out), text, mode=0o600)
+        # The file is the asking user's (under sudo too), with their umask's mode.
+        write_for_caller(Path(args.out), text.encode())
         print(f"session {session['id']}: {len(rows)} rows written to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
