@@ -106,9 +106,7 @@ def test_export_last_to_file_json(state: Path, tmp_path: Path, capsys, monkeypat
     assert (out.stat().st_mode & 0o777) == 0o640 and out.stat().st_uid == os.getuid()
 
 
-def test_export_under_sudo_belongs_to_the_user_who_asked(
-    state: Path, tmp_path: Path, monkeypatch
-):
+def test_export_under_sudo_belongs_to_the_user_who_asked(state: Path, tmp_path: Path, monkeypatch):
     # Run as root (CI and the lab are): sudo's SUDO_UID/SUDO_GID name the person.
     assert os.geteuid() == 0, "this test gives a file away, which needs root"
     monkeypatch.setenv("SUDO_UID", "65534")
