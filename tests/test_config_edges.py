@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from config_cases import HOSTILE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,16 +27,6 @@ from device.config import (
     parse_config_lenient,
 )
 from device.exc import ConfigError
-
-HOSTILE = [
-    ("[therapy]\nprogram = 'sleeep'\n", "therapy.program"),
-    ("[therapy]\nprogram = '" + "x" * 300 + "'\n", "therapy.program"),
-    ("[sensor]\nsample_rate_sps = 800\naveraging = 8\n", "sensor.pulse_width_us"),
-    ("[audio]\nvolume_db = -1" + "0" * 400 + "\n", "audio.volume_db"),
-    ("[audio]\nvolume_db = " + "[" * 50_000 + "]" * 50_000 + "\n", "audio.volume_db"),
-    ("[audio]\nbuffer_blocks = " + "9" * 5000 + "\n", "audio.buffer_blocks"),
-    ('[console]\nport = "a\\nb"\n', "console.port"),
-]
 
 
 @pytest.mark.parametrize(("text", "key"), HOSTILE, ids=lambda v: str(v)[:24])
