@@ -58,6 +58,17 @@ def test_a_directory_that_is_not_the_stores_is_left_alone(tmp_path, loose_umask,
     with Store(home / "sessions.db"):
         assert mode(home) == 0o755  # not locked: it holds other files
         assert mode(home / "sessions.db") == 0o600  # the data is private all the same
+    permissions.prepare_state_dir(home, owned=True)  # the Box says it is the state dir
+    assert mode(home) == 0o700
+
+
+def test_a_state_dir_with_only_the_pin_is_tightened(tmp_path, loose_umask, no_group):
+    state = tmp_path / "bedside"
+    state.mkdir(mode=0o755)
+    (state / "console_pin.json").write_text("{}")
+    (state / "console_pin.secret").write_bytes(b"k" * 32)
+    with Store(state / "sessions.db"):
+        assert mode(state) == 0o700
 
 
 def test_group_bedside_gives_0750_and_0640(tmp_path, loose_umask, monkeypatch):

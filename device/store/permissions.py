@@ -24,8 +24,9 @@ from device.store.atomic import atomic_write_bytes
 
 #: The group whose members may read the store (created by the installer, when wanted).
 STORE_GROUP = "bedside"
-#: The store's own files, whose presence makes a directory the store's (and so tightened).
-STORE_FILES = ("sessions.db", "sessions.db-wal", "sessions.db-shm")
+#: Names of the files the box keeps in its state directory (the session store, the console
+#: PIN): a directory holding only these (or nothing) is the box's, and so is tightened.
+STATE_FILE_PREFIXES = ("sessions.db", "console_pin")
 
 
 def store_gid() -> int | None:
@@ -42,12 +43,13 @@ def state_dir_mode(path: Path) -> int:
     return 0o750 if gid is not None and path.stat().st_gid == gid else 0o700
 
 
-def prepare_state_dir(path: Path) -> None:
+def prepare_state_dir(path: Path, *, owned: bool = False) -> None:
     """Create the state directory 0700 (0750 with group ``bedside``), or tighten it.
 
-    An existing directory is tightened only when it is the store's (empty, or holding
-    ``sessions.db``): pointing ``--state-dir`` at a home directory must not lock it.
-    A directory this process does not own is left as it is.
+    An existing directory is tightened when ``owned`` (the caller knows it is the box's
+    state directory) or when it holds only the box's files (:data:`STATE_FILE_PREFIXES`):
+    pointing ``--state-dir`` at a home directory must not lock it. A directory this
+    process does not own is left as it is.
     """
     try:
         path.mkdir(mode=0o700)
@@ -61,7 +63,7 @@ def prepare_state_dir(path: Path) -> None:
     st = path.stat()
     if st.st_uid != os.geteuid():
         return
-    if not created and any(path.iterdir()) and not (path / STORE_FILES[0]).exists():
+    if not (created or owned or _only_state_files(path)):
         return
     gid = store_gid()
     if gid is not None and st.st_gid != gid:
@@ -70,6 +72,10 @@ def prepare_state_dir(path: Path) -> None:
     mode = state_dir_mode(path)
     if stat.S_IMODE(path.stat().st_mode) != mode:
         os.chmod(path, mode)
+
+
+def _only_state_files(path: Path) -> bool:
+    return all(p.name.lstrip(".").startswith(STATE_FILE_PREFIXES) for p in path.iterdir())
 
 
 def prepare_db_file(path: Path) -> None:
