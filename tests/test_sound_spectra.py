@@ -229,4 +229,4 @@ def test_pad_moves_to_the_next_chord() -> None:
     e.fade_in(0.05)
     for _ in range(round(26.0 * RATE / e.block_frames)):  # glass: 24 s chords, 6 s fades
         e.render()
-    assert e.pad.chord == 1 and e.status()["pad_chord"] == 1
+    assert e.mixer.pad.chord == 1 and e.status()["pad_chord"] == 1

@@ -30,13 +30,23 @@ def chunk_size(segment_frames: int, preferred: int = 256) -> int:
 
 
 class SegmentLimiter:
-    """Limits a (2, frames) segment in place to a threshold given per segment."""
+    """Limits a (2, frames) stretch in place to a threshold given per stretch.
+
+    A stretch is a whole segment or its tail (any whole number of chunks up to
+    ``segment_frames``); ``chunk`` must divide ``segment_frames``.
+    """
 
     def __init__(
-        self, segment_frames: int, sample_rate: int, release_db_per_s: float = 20.0
+        self,
+        segment_frames: int,
+        sample_rate: int,
+        release_db_per_s: float = 20.0,
+        chunk: int | None = None,
     ) -> None:
         self.frames = int(segment_frames)
-        self.chunk = chunk_size(self.frames)
+        self.chunk = chunk_size(self.frames) if chunk is None else int(chunk)
+        if self.chunk <= 0 or self.frames % self.chunk:
+            raise ValueError(f"limiter chunk {chunk!r} does not divide {self.frames} frames")
         self.chunks = self.frames // self.chunk
         c = self.chunks
         #: Present gain (at the start of the next segment), linear.
@@ -61,48 +71,62 @@ class SegmentLimiter:
         self._limited = False
         #: Peak of the last segment after limiting (linear).
         self.peak = 0.0
+        self._m = self.frames
+
+    def skip(self) -> None:
+        """A silent stretch: the gain recovers fully (nothing to limit)."""
+        self._limited = False
+        self.peak = 0.0
 
     def process(self, mix: np.ndarray, threshold: float) -> None:
-        """Limit ``mix`` (2, segment_frames) in place so that no |sample| exceeds ``threshold``."""
-        c, n = self.chunks, self.chunk
-        np.abs(mix, out=self._abs)
-        np.max(self._abs.reshape(2, c, n), axis=2, out=self._pk2)
-        pk = self._pk
-        np.maximum(self._pk2[0], self._pk2[1], out=pk)
+        """Limit ``mix`` (2, m) in place so that no |sample| exceeds ``threshold``.
+
+        ``m`` is a whole number of chunks, at most ``segment_frames``.
+        """
+        n = self.chunk
+        m = self._m = mix.shape[1]
+        c = m // n
+        absb = self._abs[:, :m]
+        np.abs(mix, out=absb)
+        pk2 = self._pk2[:, :c]
+        np.max(absb.reshape(2, c, n), axis=2, out=pk2)
+        pk = self._pk[:c]
+        np.maximum(pk2[0], pk2[1], out=pk)
         peak = float(pk.max())
         self._limited = False
         if not peak < math.inf:  # NaN or inf got in: never let it reach the speaker
             mix.fill(0.0)
             self.nonfinite += 1
             self.peak = 0.0
-            self._b.fill(self.gain)
+            self._b[: c + 1].fill(self.gain)
             self._limited = self.gain < 1.0
             return
         if self.gain >= 1.0 and peak <= threshold:
             self.peak = peak
-            self._b.fill(1.0)
+            self._b[: c + 1].fill(1.0)
             return
         self._limited = True
-        q = self._q
+        q = self._q[: c + 1]
+        steps = self._steps[: c + 1]
         # needed log-gain per chunk (<= 0), then the release-limited running minimum
         np.maximum(pk, threshold, out=pk)
         np.divide(threshold, pk, out=pk)
         np.log(pk, out=q[1:])
         q[0] = math.log(max(self.gain, 1e-9))
-        q -= self._steps
+        q -= steps
         np.minimum.accumulate(q, out=q)
-        q += self._steps
+        q += steps
         np.minimum(q, 0.0, out=q)
         env = q[1:]
-        b = self._b
+        b = self._b[: c + 1]
         np.exp(env, out=b[1:])
         np.minimum(b[1:-1], b[2:], out=b[1:-1])
         b[0] = self.gain
-        self._b0[:, 0] = b[:-1]
-        self._db[:, 0] = b[1:] - b[:-1]
-        g = self._g
-        np.multiply(self._db, self._frac, out=g)
-        g += self._b0
+        self._b0[:c, 0] = b[:-1]
+        self._db[:c, 0] = b[1:] - b[:-1]
+        g = self._g[:c]
+        np.multiply(self._db[:c], self._frac, out=g)
+        g += self._b0[:c]
         view = mix.reshape(2, c, n)
         np.multiply(view, g, out=view)
         if self.gain > math.exp(env[0]):
@@ -116,8 +140,8 @@ class SegmentLimiter:
         if not self._limited:
             self.gain = 1.0
             return
-        if played >= self.frames:
-            self.gain = float(self._b[-1])
+        if played >= self._m:
+            self.gain = float(self._b[self._m // self.chunk])
             return
         k, r = divmod(played, self.chunk)
         b = self._b

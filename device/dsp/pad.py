@@ -21,7 +21,8 @@ import numpy as np
 
 from device.dsp.oscillators import OscillatorBank
 from device.dsp.ramps import Glide
-from device.dsp.targets import PAD_PRESETS
+from device.dsp.swell import BreathSwell
+from device.dsp.targets import PAD_PRESETS, SoundTargets
 
 VOICES = 6
 #: Oscillator rows per chord slot (fundamental + upper partial per voice).
@@ -239,3 +240,82 @@ class Pad:
         self.xfade.commit(frac)
         self.brightness.commit(frac)
         self._until_change -= played
+
+
+class PadVoice:
+    """The ambient pad as a :class:`~device.dsp.voice.Voice` (a bed voice).
+
+    ``swell`` gives the brightness offset of the breath swell for the segment being
+    rendered (the engine plans the swell before the voices render).
+    """
+
+    name = "pad"
+    bed = True
+
+    def __init__(self, swell: BreathSwell, seed: int) -> None:
+        self.swell = swell
+        self.seed = int(seed)
+        self.bank: OscillatorBank | None = None
+        self.pad: Pad | None = None
+        self._gp = np.zeros((4, ROWS), np.float32)
+        self._acc = np.zeros((4, 0), np.float32)
+        self._ramp = np.zeros(0, np.float32)
+
+    def prepare(self, sample_rate: int, segment_frames: int) -> None:
+        """Allocate the 24-row oscillator bank and the mixing buffers."""
+        s = segment_frames
+        self.bank = OscillatorBank(ROWS, s, sample_rate)
+        self.pad = Pad(self.bank, sample_rate, self.seed)
+        self._acc = np.zeros((4, s), np.float32)
+        self._ramp = (np.arange(s, dtype=np.float64) / s).astype(np.float32)
+
+    def _ready(self) -> Pad:
+        assert self.pad is not None, "PadVoice.prepare() was not called"
+        return self.pad
+
+    def set_targets(self, targets: SoundTargets) -> None:
+        """Ask for the preset (crossfaded in at the next chord) and the brightness."""
+        pad = self._ready()
+        pad.set_preset(targets.pad_preset)
+        pad.brightness.target = targets.pad_brightness
+
+    def jump(self) -> None:
+        """Jump to the asked preset and brightness at once (only while nothing sounds)."""
+        pad = self._ready()
+        pad.brightness.value = pad.brightness.end = pad.brightness.target
+        if pad.pending_preset is not None:
+            pad.select(pad.pending_preset)
+
+    def render(self, out: np.ndarray, frames: int, g0: float, g1: float) -> bool:
+        """Add the pad into ``out[:, :frames]`` with gain ``g0`` -> ``g1``."""
+        pad = self._ready()
+        assert self.bank is not None
+        offsets = (self.swell.bright0, self.swell.bright1)
+        lo, hi = pad.plan(self._gp, frames, g0, g1, offsets)
+        if hi <= lo:
+            self.bank.skip(frames)
+            self._commit(frames)
+            return False
+        rows = self.bank.render(frames, lo, hi, glide=False)  # chords never glide
+        acc = self._acc[:, :frames]
+        np.matmul(self._gp[:, lo:hi], rows, out=acc)
+        d = acc[2:4]
+        np.subtract(d, acc[0:2], out=d)
+        np.multiply(d, self._ramp[:frames], out=d)
+        out[:, :frames] += acc[0:2]
+        out[:, :frames] += d
+        self._commit(frames)
+        return True
+
+    def skip(self, frames: int) -> None:
+        """Advance the chord progression and the phases by ``frames`` frames."""
+        pad = self._ready()
+        assert self.bank is not None
+        pad.plan(self._gp, frames, 0.0, 0.0, (0.0, 0.0))
+        self.bank.skip(frames)
+        self._commit(frames)
+
+    def _commit(self, frames: int) -> None:
+        assert self.bank is not None and self.pad is not None
+        self.bank.commit(frames)
+        self.pad.commit(frames)
