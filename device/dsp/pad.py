@@ -298,7 +298,7 @@ class PadVoice:
             return False
         rows = self.bank.render(frames, lo, hi, glide=False)  # chords never glide
         acc = self._acc[:, :frames]
-        np.matmul(self._gp[:, lo:hi], rows, out=acc)
+        np.einsum("ij,jk->ik", self._gp[:, lo:hi], rows, out=acc)  # no BLAS: see tones.py
         d = acc[2:4]
         np.subtract(d, acc[0:2], out=d)
         np.multiply(d, self._ramp[:frames], out=d)

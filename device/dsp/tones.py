@@ -112,7 +112,9 @@ class ToneVoice:
         glide = self.carrier.moving or self.beat.moving
         bank = self.bank.render(frames, glide=glide)
         acc = self._acc[:, :frames]
-        np.matmul(self._gt, bank, out=acc)
+        # einsum, not matmul: BLAS would split this small product over threads that spin
+        # (25x the CPU on a shared core), and the audio process cannot rely on its env
+        np.einsum("ij,jk->ik", self._gt, bank, out=acc)
         d = acc[2:4]
         np.subtract(d, acc[0:2], out=d)
         np.multiply(d, self._ramp[:frames], out=d)
