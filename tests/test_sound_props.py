@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from device.dsp.engine import LEVEL_RATE, VOLUME_RATE, Engine
 from device.dsp.ramps import SILENT_DB
 from device.dsp.targets import ENTRAIN_KINDS, NOISE_COLOURS, OFF_DB, PAD_PRESETS, SoundTargets
+from device.dsp.tuning import carrier_on_grid
 
 levels = st.one_of(st.sampled_from((OFF_DB, -math.inf, -200.0)), st.floats(-60.0, 0.0))
 targets = st.builds(
@@ -214,9 +215,10 @@ def test_immediate_targets_jump_only_while_silent() -> None:
         SoundTargets(noise_colour="brown", pad_preset="deep", carrier_hz=400.0), immediate=True
     )
     assert e.mixer.noise.colour == "brown" and e.mixer.pad.preset_name == "deep"
-    assert e.mixer.tones.carrier.value == 400.0
+    on_grid = carrier_on_grid(400.0, "deep")  # the pad plays: the carrier is on its tuning
+    assert e.mixer.tones.carrier.value == on_grid and abs(on_grid / 400.0 - 1) < 0.06
     e.fade_in(0.0)
     e.render()
     e.set_targets(SoundTargets(noise_colour="white", carrier_hz=300.0), immediate=True)
     # audible: it glides
-    assert e.mixer.noise.colour == "brown" and e.mixer.tones.carrier.value == 400.0
+    assert e.mixer.noise.colour == "brown" and e.mixer.tones.carrier.value == on_grid

@@ -1,11 +1,17 @@
 """The entrainment tone voice: four harmonic tone voices, each as a low/high ear pair.
 
 Eight sine rows (an :class:`~device.dsp.oscillators.OscillatorBank`): rows 0-3 play
-``ratio * carrier - beat/2``, rows 4-7 ``ratio * carrier + beat/2``. Routing by form:
-isochronic and none play the low rows in both ears (the isochronic envelope gates them),
-monaural plays both rows in both ears (the beat is in the air), binaural plays the low rows
-left and the high rows right. Forms crossfade by their weights (``device.dsp.entrainment``);
-one ``(4, 8)`` matrix product gives L/R at the segment's start and end gains.
+``ratio * carrier``, rows 4-7 ``ratio * carrier + beat``. Routing by form: isochronic and
+none play the low rows in both ears (the isochronic envelope gates them), monaural plays
+both rows in both ears (the beat is in the air), binaural plays the low rows left and the
+high rows right. Forms crossfade by their weights (``device.dsp.entrainment``); one
+``(4, 8)`` matrix product gives L/R at the segment's start and end gains (only the low rows
+are computed while no form needs the high ones).
+
+While the pad plays, the carrier is the note of the pad's tuning nearest the one asked
+for (``device.dsp.tuning.carrier_on_grid``) and the low rows sit exactly on that grid, so
+they never beat against the pad; the high rows beat against them (and against a pad note
+on the same frequency) at exactly the requested rate.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import numpy as np
 from device.dsp.entrainment import BINAURAL, ISOCHRONIC, MONAURAL, NONE, Entrainment
 from device.dsp.oscillators import OscillatorBank
 from device.dsp.ramps import Glide
-from device.dsp.targets import SoundTargets
+from device.dsp.targets import OFF_DB, SoundTargets
+from device.dsp.tuning import carrier_on_grid
 
 #: Tone voices: frequency ratios to the carrier and their relative amplitudes.
 TONE_RATIOS = (1.0, 1.5, 2.0, 3.0)
@@ -66,7 +73,9 @@ class ToneVoice:
     def set_targets(self, targets: SoundTargets) -> None:
         """Aim carrier and beat at ``targets`` (the form's weights live in the entrainment)."""
         kind = self.entrainment.render_kind(targets.entrain_kind)
-        self.carrier.target = targets.carrier_hz
+        pad_on = targets.pad_db > OFF_DB
+        c = targets.carrier_hz
+        self.carrier.target = carrier_on_grid(c, targets.pad_preset) if pad_on else c
         self.beat.target = targets.entrain_hz if kind in ("monaural", "binaural") else 0.0
 
     def jump(self) -> None:
@@ -78,8 +87,8 @@ class ToneVoice:
             self.bank.freq_end[:] = self.bank.freq
 
     def _freqs(self, carrier: float, beat: float, dst: np.ndarray) -> None:
-        dst[:4] = self._ratios * carrier - 0.5 * beat
-        dst[4:] = self._ratios * carrier + 0.5 * beat
+        dst[:4] = self._ratios * carrier
+        dst[4:] = self._ratios * carrier + beat
 
     def _plan(self, frames: int) -> None:
         assert self.bank is not None, "ToneVoice.prepare() was not called"
@@ -110,11 +119,13 @@ class ToneVoice:
         self._gains(0, g0, ent.w0)
         self._gains(2, g1, ent.w1)
         glide = self.carrier.moving or self.beat.moving
-        bank = self.bank.render(frames, glide=glide)
+        beats = ent.w0[MONAURAL] + ent.w0[BINAURAL] + ent.w1[MONAURAL] + ent.w1[BINAURAL] > 0.0
+        hi = 8 if beats else 4
+        bank = self.bank.render(frames, 0, hi, glide=glide)
         acc = self._acc[:, :frames]
         # einsum, not matmul: BLAS would split this small product over threads that spin
         # (25x the CPU on a shared core), and the audio process cannot rely on its env
-        np.einsum("ij,jk->ik", self._gt, bank, out=acc)
+        np.einsum("ij,jk->ik", self._gt[:, :hi], bank, out=acc)
         d = acc[2:4]
         np.subtract(d, acc[0:2], out=d)
         np.multiply(d, self._ramp[:frames], out=d)
