@@ -9,6 +9,10 @@ linearly in between, so no sample of a chunk ever gets more gain than that chunk
 the output never exceeds the threshold. Only when the first chunk of a segment needs less
 gain than the previous segment ended on (the cap was just lowered) is that chunk also
 clipped at the threshold, so the ceiling holds even then.
+
+Near the threshold the chunk peaks are *true* peaks (``device/dsp/truepeak.py``: the
+waveform between the samples, 4x oversampled), so the reconstructed output stays under
+the cap too, not only its samples.
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from device.dsp.truepeak import TruePeak
+
+#: Stretches whose sample peak is within this factor (4 dB) of the threshold get their
+#: true peak estimated (noise can peak up to about 3 dB between samples).
+TP_HEADROOM = 10.0 ** (4.0 / 20.0)
+#: Clipping puts energy near Nyquist, whose peaks between samples reach about 1.3 dB above
+#: the clip level on the noise beds: the rescue clip sits 2 dB under the threshold.
+CLIP_TRUE_PEAK = 10.0 ** (-2.0 / 20.0)
 
 
 def chunk_size(segment_frames: int, preferred: int = 256) -> int:
@@ -69,14 +82,22 @@ class SegmentLimiter:
         self._db = np.zeros((c, 1), np.float32)
         self._b0 = np.zeros((c, 1), np.float32)
         self._limited = False
-        #: Peak of the last segment after limiting (linear).
+        #: Peak of the last segment after limiting (linear, true peak when it was limited).
         self.peak = 0.0
         self._m = self.frames
+        self.true_peak = TruePeak(self.frames)
+        self._tp = np.zeros(c, np.float32)
+        #: Stretches whose first chunk had to be clipped (the cap was lowered, or a loud
+        #: start came before the gain could fall).
+        self.clipped_stretches = 0
+        #: Stretches whose true peak was estimated (they came within 4 dB of the threshold).
+        self.true_peak_stretches = 0
 
     def skip(self) -> None:
         """A silent stretch: the gain recovers fully (nothing to limit)."""
         self._limited = False
         self.peak = 0.0
+        self.true_peak.before.fill(0.0)
 
     def process(self, mix: np.ndarray, threshold: float) -> None:
         """Limit ``mix`` (2, m) in place so that no |sample| exceeds ``threshold``.
@@ -94,6 +115,13 @@ class SegmentLimiter:
         np.maximum(pk2[0], pk2[1], out=pk)
         peak = float(pk.max())
         self._limited = False
+        if peak < math.inf and (peak * TP_HEADROOM > threshold or self.gain < 1.0):
+            # near the threshold: limit the true peaks (between samples), not the samples
+            tp = self._tp[:c]
+            self.true_peak.chunk_peaks(mix, n, tp)
+            np.maximum(pk, tp, out=pk)
+            peak = float(pk.max())
+            self.true_peak_stretches += 1
         if not peak < math.inf:  # NaN or inf got in: never let it reach the speaker
             mix.fill(0.0)
             self.nonfinite += 1
@@ -104,6 +132,7 @@ class SegmentLimiter:
         if self.gain >= 1.0 and peak <= threshold:
             self.peak = peak
             self._b[: c + 1].fill(1.0)
+            self.true_peak.remember(mix)
             return
         self._limited = True
         q = self._q[: c + 1]
@@ -130,10 +159,15 @@ class SegmentLimiter:
         view = mix.reshape(2, c, n)
         np.multiply(view, g, out=view)
         if self.gain > math.exp(env[0]):
-            np.clip(mix[:, :n], -threshold, threshold, out=mix[:, :n])
+            # caught out at a segment's start: clip, low enough that the clipped chunk's
+            # peaks between samples stay under the threshold too
+            clip = threshold * CLIP_TRUE_PEAK
+            np.clip(mix[:, :n], -clip, clip, out=mix[:, :n])
+            self.clipped_stretches += 1
         self.active_segments += 1
         self.min_gain = min(self.min_gain, float(b.min()))
         self.peak = min(peak * float(b.max()), threshold)
+        self.true_peak.remember(mix)
 
     def commit(self, played: int) -> None:
         """Move the limiter's gain to frame ``played`` of the last segment."""
