@@ -23,6 +23,7 @@ two chords never sound together at strength.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from dataclasses import dataclass
@@ -219,8 +220,18 @@ def carrier_grid(name: str) -> tuple[float, ...]:
 
 
 def carrier_on_grid(carrier_hz: float, name: str) -> float:
-    """The carrier of preset ``name``'s grid nearest ``carrier_hz`` (in pitch)."""
+    """The carrier of preset ``name``'s grid nearest ``carrier_hz`` (in pitch).
+
+    Cheap (a bisection): the closed loop calls it with every target it sends.
+    """
     grid = carrier_grid(name)
     if not grid:
         return carrier_hz
-    return min(grid, key=lambda f: abs(math.log(f / carrier_hz)))
+    i = bisect.bisect_left(grid, carrier_hz)
+    if i == 0:
+        return grid[0]
+    if i == len(grid):
+        return grid[-1]
+    lo, hi = grid[i - 1], grid[i]
+    # nearer in pitch: compare ratios, not differences
+    return lo if carrier_hz * carrier_hz <= lo * hi else hi
