@@ -311,7 +311,7 @@ class Engine:
         if not self._started or self._block >= self.blocks_per_segment or self._restart:
             if self._started:
                 self.master.commit(played)
-                self._commit_voices(played / self.segment_frames)
+                self.mixer.commit(played / self.segment_frames)
             self._started = True
             self._cut = self._restart = False
             self._block = 0
@@ -320,7 +320,7 @@ class Engine:
             self._cut = False
             self.master.commit(played)
             if self._idle:  # sound comes back: render the voices from here
-                self._commit_voices(played / self.segment_frames)
+                self.mixer.commit(played / self.segment_frames)
                 self._block = 0
                 self._guarded(self._segment)
             else:
@@ -335,11 +335,9 @@ class Engine:
             step(*args)
         except Exception as exc:  # the sound must go on: silence the rest, count it
             self._mix[:, self._played :].fill(0.0)
+            self.mixer.on = False  # a later cut of this segment must not use a partial sum
             self.render_errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
-
-    def _commit_voices(self, frac: float) -> None:
-        self.mixer.commit(frac)
 
     def _master_from(self, start: int) -> None:
         self.master.render(self.mixer.sum if self.mixer.on else None, self._mix, start)

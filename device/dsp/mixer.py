@@ -9,6 +9,9 @@ envelope before they join the sum.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
+
 import numpy as np
 
 from device.dsp.entrainment import Entrainment
@@ -17,7 +20,7 @@ from device.dsp.noise import NoiseBed
 from device.dsp.pad import Pad, PadVoice
 from device.dsp.ramps import Glide, LevelGlide, db_to_amp
 from device.dsp.swell import BreathSwell
-from device.dsp.targets import OFF_DB, SoundTargets, level_db, level_field
+from device.dsp.targets import OFF_DB, SoundTargets, level_field, off_floor
 from device.dsp.tones import ToneVoice, gate_into
 from device.dsp.voice import Settles, Voice
 
@@ -39,6 +42,9 @@ class VoiceMixer:
         #: The voices in mixing order and the level glide of each (same order).
         self.voices: list[Voice] = []
         self.levels: list[LevelGlide] = []
+        # reads each voice's level field (made once: a name built per call would be kept
+        # by the interpreter's attribute cache, growing memory)
+        self._level_of: list[Callable[[SoundTargets], float]] = []
         #: The sum of the last segment rendered; ``on`` is False when nothing sounded.
         self.sum = np.zeros((2, s), np.float32)
         self.on = False
@@ -51,17 +57,19 @@ class VoiceMixer:
 
     def add(self, voice: Voice, targets: SoundTargets, *, at_level: bool) -> LevelGlide:
         """Prepare ``voice`` and add it; it starts at its level if ``at_level``, else silent."""
-        level_field(voice.name)  # raises if the targets' table declares no level for it
+        field = level_field(voice.name)  # raises if the targets' table declares no level
         if voice.name in self.names:
             raise ValueError(f"a voice named {voice.name!r} is already in the engine")
         voice.prepare(self.sample_rate, self.segment_frames)
         voice.set_targets(targets)
+        level_of = operator.attrgetter(field)
         glide = LevelGlide(OFF_DB, LEVEL_RATE)
-        glide.target = level_db(targets, voice.name)
+        glide.target = off_floor(level_of(targets))
         if at_level:
             glide.value = glide.end = glide.target
         self.voices.append(voice)
         self.levels.append(glide)
+        self._level_of.append(level_of)
         return glide
 
     @property
@@ -83,9 +91,9 @@ class VoiceMixer:
     def set_targets(self, t: SoundTargets) -> None:
         """Hand ``t`` to the entrainment and every voice; aim the levels."""
         self.entrainment.set_targets(t)
-        for v, g in zip(self.voices, self.levels, strict=True):
+        for v, g, level_of in zip(self.voices, self.levels, self._level_of, strict=True):
             v.set_targets(t)
-            g.target = level_db(t, v.name)
+            g.target = off_floor(level_of(t))
 
     def jump(self) -> None:
         """Jump every glide (levels, entrainment, voices that can) to its target."""

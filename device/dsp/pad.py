@@ -88,9 +88,11 @@ class Pad:
         #: Per note of the incoming slot: index of the same note in the outgoing slot, or -1.
         self._common = [-1] * NOTES
         self._old_kept = [False] * NOTES
-        # frequencies of every chord of the presets in play, voiced for the carrier
-        # (computed on the control side; a chord change only copies a row)
-        self._rows: dict[str, np.ndarray] = {}
+        # frequencies of every chord of every preset, voiced for the carrier (written on the
+        # control side when the carrier moves; a chord change only copies a row)
+        self._rows = {n: np.empty((len(p.chords), SLOT_ROWS)) for n, p in PRESETS.items()}
+        for n in PRESETS:
+            self._voice(n)
         self._freq = np.empty(SLOT_ROWS)
         self.select(preset)
 
@@ -98,22 +100,18 @@ class Pad:
 
     def set_carrier(self, carrier_hz: float | None) -> None:
         """Voice the chords to leave room for ``carrier_hz`` from the next chord change."""
-        if carrier_hz == self.carrier_hz and self.preset_name in self._rows:
+        if carrier_hz == self.carrier_hz:
             return
         self.carrier_hz = carrier_hz
-        self._rows.clear()
-        self._voice(self.preset_name)
-        if self.pending_preset is not None:
-            self._voice(self.pending_preset)
+        for name in PRESETS:
+            self._voice(name)
 
     def _voice(self, name: str) -> np.ndarray:
-        if name not in self._rows:
-            p = PRESETS[name]
-            rows = np.empty((len(p.chords), SLOT_ROWS))
-            for i in range(len(p.chords)):
-                slot_frequencies(p, voicing_for(name, i, self.carrier_hz), rows[i])
-            self._rows[name] = rows
-        return self._rows[name]
+        """Write the voiced frequencies of every chord of ``name`` into its table (in place)."""
+        rows = self._rows[name]
+        for i in range(len(rows)):
+            slot_frequencies(PRESETS[name], voicing_for(name, i, self.carrier_hz), rows[i])
+        return rows
 
     def select(self, name: str) -> None:
         """Switch to preset ``name`` at once (only while the pad is silent: at start-up)."""
@@ -128,7 +126,7 @@ class Pad:
         self._until_change = round(self.preset.chord_s * self.sample_rate)
         self._set_slot(0)
         self._set_slot(1)
-        f = self._voice(name)[0]
+        f = self._rows[name][0]
         self.bank.reset_rows(0, SLOT_ROWS, f)
         self.bank.reset_rows(SLOT_ROWS, ROWS, f)
         self._common = list(range(NOTES))
@@ -138,8 +136,6 @@ class Pad:
         if name not in PRESETS:
             raise ValueError(f"pad preset {name!r} is not one of {', '.join(PRESETS)}")
         self.pending_preset = None if name == self.preset_name else name
-        if self.pending_preset is not None:
-            self._voice(self.pending_preset)
 
     # --- audio side -------------------------------------------------------------------
 
@@ -152,7 +148,7 @@ class Pad:
                 self._pan_r[slot, k] = math.sin(theta)
 
     def _change_chord(self) -> None:
-        if self.pending_preset is not None and self.pending_preset in self._rows:
+        if self.pending_preset is not None:
             self.preset_name = self.pending_preset
             self.preset = PRESETS[self.pending_preset]
             self.pending_preset = None

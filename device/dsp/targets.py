@@ -218,7 +218,6 @@ def level_field(voice_name: str) -> str:
     return field
 
 
-def level_db(targets: SoundTargets, voice_name: str) -> float:
-    """The level of voice ``voice_name`` in ``targets`` (dB, ``OFF_DB`` at or below off)."""
-    value = getattr(targets, f"{voice_name}_db")
-    return max(float(value), OFF_DB) if not math.isnan(value) else OFF_DB
+def off_floor(level_db: float) -> float:
+    """A level in dB with anything at or below ``OFF_DB`` (``-inf`` too) as ``OFF_DB``."""
+    return max(float(level_db), OFF_DB) if not math.isnan(level_db) else OFF_DB
