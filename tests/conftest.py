@@ -11,6 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+#: Property tests: in CI (``CI`` set, as CI services do) the examples are derandomised
+#: (a fixed seed derived from each test) and no example database is kept, so a run is
+#: repeatable; elsewhere hypothesis explores freely and remembers what failed.
+#: ``HYPOTHESIS_PROFILE=ci`` selects the CI profile by hand.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev")
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 REPO = Path(__file__).resolve().parent.parent
 #: Real PPG recordings live in shared/ beside the repository (CI clones it there too).

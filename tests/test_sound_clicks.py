@@ -109,7 +109,7 @@ def test_chord_and_preset_changes_are_crossfaded() -> None:
         (14.0, lambda e: e.set_targets(base.with_changes(pad_preset="choir", pad_brightness=0.0))),
     ]
     x = run(e, steps, 45.0)
-    assert e.pad.changes >= 3  # two preset changes and the choir's own next chord
+    assert e.mixer.pad.changes >= 3  # two preset changes and the choir's own next chord
     # highest partial: choir root 196 Hz x 2 (ratio) x 2 (partial), detuned
     assert clicks(x, 196 * 2 * 2 * 1.01 + 50).size == 0
 

@@ -106,6 +106,10 @@ class ChimePlayer:
             np.multiply(self.ring[:, : frames - first], gain, out=tmp)
             out[:, first:frames] += tmp
 
+    def skip(self, frames: int) -> None:
+        """Plan a stretch of ``frames`` frames without mixing anything (the output is silent)."""
+        self._frames = frames
+
     def commit(self, played: int) -> None:
         """Clear and pass ``played`` frames of the ring."""
         if self.remaining <= 0:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from device.dsp.targets import DUTY_RANGE, RATE_RANGE
+
 #: Shortest raised-cosine edge in seconds (shorter edges splatter into clicks).
 MIN_EDGE_S = 0.005
-#: Allowed pulse rates in Hz.
-RATE_RANGE = (0.5, 40.0)
-#: Allowed duty cycles (pulse width at half height / period).
-DUTY_RANGE = (0.35, 0.5)
 #: Points in one pulse cycle (2**14).
 TABLE_BITS = 14
 TABLE_SIZE = 1 << TABLE_BITS

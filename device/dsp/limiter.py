@@ -9,6 +9,10 @@ linearly in between, so no sample of a chunk ever gets more gain than that chunk
 the output never exceeds the threshold. Only when the first chunk of a segment needs less
 gain than the previous segment ended on (the cap was just lowered) is that chunk also
 clipped at the threshold, so the ceiling holds even then.
+
+Near the threshold the chunk peaks are *true* peaks (``device/dsp/truepeak.py``: the
+waveform between the samples, 4x oversampled), so the reconstructed output stays under
+the cap too, not only its samples.
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from device.dsp.truepeak import TruePeak
+
+#: Stretches whose sample peak is within this factor (4 dB) of the threshold get their
+#: true peak estimated (noise can peak up to about 3 dB between samples).
+TP_HEADROOM = 10.0 ** (4.0 / 20.0)
+#: Clipping puts energy near Nyquist, whose peaks between samples reach about 1.3 dB above
+#: the clip level on the noise beds: the rescue clip sits 2 dB under the threshold.
+CLIP_TRUE_PEAK = 10.0 ** (-2.0 / 20.0)
 
 
 def chunk_size(segment_frames: int, preferred: int = 256) -> int:
@@ -30,13 +43,23 @@ def chunk_size(segment_frames: int, preferred: int = 256) -> int:
 
 
 class SegmentLimiter:
-    """Limits a (2, frames) segment in place to a threshold given per segment."""
+    """Limits a (2, frames) stretch in place to a threshold given per stretch.
+
+    A stretch is a whole segment or its tail (any whole number of chunks up to
+    ``segment_frames``); ``chunk`` must divide ``segment_frames``.
+    """
 
     def __init__(
-        self, segment_frames: int, sample_rate: int, release_db_per_s: float = 20.0
+        self,
+        segment_frames: int,
+        sample_rate: int,
+        release_db_per_s: float = 20.0,
+        chunk: int | None = None,
     ) -> None:
         self.frames = int(segment_frames)
-        self.chunk = chunk_size(self.frames)
+        self.chunk = chunk_size(self.frames) if chunk is None else int(chunk)
+        if self.chunk <= 0 or self.frames % self.chunk:
+            raise ValueError(f"limiter chunk {chunk!r} does not divide {self.frames} frames")
         self.chunks = self.frames // self.chunk
         c = self.chunks
         #: Present gain (at the start of the next segment), linear.
@@ -59,65 +82,100 @@ class SegmentLimiter:
         self._db = np.zeros((c, 1), np.float32)
         self._b0 = np.zeros((c, 1), np.float32)
         self._limited = False
-        #: Peak of the last segment after limiting (linear).
+        #: Peak of the last segment after limiting (linear, true peak when it was limited).
         self.peak = 0.0
+        self._m = self.frames
+        self.true_peak = TruePeak(self.frames)
+        self._tp = np.zeros(c, np.float32)
+        #: Stretches whose first chunk had to be clipped (the cap was lowered, or a loud
+        #: start came before the gain could fall).
+        self.clipped_stretches = 0
+        #: Stretches whose true peak was estimated (they came within 4 dB of the threshold).
+        self.true_peak_stretches = 0
+
+    def skip(self) -> None:
+        """A silent stretch: the gain recovers fully (nothing to limit)."""
+        self._limited = False
+        self.peak = 0.0
+        self.true_peak.before.fill(0.0)
 
     def process(self, mix: np.ndarray, threshold: float) -> None:
-        """Limit ``mix`` (2, segment_frames) in place so that no |sample| exceeds ``threshold``."""
-        c, n = self.chunks, self.chunk
-        np.abs(mix, out=self._abs)
-        np.max(self._abs.reshape(2, c, n), axis=2, out=self._pk2)
-        pk = self._pk
-        np.maximum(self._pk2[0], self._pk2[1], out=pk)
+        """Limit ``mix`` (2, m) in place so that no |sample| exceeds ``threshold``.
+
+        ``m`` is a whole number of chunks, at most ``segment_frames``.
+        """
+        n = self.chunk
+        m = self._m = mix.shape[1]
+        c = m // n
+        absb = self._abs[:, :m]
+        np.abs(mix, out=absb)
+        pk2 = self._pk2[:, :c]
+        np.max(absb.reshape(2, c, n), axis=2, out=pk2)
+        pk = self._pk[:c]
+        np.maximum(pk2[0], pk2[1], out=pk)
         peak = float(pk.max())
         self._limited = False
+        if peak < math.inf and (peak * TP_HEADROOM > threshold or self.gain < 1.0):
+            # near the threshold: limit the true peaks (between samples), not the samples
+            tp = self._tp[:c]
+            self.true_peak.chunk_peaks(mix, n, tp)
+            np.maximum(pk, tp, out=pk)
+            peak = float(pk.max())
+            self.true_peak_stretches += 1
         if not peak < math.inf:  # NaN or inf got in: never let it reach the speaker
             mix.fill(0.0)
             self.nonfinite += 1
             self.peak = 0.0
-            self._b.fill(self.gain)
+            self._b[: c + 1].fill(self.gain)
             self._limited = self.gain < 1.0
             return
         if self.gain >= 1.0 and peak <= threshold:
             self.peak = peak
-            self._b.fill(1.0)
+            self._b[: c + 1].fill(1.0)
+            self.true_peak.remember(mix)
             return
         self._limited = True
-        q = self._q
+        q = self._q[: c + 1]
+        steps = self._steps[: c + 1]
         # needed log-gain per chunk (<= 0), then the release-limited running minimum
         np.maximum(pk, threshold, out=pk)
         np.divide(threshold, pk, out=pk)
         np.log(pk, out=q[1:])
         q[0] = math.log(max(self.gain, 1e-9))
-        q -= self._steps
+        q -= steps
         np.minimum.accumulate(q, out=q)
-        q += self._steps
+        q += steps
         np.minimum(q, 0.0, out=q)
         env = q[1:]
-        b = self._b
+        b = self._b[: c + 1]
         np.exp(env, out=b[1:])
         np.minimum(b[1:-1], b[2:], out=b[1:-1])
         b[0] = self.gain
-        self._b0[:, 0] = b[:-1]
-        self._db[:, 0] = b[1:] - b[:-1]
-        g = self._g
-        np.multiply(self._db, self._frac, out=g)
-        g += self._b0
+        self._b0[:c, 0] = b[:-1]
+        self._db[:c, 0] = b[1:] - b[:-1]
+        g = self._g[:c]
+        np.multiply(self._db[:c], self._frac, out=g)
+        g += self._b0[:c]
         view = mix.reshape(2, c, n)
         np.multiply(view, g, out=view)
         if self.gain > math.exp(env[0]):
-            np.clip(mix[:, :n], -threshold, threshold, out=mix[:, :n])
+            # caught out at a segment's start: clip, low enough that the clipped chunk's
+            # peaks between samples stay under the threshold too
+            clip = threshold * CLIP_TRUE_PEAK
+            np.clip(mix[:, :n], -clip, clip, out=mix[:, :n])
+            self.clipped_stretches += 1
         self.active_segments += 1
         self.min_gain = min(self.min_gain, float(b.min()))
         self.peak = min(peak * float(b.max()), threshold)
+        self.true_peak.remember(mix)
 
     def commit(self, played: int) -> None:
         """Move the limiter's gain to frame ``played`` of the last segment."""
         if not self._limited:
             self.gain = 1.0
             return
-        if played >= self.frames:
-            self.gain = float(self._b[-1])
+        if played >= self._m:
+            self.gain = float(self._b[self._m // self.chunk])
             return
         k, r = divmod(played, self.chunk)
         b = self._b

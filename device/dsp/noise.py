@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from device.dsp.ramps import Glide
-from device.dsp.targets import NOISE_COLOURS
+from device.dsp.targets import NOISE_COLOURS, SoundTargets
 
 #: Loop length in frames (2**20: about 22 s at 48 kHz; a loop much shorter than that can
 #: be heard repeating as a slow "whoosh").
@@ -115,11 +115,15 @@ def noise_tables(sample_rate: int, seed: int, pad: int, length: int = LOOP_FRAME
 
 
 class NoiseBed:
-    """Renders the noise layer for a segment: colour crossfades, tone control, gain ramp."""
+    """The noise voice (a bed :class:`~device.dsp.voice.Voice`): colour crossfades, tone."""
 
-    def __init__(self, max_frames: int, sample_rate: int, seed: int) -> None:
-        self.sample_rate = int(sample_rate)
-        self.tab = noise_tables(self.sample_rate, int(seed), max(LOOP_PAD, int(max_frames)))
+    name = "noise"
+    bed = True
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        self.sample_rate = 0
+        self.tab: NoiseTables | None = None
         self.colour = "pink"
         self.old_colour = "pink"
         self.pending: str | None = None
@@ -127,10 +131,31 @@ class NoiseBed:
         self.xfade = Glide(1.0, 1.0 / COLOUR_XFADE_S)
         self.tone = Glide(0.5, TONE_RATE)
         self.pos_l = 0
+        self.pos_r = 0
+        self._ramp = np.zeros(0, np.float32)
+        self._tmp = np.zeros(0, np.float32)
+
+    def prepare(self, sample_rate: int, segment_frames: int) -> None:
+        """Build (or share) the noise loops and allocate the mixing buffers."""
+        self.sample_rate = int(sample_rate)
+        self.tab = noise_tables(self.sample_rate, self.seed, max(LOOP_PAD, int(segment_frames)))
+        self.pos_l = 0
         self.pos_r = self.tab.length // 2
-        self._ramp = np.arange(max_frames, dtype=np.float32)
-        self._tmp = np.zeros(max_frames, np.float32)
-        self._frames = 0
+        self._ramp = np.arange(segment_frames, dtype=np.float32)
+        self._tmp = np.zeros(segment_frames, np.float32)
+
+    def set_targets(self, targets: SoundTargets) -> None:
+        """Ask for the colour (crossfaded) and the tone."""
+        self.set_colour(targets.noise_colour)
+        self.tone.target = targets.noise_tone
+
+    def jump(self) -> None:
+        """Jump to the asked colour and tone at once (only while nothing sounds)."""
+        if self.pending is not None:
+            self.colour = self.old_colour = self.pending
+            self.pending = None
+        self.xfade.value = self.xfade.end = 1.0
+        self.tone.value = self.tone.end = self.tone.target
 
     def set_colour(self, colour: str) -> None:
         """Ask for a colour; it crossfades in over :data:`COLOUR_XFADE_S` seconds."""
@@ -150,23 +175,33 @@ class NoiseBed:
             self.xfade.value = self.xfade.end = 1.0 - self.xfade.value
             self.pending = None
 
-    def render(self, out: np.ndarray, frames: int, amp0: float, amp1: float) -> bool:
-        """Add the noise for ``frames`` frames into ``out`` (2, frames), gain ``amp0`` -> ``amp1``.
-
-        Returns False (and touches nothing) when the layer is silent this segment.
-        """
-        self._frames = frames
+    def _plan(self, frames: int) -> tuple[float, float, float, float]:
         self._start_pending()
         seconds = frames / self.sample_rate
         self.xfade.target = 1.0
         x0, x1 = self.xfade.value, self.xfade.plan(seconds)
         t0, t1 = self.tone.value, self.tone.plan(seconds)
-        if amp0 == 0.0 and amp1 == 0.0:
+        return x0, x1, t0, t1
+
+    def render(self, out: np.ndarray, frames: int, g0: float, g1: float) -> bool:
+        """Add the noise for ``frames`` frames into ``out`` (2, frames), gain ``g0`` -> ``g1``.
+
+        Returns False (and touches nothing) when the voice is silent this segment.
+        """
+        x0, x1, t0, t1 = self._plan(frames)
+        if g0 == 0.0 and g1 == 0.0:
+            self._advance(frames)
             return False
-        self._slot(out, frames, self.colour, amp0 * x0, amp1 * x1, t0, t1)
+        self._slot(out, frames, self.colour, g0 * x0, g1 * x1, t0, t1)
         if x0 < 1.0:
-            self._slot(out, frames, self.old_colour, amp0 * (1 - x0), amp1 * (1 - x1), t0, t1)
+            self._slot(out, frames, self.old_colour, g0 * (1 - x0), g1 * (1 - x1), t0, t1)
+        self._advance(frames)
         return True
+
+    def skip(self, frames: int) -> None:
+        """Advance the loops, crossfade and tone by ``frames`` frames without rendering."""
+        self._plan(frames)
+        self._advance(frames)
 
     def _slot(
         self,
@@ -180,6 +215,7 @@ class NoiseBed:
     ) -> None:
         if a0 == 0.0 and a1 == 0.0:
             return
+        assert self.tab is not None, "NoiseBed.prepare() was not called"
         dark, bright = self.tab.tables[colour]
         d0, b0 = self.tab.gains(colour, t0)
         d1, b1 = self.tab.gains(colour, t1)
@@ -198,11 +234,10 @@ class NoiseBed:
             np.multiply(tmp, src, out=tmp)
         dst += tmp
 
-    def commit(self, played: int) -> None:
-        """Advance the loops, crossfade and tone by ``played`` frames of the last segment."""
-        frac = played / self._frames if self._frames else 1.0
-        self.xfade.commit(frac)
-        self.tone.commit(frac)
+    def _advance(self, frames: int) -> None:
+        assert self.tab is not None
+        self.xfade.commit(1.0)
+        self.tone.commit(1.0)
         n = self.tab.length
-        self.pos_l = (self.pos_l + played) % n
-        self.pos_r = (self.pos_r + played) % n
+        self.pos_l = (self.pos_l + frames) % n
+        self.pos_r = (self.pos_r + frames) % n

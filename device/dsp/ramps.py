@@ -57,8 +57,13 @@ class Glide:
         return self.value + (self.end - self.value) * frac
 
     def commit(self, frac: float) -> None:
-        """Move the present value to fraction ``frac`` of the planned segment."""
+        """Move the present value to fraction ``frac`` of the planned segment.
+
+        The plan ends here: until the next :meth:`plan` the glide stands still (a plan
+        only partly played must not go on being reported as if it were still playing).
+        """
         self.value = self.end if frac >= 1.0 else self.at(frac)
+        self.end = self.value
 
     @property
     def moving(self) -> bool:

@@ -13,12 +13,6 @@ import math
 
 from device.dsp.ramps import Glide
 
-#: Allowed pacer rates in breaths per minute.
-PACER_RANGE = (2.0, 30.0)
-#: Allowed inhale shares of a breath.
-INHALE_RANGE = (0.2, 0.6)
-#: Allowed swell depths in dB.
-DEPTH_RANGE = (0.0, 24.0)
 #: Pacer glide speed in breaths/min per second.
 PACER_RATE = 1.0
 #: Depth glide speed in dB per second.
@@ -47,6 +41,9 @@ class BreathSwell:
         self.on = False
         self._end_phase = 0.0
         self._frames = 0
+        #: Bed gains and pad brightness offsets at the start and end of the planned segment.
+        self.gain0 = self.gain1 = 1.0
+        self.bright0 = self.bright1 = 0.0
 
     def set(self, pacer_bpm: float | None, inhale: float, depth_db: float) -> None:
         """Set the pacer (``None`` = swell off), inhale share and depth; all ramped."""
@@ -65,14 +62,16 @@ class BreathSwell:
         i0, i1 = self.inhale.value, self.inhale.plan(seconds)
         self._end_phase = self.phase + 0.5 * (b0 + b1) / 60.0 * seconds
         if d0 == 0.0 and d1 == 0.0:
-            return 1.0, 1.0, 0.0, 0.0
-        h0 = breath_shape(self.phase, i0)
-        h1 = breath_shape(self._end_phase, i1)
-        g0 = 10.0 ** (-d0 * (1.0 - h0) / 20.0)
-        g1 = 10.0 ** (-d1 * (1.0 - h1) / 20.0)
-        k0 = BRIGHTNESS_PER_6DB * d0 / 6.0
-        k1 = BRIGHTNESS_PER_6DB * d1 / 6.0
-        return g0, g1, k0 * (h0 - 0.5), k1 * (h1 - 0.5)
+            self.gain0 = self.gain1 = 1.0
+            self.bright0 = self.bright1 = 0.0
+        else:
+            h0 = breath_shape(self.phase, i0)
+            h1 = breath_shape(self._end_phase, i1)
+            self.gain0 = 10.0 ** (-d0 * (1.0 - h0) / 20.0)
+            self.gain1 = 10.0 ** (-d1 * (1.0 - h1) / 20.0)
+            self.bright0 = BRIGHTNESS_PER_6DB * d0 / 6.0 * (h0 - 0.5)
+            self.bright1 = BRIGHTNESS_PER_6DB * d1 / 6.0 * (h1 - 0.5)
+        return self.gain0, self.gain1, self.bright0, self.bright1
 
     def commit(self, played: int) -> None:
         """Advance the breath by ``played`` frames of the last segment."""
