@@ -35,6 +35,8 @@ from collections import deque
 from typing import Any, Protocol
 
 from device.dsp.targets import SoundTargets
+from device.therapy.assessment import Assessment
+from device.therapy.resonance import ResonanceEstimate, SessionMeasurements, SessionPlan
 from device.therapy.timeline import curve_weight
 
 #: Allowed range of the pacer target, breaths/min.
@@ -51,6 +53,7 @@ class HeartLike(Protocol):
     """What the loop reads of a heart state (``device.dsp.heart.HeartState``)."""
 
     hr_bpm: float | None
+    hr_beat_bpm: float | None
     coherence: float | None
     breathing_bpm: float | None
     quality: float
@@ -95,6 +98,7 @@ class ClosedLoop:
         recover_s: float = 10.0,
         breath_hold_s: float = 60.0,
         anchor_s: float = 180.0,
+        resonance: ResonanceEstimate | SessionPlan | None = None,
     ) -> None:
         self.pacer_target_bpm = _check(
             "pacer_target_bpm", pacer_target_bpm, *TARGET_RANGE_BPM, "/min"
@@ -123,6 +127,10 @@ class ClosedLoop:
         self.breath_hold_s = _check("breath_hold_s", breath_hold_s, 0.0, 300.0, "s")
         self.anchor_s = _check("anchor_s", anchor_s, 0.0, 600.0, "s")
         self.program_min_pacer_bpm = program_min_pacer_bpm
+        if isinstance(resonance, ResonanceEstimate):
+            resonance = resonance.plan()
+        #: The resonance assessment of this session (``None``: pace at ``pacer_target_bpm``).
+        self.assessment = None if resonance is None else Assessment(resonance)
         #: Present loop state, one of :data:`STATES`.
         self.state = "open-loop"
         #: Why the loop is in its state (a short phrase for the status line).
@@ -140,6 +148,8 @@ class ClosedLoop:
         self._high_since: float | None = None
         self._coh_fast: float | None = None
         self._coh_slow: float | None = None
+        self._hr_fast: float | None = None
+        self._hr_slow: float | None = None
         self._frozen: tuple[float | None, float] | None = None
         self._fallback_t: float | None = None
         self._out: SoundTargets | None = None
@@ -156,6 +166,15 @@ class ClosedLoop:
     def entrain_hz(self) -> float | None:
         """The entrainment rate last sent, Hz."""
         return None if self._out is None else self._out.entrain_hz
+
+    @property
+    def goal_bpm(self) -> float:
+        """The rate the pacer glides to now: the assessment's candidate, or the target."""
+        return self.pacer_target_bpm if self.assessment is None else self.assessment.goal_bpm
+
+    def measurements(self) -> SessionMeasurements | None:
+        """What the resonance assessment measured so far (``None`` without one)."""
+        return None if self.assessment is None else self.assessment.finish()
 
     def drain_events(self) -> list[tuple[float, str, str]]:
         """Return and forget the loop's events ``(t, kind, detail)`` since the last call."""
@@ -179,6 +198,7 @@ class ClosedLoop:
                 self._bad_since = t
         if heart is not None and good:
             self._track_coherence(t, dt, _finite(heart.coherence))
+            self._track_hr(dt, _finite(heart.hr_bpm))
 
         if self.state == "open-loop":
             if not good:
@@ -203,12 +223,13 @@ class ClosedLoop:
             "loop_reason": self.reason,
             "pacer_bpm": self.pacer_bpm,
             "entrain_hz": self.entrain_hz,
-            "pacer_target_bpm": self.pacer_target_bpm,
+            "pacer_target_bpm": self.goal_bpm,
+            "resonance_plan": None if self.assessment is None else self.assessment.plan.kind,
         }
 
     def __repr__(self) -> str:
         pacer = "off" if self.pacer_bpm is None else f"{self.pacer_bpm:.2f}/min"
-        return f"<ClosedLoop {self.state} pacer={pacer} target={self.pacer_target_bpm:g}/min>"
+        return f"<ClosedLoop {self.state} pacer={pacer} target={self.goal_bpm:g}/min>"
 
     # --- signal ---------------------------------------------------------------------------
 
@@ -234,6 +255,21 @@ class ClosedLoop:
                 self._high_since = t
         elif coherence < 0.75 * self.coherence_high:
             self._high_since = None
+
+    def _track_hr(self, dt: float, hr: float | None) -> None:
+        if hr is None:
+            return
+        if self._hr_fast is None or self._hr_slow is None:
+            self._hr_fast = self._hr_slow = hr
+        else:
+            self._hr_fast += (hr - self._hr_fast) * min(1.0, dt / 20.0)
+            self._hr_slow += (hr - self._hr_slow) * min(1.0, dt / 90.0)
+
+    def _heart_rising(self) -> bool:
+        """The heart speeds up (the 20 s mean 1 bpm above the 90 s mean)."""
+        if self._hr_fast is None or self._hr_slow is None:
+            return False
+        return self._hr_fast > self._hr_slow + 1.0
 
     def _track_breathing(self, t: float, breathing: float | None) -> None:
         peaks = self._breath_peaks
@@ -269,7 +305,7 @@ class ClosedLoop:
         if plain.pacer_bpm is None:
             self._p = None
         elif at_start and breathing is not None:
-            self._p = min(max(breathing, self.pacer_target_bpm), self.start_cap_bpm)
+            self._p = min(max(breathing, self.goal_bpm), self.start_cap_bpm)
         else:
             self._p = plain.pacer_bpm if self._out is None else self._out.pacer_bpm
             if self._p is not None:
@@ -284,11 +320,11 @@ class ClosedLoop:
 
     def _freeze(self, t: float) -> None:
         out = self._out
-        self._frozen = (
-            None if out is None else out.pacer_bpm,
-            self._e if out is None else out.entrain_hz,
-        )
+        # Nothing sent yet: nothing to hold, the plain timeline plays.
+        self._frozen = None if out is None else (out.pacer_bpm, out.entrain_hz)
         self._high_since = None
+        if self.assessment is not None:
+            self.assessment.interrupt()
         self._set_state(t, "frozen", "no contact or low signal quality")
 
     def _resume(self, t: float) -> None:
@@ -327,11 +363,13 @@ class ClosedLoop:
     # --- adaptation -------------------------------------------------------------------------
 
     def _plan_floor(self, plain_pacer: float) -> float:
-        """The program's plan shifted to end at the target: the loop is never ahead of it."""
+        """The program's plan shifted to end at the slowest rate this session paces (the
+        target, or the assessment's lowest candidate): the loop is never ahead of it."""
+        end = self.pacer_target_bpm if self.assessment is None else self.assessment.lowest_bpm
         shift = 0.0
         if self.program_min_pacer_bpm is not None:
-            shift = self.program_min_pacer_bpm - self.pacer_target_bpm
-        return max(self.pacer_target_bpm, plain_pacer - shift)
+            shift = self.program_min_pacer_bpm - end
+        return max(self.goal_bpm, plain_pacer - shift)
 
     def _adapt(self, t: float, dt: float, heart: HeartLike, plain: SoundTargets) -> SoundTargets:
         self._track_breathing(t, _finite(heart.breathing_bpm))
@@ -350,10 +388,12 @@ class ClosedLoop:
             lag > self.lag_hold_bpm or (self._lagging and lag > self.lag_resume_bpm)
         )
         lagging = self._lagging
+        goal = self.goal_bpm
         settled = (
             breathing is not None
+            and self.assessment is None
             and self._p is not None
-            and self._p <= self.pacer_target_bpm + 0.05
+            and self._p <= goal + 0.05
             and self._high_since is not None
             and t - self._high_since >= self.settle_s
         )
@@ -365,12 +405,17 @@ class ClosedLoop:
         if plain.pacer_bpm is not None and self._p is not None:
             p_prev = self._p
             step = self.glide_bpm_per_min / 60.0 * dt
+            # Only the assessment's step back up to a candidate rate may rise, and not
+            # while the heart speeds up.
+            up = not hold and not settled and goal > p_prev + 1e-9
             if settled:
                 assert breathing is not None
-                goal = min(max(breathing, TARGET_RANGE_BPM[0]), p_prev)
-                new = max(goal, p_prev - step)
+                own = min(max(breathing, TARGET_RANGE_BPM[0]), p_prev)
+                new = max(own, p_prev - step)
             elif hold:
                 new = p_prev
+            elif up:
+                new = p_prev if self._heart_rising() else min(goal, p_prev + step)
             else:
                 new = max(p_prev - step, self._plan_floor(plain.pacer_bpm))
             if breathing is not None:
@@ -378,8 +423,15 @@ class ClosedLoop:
                 floor = min(p_prev, breathing - self.lag_resume_bpm)
                 waiting = not hold and not settled and floor > new and new < p_prev
                 new = max(new, floor)
-            self._p = min(new, p_prev)
+            self._p = new if up else min(new, p_prev)
         self._e = self._adapt_entrainment(dt, plain.entrain_hz, (hold or waiting) and not settled)
+        if self.assessment is not None and self._p is not None and paced:
+            # Following: none of the loop's gates holds the pacer back.
+            following = not (hold or waiting or settled) and lag is not None
+            for detail in self.assessment.tick(
+                dt, self._p, _finite(heart.hr_beat_bpm), breathing, following
+            ):
+                self._events.append((t, "resonance", detail))
         if settled:
             event = None if self.state == "settled" else "settled"
             self._set_state(t, "settled", "coherence high for 60 s: following the listener", event)
