@@ -31,7 +31,21 @@ from device.therapy.resonance import (
 class _Breaths:
     """Per breath of the pacer: HR high and low, one-cycle DFTs of HR and of the intervals."""
 
-    __slots__ = ("_hi", "_hr_im", "_hr_re", "_ibi_im", "_ibi_re", "_index", "_lo", "_n", "_ok")
+    __slots__ = (
+        "_c",
+        "_hi",
+        "_hr",
+        "_hr_im",
+        "_hr_re",
+        "_ibi",
+        "_ibi_im",
+        "_ibi_re",
+        "_index",
+        "_lo",
+        "_n",
+        "_ok",
+        "_s",
+    )
 
     def __init__(self) -> None:
         self._index: int | None = None
@@ -42,6 +56,7 @@ class _Breaths:
         self._n = 0
         self._hi, self._lo = -math.inf, math.inf
         self._hr_re = self._hr_im = self._ibi_re = self._ibi_im = 0.0
+        self._hr = self._ibi = self._c = self._s = 0.0
 
     def spoil(self) -> None:
         """The breath under way does not count (the listener stopped following)."""
@@ -58,11 +73,14 @@ class _Breaths:
         if index != self._index:
             n = self._n
             if self._index is not None and self._ok and n >= MIN_CYCLE_SAMPLES:
-                ibi = complex(self._ibi_re, self._ibi_im) * (2.0 / n)
+                # The samples never cover a breath exactly: take the mean out of the DFT.
+                basis = complex(self._c, -self._s)
+                hr_dft = complex(self._hr_re, self._hr_im) - self._hr / n * basis
+                ibi_dft = complex(self._ibi_re, self._ibi_im) - self._ibi / n * basis
                 out = (
                     self._hi - self._lo,
-                    complex(self._hr_re, self._hr_im) * (2.0 / n),
-                    0.5 * abs(ibi) ** 2,
+                    hr_dft * (2.0 / n),
+                    0.5 * abs(ibi_dft * (2.0 / n)) ** 2,
                 )
             self._index, self._ok = index, True
             self._clear()
@@ -71,6 +89,10 @@ class _Breaths:
         ibi_ms = 60000.0 / hr
         self._n += 1
         self._hi, self._lo = max(self._hi, hr), min(self._lo, hr)
+        self._hr += hr
+        self._ibi += ibi_ms
+        self._c += c
+        self._s += s
         self._hr_re += hr * c
         self._hr_im -= hr * s
         self._ibi_re += ibi_ms * c
