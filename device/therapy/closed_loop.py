@@ -18,14 +18,22 @@ and the latest heart state each control tick and returns adapted targets:
 * The entrainment rate follows the program's descent behind the same gate.
 * Nothing adapted ever speeds up because the heart speeds up: the loop's pacer and
   entrainment only fall, each rate-limited; rises come only from the program itself (a wake
-  ramp), from gliding back to it, or from meeting the first breathing estimate. Levels are
+  ramp), from gliding back to it, from meeting the first breathing estimate, or from a
+  resonance assessment's step back up between candidate rates (below). Levels are
   always the timeline's: the loop never makes anything louder.
 * With no contact or low quality the loop freezes at once; after 10 s it falls back, gliding
   to the plain timeline over 30 s; 10 s of good signal resume adaptation from where the
   sound is.
+* Given the profile's ``resonance`` (``device.therapy.resonance``) the target becomes the
+  candidate rate of the session's assessment (``device.therapy.assessment``): the first
+  (7/min with no estimate) reached behind all the same gates, the plan shifted to end at
+  the lowest; each held until followed for 2 min (its last 70 s measured), the next
+  0.5/min slower; past the peak, steps back up 0.5/min at a time at the glide rate, never
+  while the heart speeds up (20 s mean 1 bpm over the 90 s mean); a lost signal restarts
+  the candidate; a confident estimate is paced straight at; no settling meanwhile.
 
-The heart state is duck-typed: only ``hr_bpm``, ``coherence``, ``breathing_bpm``,
-``quality`` and ``contact`` are read (see ``device.dsp.heart.HeartState``).
+The heart state is duck-typed: only ``hr_bpm``, ``hr_beat_bpm``, ``coherence``,
+``breathing_bpm``, ``quality`` and ``contact`` are read (see ``device.dsp.heart.HeartState``).
 """
 
 from __future__ import annotations
@@ -70,6 +78,23 @@ def _check(name: str, value: float, low: float, high: float, unit: str) -> float
     if not low <= value <= high or math.isnan(value):
         raise ValueError(f"{name} must be {low:g}..{high:g} {unit}, not {value!r}")
     return value
+
+
+class _FastSlow:
+    """A 20 s and a 90 s running mean of one figure (``None`` until its first value)."""
+
+    __slots__ = ("fast", "slow")
+
+    def __init__(self) -> None:
+        self.fast: float | None = None
+        self.slow: float | None = None
+
+    def add(self, value: float, dt: float) -> None:
+        if self.fast is None or self.slow is None:
+            self.fast = self.slow = value
+        else:
+            self.fast += (value - self.fast) * min(1.0, dt / 20.0)
+            self.slow += (value - self.slow) * min(1.0, dt / 90.0)
 
 
 class ClosedLoop:
@@ -146,10 +171,8 @@ class ClosedLoop:
         self._good_since: float | None = None
         self._bad_since: float | None = None
         self._high_since: float | None = None
-        self._coh_fast: float | None = None
-        self._coh_slow: float | None = None
-        self._hr_fast: float | None = None
-        self._hr_slow: float | None = None
+        self._coh = _FastSlow()
+        self._hr = _FastSlow()
         self._frozen: tuple[float | None, float] | None = None
         self._fallback_t: float | None = None
         self._out: SoundTargets | None = None
@@ -198,7 +221,9 @@ class ClosedLoop:
                 self._bad_since = t
         if heart is not None and good:
             self._track_coherence(t, dt, _finite(heart.coherence))
-            self._track_hr(dt, _finite(heart.hr_bpm))
+            hr = _finite(heart.hr_bpm)
+            if hr is not None:
+                self._hr.add(hr, dt)
 
         if self.state == "open-loop":
             if not good:
@@ -245,31 +270,17 @@ class ClosedLoop:
         if coherence is None:
             self._high_since = None
             return
-        if self._coh_fast is None or self._coh_slow is None:
-            self._coh_fast = self._coh_slow = coherence
-        else:
-            self._coh_fast += (coherence - self._coh_fast) * min(1.0, dt / 20.0)
-            self._coh_slow += (coherence - self._coh_slow) * min(1.0, dt / 90.0)
+        self._coh.add(coherence, dt)
         if coherence >= self.coherence_high:
             if self._high_since is None:
                 self._high_since = t
         elif coherence < 0.75 * self.coherence_high:
             self._high_since = None
 
-    def _track_hr(self, dt: float, hr: float | None) -> None:
-        if hr is None:
-            return
-        if self._hr_fast is None or self._hr_slow is None:
-            self._hr_fast = self._hr_slow = hr
-        else:
-            self._hr_fast += (hr - self._hr_fast) * min(1.0, dt / 20.0)
-            self._hr_slow += (hr - self._hr_slow) * min(1.0, dt / 90.0)
-
     def _heart_rising(self) -> bool:
         """The heart speeds up (the 20 s mean 1 bpm above the 90 s mean)."""
-        if self._hr_fast is None or self._hr_slow is None:
-            return False
-        return self._hr_fast > self._hr_slow + 1.0
+        fast, slow = self._hr.fast, self._hr.slow
+        return fast is not None and slow is not None and fast > slow + 1.0
 
     def _track_breathing(self, t: float, breathing: float | None) -> None:
         peaks = self._breath_peaks
@@ -286,11 +297,10 @@ class ClosedLoop:
         return self._breath_peaks[0][1] if self._breath_peaks else None
 
     def _coherence_falling(self) -> bool:
-        if self._coh_fast is None or self._coh_slow is None:
+        fast, slow = self._coh.fast, self._coh.slow
+        if fast is None or slow is None:
             return False
-        return (
-            self._coh_fast < 0.85 * self._coh_slow - 0.05 and self._coh_fast < self.coherence_high
-        )
+        return fast < 0.85 * slow - 0.05 and fast < self.coherence_high
 
     # --- transitions ------------------------------------------------------------------------
 
@@ -333,7 +343,7 @@ class ClosedLoop:
             self._p = out.pacer_bpm if out.pacer_bpm is not None else self._p
             self._e = out.entrain_hz
         self._frozen, self._fallback_t = None, None
-        self._coh_fast = self._coh_slow = None
+        self._coh = _FastSlow()
         self._set_state(t, "adapting", f"{self.recover_s:g} s of good signal", "recovery")
 
     def _hold_or_fall_back(self, t: float, plain: SoundTargets) -> SoundTargets:
@@ -426,10 +436,11 @@ class ClosedLoop:
             self._p = new if up else min(new, p_prev)
         self._e = self._adapt_entrainment(dt, plain.entrain_hz, (hold or waiting) and not settled)
         if self.assessment is not None and self._p is not None and paced:
-            # Following: none of the loop's gates holds the pacer back.
+            # Following: none of the loop's gates holds the pacer back. The step records
+            # the breathing estimate itself, not the held peak the gates use.
             following = not (hold or waiting or settled) and lag is not None
             for detail in self.assessment.tick(
-                dt, self._p, _finite(heart.hr_beat_bpm), breathing, following
+                dt, self._p, _finite(heart.hr_beat_bpm), _finite(heart.breathing_bpm), following
             ):
                 self._events.append((t, "resonance", detail))
         if settled:
