@@ -21,15 +21,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from device.dsp.targets import SoundTargets  # noqa: E402
-from device.sim.listener import KINDS, IdealHeart, Listener  # noqa: E402
-from device.therapy.assessment import Assessment  # noqa: E402
-from device.therapy.program import load_program  # noqa: E402
-from device.therapy.resonance import ResonanceEstimate  # noqa: E402
-from device.therapy.session import TherapySession  # noqa: E402
+from device.dsp.targets import SoundTargets
+from device.sim.listener import KINDS, IdealHeart, Listener
+from device.therapy.assessment import Assessment
+from device.therapy.program import load_program
+from device.therapy.resonance import ResonanceEstimate
+from device.therapy.session import TherapySession
 
 DT = 0.25
 #: Window of the session whose mean swing is compared, s (the slow part, before the fade).
@@ -56,10 +59,38 @@ def make_listener(spec: dict[str, float], seed: int) -> Listener:
     return Listener({**spec, "sleep_per_h": 0.0}, seed=seed)
 
 
-def run_session(listener: Listener, estimate: ResonanceEstimate | None) -> Outcome:
+class RealHeart:
+    """The real heart analysis of the listener's simulated PPG (``PulseModel``, 50 Hz)."""
+
+    RATE_HZ = 50.0
+
+    def __init__(self, listener: Listener, pulse: Any) -> None:
+        from device.dsp.heart import HeartAnalyzer
+
+        self.listener, self.pulse = listener, pulse
+        self.analyzer = HeartAnalyzer(self.RATE_HZ)
+        self._index = 0
+
+    def snapshot(self, t: float) -> Any:
+        """Render the PPG up to ``t`` s, feed it to the analysis, return its state."""
+        from device.drivers.samples import SampleBlock
+
+        n = round(t * self.RATE_HZ) - self._index
+        if n > 0:
+            times = (self._index + 1 + np.arange(n)) / self.RATE_HZ
+            ir, red = self.pulse.render(times)
+            # nA per mA of LED drive -> counts at 10 mA and about 100 counts per nA.
+            self.analyzer.feed(SampleBlock(self._index, self.RATE_HZ, ir * 1000.0, red * 1000.0))
+            self._index += n
+        return self.analyzer.snapshot()
+
+
+def run_session(
+    listener: Listener, estimate: ResonanceEstimate | None, heart: Any = None
+) -> Outcome:
     """One wind-down session; folds its measurements into ``estimate`` as the Box does."""
     session = TherapySession(load_program("wind-down", []), resonance=estimate)
-    heart = IdealHeart(listener)
+    heart = IdealHeart(listener) if heart is None else heart
     swings: list[float] = []
     paced: list[float] = []
     goals: list[float] = []
@@ -162,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listeners", type=int, default=24)
     ap.add_argument("--non-followers", type=int, default=6)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--real", type=int, default=4, help="listeners run through the real heart analysis"
+    )
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     wall = time.perf_counter()
@@ -232,6 +266,22 @@ def main(argv: list[str] | None = None) -> int:
             + f", rate changes {sum(len(o.goals) - 1 for o in outs)}"
         )
     print(f"highest confidence {worst_conf:.2f} (target < 0.3); candidate steps {steps} (target 0)")
+
+    print()
+    print(f"{args.real} listeners through the real heart analysis (PulseModel PPG, 50 Hz)")
+    for n in range(args.real):
+        spec = draw_follower(rng)
+        estimate = ResonanceEstimate(f"real-{n}")
+        shown = []
+        for k in range(3):
+            from device.sim.pulse import PulseModel
+
+            pulse = PulseModel(7000 + 10 * n + k)
+            listener = Listener({**spec, "sleep_per_h": 0.0}, seed=7000 + 10 * n + k, pulse=pulse)
+            out = run_session(listener, estimate, RealHeart(listener, pulse))
+            est = "  -  " if out.estimate is None else f"{out.estimate:5.2f}"
+            shown.append(f"{out.plan} {est} ({out.confidence:.2f})")
+        print(f" {n:2d}  truth {spec['resonance_bpm']:4.2f}: " + ", ".join(shown))
 
     print()
     per_s = measurement_cost()

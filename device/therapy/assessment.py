@@ -114,12 +114,12 @@ class _Step:
 
     def add(self, swing: float, dft: complex, power: float, breathing: float | None) -> None:
         self.cycles += 1
-        self.swing += swing
-        self.power += power
+        self.swing += float(swing)
+        self.power += float(power)
         self.dft += dft
         self.dft_abs += abs(dft)
         if breathing is not None:
-            self.breath_sum += breathing
+            self.breath_sum += float(breathing)
             self.breath_n += 1
 
     def result(self) -> StepResult | None:
