@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  #  truth: plan, estimate (confidence) after each of three sessions")
     for n in range(args.real):
         # The beat detector loses beats once the swing passes ~18 bpm peak to trough at
-        # 5/min, so these listeners have a smaller resting RSA (swing <= ~15 bpm).
-        spec = {**draw_follower(rng), "rsa_bpm": round(rng.uniform(1.5, 2.2), 2)}
+        # 5/min, so these listeners' resting RSA keeps it below (5x rest at resonance).
+        spec = {**draw_follower(rng), "rsa_bpm": round(rng.uniform(2.0, 3.0), 2)}
         estimate = ResonanceEstimate(f"real-{n}")
         shown = []
         for k in range(3):

@@ -9,7 +9,7 @@
   listener (``likes``), lowered further asleep, raised steadily when restless;
 * ``rsa_bpm``: the heart's breathing swing (peak to trough over a breath): ``rsa_bpm`` at
   the resting breathing rate, rising along the second-order resonance curve of the
-  baroreflex loop (Vaschillo 2002) to about 7x that at the listener's own resonance rate
+  baroreflex loop (Vaschillo 2002) to about 5x that at the listener's own resonance rate
   ``resonance_bpm`` (4.5-7/min, 6 for the built-in kinds; Lehrer: 4-10x rest at
   resonance), as sharp as ``resonance_width_bpm``, building up over a few breaths, with a
   slow random +-5 % wander;
@@ -103,8 +103,10 @@ _UNPACED_TAU_S = 900.0
 _ASLEEP_BREATH_SHARE = 0.85
 #: Breathing rate the listener's calm is measured toward, breaths/min.
 _CALM_BPM = 6.0
-#: The baroreflex part of the swing adds this many times the rest swing at resonance.
-_RESONANCE_RISE = 6.0
+#: The baroreflex part of the swing adds this many times the rest swing at resonance
+#: (5x rest at the peak: within the 4-10x of Lehrer & Gevirtz, and a swing the beat
+#: detector still follows).
+_RESONANCE_RISE = 4.0
 #: Time constants: the swing building up to a new breathing rate; its random wander, s.
 _SWING_TAU_S = 15.0
 _SWING_WANDER_TAU_S = 20.0
