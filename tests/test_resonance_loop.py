@@ -157,3 +157,29 @@ def test_after_two_sessions_the_third_paces_at_the_estimate() -> None:
     assert session.loop.assessment.plan.kind == "pace"
     assert {g for _, _, g, _ in ticks} == {estimate.pace_bpm}
     assert min(p for _, p, _, _ in ticks) == pytest.approx(estimate.pace_bpm, abs=0.01)
+
+
+def test_a_candidate_counts_only_the_time_the_listener_follows_it() -> None:
+    loop = ClosedLoop(resonance=SessionPlan("assess", (7.0, 6.5)), program_min_pacer_bpm=6.0)
+    plain = SoundTargets(pacer_bpm=6.0, entrain_hz=6.0)
+    heart, t, phase = Heart(breathing_bpm=7.4), 0.0, 0.0
+
+    def run(seconds: float, lag: float) -> None:
+        nonlocal t, phase
+        for _ in range(int(seconds / DT)):
+            p = loop.pacer_bpm or 7.0
+            phase += p / 60.0 * DT
+            heart.breathing_bpm = p + lag
+            heart.hr_beat_bpm = 62.0 + 3.0 * math.sin(2 * math.pi * phase)
+            loop.update(t, heart, plain)
+            t += DT
+
+    run(60.0, 0.2)
+    assert loop.pacer_bpm == pytest.approx(7.0) and loop.goal_bpm == 7.0
+    run(400.0, 1.8)  # they fall behind: the loop holds and the candidate waits
+    assert loop.state == "holding" and loop.goal_bpm == 7.0
+    # Following again once the held breathing peak (60 s) has passed: < 2 min in all yet ...
+    run(100.0, 0.2)
+    assert loop.goal_bpm == 7.0
+    run(80.0, 0.2)  # ... and now more
+    assert loop.goal_bpm == 6.5
