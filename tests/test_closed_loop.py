@@ -216,6 +216,7 @@ class FakeHeart:
     breathing_bpm: float | None = 10.0
     coherence: float | None = 0.5
     hr_bpm: float | None = 65.0
+    hr_beat_bpm: float | None = 65.0
     quality: float = 0.9
     contact: bool = True
 

@@ -166,3 +166,47 @@ def test_ideal_heart_withholds_figures_without_contact() -> None:
     heart.contact = False
     state = heart.snapshot(1.0)
     assert state.hr_bpm is None and state.breathing_bpm is None and state.quality == 0.0
+
+
+# --- the listener's own resonance ------------------------------------------------------------
+
+
+def test_the_breathing_swing_peaks_at_the_listeners_resonance_rate(tmp_path: Path) -> None:
+    from device.sim.listener import resonance_response
+
+    f = tmp_path / "slow.toml"
+    f.write_text('[listener]\nkind = "compliant"\nresonance_bpm = 4.8\nresonance_width_bpm = 0.8\n')
+    listener = Listener(f)
+    rates = [4.5 + 0.05 * i for i in range(51)]
+    swings = [listener.resting_swing_bpm(r) for r in rates]
+    assert rates[swings.index(max(swings))] == pytest.approx(4.8, abs=0.06)
+    # 4-10x the resting swing at resonance; the resting swing is the rsa_bpm parameter.
+    assert 4.0 <= max(swings) / listener.params["rsa_bpm"] <= 10.0
+    assert listener.resting_swing_bpm(13.0) == pytest.approx(listener.params["rsa_bpm"])
+    assert resonance_response(4.8, 4.8, 0.8) == pytest.approx(1.0)
+    # A sharper peak falls off faster either side.
+    assert resonance_response(5.8, 4.8, 0.5) < resonance_response(5.8, 4.8, 1.5)
+
+
+def test_built_in_kinds_resonate_at_6_and_bad_resonance_keys_are_refused(tmp_path: Path) -> None:
+    for kind in KINDS:
+        assert Listener(kind).params["resonance_bpm"] == 6.0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("resonance_bpm = 8.0\n")
+    with pytest.raises(ConfigError, match=r"listener.resonance_bpm: 8.0 is out of range"):
+        Listener(bad)
+
+
+def test_the_ideal_heart_beats_carry_the_breathing_swing() -> None:
+    listener = Listener({**KINDS["compliant"], "sleep_per_h": 0.0}, seed=4)
+    heart = IdealHeart(listener)
+    beats = []
+    t = 0.0
+    while t < 120.0:
+        state = heart.snapshot(t)
+        beats.append(state.hr_beat_bpm)
+        listener.step(t + 0.25, 0.25, None)
+        t += 0.25
+    late = beats[len(beats) // 2 :]
+    swing = max(late) - min(late)
+    assert 0.6 * listener.rsa_bpm <= swing <= 1.6 * listener.rsa_bpm

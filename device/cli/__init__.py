@@ -27,6 +27,7 @@ MODULES = (
     "analyze_ppg",
     "sessions",
     "report",
+    "profile",
     "ctl",
     "pin",
 )

@@ -420,6 +420,16 @@ class Console:
         _args(args, 0, 0, "SESSIONS?")
         return Reply.data(*(flatten(s) for s in self.box.sessions()))
 
+    def _profile(self, args: list[str], now: float) -> Reply:
+        _args(args, 0, 0, "PROFILE?")
+        from device.therapy.resonance import ResonanceEstimate
+
+        store = self.box.store
+        if store is None:
+            raise StorageError("the box has no state directory: nothing is learned")
+        name = str(self.box.config.get("therapy.profile"))
+        return Reply.data(flatten(ResonanceEstimate.load(store, name).summary()))
+
     def _export(self, args: list[str], now: float) -> Reply:
         (text,) = _args(args, 1, 1, "EXPORT <SESSION>")
         if not text.isdigit():
@@ -602,6 +612,7 @@ COMMANDS: tuple[Command, ...] = (
     _c("CFG DEFAULTS", "", "Return every key to its default (not saved).", C._cfg_defaults, True),
     _c("LOG?", "[N]", "The last N events (default 20).", C._log),
     _c("SESSIONS?", "", "Sessions recorded.", C._sessions),
+    _c("PROFILE?", "", "The listener profile's resonance rate and confidence.", C._profile),
     _c("EXPORT", "<SESSION>", "CSV rows of a session's 1 Hz record.", C._export),
     _c("SELFTEST", "", "Check sensor, audio, storage and clock; a line per check.", C._selftest),
     _c("RATE", "LIKE|SKIP", "Rate what is playing (teaches the personalisation).", C._rate),

@@ -7,8 +7,14 @@
   (large for a restless listener);
 * ``hr_mean_bpm``: the baseline, lowered as breathing slows and when the sound suits the
   listener (``likes``), lowered further asleep, raised steadily when restless;
-* ``rsa_bpm``: respiratory sinus arrhythmia, growing as breathing slows toward the ~6/min
-  resonance (Vaschillo, Lehrer: 4-10x rest at resonance);
+* ``rsa_bpm``: the heart's breathing swing (peak to trough over a breath): ``rsa_bpm`` at
+  the resting breathing rate, rising along the second-order resonance curve of the
+  baroreflex loop (Vaschillo 2002) to about 5x that at the listener's own resonance rate
+  ``resonance_bpm`` (4.5-7/min, 6 for the built-in kinds; Lehrer: 4-10x rest at
+  resonance), as sharp as ``resonance_width_bpm``, building up over a few breaths, with a
+  slow random +-5 % wander;
+* ``breath_phase``: the breathing phase in cycles, and ``hr_now_bpm``: the heart rate
+  within the breath (mean plus half the swing on the in-breath, minus it on the out-breath);
 * ``asleep``: falls asleep at a random time whose rate grows with calm slow breathing, with
   sound the listener likes, and falls with loud sound; asleep, breathing steadies and the
   heart slows;
@@ -46,6 +52,13 @@ PARAMETERS: dict[str, tuple[float, float, float, str]] = {
     "sleep_per_h": (0.0, 30.0, 1.5, "base rate of falling asleep, per hour"),
     "asleep_hr_bpm": (0.0, 20.0, 6.0, "HR fall once asleep, bpm"),
     "like_hr_bpm": (0.0, 15.0, 4.0, "HR fall while the sound is one the listener likes, bpm"),
+    "resonance_bpm": (4.5, 7.0, 6.0, "breathing rate at which the heart swings most, /min"),
+    "resonance_width_bpm": (
+        0.3,
+        3.0,
+        1.0,
+        "width of the resonance peak (full width at half power), breaths/min",
+    ),
 }
 
 #: The built-in kinds of listener.
@@ -88,8 +101,29 @@ _HR_TAU_S = 60.0
 _UNPACED_TAU_S = 900.0
 #: Asleep, breathing settles at this share of the resting rate.
 _ASLEEP_BREATH_SHARE = 0.85
-#: Resonance breathing rate, breaths/min.
-_RESONANCE_BPM = 6.0
+#: Breathing rate the listener's calm is measured toward, breaths/min.
+_CALM_BPM = 6.0
+#: The baroreflex part of the swing adds this many times the rest swing at resonance
+#: (5x rest at the peak: within the 4-10x of Lehrer & Gevirtz, and a swing the beat
+#: detector still follows).
+_RESONANCE_RISE = 4.0
+#: Time constants: the swing building up to a new breathing rate; its random wander, s.
+_SWING_TAU_S = 15.0
+_SWING_WANDER_TAU_S = 20.0
+#: Spread of the swing's random wander, a share of it.
+_SWING_WANDER = 0.05
+
+
+def resonance_response(rate_bpm: float, resonance_bpm: float, width_bpm: float) -> float:
+    """Gain of a second-order resonance at ``rate_bpm``, 1 at its peak ``resonance_bpm``.
+
+    Vaschillo's model of the baroreflex loop: the heart's answer to breathing at a rate
+    ``f`` is ``1 / sqrt((1 - x^2)^2 + (x / Q)^2)`` with ``x = f / resonance_bpm`` and a
+    quality ``Q = resonance_bpm / width_bpm``; divided by ``Q`` so the peak is 1.
+    """
+    q = resonance_bpm / width_bpm
+    x = rate_bpm / resonance_bpm
+    return 1.0 / math.sqrt((1.0 - x * x) ** 2 + (x / q) ** 2) / q
 
 
 class PulseInputs(Protocol):
@@ -190,6 +224,9 @@ class Listener:
         self._rng = random.Random(f"listener|{seed}")
         self._breath_mean = params["breathing_bpm"]
         self._wander = 0.0
+        self._swing_wander = 0.0
+        #: Breathing phase in cycles (the fractional part 0-0.5 is the in-breath).
+        self.breath_phase = 0.0
         self._t0: float | None = None
         self._t = 0.0
         #: Breathing rate now, breaths/min.
@@ -256,8 +293,14 @@ class Listener:
         )
         target = min(125.0, max(38.0, target))
         self.hr_mean_bpm += (target - self.hr_mean_bpm) * min(1.0, dt / _HR_TAU_S)
-        ratio = rest / max(self.breathing_bpm, _RESONANCE_BPM)
-        self.rsa_bpm = min(25.0, 0.5 * self.hr_mean_bpm, p["rsa_bpm"] * ratio**1.5)
+        self.breath_phase += self.breathing_bpm / 60.0 * dt
+        k = min(1.0, dt / _SWING_WANDER_TAU_S)
+        self._swing_wander += -self._swing_wander * k + _SWING_WANDER * math.sqrt(
+            2.0 * k
+        ) * self._rng.gauss(0, 1)
+        swing = self.resting_swing_bpm(self.breathing_bpm) * (1.0 + self._swing_wander)
+        swing = min(25.0, 0.5 * self.hr_mean_bpm, max(0.0, swing))
+        self.rsa_bpm += (swing - self.rsa_bpm) * min(1.0, dt / _SWING_TAU_S)
 
         # Falling asleep: a random event whose rate depends on what is played.
         if not self.asleep:
@@ -269,19 +312,36 @@ class Listener:
                 self.asleep_t = t
         self._drive_pulse()
 
+    def resting_swing_bpm(self, rate_bpm: float) -> float:
+        """The heart's steady breathing swing (bpm, without wander) breathing at ``rate_bpm``.
+
+        ``rsa_bpm`` at the resting rate (less when faster), plus the baroreflex resonance.
+        """
+        p = self.params
+        rest = p["breathing_bpm"]
+        res, width = p["resonance_bpm"], p["resonance_width_bpm"]
+        rise = resonance_response(rate_bpm, res, width) - resonance_response(rest, res, width)
+        return p["rsa_bpm"] * (min(1.0, rest / rate_bpm) ** 1.5 + _RESONANCE_RISE * max(0.0, rise))
+
+    @property
+    def hr_now_bpm(self) -> float:
+        """Heart rate at this point of the breath: the mean plus the swing's share, bpm."""
+        swing = 0.5 * self.rsa_bpm * math.sin(2.0 * math.pi * self.breath_phase)
+        return max(25.0, self.hr_mean_bpm + swing)
+
     @property
     def calmness(self) -> float:
         """How far breathing has slowed from rest toward 6/min, 0..1."""
         rest = self.params["breathing_bpm"]
-        if rest <= _RESONANCE_BPM:
+        if rest <= _CALM_BPM:
             return 1.0
-        return min(1.0, max(0.0, (rest - self.breathing_bpm) / (rest - _RESONANCE_BPM)))
+        return min(1.0, max(0.0, (rest - self.breathing_bpm) / (rest - _CALM_BPM)))
 
     @property
     def coherence(self) -> float:
         """HeartMath-style coherence ratio such a heart would show (about 0.2 .. 8)."""
         steady = 1.0 / (1.0 + (self.params["breath_noise_bpm"] / 0.6) ** 2)
-        near = math.exp(-(((self.breathing_bpm - _RESONANCE_BPM) / 2.5) ** 2))
+        near = math.exp(-(((self.breathing_bpm - self.params["resonance_bpm"]) / 2.5) ** 2))
         return 0.2 + 6.0 * steady * near + 0.8 * self.liked
 
     def _liked(self, targets: SoundTargets | None) -> float:
@@ -334,7 +394,9 @@ class IdealHeart:
 
     The breathing estimate lags the true rate like a spectral estimate over a window of
     ``breath_window_s``; the coherence is the listener's model coherence through the same
-    lag. ``contact`` and ``quality`` can be set to simulate finger removal.
+    lag. The beat-to-beat rate is the listener's :attr:`Listener.hr_now_bpm` taken at each
+    whole beat and held to the next, so the heart's breathing swing shows in it as in a
+    real interval series. ``contact`` and ``quality`` can be set to simulate finger removal.
     """
 
     def __init__(
@@ -350,6 +412,7 @@ class IdealHeart:
         self._coherence: float | None = None
         self._t_last: float | None = None
         self._beats = 0.0
+        self._beat_bpm: float | None = None
 
     def snapshot(self, t: float) -> Any:
         """A ``device.dsp.heart.HeartState`` at ``t`` s (figures ``None`` without contact)."""
@@ -366,18 +429,22 @@ class IdealHeart:
             self._coherence += (lst.coherence - self._coherence) * k
         good = self.contact and self.quality >= 0.6
         if good:
-            self._beats += lst.hr_mean_bpm / 60.0 * dt
+            before = int(self._beats)
+            self._beats += lst.hr_now_bpm / 60.0 * dt
+            if self._beat_bpm is None or int(self._beats) != before:
+                self._beat_bpm = lst.hr_now_bpm
             if self._good_since is None:
                 self._good_since = t
         else:
             self._good_since = None
+            self._beat_bpm = None
         # Like a spectral estimate, breathing and coherence need warmup_s of good signal.
         warm = good and self._good_since is not None and t - self._good_since >= self.warmup_s
         rmssd = 10.0 + 4.0 * lst.rsa_bpm if good else None
         return HeartState(
             t=t,
             hr_bpm=lst.hr_mean_bpm if good else None,
-            hr_beat_bpm=lst.hr_mean_bpm if good else None,
+            hr_beat_bpm=self._beat_bpm if good else None,
             rmssd_ms=rmssd,
             sdnn_ms=None if rmssd is None else 1.2 * rmssd,
             rmssd_session_ms=rmssd,

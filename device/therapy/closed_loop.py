@@ -18,14 +18,22 @@ and the latest heart state each control tick and returns adapted targets:
 * The entrainment rate follows the program's descent behind the same gate.
 * Nothing adapted ever speeds up because the heart speeds up: the loop's pacer and
   entrainment only fall, each rate-limited; rises come only from the program itself (a wake
-  ramp), from gliding back to it, or from meeting the first breathing estimate. Levels are
+  ramp), from gliding back to it, from meeting the first breathing estimate, or from a
+  resonance assessment's step back up between candidate rates (below). Levels are
   always the timeline's: the loop never makes anything louder.
 * With no contact or low quality the loop freezes at once; after 10 s it falls back, gliding
   to the plain timeline over 30 s; 10 s of good signal resume adaptation from where the
   sound is.
+* Given the profile's ``resonance`` (``device.therapy.resonance``) the target becomes the
+  candidate rate of the session's assessment (``device.therapy.assessment``): the first
+  (7/min with no estimate) reached behind all the same gates, the plan shifted to end at
+  the lowest; each held until followed for 2 min (its last 70 s measured), the next
+  0.5/min slower; past the peak, steps back up 0.5/min at a time at the glide rate, never
+  while the heart speeds up (20 s mean 1 bpm over the 90 s mean); a lost signal restarts
+  the candidate; a confident estimate is paced straight at; no settling meanwhile.
 
-The heart state is duck-typed: only ``hr_bpm``, ``coherence``, ``breathing_bpm``,
-``quality`` and ``contact`` are read (see ``device.dsp.heart.HeartState``).
+The heart state is duck-typed: only ``hr_bpm``, ``hr_beat_bpm``, ``coherence``,
+``breathing_bpm``, ``quality`` and ``contact`` are read (see ``device.dsp.heart.HeartState``).
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from collections import deque
 from typing import Any, Protocol
 
 from device.dsp.targets import SoundTargets
+from device.therapy.assessment import Assessment
+from device.therapy.resonance import ResonanceEstimate, SessionMeasurements, SessionPlan
 from device.therapy.timeline import curve_weight
 
 #: Allowed range of the pacer target, breaths/min.
@@ -51,6 +61,7 @@ class HeartLike(Protocol):
     """What the loop reads of a heart state (``device.dsp.heart.HeartState``)."""
 
     hr_bpm: float | None
+    hr_beat_bpm: float | None
     coherence: float | None
     breathing_bpm: float | None
     quality: float
@@ -67,6 +78,23 @@ def _check(name: str, value: float, low: float, high: float, unit: str) -> float
     if not low <= value <= high or math.isnan(value):
         raise ValueError(f"{name} must be {low:g}..{high:g} {unit}, not {value!r}")
     return value
+
+
+class _FastSlow:
+    """A 20 s and a 90 s running mean of one figure (``None`` until its first value)."""
+
+    __slots__ = ("fast", "slow")
+
+    def __init__(self) -> None:
+        self.fast: float | None = None
+        self.slow: float | None = None
+
+    def add(self, value: float, dt: float) -> None:
+        if self.fast is None or self.slow is None:
+            self.fast = self.slow = value
+        else:
+            self.fast += (value - self.fast) * min(1.0, dt / 20.0)
+            self.slow += (value - self.slow) * min(1.0, dt / 90.0)
 
 
 class ClosedLoop:
@@ -95,6 +123,7 @@ class ClosedLoop:
         recover_s: float = 10.0,
         breath_hold_s: float = 60.0,
         anchor_s: float = 180.0,
+        resonance: ResonanceEstimate | SessionPlan | None = None,
     ) -> None:
         self.pacer_target_bpm = _check(
             "pacer_target_bpm", pacer_target_bpm, *TARGET_RANGE_BPM, "/min"
@@ -123,6 +152,10 @@ class ClosedLoop:
         self.breath_hold_s = _check("breath_hold_s", breath_hold_s, 0.0, 300.0, "s")
         self.anchor_s = _check("anchor_s", anchor_s, 0.0, 600.0, "s")
         self.program_min_pacer_bpm = program_min_pacer_bpm
+        if isinstance(resonance, ResonanceEstimate):
+            resonance = resonance.plan()
+        #: The resonance assessment of this session (``None``: pace at ``pacer_target_bpm``).
+        self.assessment = None if resonance is None else Assessment(resonance)
         #: Present loop state, one of :data:`STATES`.
         self.state = "open-loop"
         #: Why the loop is in its state (a short phrase for the status line).
@@ -138,8 +171,8 @@ class ClosedLoop:
         self._good_since: float | None = None
         self._bad_since: float | None = None
         self._high_since: float | None = None
-        self._coh_fast: float | None = None
-        self._coh_slow: float | None = None
+        self._coh = _FastSlow()
+        self._hr = _FastSlow()
         self._frozen: tuple[float | None, float] | None = None
         self._fallback_t: float | None = None
         self._out: SoundTargets | None = None
@@ -156,6 +189,15 @@ class ClosedLoop:
     def entrain_hz(self) -> float | None:
         """The entrainment rate last sent, Hz."""
         return None if self._out is None else self._out.entrain_hz
+
+    @property
+    def goal_bpm(self) -> float:
+        """The rate the pacer glides to now: the assessment's candidate, or the target."""
+        return self.pacer_target_bpm if self.assessment is None else self.assessment.goal_bpm
+
+    def measurements(self) -> SessionMeasurements | None:
+        """What the resonance assessment measured so far (``None`` without one)."""
+        return None if self.assessment is None else self.assessment.finish()
 
     def drain_events(self) -> list[tuple[float, str, str]]:
         """Return and forget the loop's events ``(t, kind, detail)`` since the last call."""
@@ -179,6 +221,9 @@ class ClosedLoop:
                 self._bad_since = t
         if heart is not None and good:
             self._track_coherence(t, dt, _finite(heart.coherence))
+            hr = _finite(heart.hr_bpm)
+            if hr is not None:
+                self._hr.add(hr, dt)
 
         if self.state == "open-loop":
             if not good:
@@ -203,12 +248,13 @@ class ClosedLoop:
             "loop_reason": self.reason,
             "pacer_bpm": self.pacer_bpm,
             "entrain_hz": self.entrain_hz,
-            "pacer_target_bpm": self.pacer_target_bpm,
+            "pacer_target_bpm": self.goal_bpm,
+            "resonance_plan": None if self.assessment is None else self.assessment.plan.kind,
         }
 
     def __repr__(self) -> str:
         pacer = "off" if self.pacer_bpm is None else f"{self.pacer_bpm:.2f}/min"
-        return f"<ClosedLoop {self.state} pacer={pacer} target={self.pacer_target_bpm:g}/min>"
+        return f"<ClosedLoop {self.state} pacer={pacer} target={self.goal_bpm:g}/min>"
 
     # --- signal ---------------------------------------------------------------------------
 
@@ -224,16 +270,17 @@ class ClosedLoop:
         if coherence is None:
             self._high_since = None
             return
-        if self._coh_fast is None or self._coh_slow is None:
-            self._coh_fast = self._coh_slow = coherence
-        else:
-            self._coh_fast += (coherence - self._coh_fast) * min(1.0, dt / 20.0)
-            self._coh_slow += (coherence - self._coh_slow) * min(1.0, dt / 90.0)
+        self._coh.add(coherence, dt)
         if coherence >= self.coherence_high:
             if self._high_since is None:
                 self._high_since = t
         elif coherence < 0.75 * self.coherence_high:
             self._high_since = None
+
+    def _heart_rising(self) -> bool:
+        """The heart speeds up (the 20 s mean 1 bpm above the 90 s mean)."""
+        fast, slow = self._hr.fast, self._hr.slow
+        return fast is not None and slow is not None and fast > slow + 1.0
 
     def _track_breathing(self, t: float, breathing: float | None) -> None:
         peaks = self._breath_peaks
@@ -250,11 +297,10 @@ class ClosedLoop:
         return self._breath_peaks[0][1] if self._breath_peaks else None
 
     def _coherence_falling(self) -> bool:
-        if self._coh_fast is None or self._coh_slow is None:
+        fast, slow = self._coh.fast, self._coh.slow
+        if fast is None or slow is None:
             return False
-        return (
-            self._coh_fast < 0.85 * self._coh_slow - 0.05 and self._coh_fast < self.coherence_high
-        )
+        return fast < 0.85 * slow - 0.05 and fast < self.coherence_high
 
     # --- transitions ------------------------------------------------------------------------
 
@@ -269,7 +315,7 @@ class ClosedLoop:
         if plain.pacer_bpm is None:
             self._p = None
         elif at_start and breathing is not None:
-            self._p = min(max(breathing, self.pacer_target_bpm), self.start_cap_bpm)
+            self._p = min(max(breathing, self.goal_bpm), self.start_cap_bpm)
         else:
             self._p = plain.pacer_bpm if self._out is None else self._out.pacer_bpm
             if self._p is not None:
@@ -284,11 +330,11 @@ class ClosedLoop:
 
     def _freeze(self, t: float) -> None:
         out = self._out
-        self._frozen = (
-            None if out is None else out.pacer_bpm,
-            self._e if out is None else out.entrain_hz,
-        )
+        # Nothing sent yet: nothing to hold, the plain timeline plays.
+        self._frozen = None if out is None else (out.pacer_bpm, out.entrain_hz)
         self._high_since = None
+        if self.assessment is not None:
+            self.assessment.interrupt()
         self._set_state(t, "frozen", "no contact or low signal quality")
 
     def _resume(self, t: float) -> None:
@@ -297,7 +343,7 @@ class ClosedLoop:
             self._p = out.pacer_bpm if out.pacer_bpm is not None else self._p
             self._e = out.entrain_hz
         self._frozen, self._fallback_t = None, None
-        self._coh_fast = self._coh_slow = None
+        self._coh = _FastSlow()
         self._set_state(t, "adapting", f"{self.recover_s:g} s of good signal", "recovery")
 
     def _hold_or_fall_back(self, t: float, plain: SoundTargets) -> SoundTargets:
@@ -327,11 +373,13 @@ class ClosedLoop:
     # --- adaptation -------------------------------------------------------------------------
 
     def _plan_floor(self, plain_pacer: float) -> float:
-        """The program's plan shifted to end at the target: the loop is never ahead of it."""
+        """The program's plan shifted to end at the slowest rate this session paces (the
+        target, or the assessment's lowest candidate): the loop is never ahead of it."""
+        end = self.pacer_target_bpm if self.assessment is None else self.assessment.lowest_bpm
         shift = 0.0
         if self.program_min_pacer_bpm is not None:
-            shift = self.program_min_pacer_bpm - self.pacer_target_bpm
-        return max(self.pacer_target_bpm, plain_pacer - shift)
+            shift = self.program_min_pacer_bpm - end
+        return max(self.goal_bpm, plain_pacer - shift)
 
     def _adapt(self, t: float, dt: float, heart: HeartLike, plain: SoundTargets) -> SoundTargets:
         self._track_breathing(t, _finite(heart.breathing_bpm))
@@ -350,10 +398,12 @@ class ClosedLoop:
             lag > self.lag_hold_bpm or (self._lagging and lag > self.lag_resume_bpm)
         )
         lagging = self._lagging
+        goal = self.goal_bpm
         settled = (
             breathing is not None
+            and self.assessment is None
             and self._p is not None
-            and self._p <= self.pacer_target_bpm + 0.05
+            and self._p <= goal + 0.05
             and self._high_since is not None
             and t - self._high_since >= self.settle_s
         )
@@ -365,12 +415,17 @@ class ClosedLoop:
         if plain.pacer_bpm is not None and self._p is not None:
             p_prev = self._p
             step = self.glide_bpm_per_min / 60.0 * dt
+            # Only the assessment's step back up to a candidate rate may rise, and not
+            # while the heart speeds up.
+            up = not hold and not settled and goal > p_prev + 1e-9
             if settled:
                 assert breathing is not None
-                goal = min(max(breathing, TARGET_RANGE_BPM[0]), p_prev)
-                new = max(goal, p_prev - step)
+                own = min(max(breathing, TARGET_RANGE_BPM[0]), p_prev)
+                new = max(own, p_prev - step)
             elif hold:
                 new = p_prev
+            elif up:
+                new = p_prev if self._heart_rising() else min(goal, p_prev + step)
             else:
                 new = max(p_prev - step, self._plan_floor(plain.pacer_bpm))
             if breathing is not None:
@@ -378,8 +433,16 @@ class ClosedLoop:
                 floor = min(p_prev, breathing - self.lag_resume_bpm)
                 waiting = not hold and not settled and floor > new and new < p_prev
                 new = max(new, floor)
-            self._p = min(new, p_prev)
+            self._p = new if up else min(new, p_prev)
         self._e = self._adapt_entrainment(dt, plain.entrain_hz, (hold or waiting) and not settled)
+        if self.assessment is not None and self._p is not None and paced:
+            # Following: none of the loop's gates holds the pacer back. The step records
+            # the breathing estimate itself, not the held peak the gates use.
+            following = not (hold or waiting or settled) and lag is not None
+            for detail in self.assessment.tick(
+                dt, self._p, _finite(heart.hr_beat_bpm), _finite(heart.breathing_bpm), following
+            ):
+                self._events.append((t, "resonance", detail))
         if settled:
             event = None if self.state == "settled" else "settled"
             self._set_state(t, "settled", "coherence high for 60 s: following the listener", event)

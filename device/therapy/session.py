@@ -16,6 +16,7 @@ from device.dsp.targets import SoundTargets
 from device.therapy.bandit import Choice, Chooser
 from device.therapy.closed_loop import ClosedLoop, HeartLike
 from device.therapy.program import Program
+from device.therapy.resonance import ResonanceEstimate, SessionMeasurements
 from device.therapy.timeline import Timeline
 
 #: Window at the start of a session whose mean HR/coherence is the baseline, s.
@@ -68,7 +69,10 @@ class TherapySession:
     plain timeline; ``loop_settings`` passes keyword settings to
     :class:`~device.therapy.closed_loop.ClosedLoop` (for example ``glide_bpm_per_min``).
     ``seed`` seeds a chooser made here when ``chooser`` is ``None`` and
-    ``personalise`` is true. Times are loop seconds.
+    ``personalise`` is true. ``resonance`` is the profile's
+    :class:`~device.therapy.resonance.ResonanceEstimate`: the loop then assesses or paces
+    at the listener's resonance rate as its plan says, and :meth:`measurements` returns
+    what to fold into it when the session ends. Times are loop seconds.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class TherapySession:
         closed_loop: bool = True,
         personalise: bool = False,
         loop_settings: Mapping[str, float] | None = None,
+        resonance: ResonanceEstimate | None = None,
     ) -> None:
         self.program = program
         self.seed = seed
@@ -97,6 +102,7 @@ class TherapySession:
             self.loop = ClosedLoop(
                 pacer_target_bpm=pacer_target_bpm,
                 program_min_pacer_bpm=self.timeline.min_pacer_bpm,
+                resonance=resonance,
                 **dict(loop_settings or {}),
             )
         self.pacer_target_bpm = pacer_target_bpm
@@ -272,11 +278,16 @@ class TherapySession:
             "reward": self.reward,
         }
 
+    def measurements(self) -> SessionMeasurements | None:
+        """The resonance measurements so far (``None`` without an estimate or a loop)."""
+        return None if self.loop is None else self.loop.measurements()
+
     def drain_events(self) -> list[tuple[float, str, str]]:
         """Return and forget the events ``(t, kind, detail)`` since the last call.
 
         Kinds: start, preset, section, adapt, settled, fallback, recovery, reward, rating,
-        chime (ring ``engine.chime(detail)``), stop.
+        resonance (a rate measured: ``step paced=...``, or the next rate), chime (ring
+        ``engine.chime(detail)``), stop.
         """
         events, self._events = self._events, []
         return events
