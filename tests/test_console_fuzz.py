@@ -118,7 +118,7 @@ def feed_all(
             for line in port.sent[:end].decode("ascii").split("\r\n"):
                 on_line(line)
             del port.sent[: end + 2]
-        busy = port.inbox or server.queued_bytes or server._pending is not None
+        busy = port.inbox or server.busy
         idle = 0 if busy else idle + 1
     assert not port.sent, "a line sent without its CRLF"
     return peak_out, peak_pending
