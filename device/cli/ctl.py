@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import csv
 import json
+import math
 import os
 import secrets
 import sys
@@ -168,7 +169,9 @@ def _shown(command: str) -> str:
 def split_commands(words: Iterable[str]) -> list[str]:
     """Join command words; ``;`` (outside double quotes) separates commands."""
     text = " ".join(words)
-    out, cur, quoted = [], [], False
+    out: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for c in text:
         if c == '"':
             quoted = not quoted
@@ -189,16 +192,22 @@ def _with_pin(command: str, ask: Callable[[str], str]) -> str:
 
 
 def _convert(text: str) -> Any:
-    if text == "none":
+    # JSON has no NaN or infinity: "nan" (not known) is null, "inf" stays a word.
+    if text in ("none", "nan"):
         return None
     if text in ("true", "false"):
         return text == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    if text in ("inf", "-inf"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
 
 
 def to_json(result: Result) -> list[dict[str, Any]]:
@@ -229,7 +238,7 @@ def run_commands(
             return 1
         if as_json:
             if result.ok or result.data:
-                print(json.dumps(to_json(result)))
+                print(json.dumps(to_json(result), allow_nan=False))
         else:
             for line in result.data:
                 print(line)
