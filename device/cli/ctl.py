@@ -98,12 +98,25 @@ class ConsoleClient:
         self._n = 0
         #: ``!`` lines seen while waiting for replies.
         self.async_lines: list[str] = []
+        #: False once a reply did not come (then nothing more is waited for).
+        self.answering = True
 
     def start(self) -> None:
-        """End any half line a previous client left, and drop stale input."""
+        """End any half line a previous client left, drop stale input, turn echo off.
+
+        A terminal session may have left ``ECHO ON``: the box would then send back every
+        command, PINs masked, among the replies.
+        """
         self.ser.write(b"\r\n")
         time.sleep(0.05)
         self.ser.reset_input_buffer()
+        self.send("ECHO OFF")
+
+    def logout(self) -> None:
+        """End the service login, so the box is not left unlocked for the next person."""
+        if self.answering:
+            with contextlib.suppress(TimeoutError, OSError):
+                self.send("LOGOUT")
 
     def readline(self, deadline: float) -> str | None:
         """The next line received (without its ending), or ``None`` at ``deadline``."""
@@ -136,6 +149,7 @@ class ConsoleClient:
         while True:
             line = self.readline(deadline)
             if line is None:
+                self.answering = False
                 raise TimeoutError(f"no reply to {_shown(command)!r} within {self.timeout:g} s")
             if line.startswith("!"):
                 self.async_lines.append(line)
@@ -146,6 +160,8 @@ class ConsoleClient:
                     return result
                 result.data.clear()
                 continue
+            if line.endswith(f" #{tag}"):
+                continue  # our own line echoed back (ECHO ON; a PIN shows as *)
             result.data.append(line)
 
     def close(self) -> None:
@@ -341,8 +357,14 @@ def main(args: argparse.Namespace) -> int:
     try:
         client.start()
         if not words:
-            return interactive(client, timeout=args.timeout)
-        return run_commands(client, commands, as_json=args.json, ask=_getpass)
+            status = interactive(client, timeout=args.timeout)
+        else:
+            status = run_commands(client, commands, as_json=args.json, ask=_getpass)
+        client.logout()  # after the commands, an error or Ctrl-D: never left logged in
+        return status
+    except TimeoutError as exc:
+        print(f"bedside ctl: {exc} (is the box on this port?)", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"bedside ctl: port failed: {exc}", file=sys.stderr)
         return 1

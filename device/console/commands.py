@@ -493,8 +493,8 @@ class Console:
             return Reply.error(Code.LOCKED_OUT, f"AUTH is locked for {math.ceil(left)} s more")
         pin = args[0]
 
-        def finish(ok: object, now: float) -> Reply:
-            result = auth.finish_attempt(bool(ok))
+        def finish(outcome: object, now: float) -> Reply:
+            result = str(outcome)
             if result == "ok":
                 self._service = True
                 return Reply.data({"login": "service", "idle_logout_s": auth.idle_s})
@@ -507,7 +507,8 @@ class Console:
                 Code.PIN_REQUIRED, f"wrong PIN ({auth.tries_left} tries left before a lockout)"
             )
 
-        return Reply(deferred=Deferred(lambda: auth.check_pin(pin), finish))
+        # The check and the lockout's file write both run off the loop.
+        return Reply(deferred=Deferred(lambda: auth.login(pin), finish))
 
     def _logout(self, args: list[str], now: float) -> Reply:
         _args(args, 0, 0, "LOGOUT")
