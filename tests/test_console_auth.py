@@ -263,3 +263,97 @@ def test_mistyped_auth_and_pin_lines_never_quote_the_pin(tmp_path: Path) -> None
         "ERR 2 unclosed double quote",
         "ERR 2 a quote inside a word: quote whole values",
     ]
+
+
+# --- the PIN secret (issue 16 item 13) ------------------------------------------------------
+
+
+def test_an_empty_or_damaged_secret_is_an_error_never_a_key(tmp_path: Path) -> None:
+    auth = make_auth(tmp_path)
+    for content in ("", "\n", "abcd\n", "zz" * 32 + "\n"):
+        (tmp_path / SECRET_FILE).write_text(content)
+        with pytest.raises(StorageError, match=r"empty or damaged.*reset-default"):
+            auth.store.default_pin()
+        # AUTH with what HMAC(empty key, identity) would give opens nothing: ERR 7.
+        with pytest.raises(StorageError):
+            auth.login("12345678")
+        assert not auth.logged_in
+    with pytest.raises(ValueError, match="0 bytes"):
+        derive_default_pin("machine:abc", b"")
+    (tmp_path / SECRET_FILE).unlink()
+    assert len(auth.store.default_pin()) == 8  # a missing secret is made afresh, whole
+    assert len(bytes.fromhex((tmp_path / SECRET_FILE).read_text())) == 32
+
+
+def test_an_unreadable_secret_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / SECRET_FILE).mkdir()  # reading it fails (EISDIR), as a bad card would
+    with pytest.raises(StorageError, match="cannot read the PIN secret"):
+        make_auth(tmp_path).store.default_pin()
+
+
+def test_a_full_disk_at_the_first_auth_leaves_no_empty_secret(tmp_path: Path) -> None:
+    from conftest import tiny_tmpfs
+
+    with tiny_tmpfs(tmp_path / "tiny", "64k") as disk:
+        filler = disk / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+        with pytest.raises(OSError, match="No space"):
+            while True:
+                os.write(fd, b"\0" * 512)
+        os.close(fd)
+        auth = make_auth(disk)
+        with pytest.raises(StorageError, match="cannot"):
+            auth.login("12345678")
+        assert not (disk / SECRET_FILE).exists()  # was a 0-byte secret: HMAC(empty, id)
+        assert [p.name for p in disk.iterdir()] == ["filler"]  # no temp file left either
+        filler.unlink()
+        pin = auth.store.default_pin()  # room again: a real secret, the same on every read
+        assert auth.login(pin) == "ok" and auth.store.default_pin() == pin
+
+
+@pytest.mark.parametrize("pin", ["123456", "987654", "0123456789", "890123", "210987"])
+def test_pin_set_refuses_sequences(pin: str) -> None:
+    with pytest.raises(ValueError, match="ascending or descending"):
+        check_new_pin(pin)
+
+
+@pytest.mark.parametrize("pin", ["975310", "123457", "112233", "135790"])
+def test_pin_set_takes_pins_that_are_not_sequences(pin: str) -> None:
+    assert check_new_pin(pin) == pin
+
+
+# --- the lockout across a restart (issue 16 item 12) ----------------------------------------
+
+
+def test_the_lockout_survives_a_restart(tmp_path: Path) -> None:
+    wall = [1_000_000.0]
+    clock = FakeClock()
+
+    def auth_now() -> PinAuth:
+        return PinAuth(
+            tmp_path, clock=clock, identity="machine:abc", scrypt_n=FAST_N, wall=lambda: wall[0]
+        )
+
+    auth = auth_now()
+    right = auth.store.default_pin()
+    assert [auth.login("000001") for _ in range(5)][-1] == "locked"
+    wall[0] += 10
+    clock.t = 5.0  # the box restarts: a new boot, a new monotonic clock
+    auth = auth_now()
+    assert auth.login(right) == "locked" and 49 < auth.locked_for() <= 50
+    wall[0] += 50
+    clock.t += 50
+    assert auth.login(right) == "ok"
+    # Four wrong PINs, a restart, one more: locked (the count is kept too).
+    auth.logout()
+    for _ in range(4):
+        auth.login("000001")
+    auth = auth_now()
+    assert auth.tries_left == 1 and auth.login("000001") == "locked"
+    assert stat.S_IMODE(os.stat(tmp_path / "console_auth.json").st_mode) == 0o600
+
+
+def test_a_damaged_lock_file_locks_rather_than_opens(tmp_path: Path) -> None:
+    (tmp_path / "console_auth.json").write_text("{garbage")
+    auth = make_auth(tmp_path)
+    assert auth.locked_for() > 0

@@ -23,14 +23,17 @@ def test_crlf_split_across_reads_counts_once() -> None:
     assert lines(f, b"\nID?\r") == [(LINE, "ID?")]
 
 
-def test_lf_cr_is_two_endings_but_no_empty_line() -> None:
+def test_lf_cr_is_one_ending_as_crlf_is() -> None:
     f = LineFramer()
     assert lines(f, b"A\n\rB\n") == [(LINE, "A"), (LINE, "B")]
 
 
-def test_empty_and_blank_lines_are_ignored() -> None:
+def test_empty_and_blank_lines_are_lines_each_ending_counted_once() -> None:
     f = LineFramer()
-    assert lines(f, b"\r\n\r\n\n\n   \r\n\t\r") == []
+    # CRLF, CRLF, LF, LF, blanks+CRLF, tab+CR: six Enter presses, six (empty) lines
+    assert lines(f, b"\r\n\r\n\n\n   \r\n\t\r") == [(LINE, "")] * 6
+    assert lines(f, b"\n") == []  # the LF of the last CR's pair
+    assert lines(f, b"\r\r") == [(LINE, "")] * 2  # two presses on a CR terminal
 
 
 def test_line_split_over_many_reads() -> None:

@@ -68,6 +68,20 @@ def test_errors_have_their_codes_and_queue(term: Terminal) -> None:
     assert codes == ["1", "2", "2", "3", "4", "5", "1"]
 
 
+def test_an_empty_line_is_answered_ok_and_crlf_counts_once(term: Terminal) -> None:
+    term.send("\r\n\r\n   \r\n")
+    assert [term.line(), term.line(), term.line()] == ["OK"] * 3
+    term.send("\rPING #z\r\n")
+    assert term.line() == "OK" and term.line() == "OK #z"
+
+
+def test_help_vol_lists_every_vol_command(term: Terminal) -> None:
+    names = [pairs(x)["command"] for x in term.ok("HELP VOL")]
+    assert names == ["VOL?", "VOL SET <dB>", "VOL CAP SET <dB>"]
+    names = [pairs(x)["command"] for x in term.ok("HELP PROG")]
+    assert names == ["PROG LIST?", "PROG?"]
+
+
 def test_modem_probe_gets_err_1_and_nothing_else(term: Terminal) -> None:
     term.send("AT\rAT+GCAP\r\nATE0\r\nPING #m\r\n")
     lines = [x for x in term.until(lambda x: x == "OK #m") if not x.startswith("!")]
@@ -218,6 +232,13 @@ def test_service_login_pin_change_erase_and_restart(term: Terminal, box: BoxRun)
     pin = box.pin()
     assert term.ask("AUTH 000000")[1] == "ERR 5 wrong PIN (4 tries left before a lockout)"
     assert term.ok(f"AUTH {pin}") == ["login=service idle_logout_s=600.0"]
+    # The cap below the present volume: the volume follows it down (was ERR 2).
+    volume = float(pairs(term.ok("VOL?")[0])["volume_db"])
+    assert volume > -30.0
+    vol = pairs(term.ok("VOL CAP SET -30")[0])
+    assert (vol["cap_dbfs"], vol["volume_db"]) == ("-30.0", "-30.0")
+    assert term.ask("VOL CAP SET -80")[1].startswith("ERR 2 ")  # refused: nothing changed
+    assert pairs(term.ok("VOL?")[0])["volume_db"] == "-30.0"
     assert pairs(term.ok("VOL CAP SET -10")[0])["cap_dbfs"] == "-10.0"
     assert term.ok("CFG SET console.baud 57600") == ["console.baud=57600"]
     term.ok("CFG DEFAULTS")
@@ -262,6 +283,7 @@ def test_unplug_logs_out_keeps_playing_and_reopens(box: BoxRun) -> None:
 def test_floods_and_garbage_over_the_pty(box: BoxRun) -> None:
     term = box.terminal()
     term.send("\r\n")
+    term.ok("PING")  # and past the OK of that empty line
     burst = (
         b"x" * 65536
         + b"\r\n"

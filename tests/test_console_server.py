@@ -163,10 +163,33 @@ def test_a_port_that_takes_nothing_stops_the_reading_not_the_memory() -> None:
         server.poll(i * 0.02)
         server.emit("!EVENT tick")
         assert server.queued_bytes <= 1024 + 200
-    assert len(port.inbox) > 80_000  # the rest waits in the port, where it belongs
+        assert server.backlog_bytes <= server.in_max
+    # the input backlog is full and the rest waits in the port, where it belongs
+    assert server.backlog_bytes == server.in_max
+    assert len(port.inbox) > 90_000 - server.in_max - 2 * server.read_chunk
     assert server.faults == 0 and server.is_open
     port.room = None
     for i in range(2000):  # 32 lines a poll at most
         server.poll(40.0 + i * 0.02)
     finals = [x for x in sent_lines(port) if is_final(x)]
     assert len(finals) == 10_000 and set(finals) == {"OK"}
+
+
+def test_input_is_drained_while_the_output_is_blocked_and_the_backlog_is_bounded() -> None:
+    port = MemoryPort(room=0)  # the peer takes no output at all (a relay blocked on its write)
+    server = ConsoleServer(
+        lambda: port, EventBox(), None, FakeClock(), serial="S", out_max=256, in_max=4096
+    )
+    server.poll(0.0)
+    port.inbox += b"LOG? 50\r\n" + b"PING\r\n" * 2000
+    for i in range(20):
+        server.poll(0.02 * i)
+    assert server.backlog_bytes == 4096  # read on although nothing could be written
+    assert server.bytes_in == 4096 + server.read_chunk  # and framed one chunk of it
+    port.room = None  # the peer reads again: every line is answered, in order
+    for i in range(500):  # 32 lines a poll at most
+        server.poll(1.0 + 0.02 * i)
+    lines = sent_lines(port)
+    finals = [x for x in lines if is_final(x)]
+    assert len(finals) == 2001 and finals == ["OK"] * 2001
+    assert lines.index("OK") == 1 + sum(1 for x in lines if x.startswith("t="))  # after !READY

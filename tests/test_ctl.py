@@ -113,7 +113,7 @@ def test_no_box_on_the_port_times_out(tmp_path: object) -> None:
     finally:
         os.close(master)
         os.close(slave)
-    assert r.returncode == 1 and "no reply to 'PING' within 0.5 s" in r.stderr
+    assert r.returncode == 1 and "no reply to 'ECHO OFF' within 0.5 s" in r.stderr
 
 
 def test_missing_port_is_a_clear_error() -> None:
@@ -140,3 +140,26 @@ def test_split_and_json_helpers() -> None:
     assert to_json(Result("X", ['a=1 b="x y" c=none d=true'], "OK")) == [
         {"a": 1, "b": "x y", "c": None, "d": True}
     ]
+
+
+def test_ctl_logs_out_after_its_commands_and_turns_echo_off_first(box: BoxRun) -> None:
+    term = box.terminal()
+    try:
+        term.send("\r\n")
+        term.ok("ECHO ON")  # a terminal session left echo on ...
+        r = ctl(box, "AUTH; VOL CAP SET -8; VOL?", env={"BEDSIDE_PIN": box.current_pin()})
+        assert r.returncode == 0, r.stderr
+        # ... ctl's output holds only the replies, not its own commands echoed back
+        login, *vols = r.stdout.splitlines()
+        assert login == "login=service idle_logout_s=600.0" and len(vols) == 2, r.stdout
+        assert all(x.startswith("volume_db=") and "cap_dbfs=-8.0" in x for x in vols)
+        # and ctl logged out: a service command from the next person needs the PIN again
+        final = term.ask("VOL CAP SET -6")[1]
+        assert final.startswith("ERR 5 "), final
+        # an ERR stops the commands, and still logs out
+        r = ctl(box, "AUTH; VOL SET 3", env={"BEDSIDE_PIN": box.current_pin()})
+        assert r.returncode == 1
+        assert term.ask("VOL CAP SET -6")[1].startswith("ERR 5 ")
+    finally:
+        term.close()
+        box.terminals.remove(term)

@@ -82,16 +82,17 @@ def test_a_stall_longer_than_the_buffer_is_one_underrun_and_playback_restarts() 
 def test_inner_underruns_and_attributes_show_through_and_close_is_idempotent() -> None:
     ft = FakeTime()
     s = sink(ft)
-    s.inner.underruns = 2
-    assert s.underruns == 2 and s.sample_format == "int16" and s.paces
+    s.inner._underruns = 2
+    assert s.underruns == 2 and s.paces and s.healthy and s.reopens == 0
     s.write("not a block")  # counted by the inner sink, never raised
     s.write(np.zeros((BLOCK, 3), np.float32))  # wrong channel count: dropped, not queued
     assert s.errors == 2 and s.frames_written == 0 and ft.slept == []
+    assert "shape" in s.last_error and s.healthy  # a malformed block is not a device fault
     s.write(BLOCK_DATA)
     assert s.min_margin_s == pytest.approx(3 * BLOCK_S)  # the buffer still holds the priming only
     s.close()
     s.close()
-    assert s.closed and s.inner.closed
+    assert s.closed and s.inner.closed and not s.healthy
     assert "RealTimeSink 4x1024" in repr(s) and "NullSink" in repr(s)
 
 

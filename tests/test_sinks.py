@@ -11,14 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pyaudio_fake import Card, FakePyAudioModule, paUnanticipatedHostError
 
-from device.drivers.audio import (
-    NullSink,
-    PyAudioSink,
-    WavSink,
-    float_to_int16,
-    open_sink,
-)
+from device.drivers.audio import AudioSink, NullSink, WavSink, float_to_int16, open_sink
+from device.drivers.pyaudio_sink import REINIT_AFTER, PyAudioSink
+from device.drivers.realtime_sink import RealTimeSink
 from device.dsp.engine import Engine
 from device.exc import AudioDeviceError
 
@@ -165,9 +162,7 @@ def test_pyaudio_unknown_device_lists_the_outputs(alsa_capture: Path) -> None:
         open_sink("pyaudio", sample_rate=RATE, device="hifiberry")
 
 
-def test_pyaudio_counts_underruns_and_reopens_after_a_device_error(
-    alsa_capture: Path, mocker
-) -> None:
+def test_pyaudio_reopens_after_a_device_error_and_plays_on(alsa_capture: Path, mocker) -> None:
     now = [100.0]
     sleeps: list[float] = []
     sink = PyAudioSink(
@@ -175,24 +170,144 @@ def test_pyaudio_counts_underruns_and_reopens_after_a_device_error(
     )
     blocks = engine_blocks(12)
     sink.write(blocks[0])
-    mocker.patch.object(sink._stream, "write", side_effect=OSError(-9980, "Output underflowed"))
-    sink.write(blocks[1])
-    assert (sink.underruns, sink.errors) == (1, 0)
-
     mocker.patch.object(sink._stream, "write", side_effect=OSError(-9999, "Unanticipated host"))
-    sink.write(blocks[2])  # the device fails: counted, stream closed, no exception
-    assert sink.errors == 1 and "Unanticipated" in sink.last_error
-    sink.write(blocks[3])  # too early to retry: sleeps one block to keep the pace
+    sink.write(blocks[1])  # the device fails: counted, stream closed, no exception
+    assert sink.errors == 1 and "Unanticipated" in sink.last_error and not sink.healthy
+    sink.write(blocks[2])  # too early to retry: sleeps one block to keep the pace
     assert sleeps == [pytest.approx(1024 / RATE)]
     now[0] += 1.5
-    for b in blocks[4:]:
+    for b in blocks[3:]:
         sink.write(b)  # reopened, plays on
-    assert sink.reopens == 1 and sink.errors == 1
+    assert sink.reopens == 1 and sink.errors == 1 and sink.healthy
     sink.close()
+    assert not sink.healthy
     got = captured(alsa_capture)  # the reopened stream's capture starts afresh
     np.testing.assert_array_equal(
-        got[sink.primed_frames :], float_to_int16(np.concatenate(blocks[4:]))
+        got[sink.primed_frames :], float_to_int16(np.concatenate(blocks[3:]))
     )
+
+
+def test_pyaudio_opening_prints_no_alsa_or_jack_noise(alsa_capture: Path, capfd) -> None:
+    capfd.readouterr()
+    with open_sink("pyaudio", sample_rate=RATE, buffer_blocks=2) as sink:
+        sink.write(engine_blocks(1)[0])
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+
+
+# --- PyAudio's own failure behaviour (tests/pyaudio_fake.py, read from its C code) ----------
+
+
+def fake_sink(card: Card, now: list[float], buffer_blocks: int = 4) -> PyAudioSink:
+    return PyAudioSink(
+        sample_rate=RATE,
+        buffer_blocks=buffer_blocks,
+        backend=FakePyAudioModule(card),
+        sleep=lambda s: None,
+        monotonic=lambda: now[0],
+    )
+
+
+def test_a_late_block_costs_its_lateness_never_the_stream() -> None:
+    card = Card(capacity=4 * 1024)
+    now = [0.0]
+    sink = fake_sink(card, now)
+    blocks = engine_blocks(20)
+    for b in blocks[:8]:
+        card.play(1024)  # the card plays a block while the loop renders one
+        sink.write(b)
+    assert sink.underruns == 0
+    card.play(6 * 1024)  # the loop stalled: the card ran dry
+    for b in blocks[8:11]:
+        sink.write(b)  # the loop catches up: writes do not wait while the buffer has room
+    for b in blocks[11:]:
+        card.play(1024)
+        sink.write(b)
+    # One underrun, seen before the write; the stream stays open and nothing is lost.
+    assert (sink.underruns, sink.errors, sink.reopens) == (1, 0, 0)
+    assert sink.healthy and sink._stream.is_open and card.streams_opened == 1
+    played = np.frombuffer(bytes(card.played), "<i2").reshape(-1, 2)
+    np.testing.assert_array_equal(played[: sink.primed_frames], 0)
+    np.testing.assert_array_equal(
+        played[sink.primed_frames :], float_to_int16(np.concatenate(blocks))
+    )
+
+
+def test_the_fake_closes_the_stream_as_pyaudio_does_on_exception_on_underflow() -> None:
+    card = Card()
+    stream = FakePyAudioModule(card).PyAudio().open()
+    card.play(10)
+    with pytest.raises(OSError) as exc:
+        stream.write(b"\0" * 64, 16, exception_on_underflow=True)
+    assert exc.value.errno == -9980 and not stream.is_open
+    with pytest.raises(OSError, match="Stream closed"):
+        stream.write(b"\0" * 64, 16)
+    with pytest.raises(OSError, match="Stream not open"):
+        stream.stop_stream()
+    stream.close()  # cleanup is idempotent
+
+
+def test_a_dead_card_reads_unhealthy_at_once_and_stays_so() -> None:
+    card = Card()
+    now = [0.0]
+    sink = fake_sink(card, now)
+    block = engine_blocks(1)[0]
+    sink.write(block)
+    assert sink.healthy and sink.last_error == ""
+    card.fail = paUnanticipatedHostError  # every write fails ...
+    card.gone = True  # ... and the device is gone
+    sink.write(block)
+    assert not sink.healthy and sink.errors == 1 and "Unanticipated" in sink.last_error
+    for _ in range(100):  # 2 s of blocks: reopen tried each second, each one fails
+        now[0] += 1024 / RATE
+        sink.write(block)
+        assert not sink.healthy
+    assert sink.errors == 3 and "cannot open audio output" in sink.last_error
+    assert sink.reopens == 0 and card.initialised == 1  # one PyAudio() for the reopens
+    for _ in range(REINIT_AFTER * 50):
+        now[0] += 1024 / RATE
+        sink.write(block)
+    # PortAudio is initialised again only after REINIT_AFTER failed reopens (a rescan).
+    assert card.initialised == 2 and card.terminated == 1 and not sink.healthy
+    card.fail, card.gone = None, False  # plugged back in
+    for _ in range(50):
+        now[0] += 1024 / RATE
+        sink.write(block)
+    assert sink.healthy and sink.reopens == 1 and card.initialised == 2
+    sink.close()
+    assert not sink.healthy and card.terminated == 2
+
+
+def test_every_sink_reports_health_truthfully(tmp_path: Path) -> None:
+    assert {"healthy", "errors", "last_error", "reopens"} <= AudioSink.__abstractmethods__
+    block = np.zeros((1024, 2), np.float32)
+    null = open_sink("null", sample_rate=RATE)
+    null.write(block)
+    assert null.healthy and (null.errors, null.last_error, null.reopens) == (0, "", 0)
+    null.write(np.zeros((4, 3), np.float32))  # a malformed block: counted, the sink is fine
+    assert null.healthy and null.errors == 1 and "shape" in null.last_error
+    wav = open_sink(f"wav:{tmp_path / 'x.wav'}", sample_rate=RATE)
+    assert isinstance(wav, WavSink)
+    keep = os.dup(wav._fd)
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, wav._fd)  # the disk is full now
+    wav.write(block)
+    assert not wav.healthy and wav.errors == 1 and "No space" in wav.last_error
+    os.dup2(keep, wav._fd)  # room again
+    wav.write(block)
+    assert wav.healthy and wav.errors == 1
+    os.close(full)
+    os.close(keep)
+    wav.close()
+    assert not wav.healthy
+    card = Card()
+    rt = RealTimeSink(fake_sink(card, [0.0]), monotonic=lambda: 0.0, sleep=lambda s: None)
+    assert isinstance(rt, AudioSink) and rt.healthy
+    card.fail = paUnanticipatedHostError
+    rt.write(block)
+    assert not rt.healthy and rt.errors == 1 and "Unanticipated" in rt.last_error
+    assert rt.reopens == 0
+    rt.close()
 
 
 def test_pyaudio_missing_library_is_a_clear_error(mocker) -> None:

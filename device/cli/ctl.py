@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import csv
 import json
+import math
 import os
 import secrets
 import sys
@@ -97,12 +98,25 @@ class ConsoleClient:
         self._n = 0
         #: ``!`` lines seen while waiting for replies.
         self.async_lines: list[str] = []
+        #: False once a reply did not come (then nothing more is waited for).
+        self.answering = True
 
     def start(self) -> None:
-        """End any half line a previous client left, and drop stale input."""
+        """End any half line a previous client left, drop stale input, turn echo off.
+
+        A terminal session may have left ``ECHO ON``: the box would then send back every
+        command, PINs masked, among the replies.
+        """
         self.ser.write(b"\r\n")
         time.sleep(0.05)
         self.ser.reset_input_buffer()
+        self.send("ECHO OFF")
+
+    def logout(self) -> None:
+        """End the service login, so the box is not left unlocked for the next person."""
+        if self.answering:
+            with contextlib.suppress(TimeoutError, OSError):
+                self.send("LOGOUT")
 
     def readline(self, deadline: float) -> str | None:
         """The next line received (without its ending), or ``None`` at ``deadline``."""
@@ -135,6 +149,7 @@ class ConsoleClient:
         while True:
             line = self.readline(deadline)
             if line is None:
+                self.answering = False
                 raise TimeoutError(f"no reply to {_shown(command)!r} within {self.timeout:g} s")
             if line.startswith("!"):
                 self.async_lines.append(line)
@@ -145,6 +160,8 @@ class ConsoleClient:
                     return result
                 result.data.clear()
                 continue
+            if line.endswith(f" #{tag}"):
+                continue  # our own line echoed back (ECHO ON; a PIN shows as *)
             result.data.append(line)
 
     def close(self) -> None:
@@ -168,7 +185,9 @@ def _shown(command: str) -> str:
 def split_commands(words: Iterable[str]) -> list[str]:
     """Join command words; ``;`` (outside double quotes) separates commands."""
     text = " ".join(words)
-    out, cur, quoted = [], [], False
+    out: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for c in text:
         if c == '"':
             quoted = not quoted
@@ -189,16 +208,22 @@ def _with_pin(command: str, ask: Callable[[str], str]) -> str:
 
 
 def _convert(text: str) -> Any:
-    if text == "none":
+    # JSON has no NaN or infinity: "nan" (not known) is null, "inf" stays a word.
+    if text in ("none", "nan"):
         return None
     if text in ("true", "false"):
         return text == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    if text in ("inf", "-inf"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
 
 
 def to_json(result: Result) -> list[dict[str, Any]]:
@@ -229,7 +254,7 @@ def run_commands(
             return 1
         if as_json:
             if result.ok or result.data:
-                print(json.dumps(to_json(result)))
+                print(json.dumps(to_json(result), allow_nan=False))
         else:
             for line in result.data:
                 print(line)
@@ -332,8 +357,14 @@ def main(args: argparse.Namespace) -> int:
     try:
         client.start()
         if not words:
-            return interactive(client, timeout=args.timeout)
-        return run_commands(client, commands, as_json=args.json, ask=_getpass)
+            status = interactive(client, timeout=args.timeout)
+        else:
+            status = run_commands(client, commands, as_json=args.json, ask=_getpass)
+        client.logout()  # after the commands, an error or Ctrl-D: never left logged in
+        return status
+    except TimeoutError as exc:
+        print(f"bedside ctl: {exc} (is the box on this port?)", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"bedside ctl: port failed: {exc}", file=sys.stderr)
         return 1

@@ -6,19 +6,27 @@ its default is derived from the machine identity and a random secret salt kept i
 state directory (``console_pin.secret``, mode 0600), so ``bedside pin show-default`` (root)
 can print it for the label and no two boxes share one.
 
-Five wrong PINs in a row lock ``AUTH`` for 60 s. A service login ends after 10 minutes
-without a command and when the port closes. Time is passed in (``now``, seconds of the
-box's clock), so tests never sleep.
+The secret must hold 32 random bytes: a missing secret is created (atomically: a full disk
+leaves no empty file), and an empty, short or unreadable one is an error, never a key
+(``HMAC(empty key, machine id)`` would make the default PIN derivable by anyone).
+
+Five wrong PINs in a row lock ``AUTH`` for 60 s; the count and the lockout are kept in
+``console_auth.json`` (wall-clock time), so a restart does not reopen ``AUTH``. A service
+login ends after 10 minutes without a command, with ``LOGOUT`` and when the port closes.
+Time is passed in (``clock``, ``wall``), so tests never sleep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +40,10 @@ log = logging.getLogger(__name__)
 PIN_FILE = "console_pin.json"
 #: Secret salt of the per-device default PIN, in the state directory.
 SECRET_FILE = "console_pin.secret"
+#: Wrong-PIN count and lockout, kept across restarts, in the state directory.
+LOCK_FILE = "console_auth.json"
+#: Bytes of the secret salt (a shorter one is damaged).
+SECRET_BYTES = 32
 #: Digits of the per-device default PIN.
 DEFAULT_PIN_DIGITS = 8
 #: Allowed PIN lengths (digits only).
@@ -49,6 +61,9 @@ def check_new_pin(pin: str) -> str:
         raise ValueError(f"a PIN is {PIN_MIN}-{PIN_MAX} digits, not {len(pin)}")
     if len(set(pin)) == 1:
         raise ValueError("a PIN of one repeated digit is too easy to guess")
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(pin)}
+    if steps in ({1}, {9}):
+        raise ValueError("a PIN of ascending or descending digits (123456) is too easy to guess")
     return pin
 
 
@@ -95,7 +110,13 @@ def verify_pin(pin: str, record: dict[str, object]) -> bool:
 
 
 def derive_default_pin(identity: str, secret: bytes, digits: int = DEFAULT_PIN_DIGITS) -> str:
-    """The per-device default PIN: HMAC-SHA256(secret, identity) as ``digits`` decimals."""
+    """The per-device default PIN: HMAC-SHA256(secret, identity) as ``digits`` decimals.
+
+    :raises ValueError: ``secret`` is shorter than :data:`SECRET_BYTES` (an empty key would
+        make the PIN derivable from the identity alone).
+    """
+    if len(secret) < SECRET_BYTES:
+        raise ValueError(f"the PIN secret has {len(secret)} bytes, not {SECRET_BYTES}")
     number = int.from_bytes(hmac.new(secret, identity.encode(), hashlib.sha256).digest(), "big")
     return str(number % 10**digits).zfill(digits)
 
@@ -180,25 +201,45 @@ class PinStore:
             raise StorageError(f"{self.pin_path}: cannot write the PIN hash: {exc}") from None
 
     def _secret(self) -> bytes:
+        fix = "remove it and run: sudo bedside pin reset-default"
         try:
-            return bytes.fromhex(self.secret_path.read_text(encoding="ascii").strip())
+            text = self.secret_path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
-            pass
+            return self._create_secret()
         except (OSError, ValueError) as exc:
             raise StorageError(f"{self.secret_path}: cannot read the PIN secret: {exc}") from None
-        secret = secrets.token_bytes(32)
+        try:
+            secret = bytes.fromhex(text)
+        except ValueError:
+            secret = b""
+        if len(secret) != SECRET_BYTES:
+            raise StorageError(
+                f"{self.secret_path}: the PIN secret is empty or damaged "
+                f"({len(text)} characters); {fix}"
+            )
+        return secret
+
+    def _create_secret(self) -> bytes:
+        secret = secrets.token_bytes(SECRET_BYTES)
+        tmp: str | None = None
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: if two processes race, the first secret written wins for both.
-            fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd, tmp = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=self.state_dir)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secret.hex() + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            # A hard link appears whole or not at all (a full disk leaves no empty secret),
+            # and fails if another process made the secret first: then that one is used.
+            os.link(tmp, self.secret_path)
         except FileExistsError:
             return self._secret()
         except OSError as exc:
             raise StorageError(f"{self.secret_path}: cannot create the PIN secret: {exc}") from None
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(secret.hex() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         self._match_owner(self.secret_path)
         return secret
 
@@ -226,6 +267,7 @@ class PinAuth:
     :param lockout_s: how long ``AUTH`` stays locked, seconds.
     :param idle_s: a service login ends after this long without a command, seconds.
     :param scrypt_n: scrypt cost of new hashes.
+    :param wall: wall-clock seconds (``time.time``), for the lockout kept across restarts.
     """
 
     def __init__(
@@ -238,6 +280,7 @@ class PinAuth:
         lockout_s: float = 60.0,
         idle_s: float = 600.0,
         scrypt_n: int = SCRYPT_N,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if identity is None:
             from device.console.identity import read_identity
@@ -252,8 +295,37 @@ class PinAuth:
         self._last_use = 0.0
         self._failures = 0
         self._locked_until: float | None = None
+        self.wall = wall
+        self.lock_path = Path(state_dir) / LOCK_FILE
         #: Wrong PINs since the box started.
         self.failures_total = 0
+        self._load_lock()
+
+    def _load_lock(self) -> None:
+        """Take over the wrong-PIN count and lockout the last run left."""
+        try:
+            state = json.loads(self.lock_path.read_text(encoding="utf-8"))
+            failures = int(state["failures"])
+            until = float(state["locked_until"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):
+            # Damaged: the safe reading is a fresh lockout, not an open AUTH.
+            log.warning("%s is damaged: AUTH locked for %.0f s", self.lock_path, self.lockout_s)
+            failures, until = 0, self.wall() + self.lockout_s
+        self._failures = max(0, min(failures, self.max_failures - 1))
+        left = min(until - self.wall(), self.lockout_s)
+        if left > 0:
+            self._locked_until = self.clock() + left
+
+    def _save_lock(self) -> None:
+        """Keep the count and lockout for the next run (slow: call off the audio loop)."""
+        left = 0.0 if self._locked_until is None else self._locked_until - self.clock()
+        state = {"failures": self._failures, "locked_until": self.wall() + left if left > 0 else 0}
+        try:
+            atomic_write_bytes(self.lock_path, json.dumps(state).encode() + b"\n", mode=0o600)
+        except StorageError as exc:
+            log.warning("AUTH lockout not kept across a restart: %s", exc)
 
     @property
     def logged_in(self) -> bool:
@@ -293,14 +365,20 @@ class PinAuth:
         return self.store.verify(pin)
 
     def finish_attempt(self, ok: bool) -> str:
-        """Apply the result of :meth:`check_pin`; return ``"ok"``, ``"wrong"`` or ``"locked"``."""
+        """Apply the result of :meth:`check_pin`; return ``"ok"``, ``"wrong"`` or ``"locked"``.
+
+        Writes the count to the state directory when it changes: call it off the loop.
+        """
         if self.locked_for() > 0:
             return "locked"
         if ok:
+            had_failures = self._failures > 0
             self._failures = 0
             self._logged_in = True
             self._last_use = self.clock()
             log.info("console service login")
+            if had_failures:
+                self._save_lock()
             return "ok"
         self._failures += 1
         self.failures_total += 1
@@ -312,12 +390,17 @@ class PinAuth:
                 self.lockout_s,
                 self.max_failures,
             )
+            self._save_lock()
             return "locked"
         log.warning("console AUTH: wrong PIN (%d of %d)", self._failures, self.max_failures)
+        self._save_lock()
         return "wrong"
 
     def login(self, pin: str) -> str:
-        """Check ``pin`` and apply the result at once (blocking; for tools and tests)."""
+        """Check ``pin`` and apply the result: ``"ok"``, ``"wrong"`` or ``"locked"``.
+
+        Slow (one scrypt, a file write): the console runs it on its worker thread.
+        """
         if self.locked_for() > 0:
             return "locked"
         return self.finish_attempt(self.check_pin(pin))

@@ -29,6 +29,7 @@ from device.console.protocol import (
     Reply,
     Request,
     flatten,
+    format_cell,
     format_final,
     format_pairs,
 )
@@ -217,6 +218,8 @@ class Console:
         # A mistyped AUTH or PIN line may hold a PIN: quote none of it back.
         secret = request.upper(0).startswith(("AUTH", "PIN"))
         if not request.words:
+            if request.tag is None:
+                return Reply()  # an empty line: OK, as PING (Enter shows the box is there)
             return Reply.error(Code.UNKNOWN_COMMAND, "no command before the tag")
         if self.auth is not None:
             self.auth.touch()
@@ -258,10 +261,11 @@ class Console:
         _args(args, 0, 3, "HELP [COMMAND]")
         chosen = list(COMMANDS)
         if args:
-            want = tuple(a.upper() for a in args)
-            chosen = [c for c in COMMANDS if c.words[: len(want)] == want]
-            if not chosen:
-                chosen = [c for c in COMMANDS if c.words[0].rstrip("?") == want[0].rstrip("?")]
+            # "HELP VOL" lists VOL? too: a query's "?" does not count in the match.
+            want = tuple(a.upper().rstrip("?") for a in args)
+            chosen = [
+                c for c in COMMANDS if tuple(w.rstrip("?") for w in c.words[: len(want)]) == want
+            ]
             if not chosen:
                 raise ValueError(f"no command {' '.join(args)!r}; HELP lists them all")
         rows = []
@@ -361,8 +365,22 @@ class Console:
 
     def _vol_cap_set(self, args: list[str], now: float) -> Reply:
         (text,) = _args(args, 1, 1, "VOL CAP SET <dB>")
-        self.box.set_cap_dbfs(_number(text, "dB"))
+        self._set_cap(_number(text, "dB"))
         return self._vol([], now)
+
+    def _set_cap(self, cap: float) -> None:
+        # The volume follows the cap down: lowered first, as the config refuses a volume
+        # above the cap; put back if the cap itself is refused.
+        volume = self.box.status().get("volume_db")
+        lowered = isinstance(volume, int | float) and volume > cap
+        if lowered:
+            self.box.set_volume_db(max(cap, -60.0))
+        try:
+            self.box.set_cap_dbfs(cap)
+        except Exception:
+            if lowered:
+                self.box.set_volume_db(float(volume))
+            raise
 
     def _sensor(self, args: list[str], now: float) -> Reply:
         _args(args, 0, 0, "SENSOR?")
@@ -394,7 +412,10 @@ class Console:
             # A quoted value is text even when it looks like a number: hand it over as a
             # TOML string so the config validates it as one.
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        self.box.set_config(key, text)
+        if key == "audio.cap_dbfs" and 1 not in self._quoted:
+            self._set_cap(_number(text, key))
+        else:
+            self.box.set_config(key, text)
         return Reply.data({key: self.box.config.get(key)})
 
     def _cfg_save(self, args: list[str], now: float) -> Reply:
@@ -482,8 +503,8 @@ class Console:
             return Reply.error(Code.LOCKED_OUT, f"AUTH is locked for {math.ceil(left)} s more")
         pin = args[0]
 
-        def finish(ok: object, now: float) -> Reply:
-            result = auth.finish_attempt(bool(ok))
+        def finish(outcome: object, now: float) -> Reply:
+            result = str(outcome)
             if result == "ok":
                 self._service = True
                 return Reply.data({"login": "service", "idle_logout_s": auth.idle_s})
@@ -496,7 +517,8 @@ class Console:
                 Code.PIN_REQUIRED, f"wrong PIN ({auth.tries_left} tries left before a lockout)"
             )
 
-        return Reply(deferred=Deferred(lambda: auth.check_pin(pin), finish))
+        # The check and the lockout's file write both run off the loop.
+        return Reply(deferred=Deferred(lambda: auth.login(pin), finish))
 
     def _logout(self, args: list[str], now: float) -> Reply:
         _args(args, 0, 0, "LOGOUT")
@@ -564,7 +586,7 @@ def _csv_lines(rows: Iterable[Any]) -> Iterator[str]:
                 writer.writerow(header)
                 yield _take(buf)
         values = [row.get(k) for k in header] if isinstance(row, Mapping) and header else row
-        writer.writerow(["" if v is None else v for v in values])
+        writer.writerow([format_cell(v) for v in values])
         yield _take(buf)
 
 

@@ -1,11 +1,18 @@
-"""Byte stream to command lines: the console's input framing.
+"""The console's lines: input framing (bytes to command lines) and output formatting.
 
-A line ends at CR, LF or CRLF; each ending counts once, so a terminal that sends CRLF gets
-one reply, not two. Empty lines are ignored. Backspace (0x08) and DEL (0x7F) remove the last
-byte typed, Ctrl-C and Ctrl-U throw the half-typed line away, NUL bytes (terminal padding)
-are dropped and a tab counts as a space. Any other byte outside printable ASCII stays in the
-line and makes it a :data:`BAD` line, so garbage from a baud-rate mismatch is answered with
-an error instead of being half executed.
+Output: every value the console prints goes through :func:`format_value` (``key=value``
+data lines, ``!HR`` lines) or :func:`format_cell` (``EXPORT`` CSV), the one place that
+decides how a value looks: a plain number (numpy scalars included: ``66.506``, never
+``np.float64(66.506)``), a word (``none``, ``true``, ``false``, ``nan``, ``inf``) or a quoted
+string.
+
+Input: a line ends at CR, LF or CRLF; each ending counts once, so a terminal that sends
+CRLF gets one reply, not two. An empty line is a line too (the console answers it ``OK``).
+Backspace (0x08) and DEL (0x7F) remove the last byte typed, Ctrl-C and Ctrl-U throw the
+half-typed line away, NUL bytes (terminal padding) are dropped and a tab counts as a space.
+Any other byte outside printable ASCII stays in the line and makes it a :data:`BAD` line,
+so garbage from a baud-rate mismatch is answered with an error instead of being half
+executed.
 
 Memory is bounded whatever arrives: the framer holds at most ``max_len`` bytes of one line;
 a longer line is discarded up to its end and reported once as :data:`TOO_LONG`.
@@ -13,7 +20,9 @@ a longer line is discarded up to its end and reported once as :data:`TOO_LONG`.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 #: A complete, printable line (``text`` holds it, without its ending).
@@ -62,6 +71,7 @@ class LineFramer:
         self._buf = bytearray()
         self._overflow = False
         self._after_cr = False
+        self._ending = 0
         #: Lines discarded for length since the framer was made.
         self.too_long = 0
         #: Complete lines (good or bad) since the framer was made.
@@ -107,10 +117,12 @@ class LineFramer:
                     continue
             byte = data[i]
             i += 1
-            if byte == _LF and self._after_cr:
+            if self._after_cr and byte in (_CR, _LF) and byte != self._ending:
+                # the second half of a CRLF (or LFCR) pair: the same ending, counted once
                 self._after_cr = False
                 continue
-            self._after_cr = byte == _CR
+            self._after_cr = byte in (_CR, _LF)
+            self._ending = byte
             if byte in (_CR, _LF):
                 if self.echo:
                     echo += b"\r\n"
@@ -173,13 +185,11 @@ class LineFramer:
             self.too_long += 1
             self.lines += 1
             return LineEvent(TOO_LONG)
-        if not self._buf:
-            return None
         raw = bytes(self._buf)
         self._buf.clear()
-        if not raw.strip(b" "):
-            return None
         self.lines += 1
+        if not raw.strip(b" "):
+            return LineEvent(LINE, "")  # an empty line is a line: it is answered (OK)
         for column, byte in enumerate(raw, 1):
             if not 0x20 <= byte <= 0x7E:
                 return LineEvent(BAD, f"byte 0x{byte:02X} at column {column}")
@@ -190,3 +200,109 @@ class LineFramer:
             f"<LineFramer max_len={self.max_len} echo={self.echo} pending={len(self._buf)} "
             f"lines={self.lines} too_long={self.too_long}>"
         )
+
+
+# -- output formatting ----------------------------------------------------------------------
+
+_BARE = re.compile(r"[A-Za-z0-9_.:/+\-?@%,]+")
+#: Decimals kept of a float value.
+DECIMALS = 3
+
+
+def plain(value: object) -> object:
+    """``value`` as a built-in Python value: numpy scalars and 0-d arrays become
+    bool/int/float/str, numpy arrays lists; anything else is returned as it is."""
+    if type(value).__module__ == "numpy":
+        import numpy as np  # already imported by whoever made the value
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.item() if value.ndim == 0 else value.tolist()
+    return value
+
+
+def format_number(value: bool | int | float) -> str:
+    """A number as the console prints it (``true``/``false``, ``nan``, ``inf``, ``-inf``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    x = float(value)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return repr(round(x, DECIMALS))
+
+
+def format_value(value: object) -> str:
+    """Format one value for a ``key=value`` pair (quoted when it holds spaces or quotes)."""
+    value = plain(value)
+    if value is None:
+        return "none"
+    if isinstance(value, bool | int | float):
+        return format_number(value)
+    if isinstance(value, list | tuple):
+        return format_value(",".join(format_value(v) for v in value))
+    text = str(value)
+    if text and _BARE.fullmatch(text):
+        return text
+    return quote(text)
+
+
+def format_cell(value: object) -> str:
+    """Format one CSV cell of ``EXPORT`` (empty for ``None``; numbers as :func:`format_number`)."""
+    value = plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return format_number(value)
+    return str(value)
+
+
+def quote(text: str) -> str:
+    """Double-quote ``text``, escaping quotes, backslashes and anything not printable ASCII."""
+    out = ['"']
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif " " <= c <= "~":
+            out.append(c)
+        elif ord(c) < 0x100:
+            out.append(f"\\x{ord(c):02x}")
+        else:
+            out.append(f"\\u{ord(c):04x}")
+    out.append('"')
+    return "".join(out)
+
+
+def format_pairs(pairs: Mapping[str, object] | Iterable[tuple[str, object]]) -> str:
+    """Format a data line: ``key=value`` pairs separated by spaces, in the order given."""
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    return " ".join(f"{_safe_key(k)}={format_value(v)}" for k, v in items)
+
+
+def _safe_key(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", str(key)) or "_"
+
+
+def flatten(data: Mapping[str, object], prefix: str = "") -> Iterator[tuple[str, object]]:
+    """Yield ``(key, value)`` pairs of a nested mapping, nested keys joined with ``.``.
+
+    A list of plain values becomes one comma-separated value; a list holding anything else
+    is shown as one text.
+    """
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        value = plain(value)
+        if isinstance(value, Mapping):
+            yield from flatten(value, name + ".")
+        elif isinstance(value, list | tuple):
+            items = [plain(v) for v in value]
+            if all(isinstance(v, str | int | float) for v in items):
+                yield name, ",".join(format_value(v) for v in items)
+            else:
+                yield name, str(items)
+        else:
+            yield name, value

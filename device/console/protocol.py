@@ -9,12 +9,34 @@ start with ``!``. Every line sent ends in CRLF. ``docs/protocol.md`` is the full
 
 from __future__ import annotations
 
-import math
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+
+# Every value the console prints is formatted in one place: device/console/lines.py.
+from device.console.lines import flatten, format_cell, format_pairs, format_value, quote
+
+__all__ = [
+    "EOL",
+    "PROTOCOL_VERSION",
+    "Code",
+    "Deferred",
+    "ErrorQueue",
+    "QueuedError",
+    "Reply",
+    "Request",
+    "clean_message",
+    "flatten",
+    "format_cell",
+    "format_final",
+    "format_pairs",
+    "format_value",
+    "parse_pairs",
+    "parse_request",
+    "quote",
+]
 
 #: Protocol version reported by ``ID?``.
 PROTOCOL_VERSION = 1
@@ -37,7 +59,6 @@ class Code(IntEnum):
 
 
 _TAG = re.compile(r"#[A-Za-z0-9]{1,8}")
-_BARE = re.compile(r"[A-Za-z0-9_.:/+\-?@%,]+")
 #: Longest message placed in an ``ERR`` line, in characters.
 MAX_MESSAGE = 200
 
@@ -115,68 +136,6 @@ def _quoted(line: str, i: int) -> tuple[str, int]:
             out.append(c)
             i += 1
     raise ValueError("unclosed double quote")
-
-
-def format_value(value: object) -> str:
-    """Format one value for a ``key=value`` pair (quoted when it holds spaces or quotes)."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(round(value, 3))
-    text = str(value)
-    if text and _BARE.fullmatch(text):
-        return text
-    return quote(text)
-
-
-def quote(text: str) -> str:
-    """Double-quote ``text``, escaping quotes, backslashes and anything not printable ASCII."""
-    out = ['"']
-    for c in text:
-        if c in '"\\':
-            out.append("\\" + c)
-        elif " " <= c <= "~":
-            out.append(c)
-        elif ord(c) < 0x100:
-            out.append(f"\\x{ord(c):02x}")
-        else:
-            out.append(f"\\u{ord(c):04x}")
-    out.append('"')
-    return "".join(out)
-
-
-def format_pairs(pairs: Mapping[str, object] | Iterable[tuple[str, object]]) -> str:
-    """Format a data line: ``key=value`` pairs separated by spaces, in the order given."""
-    items = pairs.items() if isinstance(pairs, Mapping) else pairs
-    return " ".join(f"{_safe_key(k)}={format_value(v)}" for k, v in items)
-
-
-def _safe_key(key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.\-]", "_", str(key)) or "_"
-
-
-def flatten(data: Mapping[str, object], prefix: str = "") -> Iterator[tuple[str, object]]:
-    """Yield ``(key, value)`` pairs of a nested mapping, nested keys joined with ``.``."""
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            yield from flatten(value, name + ".")
-        elif isinstance(value, list | tuple) and not all(
-            isinstance(v, str | int | float) for v in value
-        ):
-            yield name, str(value)
-        elif isinstance(value, list | tuple):
-            yield name, ",".join(format_value(v) for v in value)
-        else:
-            yield name, value
 
 
 def clean_message(message: object) -> str:

@@ -2,9 +2,17 @@
 
 A loop task calls :meth:`ConsoleServer.poll` every ~20 ms. Each poll does a bounded amount of
 work with non-blocking reads and writes: it never waits for the port, never raises into the
-loop, and never takes more than a few milliseconds, so the sound is never disturbed. Input
-is read only while the output queue has room, so a sender that floods the port is slowed
-down by the port itself and memory stays bounded; every complete line is answered, in order.
+loop, and never takes more than a few milliseconds, so the sound is never disturbed.
+
+Input and output are decoupled. Every poll drains the port's input into a bounded backlog
+(``in_max`` bytes, 64 KiB) even while the output cannot be written, and lines are taken from
+the backlog only while the output queue has room. Stopping to read while the output is
+blocked deadlocks against a relay that forwards both directions in one thread with blocking
+writes (socat between two ptys, a USB bridge): the relay blocks writing the client's next
+bytes to the box and so never carries the box's replies away, and the box never reads
+because its replies cannot leave. With the backlog, any burst of up to ``in_max`` bytes is
+answered, every line once and in order, whatever the client's read pattern; past it the
+port's own buffers slow the sender down and memory stays bounded.
 
 Lines the box sends on its own (``!HR ...``, ``!EVENT ...``) wait in a bounded queue and are
 written only between replies. When the port fails (a USB adapter unplugged) the service
@@ -59,7 +67,9 @@ class ConsoleServer:
     :param period_s: poll period the loop should keep, seconds (:meth:`poll` returns the
         next deadline).
     :param reopen_s: pause between attempts to reopen a failed port, seconds.
-    :param out_max: output queue size in bytes above which no new input is read.
+    :param out_max: output queue size in bytes above which no new line is answered.
+    :param in_max: unanswered input kept, in bytes (read from the port even while the
+        output is blocked; the port is not read while the backlog is full).
     :param async_max: ``!`` lines kept while a reply is being written (older ones dropped).
     :param budget_s: wall time after which a poll stops taking new lines, seconds.
     :param serial: device serial for ``ID?`` (read from the machine when ``None``).
@@ -75,6 +85,7 @@ class ConsoleServer:
         period_s: float = 0.02,
         reopen_s: float = 1.0,
         out_max: int = 8192,
+        in_max: int = 65536,
         async_max: int = 64,
         read_chunk: int = 512,
         lines_per_poll: int = 32,
@@ -87,6 +98,7 @@ class ConsoleServer:
         self.period_s = period_s
         self.reopen_s = reopen_s
         self.out_max = out_max
+        self.in_max = in_max
         self.read_chunk = read_chunk
         self.lines_per_poll = lines_per_poll
         self.budget_s = budget_s
@@ -98,6 +110,7 @@ class ConsoleServer:
         self._next_open = 0.0
         self._open_error: str | None = None
         self._out = bytearray()
+        self._in = bytearray()
         self._events: deque[LineEvent] = deque()
         self._pending: _Pending | None = None
         self._async: deque[str] = deque(maxlen=async_max)
@@ -122,6 +135,16 @@ class ConsoleServer:
     def queued_bytes(self) -> int:
         """Bytes waiting to be written (bounded by ``out_max`` plus one reply line)."""
         return len(self._out)
+
+    @property
+    def busy(self) -> bool:
+        """Whether input, output or a reply is still waiting in the server."""
+        return bool(self._in or self._events or self._out or self._pending is not None)
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes read from the port and not yet framed into lines (at most ``in_max``)."""
+        return len(self._in)
 
     # -- the loop's entry points ---------------------------------------------------------
 
@@ -187,6 +210,7 @@ class ConsoleServer:
             if self._port is None:
                 return
         self._flush()
+        self._fill()
         started = time.perf_counter()
         handled = 0
         while True:
@@ -197,7 +221,7 @@ class ConsoleServer:
             if handled >= self.lines_per_poll or time.perf_counter() - started > self.budget_s:
                 break
             if not self._events:
-                if not self._read():
+                if not self._frame():
                     break
                 continue
             handled += self._handle(self._events.popleft(), now)
@@ -206,13 +230,27 @@ class ConsoleServer:
         if self._pending is None:
             self._queue_async()
         self._flush()
+        # Read again after writing: what the peer sent meanwhile must not wait for our output.
+        self._fill()
 
-    def _read(self) -> bool:
-        data = self._port.read(self.read_chunk)
-        if not data:
-            return False
-        self.bytes_in += len(data)
-        self._events.extend(self.framer.feed(data))
+    def _fill(self) -> None:
+        """Move the port's pending input into the backlog, up to ``in_max`` bytes."""
+        while len(self._in) < self.in_max:
+            data = self._port.read(min(self.read_chunk * 8, self.in_max - len(self._in)))
+            if not data:
+                return
+            self.bytes_in += len(data)
+            self._in += data
+
+    def _frame(self) -> bool:
+        """Frame the next chunk of the backlog into line events; False when it is empty."""
+        if not self._in:
+            self._fill()
+            if not self._in:
+                return False
+        chunk = bytes(self._in[: self.read_chunk])
+        del self._in[: self.read_chunk]
+        self._events.extend(self.framer.feed(chunk))
         return True
 
     def _handle(self, event: LineEvent, now: float) -> int:
@@ -322,6 +360,7 @@ class ConsoleServer:
             with contextlib.suppress(Exception):
                 port.close()
         self._out.clear()
+        self._in.clear()
         self._events.clear()
         self._async.clear()
         self.framer.reset()

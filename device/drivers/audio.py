@@ -6,8 +6,10 @@ preallocated buffer and never raises from :meth:`AudioSink.write`: problems are 
 from a spec string: ``"pyaudio"``, ``"wav:PATH"`` or ``"null"``, optionally behind
 ``"realtime:"`` (a sound card's buffer timing, :mod:`device.drivers.realtime_sink`).
 
-PyAudio is imported only when a PyAudio sink is opened (or passed in as ``backend``), so
-``import device`` works on machines without PortAudio.
+:class:`AudioSink` is the interface (health included: ``healthy``, ``errors``,
+``last_error``, ``reopens``); :class:`BlockSink` the base of the sinks that convert blocks
+themselves. The PyAudio sink lives in :mod:`device.drivers.pyaudio_sink`; PyAudio is imported
+only when one is opened, so ``import device`` works on machines without PortAudio.
 """
 
 from __future__ import annotations
@@ -17,19 +19,12 @@ import contextlib
 import ctypes
 import os
 import struct
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from device.exc import AudioDeviceError
 
 SAMPLE_FORMATS = ("int16", "float32")
-#: PortAudio's "output underflowed" code (Pa_WriteStream reports it; the data was written).
-PA_OUTPUT_UNDERFLOWED = -9980
-#: Seconds between attempts to reopen a failed sound device.
-REOPEN_INTERVAL_S = 1.0
 
 
 def float_to_int16(block: np.ndarray) -> np.ndarray:
@@ -69,11 +64,12 @@ class _Converter:
             # storage avoids allocating a new bytes object for every block.
             self.data = bytes(nbytes)
             addr = ctypes.cast(ctypes.c_char_p(self.data), ctypes.c_void_p).value
+            assert addr is not None
             raw = (ctypes.c_char * nbytes).from_address(addr)
-            self._out = np.frombuffer(raw, dtype).reshape(frames, channels)
+            self._out = np.frombuffer(memoryview(raw).cast("B"), dtype).reshape(frames, channels)
         else:
             self._out = np.zeros((frames, channels), dtype)
-            self.data = memoryview(self._out).cast("B").toreadonly()
+            self.data = memoryview(self._out.data).cast("B").toreadonly()
 
     def convert(self, block: np.ndarray) -> bytes | memoryview:
         """Convert ``block`` (at most ``frames`` frames) into :attr:`data`; return it.
@@ -105,10 +101,71 @@ class _Converter:
 
 
 class AudioSink(abc.ABC):
-    """Base class of the sinks: counters, idempotent close, context manager."""
+    """What the loop writes rendered blocks to: the interface every sink implements.
+
+    A sink takes float32 ``(frames, channels)`` blocks, never raises from :meth:`write`,
+    and reports its health truthfully: :attr:`healthy` turns false as soon as the device
+    fails (a dead card, a full disk) and true again once it delivers again.
+    """
 
     #: True when :meth:`write` blocks in real time (the sink paces the loop).
     paces = False
+    sample_rate: int
+    channels: int
+    block_frames: int
+    closed: bool
+
+    @abc.abstractmethod
+    def write(self, block: np.ndarray) -> None:
+        """Play/store one float32 ``(frames, channels)`` block; never raises."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the sink (idempotent)."""
+
+    @property
+    @abc.abstractmethod
+    def healthy(self) -> bool:
+        """Whether the sink delivers sound now (false while its device is failing or closed)."""
+
+    @property
+    @abc.abstractmethod
+    def errors(self) -> int:
+        """Failed writes and failed reopen attempts since the sink was opened."""
+
+    @property
+    @abc.abstractmethod
+    def last_error(self) -> str:
+        """The last failure, for people (``""`` when there was none)."""
+
+    @property
+    @abc.abstractmethod
+    def reopens(self) -> int:
+        """Times the device was reopened after a failure (0 for sinks that never reopen)."""
+
+    @property
+    @abc.abstractmethod
+    def underruns(self) -> int:
+        """Output underruns: times the device ran dry before a block arrived."""
+
+    @property
+    @abc.abstractmethod
+    def frames_written(self) -> int:
+        """Frames accepted by :meth:`write`."""
+
+    def __enter__(self) -> AudioSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class BlockSink(AudioSink):
+    """Base of the sinks that convert blocks themselves: counters, idempotent close.
+
+    Subclasses deliver converted bytes in :meth:`_write_bytes` and report failures with
+    :meth:`_failed` (counted, remembered, the sink unhealthy until :meth:`_delivered`).
+    """
 
     #: The converter fills an immutable bytes object (what PyAudio's write() needs).
     _immutable = False
@@ -127,26 +184,70 @@ class AudioSink(abc.ABC):
         self.block_frames = int(block_frames)
         self.sample_format = sample_format
         self._conv = _Converter(self.block_frames, self.channels, sample_format, self._immutable)
-        #: Output underruns detected (the device ran dry before a block arrived).
-        self.underruns = 0
-        #: Failed writes (device errors, disk errors, malformed blocks).
-        self.errors = 0
-        #: Frames accepted by :meth:`write`.
-        self.frames_written = 0
+        self._underruns = 0
+        self._errors = 0
+        self._last_error = ""
+        self._reopens = 0
+        self._failing = False
+        self._frames_written = 0
         self.closed = False
+
+    @property
+    def healthy(self) -> bool:
+        """Open, and the last delivery did not fail."""
+        return not self.closed and not self._failing
+
+    @property
+    def errors(self) -> int:
+        """Failed writes (device or disk errors, malformed blocks) and failed reopens."""
+        return self._errors
+
+    @property
+    def last_error(self) -> str:
+        """The last failure (``""`` when there was none)."""
+        return self._last_error
+
+    @property
+    def reopens(self) -> int:
+        """Times the device was reopened after a failure."""
+        return self._reopens
+
+    @property
+    def underruns(self) -> int:
+        """Output underruns detected (the device ran dry before a block arrived)."""
+        return self._underruns
+
+    @property
+    def frames_written(self) -> int:
+        """Frames accepted by :meth:`write`."""
+        return self._frames_written
+
+    def _failed(self, message: str) -> None:
+        """Count a failed delivery; the sink reads unhealthy until the next success."""
+        self._errors += 1
+        self._last_error = message
+        self._failing = True
+
+    def _delivered(self) -> None:
+        self._failing = False
+
+    def _rejected(self, message: str) -> None:
+        # A malformed block is the caller's fault, not the device's: counted, still healthy.
+        self._errors += 1
+        self._last_error = message
 
     def write(self, block: np.ndarray) -> None:
         """Play/store one float32 ``(frames, channels)`` block; never raises."""
         if self.closed:
-            self.errors += 1
+            self._rejected("write after close")
             return
         try:
             n = block.shape[0]
             if block.ndim != 2 or block.shape[1] != self.channels:
-                self.errors += 1
+                self._rejected(f"block of shape {block.shape}, expected (n, {self.channels})")
                 return
         except AttributeError:
-            self.errors += 1
+            self._rejected(f"block is a {type(block).__name__}, not an array")
             return
         step = self.block_frames
         if n == step:
@@ -155,7 +256,7 @@ class AudioSink(abc.ABC):
             for start in range(0, n, step):
                 part = block[start : start + step]
                 self._write_bytes(self._conv.convert(part), part.shape[0])
-        self.frames_written += n
+        self._frames_written += n
 
     @abc.abstractmethod
     def _write_bytes(self, data: bytes | memoryview, frames: int) -> None:
@@ -165,18 +266,12 @@ class AudioSink(abc.ABC):
         """Release the sink (idempotent)."""
         self.closed = True
 
-    def __enter__(self) -> AudioSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
+        state = "closed" if self.closed else ("open" if self.healthy else "failing")
         return (
             f"<{type(self).__name__} {state} {self.sample_rate} Hz {self.channels} ch "
             f"{self.sample_format} frames={self.frames_written} underruns={self.underruns} "
@@ -184,14 +279,14 @@ class AudioSink(abc.ABC):
         )
 
 
-class NullSink(AudioSink):
+class NullSink(BlockSink):
     """Discards every block (counts them); does not pace."""
 
     def _write_bytes(self, data: bytes | memoryview, frames: int) -> None:
         return
 
 
-class WavSink(AudioSink):
+class WavSink(BlockSink):
     """Writes a 16-bit PCM WAV file that stays valid while it grows.
 
     After every block the RIFF and data chunk sizes in the header are rewritten (two small
@@ -246,7 +341,7 @@ class WavSink(AudioSink):
             if written != nbytes:  # disk full: drop the partial block so the frames stay whole
                 os.ftruncate(self._fd, 44 + self._data_bytes)
                 os.lseek(self._fd, 44 + self._data_bytes, os.SEEK_SET)
-                self.errors += 1
+                self._failed(f"{self.path}: short write ({written} of {nbytes} bytes): disk full?")
                 self.dropped_frames += frames
                 return
             self._data_bytes += nbytes
@@ -254,8 +349,9 @@ class WavSink(AudioSink):
             os.pwrite(self._fd, self._size_buf, 4)
             struct.pack_into("<I", self._size_buf, 0, self._data_bytes)
             os.pwrite(self._fd, self._size_buf, 40)
-        except OSError:
-            self.errors += 1
+            self._delivered()
+        except OSError as exc:
+            self._failed(f"{self.path}: {exc.strerror or exc}")
 
     def close(self) -> None:
         """Flush and close the file (idempotent)."""
@@ -263,178 +359,12 @@ class WavSink(AudioSink):
             self.closed = True
             try:
                 os.fsync(self._fd)
-            except OSError:
-                self.errors += 1
+            except OSError as exc:
+                self._failed(f"{self.path}: {exc.strerror or exc}")
             os.close(self._fd)
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f" path={self.path!r}>"
-
-
-class PyAudioSink(AudioSink):
-    """Plays through PortAudio with blocking writes and a deep output buffer.
-
-    ``device`` is an output device index ("3") or a substring of its name ("MAX98357A");
-    empty means the default device. ``backend`` is the ``pyaudio`` module or a compatible
-    object (imported lazily when omitted). Underruns (the device ran dry) are counted from
-    PortAudio's underflow flag. A device error closes the stream, counts an error and
-    retries the open every :data:`REOPEN_INTERVAL_S` seconds; meanwhile ``write`` sleeps
-    one block's time so the loop keeps its pace. ``write`` never raises.
-    """
-
-    paces = True
-    _immutable = True
-
-    def __init__(
-        self,
-        *,
-        sample_rate: int,
-        channels: int = 2,
-        device: str = "",
-        buffer_blocks: int = 8,
-        block_frames: int = 1024,
-        sample_format: str = "int16",
-        backend: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(sample_rate, channels, block_frames, sample_format)
-        if not 2 <= int(buffer_blocks) <= 64:
-            raise ValueError(f"buffer_blocks {buffer_blocks!r} is outside 2..64")
-        self.device = str(device)
-        self.buffer_blocks = int(buffer_blocks)
-        if backend is None:
-            try:
-                import pyaudio as backend
-            except ImportError as exc:
-                self.closed = True
-                raise AudioDeviceError(
-                    "PyAudio is not installed (pip install pyaudio; apt install portaudio19-dev)"
-                ) from exc
-        self._backend = backend
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._pa: Any = None
-        self._stream: Any = None
-        self._next_try = 0.0
-        #: Times the stream was reopened after an error.
-        self.reopens = 0
-        #: Frames of silence written at each open to fill the output buffer.
-        self.primed_frames = 0
-        self.device_name = ""
-        self.last_error = ""
-        self._silence = bytes(self.block_frames * self._conv.bytes_per_frame)
-        self._open()
-
-    def _find_device(self) -> int | None:
-        pa = self._pa
-        if self.device == "":
-            return None
-        if self.device.isdigit():
-            idx = int(self.device)
-            info = pa.get_device_info_by_index(idx)
-            if int(info.get("maxOutputChannels", 0)) < self.channels:
-                raise AudioDeviceError(f"audio device {idx} has no {self.channels}-channel output")
-            return idx
-        names = []
-        for i in range(pa.get_device_count()):
-            info = pa.get_device_info_by_index(i)
-            if int(info.get("maxOutputChannels", 0)) < self.channels:
-                continue
-            names.append(str(info.get("name")))
-            if self.device.lower() in str(info.get("name", "")).lower():
-                return i
-        raise AudioDeviceError(
-            f"no audio output device matches {self.device!r} "
-            f"(outputs: {', '.join(names) or 'none'})"
-        )
-
-    def _open(self) -> None:
-        """Open PortAudio and the stream, then prime the buffer with silence; raises on failure."""
-        bk = self._backend
-        try:
-            self._pa = bk.PyAudio()
-            idx = self._find_device()
-            fmt = bk.paInt16 if self.sample_format == "int16" else bk.paFloat32
-            self._stream = self._pa.open(
-                format=fmt,
-                channels=self.channels,
-                rate=self.sample_rate,
-                output=True,
-                output_device_index=idx,
-                # the host buffer holds about two of these periods: buffer_blocks blocks
-                frames_per_buffer=self.block_frames * max(1, self.buffer_blocks // 2),
-            )
-            info = (
-                self._pa.get_device_info_by_index(idx)
-                if idx is not None
-                else self._pa.get_default_output_device_info()
-            )
-            self.device_name = str(info.get("name", ""))
-            for _ in range(self.buffer_blocks - 1):
-                self._stream.write(self._silence, self.block_frames)
-            self.primed_frames = (self.buffer_blocks - 1) * self.block_frames
-        except AudioDeviceError:
-            self._teardown()
-            raise
-        except Exception as exc:
-            self._teardown()
-            raise AudioDeviceError(f"cannot open audio output {self.device!r}: {exc}") from exc
-
-    def _teardown(self) -> None:
-        stream, pa = self._stream, self._pa
-        self._stream = self._pa = None
-        for action in (
-            (lambda: stream.stop_stream()) if stream is not None else None,
-            (lambda: stream.close()) if stream is not None else None,
-            (lambda: pa.terminate()) if pa is not None else None,
-        ):
-            if action is None:
-                continue
-            with contextlib.suppress(Exception):
-                action()
-
-    def _write_bytes(self, data: bytes | memoryview, frames: int) -> None:
-        if self._stream is None:
-            now = self._monotonic()
-            if now >= self._next_try:
-                self._next_try = now + REOPEN_INTERVAL_S
-                try:
-                    self._open()
-                    self.reopens += 1
-                except AudioDeviceError as exc:
-                    self.errors += 1
-                    self.last_error = str(exc)
-            if self._stream is None:
-                self._sleep(frames / self.sample_rate)
-                return
-        try:
-            self._stream.write(data, frames, exception_on_underflow=True)
-        except OSError as exc:
-            code = exc.args[0] if exc.args else None
-            if code == PA_OUTPUT_UNDERFLOWED or getattr(exc, "errno", None) == (
-                PA_OUTPUT_UNDERFLOWED
-            ):
-                self.underruns += 1
-                return
-            self._fail(exc)
-        except Exception as exc:
-            self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        self.errors += 1
-        self.last_error = f"{type(exc).__name__}: {exc}"
-        self._teardown()
-        self._next_try = self._monotonic() + REOPEN_INTERVAL_S
-
-    def close(self) -> None:
-        """Stop and close the stream and PortAudio (idempotent)."""
-        if not self.closed:
-            self.closed = True
-            self._teardown()
-
-    def __repr__(self) -> str:
-        return super().__repr__()[:-1] + f" device={self.device_name!r} reopens={self.reopens}>"
 
 
 def open_sink(
@@ -465,10 +395,12 @@ def open_sink(
             block_frames=block_frames,
             sample_format=sample_format,
         )
-        return RealTimeSink(inner, buffer_blocks=buffer_blocks)  # type: ignore[return-value]
+        return RealTimeSink(inner, buffer_blocks=buffer_blocks)
     if spec == "null":
         return NullSink(sample_rate, channels, block_frames, sample_format)
     if spec == "pyaudio":
+        from device.drivers.pyaudio_sink import PyAudioSink
+
         return PyAudioSink(
             sample_rate=sample_rate,
             channels=channels,

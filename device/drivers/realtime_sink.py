@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
+from device.drivers.audio import AudioSink
 
-class RealTimeSink:
+
+class RealTimeSink(AudioSink):
     """Wraps ``inner`` so that it plays in real time through a ``buffer_blocks``-deep buffer.
 
     :param inner: the sink that receives every block (PyAudio, WAV or null).
@@ -35,7 +36,7 @@ class RealTimeSink:
 
     def __init__(
         self,
-        inner: Any,
+        inner: AudioSink,
         *,
         buffer_blocks: int = 8,
         monotonic: Callable[[], float] = time.monotonic,
@@ -62,17 +63,32 @@ class RealTimeSink:
     @property
     def underruns(self) -> int:
         """Underruns of the modelled buffer plus those the inner sink reported."""
-        return self.model_underruns + int(getattr(self.inner, "underruns", 0))
+        return self.model_underruns + self.inner.underruns
+
+    @property
+    def healthy(self) -> bool:
+        """Open, and the inner sink delivers."""
+        return not self.closed and self.inner.healthy
 
     @property
     def errors(self) -> int:
         """The inner sink's failed writes."""
-        return int(self.inner.errors)
+        return self.inner.errors
+
+    @property
+    def last_error(self) -> str:
+        """The inner sink's last failure."""
+        return self.inner.last_error
+
+    @property
+    def reopens(self) -> int:
+        """Times the inner sink reopened its device."""
+        return self.inner.reopens
 
     @property
     def frames_written(self) -> int:
         """Frames the inner sink accepted."""
-        return int(self.inner.frames_written)
+        return self.inner.frames_written
 
     def write(self, block: np.ndarray) -> None:
         """Hand ``block`` to the inner sink, keeping real time; never raises."""
@@ -102,18 +118,6 @@ class RealTimeSink:
         if not self.closed:
             self.closed = True
             self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Everything else (healthy, device_name, reopens, ...) is the inner sink's.
-        if name == "inner" or "inner" not in self.__dict__:
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def __enter__(self) -> RealTimeSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         margin = "-" if self._dry_at is None else f"{self.min_margin_s * 1000:.1f}ms"

@@ -1,0 +1,158 @@
+"""A fake of the ``pyaudio`` module that fails exactly as PyAudio 0.2.14's C code does.
+
+Read from PyAudio 0.2.14's sources (``pip download --no-binary :all: pyaudio==0.2.14``):
+
+- ``Stream.write(frames, num_frames, exception_on_underflow=False)`` calls
+  ``Pa_WriteStream``; on ``paOutputUnderflowed`` it returns normally unless
+  ``exception_on_underflow`` is true, and on that or any other error it calls
+  ``PyAudioStream_Cleanup`` (``Pa_CloseStream``: the stream is gone) and raises
+  ``IOError(err, Pa_GetErrorText(err))`` (``src/pyaudio/stream_io.c``).
+- On a cleaned-up stream, ``write`` and ``get_write_available`` raise
+  ``IOError(paBadStreamPtr, "Stream closed")``; ``stop_stream`` (still "running" on the
+  Python side) raises ``IOError("Stream not open")`` (``stream_lifecycle.c``); ``close`` never
+  raises (cleanup is idempotent).
+- ``PyAudio()`` is ``Pa_Initialize``; ``terminate()`` closes every stream first.
+
+The card is a buffer of ``capacity`` frames that the test drains with :meth:`Card.play`; a
+blocking write waits for room (here: the card plays the overflow at once); a drain past
+empty is an underrun, reported by the next ``Pa_WriteStream`` as ``paOutputUnderflowed``.
+"""
+
+from __future__ import annotations
+
+paFloat32 = 1
+paInt16 = 8
+paNoError = 0
+paOutputUnderflowed = -9980
+paBadStreamPtr = -9988
+paInvalidDevice = -9996
+paUnanticipatedHostError = -9999
+
+_TEXT = {
+    paOutputUnderflowed: "Output underflowed",
+    paBadStreamPtr: "Invalid stream pointer",
+    paInvalidDevice: "Invalid device",
+    paUnanticipatedHostError: "Unanticipated host error",
+}
+
+
+class Card:
+    """The sound card behind the fake: its buffer, what it played, how it fails."""
+
+    def __init__(self, capacity: int = 4096, bytes_per_frame: int = 4) -> None:
+        self.capacity = capacity
+        self.bytes_per_frame = bytes_per_frame
+        self.queued = 0
+        self.underflowed = False
+        #: Every byte handed to Pa_WriteStream, in order (the card plays all of it).
+        self.played = bytearray()
+        #: PortAudio error every write returns while set (a dead card).
+        self.fail: int | None = None
+        #: The device is gone: opening a stream fails.
+        self.gone = False
+        self.initialised = 0
+        self.terminated = 0
+        self.streams_opened = 0
+
+    def play(self, frames: int) -> None:
+        """The card plays ``frames`` frames of wall time (an underrun if it had fewer)."""
+        if frames > self.queued:
+            self.underflowed = True
+        self.queued = max(0, self.queued - frames)
+
+
+class FakeStream:
+    """``pyaudio.PyAudio.Stream`` over a :class:`Card`."""
+
+    def __init__(self, parent: FakePyAudio, card: Card) -> None:
+        self._parent = parent
+        self._card = card
+        self._open = True  # PyAudioStream_IsOpen
+        self._is_running = True
+        card.queued = 0
+        card.underflowed = False
+
+    def write(
+        self, frames: bytes, num_frames: int | None = None, exception_on_underflow: bool = False
+    ) -> None:
+        if not self._open:
+            raise OSError(paBadStreamPtr, "Stream closed")
+        card = self._card
+        n = len(frames) // card.bytes_per_frame if num_frames is None else num_frames
+        if card.fail is not None:
+            self._open = False  # PyAudioStream_Cleanup
+            raise OSError(card.fail, _TEXT.get(card.fail, "error"))
+        err = paOutputUnderflowed if card.underflowed else paNoError
+        card.underflowed = False
+        card.played += bytes(frames[: n * card.bytes_per_frame])
+        card.queued = min(card.capacity, card.queued + n)  # blocks until it fits
+        if err == paOutputUnderflowed and exception_on_underflow:
+            self._open = False  # PyAudioStream_Cleanup, although the data was written
+            raise OSError(err, _TEXT[err])
+
+    def get_write_available(self) -> int:
+        if not self._open:
+            raise OSError(paBadStreamPtr, "Stream closed")
+        return self._card.capacity - self._card.queued
+
+    def stop_stream(self) -> None:
+        if not self._is_running:
+            return
+        if not self._open:
+            raise OSError("Stream not open")
+        self._is_running = False
+
+    def close(self) -> None:
+        self._open = False
+        self._is_running = False
+        self._parent._streams.discard(self)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether PortAudio still has this stream (false after PyAudio cleaned it up)."""
+        return self._open
+
+
+class FakePyAudio:
+    """``pyaudio.PyAudio`` (``Pa_Initialize``) over one :class:`Card` named ``fakecard``."""
+
+    card: Card
+
+    def __init__(self) -> None:
+        self.card.initialised += 1
+        self._streams: set[FakeStream] = set()
+
+    def get_device_count(self) -> int:
+        return 0 if self.card.gone else 1
+
+    def get_device_info_by_index(self, i: int) -> dict[str, object]:
+        if self.card.gone or i != 0:
+            raise OSError(paInvalidDevice, "Invalid device")
+        return {"name": "fakecard", "maxOutputChannels": 2}
+
+    def get_default_output_device_info(self) -> dict[str, object]:
+        return self.get_device_info_by_index(0)
+
+    def open(self, **kwargs: object) -> FakeStream:
+        if self.card.gone:
+            raise OSError(paInvalidDevice, "Invalid output device (no default output device)")
+        stream = FakeStream(self, self.card)
+        self.card.streams_opened += 1
+        self._streams.add(stream)
+        return stream
+
+    def terminate(self) -> None:
+        for s in list(self._streams):
+            s.close()
+        self.card.terminated += 1
+
+
+class FakePyAudioModule:
+    """Stands for the ``pyaudio`` module (``backend=`` of the sink), bound to one card."""
+
+    paInt16 = paInt16
+    paFloat32 = paFloat32
+
+    def __init__(self, card: Card) -> None:
+        self.card = card
+        self.PyAudio = type("PyAudio", (FakePyAudio,), {"card": card})
