@@ -133,7 +133,16 @@ class AudioSink(abc.ABC):
         self.errors = 0
         #: Frames accepted by :meth:`write`.
         self.frames_written = 0
+        #: Times the device was opened again after a failure.
+        self.reopens = 0
+        #: Text of the last failure (``""`` when none).
+        self.last_error = ""
         self.closed = False
+
+    @property
+    def healthy(self) -> bool:
+        """False while the sink cannot deliver sound (closed, or its device keeps failing)."""
+        return not self.closed
 
     def write(self, block: np.ndarray) -> None:
         """Play/store one float32 ``(frames, channels)`` block; never raises."""
@@ -420,6 +429,11 @@ class PyAudioSink(AudioSink):
             self._fail(exc)
         except Exception as exc:
             self._fail(exc)
+
+    @property
+    def healthy(self) -> bool:
+        """False while the stream is closed after a failure (until a reopen succeeds)."""
+        return not self.closed and self._stream is not None
 
     def _fail(self, exc: BaseException) -> None:
         self.errors += 1
