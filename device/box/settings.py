@@ -22,11 +22,10 @@ _TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
 def _section(cls: type[_S], cfg: Config, name: str) -> _S:
     """Build ``cls`` from the config section ``name`` (field name = key name)."""
-    section = getattr(cfg, name)
     values: dict[str, object] = {}
     for f in fields(cls):  # type: ignore[arg-type]
         want = _TYPES[str(f.type)]
-        raw = section[f.name]
+        raw = cfg.get(f"{name}.{f.name}")
         ok = isinstance(raw, want) and not (want is not bool and isinstance(raw, bool))
         if want is float and isinstance(raw, int) and not isinstance(raw, bool):
             ok = True
