@@ -1,10 +1,145 @@
-"""Test doubles for console tests: a fake monotonic clock and an in-memory serial port."""
+"""Test doubles: a fake monotonic clock, an in-memory serial port and the one fake box.
+
+:class:`FakeBox` implements :class:`device.box.api.BoxApi` (mypy checks it below), so a
+test of the console or the buttons talks to the same interface the real Box offers.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from device.config import Config
 from device.console.server import ConsoleServer
+from device.exc import StateError, StorageError
+
+if TYPE_CHECKING:
+    from device.box.api import BoxApi
+    from device.therapy.program import Program
+
+
+class FakeBox:
+    """A box in memory: an idle box with a status, events and no store.
+
+    ``status_values`` is what :meth:`status` returns (merged over an idle box's); with
+    ``fail`` set every method raises ``RuntimeError("boom")``, as a box with a bug would.
+    ``calls`` lists the methods called, with their arguments.
+    """
+
+    def __init__(self, **status_values: object) -> None:
+        self.fail = False
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self.volume_db, self.cap_dbfs = -20.0, -6.0
+        self.playing: str | None = None
+        self._config = Config.defaults()
+        self._status: dict[str, object] = {
+            "state": "idle",
+            "program": None,
+            "hr": None,
+            "quality": 0.0,
+            "contact": False,
+        }
+        self._status.update(status_values)
+
+    def _call(self, name: str, *args: object) -> None:
+        if self.fail:
+            raise RuntimeError("boom")
+        self.calls.append((name, args))
+
+    @property
+    def config(self) -> Config:
+        self._call("config")
+        return self._config
+
+    def status(self) -> dict[str, object]:
+        self._call("status")
+        state = "playing" if self.playing else "idle"
+        out = {"state": state, "program": self.playing, "volume_db": self.volume_db}
+        out.update(cap_dbfs=self.cap_dbfs, level_db=-80.0)
+        return {**out, **self._status} if not self.playing else {**self._status, **out}
+
+    def start_session(self, program: str | None = None, minutes: float | None = None) -> int | None:
+        self._call("start_session", program, minutes)
+        if self.playing:
+            raise StateError("a session is already playing; stop it first")
+        self.playing = program or str(self._config.therapy.program)
+        return None
+
+    def stop_session(self, reason: str = "stop") -> None:
+        self._call("stop_session", reason)
+        if not self.playing:
+            raise StateError("no session is playing (state idle)")
+        self.playing = None
+
+    def programs(self) -> list[Program]:
+        self._call("programs")
+        return []
+
+    def set_volume_db(self, db: float) -> None:
+        self._call("set_volume_db", db)
+        if db > self.cap_dbfs:
+            raise ValueError(f"volume {db:g} dB is above the cap of {self.cap_dbfs:g} dBFS")
+        self.volume_db = db
+
+    def set_cap_dbfs(self, db: float) -> None:
+        self._call("set_cap_dbfs", db)
+        self.cap_dbfs = db
+        self.volume_db = min(self.volume_db, db)
+
+    def sensor_info(self) -> dict[str, object]:
+        self._call("sensor_info")
+        return {"backend": "none", "present": False, "contact": False, "quality": 0.0}
+
+    def set_config(self, key: str, text: str) -> None:
+        self._call("set_config", key, text)
+        self._config = self._config.with_value(key, text)
+
+    def save_config(self) -> Path:
+        self._call("save_config")
+        raise StorageError("the fake box saves nothing")
+
+    def config_defaults(self) -> None:
+        self._call("config_defaults")
+        self._config = Config.defaults()
+
+    def events(self, n: int = 20) -> list[dict[str, object]]:
+        self._call("events", n)
+        return [{"t": float(i), "kind": "tick", "detail": "x" * 60} for i in range(n)]
+
+    def sessions(self) -> list[dict[str, object]]:
+        self._call("sessions")
+        raise StorageError("no session store")
+
+    def export_rows(self, session_id: int) -> list[dict[str, object]]:
+        self._call("export_rows", session_id)
+        raise StorageError("no session store")
+
+    def selftest(self) -> list[tuple[str, bool, str]]:
+        self._call("selftest")
+        return [("storage", False, "no store")]
+
+    def rate(self, kind: str) -> None:
+        self._call("rate", kind)
+        if not self.playing:
+            raise StateError("no session is playing")
+
+    def erase_userdata(self) -> dict[str, int]:
+        self._call("erase_userdata")
+        raise StorageError("no session store")
+
+    def request_restart(self) -> None:
+        self._call("request_restart")
+
+    def request_exit(self, reason: str = "signal") -> None:
+        self._call("request_exit", reason)
+
+    def emit(self, line: str) -> None:
+        self._call("emit", line)
+
+
+if TYPE_CHECKING:
+    _CHECK: BoxApi = FakeBox()
 
 
 class FakeClock:

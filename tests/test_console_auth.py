@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from console_doubles import FakeClock, MemoryPort, run_server
+from console_doubles import FakeBox, FakeClock, MemoryPort, run_server
 
 from device.console.auth import (
     PIN_FILE,
@@ -28,11 +28,6 @@ from device.console.server import ConsoleServer
 from device.exc import AuthError, StorageError
 
 FAST_N = 2**10  # scrypt cost for tests; the product default is checked separately
-
-
-class StubBox:
-    def status(self) -> dict[str, object]:
-        return {"state": "idle", "hr": None, "quality": 0.0}
 
 
 def make_auth(tmp_path: Path, clock: FakeClock | None = None) -> PinAuth:
@@ -143,7 +138,7 @@ def test_console_login_service_command_and_logout_on_port_close(tmp_path: Path) 
     clock = FakeClock()
     auth = make_auth(tmp_path, clock)
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, StubBox(), auth, clock, serial="T1")
+    server = ConsoleServer(lambda: port, FakeBox(), auth, clock, serial="T1")
     pin = auth.store.default_pin()
     port.inbox += f"PIN SET 975310 #a\r\nAUTH {pin} #b\r\nPIN SET 975310 #c\r\n".encode()
     lines = run_server(server, port, 3)
@@ -164,7 +159,7 @@ def test_console_lockout_answers_err_9(tmp_path: Path) -> None:
     clock = FakeClock()
     auth = make_auth(tmp_path, clock)
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, StubBox(), auth, clock, serial="T1")
+    server = ConsoleServer(lambda: port, FakeBox(), auth, clock, serial="T1")
     port.inbox += b"".join(b"AUTH 00000%d #w%d\r\n" % (i, i) for i in range(6))
     finals = [x for x in run_server(server, port, 6) if x.startswith(("OK", "ERR"))]
     assert finals[:4] == [
@@ -179,7 +174,7 @@ def test_pin_never_in_logs_or_replies(tmp_path: Path, caplog: pytest.LogCaptureF
     clock = FakeClock()
     auth = make_auth(tmp_path, clock)
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, StubBox(), auth, clock, serial="T1")
+    server = ConsoleServer(lambda: port, FakeBox(), auth, clock, serial="T1")
     pin = auth.store.default_pin()
     secrets_typed = [pin, "314159", "271828", "161803"]
     port.inbox += (
@@ -236,7 +231,7 @@ def test_idle_logout_is_announced_once(tmp_path: Path) -> None:
     clock = FakeClock()
     auth = make_auth(tmp_path, clock)
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, StubBox(), auth, clock, serial="T1")
+    server = ConsoleServer(lambda: port, FakeBox(), auth, clock, serial="T1")
     port.inbox += f"AUTH {auth.store.default_pin()}\r\n".encode()
     run_server(server, port, 1)
     clock.t += 599.0
@@ -253,7 +248,7 @@ def test_idle_logout_is_announced_once(tmp_path: Path) -> None:
 def test_mistyped_auth_and_pin_lines_never_quote_the_pin(tmp_path: Path) -> None:
     auth = make_auth(tmp_path)
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, StubBox(), auth, FakeClock(), serial="T1")
+    server = ConsoleServer(lambda: port, FakeBox(), auth, FakeClock(), serial="T1")
     port.inbox += b'AUTHH 314159\rPIN SETT 314159\rPIN 314159\rAUTH "314159\rAUTH 31"4159\r'
     finals = [x for x in run_server(server, port, 5) if x.startswith("ERR")]
     assert finals == [

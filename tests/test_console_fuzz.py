@@ -7,7 +7,7 @@ import tracemalloc
 from collections.abc import Callable
 
 import pytest
-from console_doubles import FakeClock, MemoryPort, is_final
+from console_doubles import FakeBox, FakeClock, MemoryPort, is_final
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,19 +45,9 @@ SPECIAL = [b"\x08", b"\x7f", b"\x00", b"\xff", b"\x03", b"\x15", b"\t", b" ", b"
 OUT_MAX = 4096
 
 
-class StubBox:
-    """Only what the fuzzed commands reach; anything else must still be answered."""
-
-    def status(self) -> dict[str, object]:
-        return {
-            "state": "idle",
-            "program": None,
-            "hr": 58.2,
-            "quality": 0.9,
-            "volume_db": -12.0,
-            "cap_dbfs": -6.0,
-            "level_db": -80.0,
-        }
+def fuzz_box() -> FakeBox:
+    """The shared fake box with the figures a playing box shows."""
+    return FakeBox(hr=58.2, quality=0.9, volume_db=-12.0, cap_dbfs=-6.0, level_db=-80.0)
 
 
 piece = st.one_of(
@@ -134,7 +124,7 @@ def _fuzz_once(entries: list[tuple[bytes, bytes]]) -> None:
     port = MemoryPort()
     server = ConsoleServer(
         lambda: port,
-        StubBox(),
+        fuzz_box(),
         None,
         FakeClock(),
         serial="FUZZ",
@@ -175,7 +165,7 @@ def test_fuzz_at_least_10000_lines() -> None:
 
 def test_floods_keep_memory_bounded_and_answer_in_order() -> None:
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, StubBox(), None, FakeClock(), serial="FUZZ")
+    server = ConsoleServer(lambda: port, fuzz_box(), None, FakeClock(), serial="FUZZ")
     burst = (
         b"x" * 65536
         + b"\r\n"  # a 64 KiB line without an end, then one

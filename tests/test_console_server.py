@@ -6,25 +6,15 @@ from __future__ import annotations
 import logging
 
 import pytest
-from console_doubles import FakeClock, MemoryPort, is_final, run_server
+from console_doubles import FakeBox, FakeClock, MemoryPort, is_final, run_server
 
 from device.console.auth import PinAuth
 from device.console.server import ConsoleServer
 
 
-class EventBox:
-    """Just enough box for these tests: many events, a status that can fail."""
-
-    def __init__(self) -> None:
-        self.fail = False
-
-    def status(self) -> dict[str, object]:
-        if self.fail:
-            raise RuntimeError("boom")
-        return {"state": "idle", "hr": 61.0, "quality": 0.8, "contact": True}
-
-    def events(self, n: int) -> list[dict[str, object]]:
-        return [{"t": float(i), "kind": "tick", "detail": "x" * 60} for i in range(n)]
+def event_box() -> FakeBox:
+    """The shared fake box with a heart rate, whose events are many and long."""
+    return FakeBox(hr=61.0, quality=0.8, contact=True)
 
 
 def sent_lines(port: MemoryPort) -> list[str]:
@@ -33,7 +23,7 @@ def sent_lines(port: MemoryPort) -> list[str]:
 
 def test_async_lines_wait_until_the_reply_is_out() -> None:
     port = MemoryPort(room=64)  # a slow port: a long reply takes many polls
-    server = ConsoleServer(lambda: port, EventBox(), None, FakeClock(), serial="S", out_max=256)
+    server = ConsoleServer(lambda: port, event_box(), None, FakeClock(), serial="S", out_max=256)
     server.poll(0.0)
     port.sent.clear()
     port.inbox += b"LOG? 200 #big\r\n"
@@ -53,7 +43,7 @@ def test_async_lines_wait_until_the_reply_is_out() -> None:
 
 def test_emit_without_bang_and_unprintable_text_is_made_safe() -> None:
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, EventBox(), None, FakeClock(), serial="S")
+    server = ConsoleServer(lambda: port, event_box(), None, FakeClock(), serial="S")
     server.poll(0.0)
     server.emit("EVENT odd\r\ntext\x00é")
     server.poll(0.02)
@@ -62,7 +52,7 @@ def test_emit_without_bang_and_unprintable_text_is_made_safe() -> None:
 
 def test_hr_stream_each_second_of_loop_time() -> None:
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, EventBox(), None, FakeClock(), serial="S")
+    server = ConsoleServer(lambda: port, event_box(), None, FakeClock(), serial="S")
     port.inbox += b"STREAM HR ON\r\n"
     for i in range(151):
         server.poll(i * 0.02)
@@ -88,7 +78,7 @@ def test_port_vanishes_and_is_reopened(tmp_path: object) -> None:
         opened.append(port)
         return port
 
-    server = ConsoleServer(opener, EventBox(), auth, clock, serial="S", reopen_s=1.0)
+    server = ConsoleServer(opener, event_box(), auth, clock, serial="S", reopen_s=1.0)
     first = ports[0]
     first.inbox += f"AUTH {auth.store.default_pin()} #a\r\n".encode()
     run_server(server, first, 1)
@@ -118,7 +108,7 @@ def test_port_vanishes_and_is_reopened(tmp_path: object) -> None:
 def test_box_faults_become_errors_and_never_reach_the_loop(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    box = EventBox()
+    box = event_box()
     box.fail = True
     port = MemoryPort()
     server = ConsoleServer(lambda: port, box, None, FakeClock(), serial="S")
@@ -127,14 +117,14 @@ def test_box_faults_become_errors_and_never_reach_the_loop(
         lines = run_server(server, port, 3)
     finals = [x for x in lines if is_final(x)]
     assert finals[0] == "ERR 6 internal fault (RuntimeError); see the box's log #f"
-    assert finals[1] == "ERR 6 internal fault (AttributeError); see the box's log"
+    assert finals[1] == "ERR 6 internal fault (RuntimeError); see the box's log"
     assert finals[2] == "OK #p"
     assert "console command STATUS? failed" in caplog.text
 
 
 def test_service_commands_without_a_state_directory() -> None:
     port = MemoryPort()
-    server = ConsoleServer(lambda: port, EventBox(), None, FakeClock(), serial="S")
+    server = ConsoleServer(lambda: port, event_box(), None, FakeClock(), serial="S")
     port.inbox += b"AUTH 12345678\r\nRESTART\r\n"
     finals = [x for x in run_server(server, port, 2) if is_final(x)]
     assert finals == ["ERR 7 the service PIN is unavailable: the box has no state directory"] * 2
@@ -144,7 +134,7 @@ def test_close_is_idempotent_and_ends_the_login(tmp_path: object) -> None:
     clock = FakeClock()
     auth = PinAuth(str(tmp_path), clock=clock, identity="m:1", scrypt_n=2**10)
     port = MemoryPort()
-    with ConsoleServer(lambda: port, EventBox(), auth, clock, serial="S") as server:
+    with ConsoleServer(lambda: port, event_box(), auth, clock, serial="S") as server:
         port.inbox += f"AUTH {auth.store.default_pin()}\r\n".encode()
         run_server(server, port, 1)
         assert auth.logged_in and "port=open" in repr(server)
@@ -157,7 +147,7 @@ def test_close_is_idempotent_and_ends_the_login(tmp_path: object) -> None:
 
 def test_a_port_that_takes_nothing_stops_the_reading_not_the_memory() -> None:
     port = MemoryPort(room=0)  # nobody reads the other end
-    server = ConsoleServer(lambda: port, EventBox(), None, FakeClock(), serial="S", out_max=1024)
+    server = ConsoleServer(lambda: port, event_box(), None, FakeClock(), serial="S", out_max=1024)
     port.inbox += b"STATUS?\r\n" * 10_000
     for i in range(2000):
         server.poll(i * 0.02)

@@ -12,7 +12,7 @@ interpreter is /usr/bin/python3 with the repository on PYTHONPATH (the venv's in
 lives under /root, which ProtectHome= hides), output goes to a file (no journald here),
 real-time scheduling is dropped where the host refuses it, and WatchdogSec, RestartSec and
 TimeoutStopSec are shortened so the test is quick. It proves READY=1 and STATUS=, the
-watchdog kill of a deliberately hung loop (``BEDSIDE_FAULT=hang-after:S``), the
+watchdog kill of a deliberately hung loop (``tests/hang_box.py S``, a test-only wrapper), the
 restart after it, and the restart after ``kill -9``.
 """
 
@@ -262,6 +262,12 @@ def unit_for_test(manager: Manager, name: str, fault: str = "", config: bool = F
             line = "SupplementaryGroups=" + " ".join(sorted(existing))
         elif key == "ExecStart":
             line = f"ExecStart={EXEC}"
+            if fault:
+                # The fault comes from a test-only wrapper; the product has no fault switch.
+                seconds = fault.removeprefix("hang-after:")
+                line = f"ExecStart={PYTHON} {REPO / 'tests' / 'hang_box.py'} {seconds} " + (
+                    EXEC.split(" -m device ", 1)[1]
+                )
         elif key == "WatchdogSec":
             line = "WatchdogSec=3"
         elif key == "RestartSec":
@@ -272,7 +278,6 @@ def unit_for_test(manager: Manager, name: str, fault: str = "", config: bool = F
         if line.startswith("[Service]"):
             lines += [
                 f"Environment=PYTHONPATH={REPO}:{site_packages()}",
-                f"Environment=BEDSIDE_FAULT={fault}",
                 # The user manager's ConfigurationDirectory= is ~/.config/bedside (%E).
                 *(["Environment=BEDSIDE_CONFIG=%E/bedside/config.toml"] if config else []),
                 f"StandardOutput=append:{out}",

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device import PRODUCT, __version__
 from device.console.auth import PinAuth, check_new_pin
@@ -34,6 +34,9 @@ from device.console.protocol import (
     format_pairs,
 )
 from device.exc import AuthError, BedsideError, HardwareError, StateError, StorageError
+
+if TYPE_CHECKING:
+    from device.box.api import BoxApi
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,8 @@ def _field(obj: Any, name: str, default: object = None) -> object:
 class Console:
     """The command interpreter of one console connection.
 
-    :param box: the :class:`device.app.Box` (or anything with its public methods).
+    :param box: the box (:class:`device.app.Box`, or the tests' fake), through its
+        :class:`~device.box.api.BoxApi`.
     :param auth: the service login; ``None`` when the box has no state directory (service
         commands then answer ``ERR 7``).
     :param clock: monotonic seconds, for the erase token's lifetime.
@@ -132,7 +136,7 @@ class Console:
 
     def __init__(
         self,
-        box: Any,
+        box: BoxApi,
         auth: PinAuth | None,
         *,
         clock: Callable[[], float] = time.monotonic,

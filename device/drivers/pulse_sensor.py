@@ -98,6 +98,8 @@ class PulseSensor:
     :param clock: seconds; times the probing and the temperature, and re-anchors sample
         indices after a gap of unknown length. Pass the loop's clock (the simulated chip's).
     :param sleep: used only for the short backoff between bus retries.
+    :param backend: what :meth:`info` reports as the backend (``"simulated"`` over the
+        simulated chip).
     :raises SettingError: for settings the data sheet forbids (before touching the bus).
 
     The sensor is looked for at construction; if it is missing, :attr:`present` is ``False``
@@ -119,6 +121,7 @@ class PulseSensor:
         led_control: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        backend: str = "max30102",
     ) -> None:
         check_settings(sample_rate_sps, averaging, pulse_width_us, adc_range_na)
         led_code(led_red_ma, "led_red_ma")
@@ -126,6 +129,7 @@ class PulseSensor:
         self._bus_factory = bus_factory
         self.address = address
         self.bus_name = bus_name
+        self.backend = backend
         self._settings = {
             "sample_rate_sps": sample_rate_sps,
             "averaging": averaging,
@@ -557,7 +561,7 @@ class PulseSensor:
         ir_dc = float(np.median(self._ir_hist)) if len(self._ir_hist) else None
         red_dc = float(np.median(self._red_hist)) if len(self._red_hist) else None
         return {
-            "backend": "max30102",
+            "backend": self.backend,
             "present": self.present,
             "part": self.part_id,
             "part_name": "MAX30102" if self.part_id == PART_ID else None,
@@ -655,6 +659,8 @@ class NoSensor:
     present = False
     contact = False
     light_exposed = False
+    #: Never dark between sessions: there is nothing to darken.
+    standby = False
 
     def __init__(self, rate_hz: float = 100.0) -> None:
         self.rate_hz = float(rate_hz)
@@ -663,6 +669,9 @@ class NoSensor:
     def poll(self) -> SampleBlock | None:
         """Always ``None``: there is nothing to read."""
         return None
+
+    def set_standby(self, on: bool) -> None:
+        """Nothing to darken or wake."""
 
     def info(self) -> dict[str, Any]:
         """The same keys as :meth:`PulseSensor.info`, saying there is no sensor."""

@@ -1,0 +1,285 @@
+"""Build the running box's parts from its settings: the one place that reads the config.
+
+:func:`assemble` turns a validated :class:`~device.config.Config` and the run's
+:class:`~device.box.options.RunOptions` into :class:`Parts`: the engine and its sink, the
+clock and the loop they drive, the pulse sensor (real, absent or over the simulator), the
+session store, the systemd notifier and the buttons/LED/amplifier. The console is built by
+:func:`build_console` once the box it acts on exists. Parts that may be missing (sensor,
+store, GPIO) are logged and left out; the sound always plays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from device.box.controls import Controls
+from device.box.heart_feed import HeartFeed, PulseInput
+from device.box.options import RunOptions
+from device.box.settings import BoxSettings
+from device.box.systemd import Notifier
+from device.config import Config
+from device.drivers.audio import AudioSink, open_sink
+from device.dsp.engine import Engine
+from device.exc import HardwareError, StorageError
+from device.sched.clock import RealClock, VirtualClock
+from device.sched.loop import Loop
+from device.sim.rig import SimRig
+from device.store.recorder import Recorder
+
+if TYPE_CHECKING:
+    from device.box.api import BoxApi
+    from device.console.server import ConsoleServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """Everything the box runs, built from its settings."""
+
+    settings: BoxSettings
+    engine: Engine
+    sink: AudioSink
+    audio_spec: str
+    clock: RealClock | VirtualClock
+    loop: Loop
+    heart: HeartFeed
+    #: The simulated listener and chip (``--sim`` only).
+    rig: SimRig | None
+    recorder: Recorder
+    state_dir: Path | None
+    #: A throw-away state directory (a ``--sim`` run without ``--state-dir``), removed at close.
+    scratch_dir: Path | None
+    notifier: Notifier
+    controls: Controls | None
+    #: A sensor is configured, so its absence is a fault.
+    sensor_expected: bool
+
+
+def sink_spec(settings: BoxSettings, opts: RunOptions) -> str:
+    """The sink asked for: ``--audio`` over ``audio.backend`` (``wav`` = ``audio.wav_path``)."""
+    spec = opts.audio or settings.audio.backend
+    return f"wav:{settings.audio.wav_path}" if spec == "wav" else spec
+
+
+def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Parts:
+    """Build the box's parts from ``cfg`` and ``opts``; ``emit`` sends a ``!`` console line.
+
+    :raises AudioDeviceError: the sound output cannot be opened.
+    :raises ConfigError: a simulated listener that does not exist.
+    """
+    s = BoxSettings.from_config(cfg)
+    a = s.audio
+    run_seed = s.sim.seed if opts.seed is None else opts.seed
+    # The simulation's seed never reaches a real box's sound (its noise is the same each night).
+    engine = Engine(
+        sample_rate=a.sample_rate,
+        block_frames=a.block_frames,
+        output=a.output,
+        cap_dbfs=a.cap_dbfs,
+        volume_db=a.volume_db,
+        seed=run_seed if opts.sim else 0,
+    )
+    spec = sink_spec(s, opts)
+    sink = open_sink(
+        spec,
+        sample_rate=a.sample_rate,
+        channels=2,
+        device=a.device,
+        buffer_blocks=a.buffer_blocks,
+        block_frames=a.block_frames,
+        sample_format=a.sample_format,
+    )
+    clock: RealClock | VirtualClock = RealClock() if sink.paces else VirtualClock(opts.speed)
+    loop = Loop(
+        clock, engine.render, sink.write, sample_rate=a.sample_rate, block_frames=a.block_frames
+    )
+    try:
+        rig, sensor, expected = _pulse(s, opts, clock.now, run_seed)
+    except BaseException:
+        sink.close()
+        raise
+    heart = HeartFeed(sensor)
+    state_dir, scratch = _state_dir(s, opts)
+    recorder = _recorder(s, state_dir, clock.now, emit)
+    return Parts(
+        settings=s,
+        engine=engine,
+        sink=sink,
+        audio_spec=spec,
+        clock=clock,
+        loop=loop,
+        heart=heart,
+        rig=rig,
+        recorder=recorder,
+        state_dir=state_dir,
+        scratch_dir=scratch,
+        notifier=Notifier(),
+        controls=_controls(s, opts, clock.now),
+        sensor_expected=expected,
+    )
+
+
+def _pulse(
+    s: BoxSettings, opts: RunOptions, now: Callable[[], float], seed: int
+) -> tuple[SimRig | None, PulseInput, bool]:
+    from device.drivers.pulse_sensor import NoSensor, PulseSensor
+
+    p = s.sensor
+    settings = dict(
+        sample_rate_sps=p.sample_rate_sps,
+        averaging=p.averaging,
+        pulse_width_us=p.pulse_width_us,
+        adc_range_na=p.adc_range_na,
+        led_red_ma=p.led_red_ma,
+        led_ir_ma=p.led_ir_ma,
+    )
+    rig = None
+    sensor: PulseInput
+    backend = "sim" if opts.sim else p.backend
+    if backend == "sim":
+        rig = SimRig(
+            now,
+            listener=opts.listener or s.sim.listener,
+            seed=seed,
+            finger_off_at_s=s.sim.finger_off_at_s,
+            finger_off_for_s=s.sim.finger_off_for_s,
+            address=p.address,
+        )
+        sensor = PulseSensor(
+            rig.bus,
+            address=p.address,
+            bus_name="simulated",
+            backend="simulated",
+            clock=now,
+            **settings,  # type: ignore[arg-type]
+        )
+    elif backend == "max30102":
+        from device.drivers.i2c import open_i2c_bus
+
+        bus_no = p.i2c_bus
+        sensor = PulseSensor(
+            lambda: open_i2c_bus(bus_no),
+            address=p.address,
+            bus_name=f"/dev/i2c-{bus_no}",
+            clock=now,
+            **settings,  # type: ignore[arg-type]
+        )
+    else:
+        sensor = NoSensor()
+    if not sensor.present and backend != "none":
+        log.warning(
+            "pulse sensor not available (%s): playing open loop; it is retried "
+            "and used as soon as it answers",
+            sensor.info().get("error") or "not found",
+        )
+    return rig, sensor, backend != "none"
+
+
+def _state_dir(s: BoxSettings, opts: RunOptions) -> tuple[Path | None, Path | None]:
+    """The state directory and, for a throw-away one, the same path to remove at close.
+
+    A simulated run without ``--state-dir`` (a demo, a render) never touches the
+    listener's store: it gets a private temporary directory.
+    """
+    if opts.sim and not opts.state_dir:
+        scratch = Path(tempfile.mkdtemp(prefix="bedside-sim-"))
+        return scratch, scratch
+    candidates = [
+        opts.state_dir,
+        os.environ.get("STATE_DIRECTORY", "").split(":")[0],
+        s.store.state_dir,
+    ]
+    for cand in candidates:
+        if not cand:
+            continue
+        path = Path(cand)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if os.access(path, os.W_OK):
+                return path, None
+        except OSError:
+            pass
+        if opts.state_dir or opts.service:
+            break
+    if not opts.service:
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        path = Path(xdg) / "bedside"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            log.info("state directory %s is not writable here; using %s", s.store.state_dir, path)
+            return path, None
+        except OSError:
+            pass
+    return None, None
+
+
+def remove_scratch(path: Path | None) -> None:
+    """Remove a throw-away state directory (nothing when ``path`` is ``None``)."""
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _recorder(
+    s: BoxSettings, state_dir: Path | None, now: Callable[[], float], emit: Callable[[str], None]
+) -> Recorder:
+    if state_dir is None:
+        return Recorder(None, now, emit, error=f"no writable state directory ({s.store.state_dir})")
+    try:
+        from device.store.sessions import Store
+
+        store = Store(state_dir / "sessions.db")
+        store.prune(s.store.retention_days)
+    except (StorageError, OSError) as exc:
+        return Recorder(None, now, emit, error=str(exc))
+    return Recorder(store, now, emit)
+
+
+def _controls(s: BoxSettings, opts: RunOptions, now: Callable[[], float]) -> Controls | None:
+    g = s.gpio
+    backend = "fake" if opts.sim else g.backend
+    if backend == "none":
+        return None
+    try:
+        from device.drivers.gpio import FakeGpio, GpioBackend, RPiGpio
+
+        gpio: GpioBackend = FakeGpio(clock=now) if backend == "fake" else RPiGpio()
+        return Controls(
+            gpio,
+            pins=g.button_pins(),
+            led_pin=g.pin_led,
+            amp_pin=g.pin_amp_enable,
+            active_low=g.buttons_active_low,
+            debounce_s=g.debounce_ms / 1000.0,
+            long_press_s=g.long_press_s,
+        )
+    except (HardwareError, OSError) as exc:
+        log.warning("buttons, LED and amplifier pin unavailable: %s (sound goes on)", exc)
+        return None
+
+
+def build_console(
+    box: BoxApi, settings: BoxSettings, opts: RunOptions, state_dir: Path | None
+) -> ConsoleServer | None:
+    """The technician console on ``--serial`` (or ``console.port`` on a real box), or none."""
+    port = opts.serial
+    if port is None and not opts.sim:
+        port = settings.console.port or None
+    if not port:
+        return None
+    from device.console.auth import PinAuth
+    from device.console.server import ConsoleServer
+    from device.drivers.serial_port import serial_opener
+
+    auth = PinAuth(state_dir, clock=time.monotonic) if state_dir else None
+    return ConsoleServer(
+        serial_opener(port, settings.console.baud), box, auth, clock=time.monotonic
+    )

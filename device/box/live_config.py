@@ -1,0 +1,103 @@
+"""The running configuration: console changes validated and applied, volume and cap ramped.
+
+:class:`LiveConfig` holds the box's present :class:`~device.config.Config`. ``CFG SET``
+validates a value exactly as the file would be; the listener volume and the hard cap go
+to the engine at once (ramped there); everything else applies where it is next read (a
+session start reads the therapy keys afresh). ``CFG SAVE`` writes it atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from device.box.settings import AudioSettings
+from device.config import Config, save_config
+from device.dsp.engine import Engine
+from device.exc import StorageError
+
+#: Lowest listener volume, dBFS.
+VOLUME_MIN_DB = -60.0
+#: Where ``CFG SAVE`` writes without ``--config`` or ``$BEDSIDE_CONFIG``.
+SYSTEM_CONFIG = "/etc/bedside/config.toml"
+
+
+class LiveConfig:
+    """The box's running configuration.
+
+    :param cfg: the configuration the box started with.
+    :param engine: the sound engine (volume and cap apply to it).
+    :param path: the file the box was started with (``--config``), or ``None``.
+    :param on_saved: called with the file written by :meth:`save`.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        engine: Engine,
+        *,
+        path: str | None,
+        on_saved: Callable[[Path], None],
+    ) -> None:
+        self.config = cfg
+        self._engine = engine
+        self._path = path
+        self._on_saved = on_saved
+
+    def set_volume_db(self, db: float) -> None:
+        """Set the listener volume in dBFS (ramped at <= 3 dB/s).
+
+        :raises ValueError: above the hard cap (the message names the cap) or below -60.
+        """
+        db, cap = float(db), self._engine.cap_dbfs
+        if not math.isfinite(db) or db > cap:
+            raise ValueError(f"volume {db:g} dB is above the cap of {cap:g} dBFS")
+        if db < VOLUME_MIN_DB:
+            raise ValueError(f"volume {db:g} dB is below the minimum of -60 dBFS")
+        self._engine.set_volume_db(db)
+        self.config = self.config.with_value("audio.volume_db", db)
+
+    def set_cap_dbfs(self, db: float) -> None:
+        """Set the hard cap in dBFS (service); lowers the volume with it when needed."""
+        self.config = self.config.with_value("audio.cap_dbfs", float(db))
+        self._engine.set_cap_dbfs(float(db))
+        if self._engine.volume_db > db:
+            self.set_volume_db(db)
+
+    def set(self, key: str, text: str) -> None:
+        """Validate and apply ``key = text`` (as the config file would be validated)."""
+        new = self.config.with_value(key, text)
+        value = new.get(key)
+        if key == "audio.volume_db" and isinstance(value, int | float):
+            self.set_volume_db(float(value))
+        elif key == "audio.cap_dbfs" and isinstance(value, int | float):
+            self.set_cap_dbfs(float(value))
+        else:
+            self.config = new
+
+    def path(self) -> Path:
+        """The file ``CFG SAVE`` writes."""
+        return Path(self._path or os.environ.get("BEDSIDE_CONFIG") or SYSTEM_CONFIG)
+
+    def save(self) -> Path:
+        """Save the running configuration atomically; return the file written.
+
+        :raises StorageError: the file cannot be written.
+        """
+        path = self.path()
+        try:
+            save_config(self.config, path)
+        except OSError as exc:
+            raise StorageError(f"cannot save {path}: {exc}") from exc
+        self._on_saved(path)
+        return path
+
+    def defaults(self) -> None:
+        """Return every key to its built-in default (volume and cap included, ramped)."""
+        defaults = Config.defaults()
+        audio = AudioSettings.from_config(defaults)
+        self._engine.set_cap_dbfs(audio.cap_dbfs)
+        self._engine.set_volume_db(min(audio.volume_db, audio.cap_dbfs))
+        self.config = defaults

@@ -1,0 +1,299 @@
+"""The session's life on the box: idle, starting, playing, ending, stopping; start and stop.
+
+:class:`SessionRunner` owns the one :class:`~device.therapy.session.TherapySession` the box
+may play, its state (:class:`State`), and the sound around it: the jump to the program's
+sound while silent, the fade-in and start chime, the therapy's targets four times a
+second, the fade-out on a stop or at the program's end, and the amplifier switched on
+before each session and off after it. Events go to the :class:`~device.store.recorder.Recorder`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from device.box.controls import Controls
+from device.box.heart_feed import HeartFeed
+from device.box.settings import SessionSettings
+from device.dsp.engine import Engine
+from device.dsp.targets import SoundTargets
+from device.exc import BedsideError, StateError
+from device.store.recorder import Recorder
+from device.therapy.bandit import Chooser
+from device.therapy.program import Program, list_programs, load_program
+from device.therapy.session import TherapySession
+
+log = logging.getLogger(__name__)
+
+#: Control tick of the therapy (targets to the engine), seconds.
+THERAPY_PERIOD_S = 0.25
+
+
+class State(enum.StrEnum):
+    """Where the box is in its life; the status shows the value."""
+
+    #: Booting: the output buffer is being primed.
+    STARTING = "starting"
+    #: No session; the sensor is dark.
+    IDLE = "idle"
+    #: A session plays its sections.
+    PLAYING = "playing"
+    #: A session plays its program's ending.
+    ENDING = "ending"
+    #: A session is fading out after a stop.
+    STOPPING_SESSION = "stopping-session"
+    #: The box fades out a session to exit.
+    STOPPING = "stopping"
+    #: The box fades out (no session) to exit.
+    EXITING = "exiting"
+    #: The run is over.
+    STOPPED = "stopped"
+
+
+#: States in which a session plays (and may be stopped).
+ON_AIR = (State.PLAYING, State.ENDING)
+#: States in which a session exists.
+IN_SESSION = (State.PLAYING, State.ENDING, State.STOPPING_SESSION)
+
+
+class SessionRunner:
+    """Start, run and stop the box's therapy session.
+
+    :param engine: the sound engine.
+    :param heart: the pulse sensor and its analysis.
+    :param recorder: where rows, events and ratings go.
+    :param controls: buttons, LED and amplifier (``None``: none).
+    :param clock: loop time, s.
+    :param settings: the session settings of the running config, read at each start.
+    :param seed: seed of the sessions' and the personalisation's choices (a simulated run,
+        for repeatable runs); ``None`` draws a fresh one for each session.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        heart: HeartFeed,
+        recorder: Recorder,
+        controls: Controls | None,
+        clock: Callable[[], float],
+        settings: Callable[[], SessionSettings],
+        *,
+        seed: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.heart = heart
+        self.recorder = recorder
+        self.controls = controls
+        self._clock = clock
+        self._settings = settings
+        self.seed = seed
+        self.state = State.STARTING
+        self.session: TherapySession | None = None
+        #: The sound targets last given to the engine (``None`` before the first session).
+        self.targets: SoundTargets | None = None
+        self.t0 = 0.0
+        self._end_t: float | None = None
+        self.stop_reason: str | None = None
+        first = settings()
+        self._stop_fade_s = first.stop_fade_s
+        self._profile = first.profile
+
+    # -- programs ---------------------------------------------------------------------------
+
+    def program_dirs(self) -> list[Path]:
+        """Where programs are looked for."""
+        return [Path(self._settings().programs_dir)]
+
+    def programs(self) -> list[Program]:
+        """The programs available (built-in and user)."""
+        return list_programs(self.program_dirs())
+
+    # -- start and stop ---------------------------------------------------------------------
+
+    def start(self, program: str | None = None, minutes: float | None = None) -> int | None:
+        """Start a session with ``program`` (default: the configured one); its store id.
+
+        :raises StateError: a session is already playing, or the box is shutting down.
+        :raises ProgramError: the program does not exist or is invalid.
+        :raises ValueError: ``minutes`` is not within 0..1440.
+        """
+        if self.state in IN_SESSION:
+            raise StateError(f"a session is already {self.state}; stop it first")
+        if self.state in (State.EXITING, State.STOPPING, State.STOPPED):
+            raise StateError("the box is shutting down")
+        s = self._settings()
+        self._stop_fade_s = s.stop_fade_s
+        self._profile = s.profile
+        prog = load_program(program or s.program, self.program_dirs())
+        if minutes is not None and not (0 < minutes <= 24 * 60):
+            raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
+        seed = secrets.randbits(32) if self.seed is None else self.seed
+        chooser = self._chooser(s, seed)
+        self.heart.standby(False)
+        self.session = TherapySession(
+            prog, pacer_target_bpm=s.pacer_target_bpm, seed=seed, chooser=chooser
+        )
+        now = self._clock()
+        self.t0 = now
+        self._end_t = None if minutes is None else minutes * 60.0
+        self.state = State.PLAYING
+        self.targets = self.session.update(0.0, self.heart.snapshot(now))
+        if self.controls is not None:
+            self.controls.amp(True)  # on at once: the output is quiet before a session
+        # While silent the engine jumps straight to the program's sound (no glide), then fades in.
+        self.engine.set_targets(self.targets, immediate=True)
+        self.engine.fade_in(s.fade_in_s)
+        self.engine.chime("start")
+        session_id = self.recorder.start_session(prog.name, s.profile)
+        self.recorder.event("start", f"program={prog.name}")
+        return session_id
+
+    def _chooser(self, s: SessionSettings, seed: int) -> Chooser | None:
+        if not s.personalise:
+            return None
+        state = self.recorder.preference(f"bandit:{s.profile}")
+        if isinstance(state, dict) and state:
+            return Chooser.from_state(state, seed=seed, profile=s.profile)
+        return Chooser(seed=seed, profile=s.profile)
+
+    def stop(self, reason: str = "stop") -> None:
+        """Fade the session out within the stop fade (at most 2 s), then go idle.
+
+        :raises StateError: no session is playing.
+        """
+        if self.state not in ON_AIR:
+            raise StateError(f"no session is playing (state {self.state})")
+        self.engine.fade_out(self._stop_fade_s)
+        self.stop_reason = reason
+        self.state = State.STOPPING_SESSION
+
+    def rate(self, kind: str) -> None:
+        """Rate what plays: ``like`` or ``skip`` (teaches the personalisation).
+
+        :raises ValueError: another kind. :raises StateError: no session plays.
+        """
+        kind = kind.lower()
+        if kind not in ("like", "skip"):
+            raise ValueError(f"rating must be like or skip, not {kind!r}")
+        if self.session is None:
+            raise StateError("no session is playing")
+        self.session.rate(kind)
+        self.recorder.rating(kind)
+        self.recorder.event("rating", kind)
+
+    def boot(self, auto_start: bool, program: str | None, minutes: float | None) -> None:
+        """The output is primed: start the first session, or wait idle with the sensor dark.
+
+        A session a technician started before this (on the console) is kept.
+        """
+        if self.state != State.STARTING:
+            return
+        if auto_start or program:
+            try:
+                self.start(program, minutes)
+            except BedsideError as exc:  # a bad program must not stop the box: it waits idle
+                log.error("cannot start the session: %s", exc)
+                self.state = State.IDLE
+        else:
+            self.state = State.IDLE
+            self.heart.standby(True)
+
+    def begin_exit(self, reason: str) -> None:
+        """Fade out (within the stop fade) to end the run."""
+        self.engine.fade_out(self._stop_fade_s)
+        self.stop_reason = reason
+        self.state = State.STOPPING if self.state in IN_SESSION else State.EXITING
+
+    # -- the control tick -------------------------------------------------------------------
+
+    def tick(self, deadline: float) -> float:
+        """Loop task: heart to therapy to engine, four times a second; ends and stops."""
+        now = self._clock()
+        heart = self.heart.update(now)
+        session = self.session
+        if session is not None and self.state in ON_AIR:
+            st = now - self.t0
+            self.targets = session.update(st, heart)
+            self.engine.set_targets(self.targets)
+            section = str(session.status().get("section") or "")
+            if self.state == State.PLAYING and section.startswith("ending"):
+                self.state = State.ENDING
+            self._drain_events()
+            if self._end_t is not None and st >= self._end_t:
+                self.stop(reason="time")
+            elif session.finished(st):
+                self.end("program-end")
+        if self.state == State.STOPPING_SESSION and self.engine.faded_out:
+            self.end(self.stop_reason or "stop")
+        return deadline + THERAPY_PERIOD_S
+
+    def _drain_events(self) -> None:
+        if self.session is None:
+            return
+        for t, kind, detail in self.session.drain_events():
+            if kind == "chime":
+                self.engine.chime(detail)
+            self.recorder.event(kind, detail, t=self.t0 + t)
+
+    def end(self, reason: str) -> None:
+        """End the session now: record its end, fade out, amplifier off once quiet, idle."""
+        session = self.session
+        prefs: dict[str, object] = {}
+        if session is not None:
+            # Tells the chooser how a session that ends early went, and records its stop.
+            session.stop(self._clock() - self.t0, reason)
+            self._drain_events()
+            if session.chooser is not None:
+                prefs[f"bandit:{self._profile}"] = session.chooser.to_state()
+        else:
+            self.recorder.event("stop", f"reason={reason}")
+        self.recorder.end_session(reason, prefs)
+        self.engine.fade_out(self._stop_fade_s)
+        if self.controls is not None:
+            self.controls.amp(False)  # off once the output has been quiet for 0.2 s
+        self.session = None
+        if self.state not in (State.STOPPING, State.EXITING):
+            self.state = State.IDLE
+        self.heart.standby(True)
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def playing(self) -> bool:
+        """True while a session exists (playing, ending or fading after a stop)."""
+        return self.session is not None
+
+    def pacer_bpm(self) -> float | None:
+        """The breathing pacer the listener hears now (``None``: none)."""
+        if self.targets is None or self.state not in ON_AIR:
+            return None
+        return self.targets.pacer_bpm
+
+    def status(self, now: float) -> dict[str, object]:
+        """The session's part of the box status."""
+        session = self.session
+        sstat = session.status() if session is not None else {}
+        remaining = sstat.get("remaining_s")
+        if self._end_t is not None and session is not None:
+            left = self._end_t - (now - self.t0)
+            remaining = left if not isinstance(remaining, int | float) else min(remaining, left)
+        targets = self.targets if session is not None else None
+        return {
+            "state": str(self.state),
+            "program": None if session is None else session.program.name,
+            "section": sstat.get("section"),
+            "elapsed_s": (now - self.t0) if session is not None else None,
+            "remaining_s": remaining,
+            "pacer": sstat.get("pacer_bpm", None if targets is None else targets.pacer_bpm),
+            "loop_state": sstat.get("loop_state"),
+            "chosen": sstat.get("chosen"),
+            "why": sstat.get("why"),
+            "loop_reason": sstat.get("loop_reason"),
+            "targets": targets,
+        }
+
+    def __repr__(self) -> str:
+        name = None if self.session is None else self.session.program.name
+        return f"<SessionRunner {self.state} program={name}>"

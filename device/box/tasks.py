@@ -1,0 +1,196 @@
+"""The box's loop tasks: sensor, therapy, status, store, buttons, console, start, watchdog.
+
+:class:`BoxTasks` puts the running box's periodic work on its
+:class:`~device.sched.loop.Loop`. Each task returns its next deadline from the one it was
+given. The buttons act on the box through :class:`~device.box.api.BoxApi`, as the console
+does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TextIO
+
+from device import PRODUCT, __version__
+from device.box.api import BoxApi
+from device.box.assemble import Parts
+from device.box.health import Health
+from device.box.options import RunOptions
+from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner
+from device.console.server import ConsoleServer
+from device.exc import BedsideError
+from device.status import status_json, status_text
+
+log = logging.getLogger(__name__)
+
+#: Volume step of one press of a volume button, dB.
+VOLUME_STEP_DB = 3.0
+
+
+class BoxTasks:
+    """The periodic work of one box.
+
+    :param box: the box the buttons act on and whose status is printed.
+    :param parts: the box's parts.
+    :param runner: its session runner.
+    :param health: its health.
+    :param console: its console (``None``: none).
+    :param opts: the run's options (status format, program, minutes, duration).
+    :param status_out: where the status line goes.
+    :param exiting: True once the box was asked to exit (no session is started then).
+    """
+
+    def __init__(
+        self,
+        box: BoxApi,
+        parts: Parts,
+        runner: SessionRunner,
+        health: Health,
+        console: ConsoleServer | None,
+        opts: RunOptions,
+        status_out: TextIO,
+        exiting: Callable[[], bool],
+    ) -> None:
+        self.box = box
+        self.parts = parts
+        self.runner = runner
+        self.health = health
+        self.console = console
+        self.opts = opts
+        self._status_out = status_out
+        self._exiting = exiting
+        #: ``READY=1`` was sent (the output is primed and the first session decided).
+        self.ready = False
+
+    def schedule(self) -> None:
+        """Add every task to the parts' loop."""
+        p, s = self.parts, self.parts.settings
+        loop, add, block_s = p.loop, p.loop.add_task, p.loop.block_s
+        add("sensor", self._sensor, 0.0, period=s.sensor.poll_interval_s, budget_s=0.02)
+        add("therapy", self.runner.tick, 0.0, period=THERAPY_PERIOD_S, budget_s=0.02)
+        add("status", self._status, s.service.status_interval_s, budget_s=0.05)
+        add("store", self._store, 1.0, budget_s=0.1)
+        if p.controls is not None:
+            add("controls", self._controls, 0.0, budget_s=0.005, period=self._controls_s())
+        if self.console is not None:
+            # Polled after every block ...
+            add("console", self._console, 0.0, budget_s=0.02, period=block_s)
+            # ... and again halfway through each block's hand-over: replies wait half a block.
+            loop.add_between(self._poll_console)
+        add("start", self._start, s.audio.buffer_blocks * block_s, budget_s=0.05)
+        period = p.notifier.watchdog_ping_s
+        if period:
+            add("watchdog", self._watchdog, 0.0, budget_s=0.005, period=period)
+        if self.opts.duration_s is not None:
+            add("duration", self._duration, max(0.0, self.opts.duration_s - s.audio.stop_fade_s))
+
+    def _controls_s(self) -> float:
+        return max(self.parts.loop.block_s, 0.02)
+
+    # -- the tasks ------------------------------------------------------------------------
+
+    def _sensor(self, deadline: float) -> float:
+        p, r = self.parts, self.runner
+        period = p.settings.sensor.poll_interval_s
+        if p.rig is not None:
+            pacer, targets, st = r.pacer_bpm(), r.targets, deadline - r.t0
+            p.rig.step(deadline, period, pacer_bpm=pacer, targets=targets, session_t=st)
+        p.heart.poll(p.clock.now())
+        return deadline + period
+
+    def _status(self, deadline: float) -> float:
+        p = self.parts
+        status = self.box.status()
+        if self.opts.status != "none":
+            text = status_json(status) if self.opts.status == "json" else status_text(status)
+            try:
+                print(text, file=self._status_out, flush=True)
+            except (BrokenPipeError, ValueError):
+                self.opts.status = "none"
+        if self.runner.playing():
+            p.recorder.add_row(self._row(status))
+        p.notifier.status(f"{status['state']} {status.get('program') or ''} t={status['t']:.0f}s")
+        return deadline + p.settings.service.status_interval_s
+
+    def _row(self, status: dict[str, object]) -> dict[str, object]:
+        now = self.parts.clock.now()
+        h = self.parts.heart.state(now)
+        return {
+            "t": round(now - self.runner.t0, 3),
+            "hr": h.hr_bpm,
+            "rmssd": h.rmssd_ms,
+            "coherence": h.coherence,
+            "quality": h.quality,
+            "contact": h.contact,
+            "pacer": status.get("pacer"),
+            "breathing": h.breathing_bpm,
+            "entrain_hz": status.get("entrain_hz"),
+            "volume_db": status.get("level_db"),
+        }
+
+    def _store(self, deadline: float) -> float:
+        self.parts.recorder.tick(self.parts.settings.store.retention_days)
+        self.health.show(self.parts.controls, deadline)
+        return deadline + 1.0
+
+    def _controls(self, deadline: float) -> float:
+        controls = self.parts.controls
+        if controls is not None:
+            pacer, level = self.runner.pacer_bpm(), self.parts.engine.level_db
+            for action in controls.poll(deadline, pacer_bpm=pacer, audio_level_db=level):
+                self.button(action)
+        return deadline + self._controls_s()
+
+    def button(self, action: str) -> None:
+        """Act on a button's action (see :data:`device.box.controls.ACTIONS`)."""
+        box, engine = self.box, self.parts.engine
+        on_air = self.runner.state in ON_AIR
+        try:
+            if action == "start_stop":
+                if on_air:
+                    box.stop_session("button")
+                else:
+                    box.start_session()
+            elif action == "stop_fade" and on_air:
+                box.stop_session("button-long")
+            elif action == "volume_up":
+                box.set_volume_db(min(engine.volume_db + VOLUME_STEP_DB, engine.cap_dbfs))
+            elif action == "volume_down":
+                box.set_volume_db(max(engine.volume_db - VOLUME_STEP_DB, -60.0))
+            elif action in ("like", "skip"):
+                box.rate(action)
+        except BedsideError as exc:
+            log.info("button %s ignored: %s", action, exc)
+
+    def _poll_console(self) -> None:
+        if self.console is not None:
+            self.console.poll(self.parts.clock.now())
+
+    def _console(self, deadline: float) -> float:
+        self._poll_console()
+        return deadline + self.parts.loop.block_s
+
+    def _start(self, deadline: float) -> None:
+        # The output buffer is primed with silence by now: a session may fade in.
+        if self._exiting():
+            return None
+        p = self.parts
+        sensor = "present" if p.heart.sensor.present else "absent"
+        p.recorder.event("boot", f"{PRODUCT} {__version__} audio={p.audio_spec} sensor={sensor}")
+        if self.opts.config_error:
+            p.recorder.event("config-fallback", self.opts.config_error)
+        self.runner.boot(p.settings.service.auto_start, self.opts.program, self.opts.minutes)
+        p.notifier.ready()
+        self.ready = True
+        return None
+
+    def _watchdog(self, deadline: float) -> float:
+        notifier = self.parts.notifier
+        if self.health.may_pet_watchdog(self.ready):
+            notifier.watchdog()
+        return deadline + (notifier.watchdog_ping_s or 1.0)
+
+    def _duration(self, deadline: float) -> None:
+        self.box.request_exit("duration")
+        return None

@@ -1,0 +1,194 @@
+"""The box's record of what happens: 1 Hz rows, events and ratings, handed to the store.
+
+:class:`Recorder` sits between the running box and :class:`~device.store.sessions.Store`.
+It keeps the last events in memory (for ``LOG?``), buffers the rows of the session playing
+and hands them over once a second, and turns every storage failure into a *storage fault*
+(logged once per new text, shown in the status) instead of an exception: the sound never
+stops because the card is full. Without a store (no writable state directory) it records
+nothing and says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from device.exc import StorageError
+
+if TYPE_CHECKING:
+    from device.store.sessions import Store
+
+log = logging.getLogger(__name__)
+
+#: Events kept in memory for ``LOG?``.
+EVENTS_KEPT = 500
+
+
+@dataclass
+class Event:
+    """One event: loop time ``t`` (s), kind, detail and the wall-clock time it happened."""
+
+    t: float
+    kind: str
+    detail: str
+    wall: float = field(default_factory=time.time)
+
+
+class Recorder:
+    """Rows, events and ratings of the running box, recorded in ``store`` when there is one.
+
+    :param store: the session store, or ``None`` when there is none.
+    :param clock: loop time in seconds (the time of an event without one given).
+    :param emit: sends an unsolicited console line (``!EVENT kind detail``).
+    :param error: why there is no store (when ``store`` is ``None``).
+    """
+
+    def __init__(
+        self,
+        store: Store | None,
+        clock: Callable[[], float],
+        emit: Callable[[str], None],
+        *,
+        error: str | None = None,
+    ) -> None:
+        self.store = store
+        self._clock = clock
+        self._emit = emit
+        #: Text of the present storage fault, or ``None`` while the store works.
+        self.storage_error: str | None = None
+        #: The store's id of the session playing (``None``: none, or it is not recorded).
+        self.session_id: int | None = None
+        self._events: deque[Event] = deque(maxlen=EVENTS_KEPT)
+        self._rows: list[dict[str, object]] = []
+        if error is not None:
+            self.fault(error)
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def fault(self, text: str) -> None:
+        """Note a storage fault (logged when its text is new; the sound goes on)."""
+        if self.storage_error != text:
+            log.error("storage fault: %s (sound goes on; sessions are not recorded)", text)
+        self.storage_error = text
+
+    def require(self) -> Store:
+        """The store, for reads and erasure.
+
+        :raises StorageError: there is no store.
+        """
+        if self.store is None:
+            raise StorageError(self.storage_error or "no session store")
+        return self.store
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def start_session(self, program: str, profile: str) -> int | None:
+        """Open a session record; return its id (``None`` when it cannot be recorded)."""
+        self.session_id = None
+        self._rows = []
+        if self.store is not None:
+            try:
+                self.session_id = self.store.start_session(program, profile)
+            except StorageError as exc:
+                self.fault(str(exc))
+        return self.session_id
+
+    def end_session(self, reason: str, preferences: Mapping[str, object]) -> None:
+        """Hand over the last rows, close the session record and save ``preferences``."""
+        self.flush_rows()
+        if self.store is not None and self.session_id is not None:
+            try:
+                self.store.end_session(self.session_id, reason)
+                for key, value in preferences.items():
+                    self.store.set_preference(key, value)
+            except StorageError as exc:
+                self.fault(str(exc))
+        self.session_id = None
+
+    def preference(self, key: str) -> object:
+        """A stored preference, or ``None`` (also when the store fails)."""
+        if self.store is None:
+            return None
+        try:
+            return self.store.get_preference(key)
+        except StorageError as exc:
+            self.fault(str(exc))
+            return None
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def add_row(self, row: dict[str, object]) -> None:
+        """Buffer one 1 Hz row of the session playing (handed over by :meth:`tick`)."""
+        if self.session_id is not None:
+            self._rows.append(row)
+
+    def flush_rows(self) -> None:
+        """Hand the buffered rows to the store now (before an export or the session end)."""
+        if self.store is not None and self._rows and self.session_id is not None:
+            rows, self._rows = self._rows, []
+            try:
+                self.store.add_rows(self.session_id, rows)
+            except StorageError as exc:
+                self.fault(str(exc))
+        self._rows = []
+
+    def tick(self, retention_days: int) -> None:
+        """Once a second: hand over the rows, prune old sessions once a day."""
+        if self.store is not None and self._rows:
+            rows, self._rows = self._rows, []
+            try:
+                self.store.add_rows(self.session_id, rows)
+                self.storage_error = None
+            except StorageError as exc:
+                self.fault(str(exc))
+        if self.store is not None:
+            self.store.prune_daily(retention_days)
+
+    # -- events and ratings -----------------------------------------------------------------
+
+    def event(self, kind: str, detail: str, *, t: float | None = None) -> None:
+        """Record an event (memory, journal, store) and send it to the console."""
+        t = self._clock() if t is None else t
+        self._events.append(Event(t, kind, detail))
+        log.info("event %s %s", kind, detail)
+        if self.store is not None and self.session_id is not None:
+            try:
+                self.store.add_event(self.session_id, t, kind, detail)
+            except StorageError as exc:
+                self.fault(str(exc))
+        self._emit(f"!EVENT {kind} {detail}".rstrip())
+
+    def events(self, n: int = 20) -> list[dict[str, object]]:
+        """The last ``n`` events, oldest first."""
+        out = list(self._events)[-n:] if n > 0 else []
+        return [{"t": round(e.t, 3), "kind": e.kind, "detail": e.detail} for e in out]
+
+    def rating(self, kind: str) -> None:
+        """Record a like or skip of the session playing."""
+        if self.store is not None and self.session_id is not None:
+            try:
+                self.store.add_rating(self.session_id, kind)
+            except StorageError as exc:
+                self.fault(str(exc))
+
+    def erase(self) -> dict[str, int]:
+        """Erase every personal record (store and memory); return what was erased.
+
+        :raises StorageError: there is no store, or erasing failed.
+        """
+        counts = self.require().erase_userdata()
+        self._events.clear()
+        return counts
+
+    def close(self) -> None:
+        """Close the store (it finishes its queued writes). Idempotent."""
+        if self.store is not None:
+            self.store.close()
+
+    def __repr__(self) -> str:
+        state = "no store" if self.store is None else ("fault" if self.storage_error else "ok")
+        return f"<Recorder {state} session={self.session_id} events={len(self._events)}>"
