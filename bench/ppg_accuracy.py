@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/ppg_accuracy.py [--data DIR] [--json] [--others]
 
-Data: ``--data``, else ``$BEDSIDE_PPG_DATA``, else ``../shared/data/ppg`` beside the repo
+Data: ``--data``, else the recordings in the repository, ``tests/data/ppg``
 (see its README for the recordings and the scoring recipe followed here):
 
 * BIDMC (ICU, 125 Hz, ECG beats) at 125, 50 and 25 Hz (anti-aliased ``resample_poly`` of the
@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import csv
 import json
-import os
 import sys
 import time
 import warnings
@@ -44,7 +43,7 @@ from device.dsp.beats import BeatDetector
 from device.dsp.heart import QUALITY_MIN
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "ppg"
+DEFAULT_DATA = REPO / "tests" / "data" / "ppg"
 FIFO = 32
 WINDOW_S = 10.0
 HOP_S = 5.0
@@ -69,9 +68,9 @@ class Recording:
 
 
 def data_dir(arg: str | None) -> Path:
-    path = Path(arg or os.environ.get("BEDSIDE_PPG_DATA") or DEFAULT_DATA)
+    path = Path(arg) if arg else DEFAULT_DATA
     if not path.is_dir():
-        sys.exit(f"ppg_accuracy: data directory {path} not found (use --data or BEDSIDE_PPG_DATA)")
+        sys.exit(f"ppg_accuracy: data directory {path} not found (use --data)")
     return path
 
 
@@ -371,7 +370,7 @@ def streaming_cost(recs: list[Recording], rate: float = 100.0) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", help="PPG data directory (default $BEDSIDE_PPG_DATA or ../shared)")
+    ap.add_argument("--data", help="PPG data directory (default: tests/data/ppg in the repository)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead")
     ap.add_argument("--others", action="store_true", help="also run heartpy / neurokit2")
     ap.add_argument(

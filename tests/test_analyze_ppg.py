@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from ppg_synthetic import beat_times, fiducials, match_count, ppg
 
 REPO = Path(__file__).resolve().parent.parent
-PPG_DATA = Path(os.environ.get("BEDSIDE_PPG_DATA", REPO.parent / "shared" / "data" / "ppg"))
+PPG_DATA = REPO / "tests" / "data" / "ppg"  # recordings in the repo (README there)
 RATE = 50.0
 
 
@@ -136,7 +135,7 @@ def test_bad_rate_is_a_usage_error(synthetic, bedside_cmd, cli_env, rate) -> Non
 
 def test_real_recording(bedside_cmd, cli_env) -> None:
     path = PPG_DATA / "bidmc" / "bidmc_01_Signals.csv"
-    assert path.is_file(), f"PPG dev data missing: {path} (clone shared/ beside the repo)"
+    assert path.is_file(), f"PPG dev data missing: {path}"
     res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "125", "--column", "PLETH", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from device.dsp.beats import BeatDetector
 from device.dsp.biquad import Biquad, SosFilter, butterworth_highpass, butterworth_lowpass
 
 REPO = Path(__file__).resolve().parent.parent
-PPG_DATA = Path(os.environ.get("BEDSIDE_PPG_DATA", REPO.parent / "shared" / "data" / "ppg"))
+PPG_DATA = REPO / "tests" / "data" / "ppg"  # recordings in the repo (README there)
 
 
 def run(det: BeatDetector, x: np.ndarray, chunk: int = 32) -> np.ndarray:
@@ -252,7 +251,7 @@ def test_repr_names_rate_and_latency() -> None:
 
 def _bidmc(n: int) -> tuple[np.ndarray, np.ndarray]:
     root = PPG_DATA / "bidmc"
-    assert root.is_dir(), f"PPG dev data missing: {root} (clone shared/ beside the repo)"
+    assert root.is_dir(), f"PPG dev data missing: {root}"
     with (root / f"bidmc_{n:02d}_Signals.csv").open() as f:
         rows = list(csv.reader(f))
     col = [h.strip() for h in rows[0]].index("PLETH")
@@ -282,7 +281,7 @@ def test_real_icu_recording_regression(rate: float) -> None:
 
 def test_real_camera_recording_regression() -> None:
     sub = PPG_DATA / "welltory" / "subject_05"
-    assert sub.is_dir(), f"PPG dev data missing: {sub} (clone shared/ beside the repo)"
+    assert sub.is_dir(), f"PPG dev data missing: {sub}"
     data = np.loadtxt(sub / "PPG.csv", delimiter=",", skiprows=1)
     t = data[:, 0] / 1000.0
     rate = 30.0
