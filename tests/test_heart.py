@@ -7,7 +7,7 @@ import pytest
 from ppg_synthetic import beat_times, ppg
 
 from device.drivers.samples import SampleBlock
-from device.dsp.heart import HeartAnalyzer, coherence_spectrum
+from device.dsp.heart import HeartAnalyzer, breathing_rate, coherence_spectrum
 
 RATE = 100.0
 
@@ -230,3 +230,22 @@ def test_detector_names_a_non_finite_sample() -> None:
 
     with pytest.raises(ValueError, match="sample 2 of the block is nan"):
         BeatDetector(50.0).process(np.array([1.0, 2.0, np.nan]))
+
+
+@pytest.mark.parametrize("cycle_hz", [0.022, 0.054, 0.058, 0.06])
+def test_breathing_is_withheld_when_the_peak_lies_below_the_band(cycle_hz: float) -> None:
+    # A slow swing (1.3-3.6 cycles/min) peaks at or below the band's low edge; a parabola
+    # through the rising edge once extrapolated it to 1.5-3.4 breaths/min.
+    t = np.cumsum(np.full(100, 0.85))
+    ibi = 0.85 + 0.05 * np.sin(2 * np.pi * cycle_hz * t)
+    _, breathing = coherence_spectrum(np.cumsum(ibi), ibi, float(np.cumsum(ibi)[-1]))
+    assert breathing is None or 3.6 <= breathing <= 30.0
+
+
+def test_breathing_rate_is_inside_the_band_or_none_for_any_spectrum() -> None:
+    freq = np.fft.rfftfreq(512, 0.5)
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        power = rng.exponential(1.0, len(freq)) * np.exp(-rng.uniform(0, 40) * freq)
+        b = breathing_rate(freq, power)
+        assert b is None or 3.6 <= b <= 30.0

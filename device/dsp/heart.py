@@ -28,7 +28,7 @@ import numpy as np
 from device.drivers.samples import SampleBlock
 from device.dsp.beats import Beat, BeatDetector
 
-__all__ = ["HeartAnalyzer", "HeartState", "coherence_spectrum"]
+__all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum"]
 
 #: Quality (0..1) below which every figure is withheld.
 QUALITY_MIN = 0.6
@@ -113,17 +113,39 @@ def coherence_spectrum(
     coherence = (peak / rest) ** 2 if rest > 0.0 else math.inf
     if total <= 0.0:
         coherence = 0.0
-    bb = (freq >= BREATH_BAND[0]) & (freq <= BREATH_BAND[1])
-    i = int(np.flatnonzero(bb)[int(np.argmax(power[bb]))])
-    share_band = float(power[bb].sum())
-    share = float(power[np.abs(freq - freq[i]) <= COH_PEAK_WIDTH_HZ / 2.0 + 1e-9].sum())
-    breathing = None
-    if share_band > 0.0 and share / share_band >= BREATH_MIN_SHARE and 0 < i < len(power) - 1:
-        a, b, c = power[i - 1], power[i], power[i + 1]
-        curve = a - 2.0 * b + c
-        offset = 0.5 * (a - c) / curve if curve < 0.0 else 0.0
-        breathing = 60.0 * (freq[i] + offset * (freq[1] - freq[0]))
+    breathing = breathing_rate(freq, power)
     return coherence, breathing
+
+
+def breathing_rate(freq: np.ndarray, power: np.ndarray) -> float | None:
+    """Breathing rate (breaths/min) from the respiratory peak of a tachogram's spectrum.
+
+    The peak is the strongest *local maximum* of ``power`` inside :data:`BREATH_BAND`, refined
+    by a parabola through it and its neighbours (at most half a bin either way). When the band's
+    strongest bin sits at an edge with the spectrum still rising beyond it, the peak lies
+    outside the band and nothing is returned: extrapolating the parabola there is what gave
+    0.6 breaths/min. The answer is always inside the band (3.6-30/min) or ``None``.
+    """
+    lo, hi = BREATH_BAND
+    bb = np.flatnonzero((freq >= lo) & (freq <= hi))
+    if len(bb) == 0:
+        return None
+    band_power = float(power[bb].sum())
+    inner = bb[(bb > 0) & (bb < len(power) - 1)]
+    peaks = inner[(power[inner] >= power[inner - 1]) & (power[inner] >= power[inner + 1])]
+    if band_power <= 0.0 or len(peaks) == 0:
+        return None
+    i = int(peaks[int(np.argmax(power[peaks]))])
+    if power[i] < float(power[bb].max()):
+        return None  # the band's strongest power is an edge rising out of it
+    share = float(power[np.abs(freq - freq[i]) <= COH_PEAK_WIDTH_HZ / 2.0 + 1e-9].sum())
+    if share / band_power < BREATH_MIN_SHARE:
+        return None
+    a, b, c = power[i - 1], power[i], power[i + 1]
+    curve = a - 2.0 * b + c
+    offset = min(max(0.5 * (a - c) / curve, -0.5), 0.5) if curve < 0.0 else 0.0
+    hz = float(freq[i] + offset * (freq[1] - freq[0]))
+    return 60.0 * hz if lo <= hz <= hi else None
 
 
 class HeartAnalyzer:
