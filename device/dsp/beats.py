@@ -9,8 +9,9 @@ steepest candidate within a refractory window around it (half the expected inter
 beats). Its time is refined to a fraction of a sample by a parabola through the slope maximum.
 The expected interval is the median of recent intervals, checked against the rhythm of the
 signal (its autocorrelation), so a run of double detections cannot sustain itself. Intervals
-outside 0.3-2.0 s or off the recent median by more than 20 % are flagged; the share of
-plausible recent intervals is the signal-quality index.
+outside 0.3-2.0 s or off the recent median by more than 20 % are flagged (the first ones,
+before there is a median, against the rhythm: unconfirmed start-up intervals are flagged
+too); the share of plausible recent intervals is the signal-quality index.
 
 Every decision uses only samples up to the candidate plus the fixed look-ahead, so the beats do
 not depend on how the stream is cut into blocks, and the first part of a recording gives the
@@ -282,7 +283,7 @@ class BeatDetector:
             beat = self._judge(pos, value, reach, last)
             self._recent.append((pos, value))
             if beat:
-                out.append(self._accept(t - self.filter_delay_s, value))
+                out.append(self._accept(t - self.filter_delay_s, value, period))
 
     def _rhythm(self, pos: float, last: float) -> float | None:
         """Pulse period (s) from the autocorrelation of the band-passed signal, or ``None``.
@@ -367,14 +368,17 @@ class BeatDetector:
         t = pos / fs - self.filter_delay_s
         return self._last_t is None or t - self._last_t >= IBI_MIN_S
 
-    def _accept(self, t: float, value: float) -> Beat:
+    def _accept(self, t: float, value: float, period: float | None) -> Beat:
         ibi = None if self._last_t is None else t - self._last_t
         valid = False
         if ibi is not None:
             valid = IBI_MIN_S <= ibi <= IBI_MAX_S
-            if valid and len(self._ibis) >= 3:
-                median = _median(self._ibis)
-                valid = abs(ibi - median) <= IBI_RULE * median
+            # The 20 % rule, against the median of recent intervals; before there are three,
+            # against the rhythm of the signal, and without a rhythm the interval is not
+            # trusted (a start-up interval is checked like every other).
+            reference = _median(self._ibis) if len(self._ibis) >= 3 else period
+            if valid:
+                valid = reference is not None and abs(ibi - reference) <= IBI_RULE * reference
             if IBI_MIN_S <= ibi <= IBI_MAX_S:
                 self._ibis.append(ibi)
             self._valid.append(valid)

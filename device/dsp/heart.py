@@ -5,9 +5,11 @@ the streaming :class:`~device.dsp.beats.BeatDetector` on the infrared channel an
 figures the therapy reads through :meth:`HeartAnalyzer.snapshot`:
 
 * heart rate beat to beat and smoothed (mean of the last plausible intervals);
-* RMSSD and SDNN over a rolling 60 s and over the whole session (Task Force 1996), from
-  intervals that pass the detector's plausibility and 20 % rules; a difference is taken only
-  between two adjacent plausible intervals;
+* RMSSD and SDNN over a rolling 60 s, the last 5 minutes and the whole session (Task Force
+  1996; SDNN with n - 1, as neurokit2 and the standard), from the corrected intervals: those
+  that pass the detector's plausibility and 20 % rules (start-up intervals included); a
+  difference is taken only between two adjacent plausible intervals, so an interval around
+  a missed or extra beat leaves the figures instead of being smeared into them;
 * HeartMath-style coherence (McCraty 2009): intervals resampled at 2 Hz, the latest 64 s,
   detrended, Hann window, every 5 s; highest peak in 0.04-0.26 Hz, peak power over 0.030 Hz
   around it, total power 0.0033-0.4 Hz, ratio ``(peak / (total - peak)) ** 2``;
@@ -28,7 +30,7 @@ import numpy as np
 from device.drivers.samples import SampleBlock
 from device.dsp.beats import Beat, BeatDetector
 
-__all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum"]
+__all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum", "hrv_ms"]
 
 #: Quality (0..1) below which every figure is withheld.
 QUALITY_MIN = 0.6
@@ -42,6 +44,9 @@ HRV_MIN_COVER_S = 45.0
 HRV_MIN_DIFFS = 20
 #: Session HRV needs at least this many successive differences.
 SESSION_MIN_DIFFS = 30
+#: Short-term HRV window (the Task Force's standard 5 minutes), s; it needs as many
+#: differences as the session figures.
+SHORT_TERM_S = 300.0
 #: Coherence: resampling rate (Hz), window (s), update period (s), needed coverage (share).
 COH_RATE_HZ = 2.0
 COH_WINDOW_S = 64.0
@@ -56,7 +61,7 @@ COH_TOTAL_BAND = (0.0033, 0.4)
 BREATH_BAND = (0.06, 0.5)
 BREATH_MIN_SHARE = 0.25
 #: Beats kept in memory, s (the longest window plus margin).
-KEEP_S = 70.0
+KEEP_S = SHORT_TERM_S + 10.0
 
 
 @dataclass
@@ -87,6 +92,10 @@ class HeartState:
     contact: bool
     #: Beats detected since the start.
     beats: int
+    #: RMSSD over the last 5 minutes, ms.
+    rmssd_5min_ms: float | None = None
+    #: SDNN over the last 5 minutes, ms.
+    sdnn_5min_ms: float | None = None
 
 
 def coherence_spectrum(
@@ -115,6 +124,17 @@ def coherence_spectrum(
         coherence = 0.0
     breathing = breathing_rate(freq, power)
     return coherence, breathing
+
+
+def hrv_ms(ibi_s: np.ndarray, diffs_s: np.ndarray) -> tuple[float, float]:
+    """RMSSD and SDNN in ms of intervals ``ibi_s`` and their successive differences (s).
+
+    SDNN is the sample standard deviation (n - 1 in the denominator), as the Task Force
+    standard and neurokit2 compute it; RMSSD is the root mean square of the differences.
+    """
+    d = diffs_s * 1000.0
+    sdnn = float(np.std(ibi_s * 1000.0, ddof=1)) if len(ibi_s) > 1 else math.nan
+    return float(np.sqrt(np.mean(d * d))), sdnn
 
 
 def breathing_rate(freq: np.ndarray, power: np.ndarray) -> float | None:
@@ -180,7 +200,7 @@ class HeartAnalyzer:
         #: Samples that were not finite numbers (analysed as a gap).
         self.bad_samples = 0
         self._cache_key: tuple[int, int] | None = None
-        self._cached: tuple[float | None, float | None, float | None] = (None, None, None)
+        self._cached: tuple[float | None, ...] = (None,) * 5
         self._breathing: float | None = None
 
     @property
@@ -242,14 +262,18 @@ class HeartAnalyzer:
         quality = self.detector.quality if self._contact else 0.0
         ok = quality >= QUALITY_MIN
         t = self._t
-        hr = hr_beat = rmssd = sdnn = None
+        hr = hr_beat = rmssd = sdnn = rmssd_5 = sdnn_5 = None
         if ok:
             # The windowed figures change only with a new beat or as a second passes.
             key = (self.detector.beats, math.floor(t))
             if key != self._cache_key:
                 self._cache_key = key
-                self._cached = (self._smoothed_hr(t), *self._rolling_hrv(t))
-            hr, rmssd, sdnn = self._cached
+                self._cached = (
+                    self._smoothed_hr(t),
+                    *self._window_hrv(t - HRV_WINDOW_S, HRV_MIN_DIFFS, HRV_MIN_COVER_S),
+                    *self.short_term_hrv(),
+                )
+            hr, rmssd, sdnn, rmssd_5, sdnn_5 = self._cached
             last = self._last
             if last is not None and last.valid and last.ibi and t - last.t <= 2.0 * last.ibi + 1:
                 hr_beat = 60.0 / last.ibi
@@ -267,13 +291,23 @@ class HeartAnalyzer:
             quality=quality,
             contact=self._contact,
             beats=self.detector.beats,
+            rmssd_5min_ms=rmssd_5,
+            sdnn_5min_ms=sdnn_5,
         )
 
     def session_hrv(self) -> tuple[float | None, float | None]:
         """Session RMSSD and SDNN in ms, whatever the quality now (``None`` if too few)."""
         if self._sd_n < SESSION_MIN_DIFFS:
             return None, None
-        return math.sqrt(self._sd_sum / self._sd_n), math.sqrt(self._m2 / self._n)
+        return math.sqrt(self._sd_sum / self._sd_n), math.sqrt(self._m2 / (self._n - 1))
+
+    def short_term_hrv(self) -> tuple[float | None, float | None]:
+        """RMSSD and SDNN in ms over the last 5 minutes of beats, whatever the quality now.
+
+        ``None`` while that window holds fewer than 30 successive differences. This is what a
+        session summary records beside the session figures.
+        """
+        return self._window_hrv(self._t - SHORT_TERM_S, SESSION_MIN_DIFFS, 0.0)
 
     def __repr__(self) -> str:
         return (
@@ -334,20 +368,22 @@ class HeartAnalyzer:
             return None
         return 60.0 / (sum(recent) / len(recent))
 
-    def _rolling_hrv(self, t: float) -> tuple[float | None, float | None]:
+    def _window_hrv(
+        self, start: float, min_diffs: int, min_cover_s: float
+    ) -> tuple[float | None, float | None]:
+        """RMSSD and SDNN (ms) of the plausible intervals closed after ``start`` (s)."""
         ibis: list[float] = []
         diffs: list[float] = []
         prev: Beat | None = None
         for b in self._beats:
-            if b.t >= t - HRV_WINDOW_S and b.valid and b.ibi is not None:
+            if b.t >= start and b.valid and b.ibi is not None:
                 ibis.append(b.ibi)
                 if prev is not None and prev.valid and prev.ibi is not None:
                     diffs.append(b.ibi - prev.ibi)
             prev = b
-        if sum(ibis) < HRV_MIN_COVER_S or len(diffs) < HRV_MIN_DIFFS:
+        if sum(ibis) < min_cover_s or len(diffs) < min_diffs:
             return None, None
-        d = np.asarray(diffs) * 1000.0
-        return float(np.sqrt(np.mean(d * d))), float(np.std(np.asarray(ibis) * 1000.0))
+        return hrv_ms(np.asarray(ibis), np.asarray(diffs))
 
     def _update_coherence(self, end: float) -> None:
         start = end - COH_WINDOW_S
