@@ -29,6 +29,7 @@ import numpy as np
 
 from device.drivers.samples import SampleBlock
 from device.dsp.beats import Beat, BeatDetector
+from device.dsp.channels import is_usable
 
 __all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum", "hrv_ms"]
 
@@ -60,6 +61,10 @@ COH_TOTAL_BAND = (0.0033, 0.4)
 #: the peak must hold to be believed.
 BREATH_BAND = (0.06, 0.5)
 BREATH_MIN_SHARE = 0.25
+#: Channel check: the window (s) over which a channel must be neither clipped nor flat, and
+#: how often it is checked (s of stream).
+CHANNEL_WINDOW_S = 2.0
+CHANNEL_CHECK_S = 1.0
 #: Beats kept in memory, s (the longest window plus margin).
 KEEP_S = SHORT_TERM_S + 10.0
 
@@ -199,6 +204,15 @@ class HeartAnalyzer:
         self._coherence: float | None = None
         #: Samples that were not finite numbers (analysed as a gap).
         self.bad_samples = 0
+        #: The channel analysed: ``"ir"``, or ``"red"`` while the infrared one is clipped or
+        #: flat and the red one is not.
+        self.channel = "ir"
+        #: Times the analysis moved to the other channel.
+        self.channel_switches = 0
+        self._recent_ir: deque[np.ndarray] = deque()
+        self._recent_red: deque[np.ndarray] = deque()
+        self._recent_n = 0
+        self._next_check = CHANNEL_CHECK_S
         self._cache_key: tuple[int, int] | None = None
         self._cached: tuple[float | None, ...] = (None,) * 5
         self._breathing: float | None = None
@@ -224,8 +238,13 @@ class HeartAnalyzer:
             self._restart = True
             self._holding = False
             return []
-        x = -np.asarray(block.ir, dtype=float)
-        gap = block.gap_before or self._restart
+        if block.gap_before or self._restart:
+            self._recent_ir.clear()
+            self._recent_red.clear()
+            self._recent_n = 0
+        switched = self._check_channel(block)
+        x = -np.asarray(block.ir if self.channel == "ir" else block.red, dtype=float)
+        gap = block.gap_before or self._restart or switched
         if gap:
             self._holding = False
             self._offset = 0.0
@@ -316,6 +335,29 @@ class HeartAnalyzer:
         )
 
     # --- internals -----------------------------------------------------------------------
+
+    def _check_channel(self, block: SampleBlock) -> bool:
+        """Keep the last samples of both channels; once a second, move to the other channel
+        when the one analysed is clipped or flat and the other is not. ``True`` on a move
+        (the detector then restarts as after a gap)."""
+        self._recent_ir.append(np.asarray(block.ir, dtype=float))
+        self._recent_red.append(np.asarray(block.red, dtype=float))
+        self._recent_n += len(block.ir)
+        keep = round(CHANNEL_WINDOW_S * self.rate_hz)
+        while self._recent_n - len(self._recent_ir[0]) >= keep:
+            self._recent_n -= len(self._recent_ir.popleft())
+            self._recent_red.popleft()
+        if self._t < self._next_check or self._recent_n < keep:
+            return False
+        self._next_check = self._t + CHANNEL_CHECK_S
+        ir = np.concatenate(self._recent_ir)
+        red = np.concatenate(self._recent_red)
+        now, other = (ir, red) if self.channel == "ir" else (red, ir)
+        if is_usable(now) or not is_usable(other):
+            return False
+        self.channel = "red" if self.channel == "ir" else "ir"
+        self.channel_switches += 1
+        return True
 
     def _join_led_steps(self, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         if not self._holding and (mask is None or not np.any(mask)):
