@@ -9,7 +9,8 @@ import pytest
 from ppg_synthetic import beat_times, ppg
 
 from device.drivers.samples import SampleBlock
-from device.dsp.heart import HeartAnalyzer, breathing_rate, coherence_spectrum, hrv_ms
+from device.dsp.heart import HeartAnalyzer, breathing_rate, coherence_spectrum
+from device.dsp.hrv import HrvWindow, hrv_ms
 
 RATE = 100.0
 PPG_DATA = Path(__file__).resolve().parent / "data" / "ppg"  # recordings in the repo
@@ -297,3 +298,20 @@ def test_start_up_intervals_are_checked_like_the_rest() -> None:
     assert rmssd is not None and abs(rmssd - ref_rmssd) < 15.0
     early = [b for b in beats if b.ibi is not None][:3]
     assert not any(b.valid and not 0.6 < b.ibi < 1.0 for b in early if b.ibi is not None)
+
+
+def test_hrv_window_running_sums_match_a_recomputation() -> None:
+    rng = np.random.default_rng(9)
+    ibi = 800.0 + 40.0 * rng.standard_normal(2000)
+    t = np.cumsum(ibi) / 1000.0
+    win = HrvWindow(60.0)
+    for k in range(len(ibi)):
+        win.add(float(t[k]), float(ibi[k]), None if k % 50 == 0 else float(ibi[k] - ibi[k - 1]))
+    sel = t >= t[-1] - 60.0
+    idx = np.flatnonzero(sel)
+    diffs = [ibi[k] - ibi[k - 1] for k in idx if k % 50 != 0]
+    rmssd, sdnn = win.figures(float(t[-1]), 20)
+    assert rmssd == pytest.approx(np.sqrt(np.mean(np.square(diffs))), rel=1e-9)
+    assert sdnn == pytest.approx(np.std(ibi[sel], ddof=1), rel=1e-9)
+    assert win.figures(float(t[-1]) + 61.0, 20) == (None, None)  # all expired
+    assert len(win) == 0

@@ -30,8 +30,9 @@ import numpy as np
 from device.drivers.samples import SampleBlock
 from device.dsp.beats import Beat, BeatDetector
 from device.dsp.channels import is_usable
+from device.dsp.hrv import HrvWindow
 
-__all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum", "hrv_ms"]
+__all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum"]
 
 #: Quality (0..1) below which every figure is withheld.
 QUALITY_MIN = 0.6
@@ -66,7 +67,7 @@ BREATH_MIN_SHARE = 0.25
 CHANNEL_WINDOW_S = 2.0
 CHANNEL_CHECK_S = 1.0
 #: Beats kept in memory, s (the longest window plus margin).
-KEEP_S = SHORT_TERM_S + 10.0
+KEEP_S = 70.0
 
 
 @dataclass
@@ -131,17 +132,6 @@ def coherence_spectrum(
     return coherence, breathing
 
 
-def hrv_ms(ibi_s: np.ndarray, diffs_s: np.ndarray) -> tuple[float, float]:
-    """RMSSD and SDNN in ms of intervals ``ibi_s`` and their successive differences (s).
-
-    SDNN is the sample standard deviation (n - 1 in the denominator), as the Task Force
-    standard and neurokit2 compute it; RMSSD is the root mean square of the differences.
-    """
-    d = diffs_s * 1000.0
-    sdnn = float(np.std(ibi_s * 1000.0, ddof=1)) if len(ibi_s) > 1 else math.nan
-    return float(np.sqrt(np.mean(d * d))), sdnn
-
-
 def breathing_rate(freq: np.ndarray, power: np.ndarray) -> float | None:
     """Breathing rate (breaths/min) from the respiratory peak of a tachogram's spectrum.
 
@@ -201,6 +191,8 @@ class HeartAnalyzer:
         self._sd_n = 0
         self._sd_sum = 0.0
         self._next_coh = COH_PERIOD_S
+        self._minute = HrvWindow(HRV_WINDOW_S)
+        self._five_min = HrvWindow(SHORT_TERM_S)
         self._coherence: float | None = None
         #: Samples that were not finite numbers (analysed as a gap).
         self.bad_samples = 0
@@ -289,7 +281,7 @@ class HeartAnalyzer:
                 self._cache_key = key
                 self._cached = (
                     self._smoothed_hr(t),
-                    *self._window_hrv(t - HRV_WINDOW_S, HRV_MIN_DIFFS, HRV_MIN_COVER_S),
+                    *self._minute.figures(t, HRV_MIN_DIFFS, HRV_MIN_COVER_S),
                     *self.short_term_hrv(),
                 )
             hr, rmssd, sdnn, rmssd_5, sdnn_5 = self._cached
@@ -326,7 +318,7 @@ class HeartAnalyzer:
         ``None`` while that window holds fewer than 30 successive differences. This is what a
         session summary records beside the session figures.
         """
-        return self._window_hrv(self._t - SHORT_TERM_S, SESSION_MIN_DIFFS, 0.0)
+        return self._five_min.figures(self._t, SESSION_MIN_DIFFS)
 
     def __repr__(self) -> str:
         return (
@@ -399,33 +391,24 @@ class HeartAnalyzer:
         delta = ms - self._mean
         self._mean += delta / self._n
         self._m2 += delta * (ms - self._mean)
+        diff = None
         if prev is not None and prev.valid and prev.ibi is not None:
+            diff = ms - prev.ibi * 1000.0
             self._sd_n += 1
-            self._sd_sum += (ms - prev.ibi * 1000.0) ** 2
+            self._sd_sum += diff * diff
+        self._minute.add(b.t, ms, diff)
+        self._five_min.add(b.t, ms, diff)
 
     def _smoothed_hr(self, t: float) -> float | None:
-        recent = [b.ibi for b in self._beats if b.valid and b.ibi and b.t >= t - HR_WINDOW_S]
-        recent = recent[-HR_BEATS:]
+        recent: list[float] = []
+        for b in reversed(self._beats):
+            if b.t < t - HR_WINDOW_S or len(recent) == HR_BEATS:
+                break
+            if b.valid and b.ibi:
+                recent.append(b.ibi)
         if len(recent) < HR_MIN_INTERVALS:
             return None
         return 60.0 / (sum(recent) / len(recent))
-
-    def _window_hrv(
-        self, start: float, min_diffs: int, min_cover_s: float
-    ) -> tuple[float | None, float | None]:
-        """RMSSD and SDNN (ms) of the plausible intervals closed after ``start`` (s)."""
-        ibis: list[float] = []
-        diffs: list[float] = []
-        prev: Beat | None = None
-        for b in self._beats:
-            if b.t >= start and b.valid and b.ibi is not None:
-                ibis.append(b.ibi)
-                if prev is not None and prev.valid and prev.ibi is not None:
-                    diffs.append(b.ibi - prev.ibi)
-            prev = b
-        if sum(ibis) < min_cover_s or len(diffs) < min_diffs:
-            return None, None
-        return hrv_ms(np.asarray(ibis), np.asarray(diffs))
 
     def _update_coherence(self, end: float) -> None:
         start = end - COH_WINDOW_S
