@@ -66,9 +66,10 @@ def test_ectopic_beats_leave_the_intervals_and_hrv_not_the_rate() -> None:
     for i in range(0, int(duration * RATE), 5):
         part = counts(ppg(beats, RATE, duration, noise=0.01))[i : i + 5]
         found += an.feed(SampleBlock(i, RATE, part, part))
-    premature = {round(float(b), 1) for b in beats[1:][np.isclose(ibis, 0.5)]}
-    flagged = [b for b in found if b.ibi is not None and round(b.t + 0.06, 1) in premature]
-    assert flagged and not any(b.valid for b in flagged)
+    # The premature beat is found or swallowed by the refractory window; either way no
+    # interval around it is taken as plausible.
+    intervals = [b.ibi for b in found if b.valid and b.ibi is not None]
+    assert len(intervals) > 90 and all(0.9 < i < 1.1 for i in intervals)  # of 128
     rmssd, _ = an.session_hrv()
     clean = np.array([i for i in ibis if 0.9 < i < 1.1])
     assert rmssd is not None and rmssd == pytest.approx(
