@@ -296,3 +296,21 @@ def test_real_camera_recording_regression() -> None:
     assert 60.0 / ibi.mean() == pytest.approx(60.0 / rr.mean(), abs=1.0)
     rmssd = np.sqrt(np.mean(np.diff(ibi) ** 2)) * 1000.0
     assert rmssd == pytest.approx(np.sqrt(np.mean(np.diff(rr) ** 2)) * 1000.0, abs=15.0)
+
+
+@pytest.mark.parametrize("cut_s", [7.3, 61.0, 200.5])
+def test_causal_on_a_real_recording_beats_intervals_and_flags(cut_s: float) -> None:
+    # Appending data never changes an earlier beat, its interval or its validity (the
+    # start-up check against the rhythm included), on real ICU data with ectopic beats.
+    x, _ = _bidmc(3)
+    rate = 125.0
+    cut = int(cut_s * rate)
+
+    def beats(sig: np.ndarray) -> list:
+        det = BeatDetector(rate)
+        return [b for i in range(0, len(sig), 32) for b in det.process_beats(sig[i : i + 32])]
+
+    first = beats(x[:cut])
+    full = beats(x[: cut + int(60 * rate)])
+    assert len(first) >= 3
+    assert full[: len(first)] == first
