@@ -2,16 +2,16 @@
 
 Usage::
 
-    .venv/bin/python bench/ppg_accuracy.py [--data DIR] [--json] [--others]
+    .venv/bin/python bench/ppg_accuracy.py [--data DIR] [--json] [--others] [--no-loo]
 
-Data: ``--data``, else ``$BEDSIDE_PPG_DATA``, else ``../shared/data/ppg`` beside the repo
+Data: ``--data``, else the recordings in the repository, ``tests/data/ppg``
 (see its README for the recordings and the scoring recipe followed here):
 
 * BIDMC (ICU, 125 Hz, ECG beats) at 125, 50 and 25 Hz (anti-aliased ``resample_poly`` of the
   signal less its mean, edges padded along a line);
 * Welltory (finger on phone camera, irregular ~30 Hz, Polar H10 RR intervals) put on a
-  regular 30 Hz grid by linear interpolation, and decimated from that to 25 Hz. The red
-  channel by default; ``--channel auto`` takes green where red is clipped at 255.
+  regular 30 Hz grid by linear interpolation, and decimated from that to 25 Hz. The channel
+  by the product's rule (red unless clipped or flat, then green); ``--channel red`` forces red.
 
 Scores per method and rate: HR mean absolute error (bpm) over 10 s windows with a 5 s hop and
 the share of windows with an estimate; beat sensitivity/PPV/F1 at +-100 ms and +-50 ms after
@@ -20,7 +20,9 @@ offset is found the same way); RMSSD and SDNN absolute error (ms) per recording;
 per hour of signal; and "shown HR": HR error and coverage counting only the beats found while
 the detector's quality was high enough for the box to show a heart rate. ``--others`` also
 runs heartpy and neurokit2 when installed (they see the whole recording at once; ours streams
-in 32-sample FIFO reads). Needs scipy (bench only).
+in 32-sample FIFO reads). Then, unless ``--no-loo``, the leave-one-recording-out
+cross-validation of the detector's tuned constants (``bench/ppg_crossval.py``): plain figures,
+cross-validated figures and the gap. Needs scipy (bench only).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import argparse
 import contextlib
 import csv
 import json
-import os
 import sys
 import time
 import warnings
@@ -40,16 +41,15 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from device.dsp.beats import BeatDetector
+from device.dsp.beats import BeatDetector, Tuning
+from device.dsp.channels import pick_channel
 from device.dsp.heart import QUALITY_MIN
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "ppg"
+DEFAULT_DATA = REPO / "tests" / "data" / "ppg"
 FIFO = 32
 WINDOW_S = 10.0
 HOP_S = 5.0
-#: Camera channel value at which the red channel counts as clipped.
-CLIP_LEVEL = 254.5
 
 
 @dataclass
@@ -69,9 +69,9 @@ class Recording:
 
 
 def data_dir(arg: str | None) -> Path:
-    path = Path(arg or os.environ.get("BEDSIDE_PPG_DATA") or DEFAULT_DATA)
+    path = Path(arg) if arg else DEFAULT_DATA
     if not path.is_dir():
-        sys.exit(f"ppg_accuracy: data directory {path} not found (use --data or BEDSIDE_PPG_DATA)")
+        sys.exit(f"ppg_accuracy: data directory {path} not found (use --data)")
     return path
 
 
@@ -101,9 +101,13 @@ def load_welltory(root: Path, rate: float = 30.0, channel: str = "red") -> list[
         data = np.loadtxt(sub / "PPG.csv", delimiter=",", skiprows=1)
         t = data[:, 0] / 1000.0
         # Camera light falls as blood arrives. Red is the README's channel, but a red channel
-        # clipped at 255 most of the time carries no pulse; then green does (subject_20).
-        clipped = channel == "auto" and np.mean(data[:, 1] >= CLIP_LEVEL) > 0.5
-        red = -data[:, 2 if clipped else 1]
+        # clipped at 255 carries no pulse; then green does (subject_20, subject_21). "auto"
+        # applies the product's channel rule (device/dsp/channels.py) to the recording.
+        col = 1
+        if channel == "auto":
+            cols = {"R": data[:, 1], "G": data[:, 2], "B": data[:, 3]}
+            col = 1 + "RGB".index(pick_channel(cols, ("R", "G", "B")))
+        red = -data[:, col]
         grid = np.arange(0.0, t[-1], 1.0 / rate)
         ppg = np.interp(grid, t, red)
         rr = np.loadtxt(sub / "RR.txt").ravel() / 1000.0
@@ -135,9 +139,9 @@ SHOWN_QUALITY = QUALITY_MIN
 Beats = tuple[np.ndarray, np.ndarray | None]
 
 
-def ours(ppg: np.ndarray, rate: float) -> Beats:
+def ours(ppg: np.ndarray, rate: float, tuning: Tuning | None = None) -> Beats:
     """Our streaming detector fed 32-sample FIFO reads: beats, and which the box shows."""
-    det = BeatDetector(rate)
+    det = BeatDetector(rate, tuning)
     beats: list[float] = []
     shown: list[bool] = []
     for i in range(0, len(ppg), FIFO):
@@ -298,6 +302,7 @@ def score(rec: Recording, est: np.ndarray, shown: np.ndarray | None = None) -> d
 def run_method(
     method: Callable[[np.ndarray, float], Beats], recs: list[Recording]
 ) -> tuple[dict, list[dict]]:
+    """Run ``method`` on every recording; return the summary and one scored row each."""
     rows = []
     cpu = 0.0
     dur = 0.0
@@ -318,33 +323,33 @@ def run_method(
         row = score(rec, est, shown)
         row["name"] = rec.name
         rows.append(row)
+    return summarize(rows, cpu / dur * 3600.0), rows
+
+
+def summarize(rows: list[dict], cpu_s_per_h: float = float("nan")) -> dict:
+    """Pooled HR error and cover, mean F1 and HRV errors over scored recordings."""
 
     def avg(key: str) -> float:
         vals = [r[key] for r in rows if np.isfinite(r[key])]
         return float(np.mean(vals)) if vals else float("nan")
 
-    def pooled_hr() -> float:
-        errs = [e for r in rows for e in r.get("hr_errors", [])]
-        return float(np.mean(errs)) if errs else float("nan")
-
-    def pooled_cover(key: str = "hr_errors") -> float:
+    def pooled_cover(key: str) -> float:
         return sum(len(r[key]) for r in rows) / max(sum(r["windows"] for r in rows), 1)
 
+    errs = [e for r in rows for e in r["hr_errors"]]
     shown_errs = [e for r in rows for e in r["shown_errors"]]
-
-    summary = {
-        "hr_mae_bpm": pooled_hr(),
-        "covered": pooled_cover(),
+    return {
+        "hr_mae_bpm": float(np.mean(errs)) if errs else float("nan"),
+        "covered": pooled_cover("hr_errors"),
         "f1_100": avg("f1_100"),
         "f1_50": avg("f1_50"),
         "rmssd_err_ms": avg("rmssd_err"),
         "sdnn_err_ms": avg("sdnn_err"),
-        "cpu_s_per_h": cpu / dur * 3600.0,
+        "cpu_s_per_h": cpu_s_per_h,
         # HR as the box shows it: only from beats found while quality was high enough.
         "shown_hr_mae_bpm": float(np.mean(shown_errs)) if shown_errs else float("nan"),
         "shown_covered": pooled_cover("shown_errors"),
     }
-    return summary, rows
 
 
 def streaming_cost(recs: list[Recording], rate: float = 100.0) -> dict:
@@ -371,17 +376,22 @@ def streaming_cost(recs: list[Recording], rate: float = 100.0) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", help="PPG data directory (default $BEDSIDE_PPG_DATA or ../shared)")
+    ap.add_argument("--data", help="PPG data directory (default: tests/data/ppg in the repository)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead")
     ap.add_argument("--others", action="store_true", help="also run heartpy / neurokit2")
     ap.add_argument(
         "--channel",
         choices=("red", "auto"),
-        default="red",
-        help="Welltory camera channel: red as the data README says (default), or auto: "
-        "green where red is clipped at 255 (subject_20 has no pulse left in red)",
+        default="auto",
+        help="Welltory camera channel: auto (default): the product's channel rule, green "
+        "where red is clipped (subjects 20 and 21); or red, as the data README says",
     )
     ap.add_argument("--verbose", action="store_true", help="also print every recording")
+    ap.add_argument(
+        "--no-loo",
+        action="store_true",
+        help="skip the leave-one-recording-out cross-validation (27 tunings, a few minutes)",
+    )
     args = ap.parse_args(argv)
     root = data_dir(args.data)
     bidmc = load_bidmc(root)
@@ -408,6 +418,14 @@ def main(argv: list[str] | None = None) -> int:
             result["sets"][f"{set_name}/{m.__name__}"] = summary
             result["recordings"][f"{set_name}/{m.__name__}"] = rows
     result["streaming_100hz"] = streaming_cost(bidmc)
+    if not args.no_loo:
+        from ppg_crossval import cross_validate
+
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+            result["cross_validation"] = cross_validate(sets)
+        for fig in result["cross_validation"]["sets"].values():
+            for part in fig.values():
+                part.pop("cpu_s_per_h", None)
     for rows in result["recordings"].values():
         for row in rows:
             row.pop("hr_errors", None)
@@ -433,6 +451,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['f1_100']:7.3f} {r['f1_50']:7.3f} {r['rmssd_err']:8.1f} "
                     f"{r['sdnn_err']:7.1f}"
                 )
+    if "cross_validation" in result:
+        from ppg_crossval import print_table
+
+        print("\nleave-one-recording-out cross-validation of the tuned constants (ppg_crossval):")
+        print_table(result["cross_validation"])
     sc = result["streaming_100hz"]
     print(
         f"\nlatency {result['latency_s']:.3f} s; streaming path (HeartAnalyzer) at 100 Hz: "

@@ -1,4 +1,4 @@
-"""Shared test fixtures: paths of the repo and of the shared data beside it, ALSA capture."""
+"""Shared test fixtures: paths of the repo and of its PPG recordings, ALSA capture."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ settings.load_profile(
 )
 
 REPO = Path(__file__).resolve().parent.parent
-#: Real PPG recordings live in shared/ beside the repository (CI clones it there too).
-PPG_DATA = Path(os.environ.get("BEDSIDE_PPG_DATA", REPO.parent / "shared" / "data" / "ppg"))
+#: Real PPG recordings, in the repository with their licences (tests/data/ppg/README.md).
+PPG_DATA = REPO / "tests" / "data" / "ppg"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from ppg_synthetic import beat_times, fiducials, match_count, ppg
 
 REPO = Path(__file__).resolve().parent.parent
-PPG_DATA = Path(os.environ.get("BEDSIDE_PPG_DATA", REPO.parent / "shared" / "data" / "ppg"))
+PPG_DATA = REPO / "tests" / "data" / "ppg"  # recordings in the repo (README there)
 RATE = 50.0
 
 
@@ -42,7 +41,17 @@ def test_json_has_exactly_the_promised_keys(synthetic, bedside_cmd, cli_env) -> 
     res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "50", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert set(out) == {"beats_s", "hr", "rmssd_ms", "sdnn_ms", "latency_s"}
+    assert set(out) == {
+        "beats_s",
+        "hr",
+        "rmssd_ms",
+        "sdnn_ms",
+        "rmssd_5min_ms",
+        "sdnn_5min_ms",
+        "rate_hz",
+        "latency_s",
+    }
+    assert out["rate_hz"] == 50.0
     truth = fiducials(beats)
     truth = truth[truth > 1.0]
     found = np.array(out["beats_s"])
@@ -127,7 +136,7 @@ def test_empty_and_missing_files_exit_2(tmp_path, bedside_cmd, cli_env) -> None:
     assert res.returncode == 2 and "cannot read" in res.stderr
 
 
-@pytest.mark.parametrize("rate", ["fast", "5", "5000"])
+@pytest.mark.parametrize("rate", ["fast", "5", "3300", "5000"])
 def test_bad_rate_is_a_usage_error(synthetic, bedside_cmd, cli_env, rate) -> None:
     path, _ = synthetic
     res = run_cli(bedside_cmd, cli_env, str(path), "--rate", rate)
@@ -136,7 +145,7 @@ def test_bad_rate_is_a_usage_error(synthetic, bedside_cmd, cli_env, rate) -> Non
 
 def test_real_recording(bedside_cmd, cli_env) -> None:
     path = PPG_DATA / "bidmc" / "bidmc_01_Signals.csv"
-    assert path.is_file(), f"PPG dev data missing: {path} (clone shared/ beside the repo)"
+    assert path.is_file(), f"PPG dev data missing: {path}"
     res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "125", "--column", "PLETH", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -145,3 +154,71 @@ def test_real_recording(bedside_cmd, cli_env) -> None:
     ref_bpm = 60.0 / np.mean(np.diff(ref))
     hr = np.array([bpm for _, bpm in out["hr"]])
     assert len(hr) > 450 and np.median(np.abs(hr - ref_bpm)) < 2.0
+
+
+def test_time_column_gives_the_rate_and_a_disagreeing_rate_is_warned(bedside_cmd, cli_env) -> None:
+    # Issue 16: BIDMC is sampled at 125 Hz; read with --rate 100 it gave 73 bpm, not 91.
+    path = PPG_DATA / "bidmc" / "bidmc_01_Signals.csv"
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", "100", "--json")
+    assert res.returncode == 0, res.stderr
+    assert "--rate 100 Hz disagrees with the time column 'time' (125 Hz)" in res.stderr
+    out = json.loads(res.stdout)
+    assert out["rate_hz"] == 125.0
+    ref = np.loadtxt(path.parent / "bidmc_01_ref_beats.csv", delimiter=",", skiprows=1)
+    hr = np.median([bpm for _, bpm in out["hr"]])
+    assert hr == pytest.approx(60.0 / np.mean(np.diff(ref)), abs=1.5)  # about 91 bpm
+    plain = run_cli(bedside_cmd, cli_env, str(path), "--json")
+    assert plain.returncode == 0 and plain.stderr == ""
+    assert json.loads(plain.stdout) == out
+
+
+def test_without_time_column_or_rate_exits_2(tmp_path, bedside_cmd, cli_env) -> None:
+    path = write_csv(tmp_path / "p.csv", "ppg", ["1.0", "2.0", "1.5"])
+    res = run_cli(bedside_cmd, cli_env, str(path))
+    assert res.returncode == 2 and "no time column: give --rate" in res.stderr
+
+
+def test_time_going_backwards_needs_rate(tmp_path, bedside_cmd, cli_env) -> None:
+    path = write_csv(tmp_path / "p.csv", "time,ppg", ["0,1.0", "0.02,2.0", "0.01,1.5"])
+    res = run_cli(bedside_cmd, cli_env, str(path))
+    assert res.returncode == 2 and "does not increase (row 4)" in res.stderr
+
+
+@pytest.mark.parametrize("rate", [2048.0, 3200.0])
+def test_fast_rates_the_chip_samples_at_are_read(tmp_path, bedside_cmd, cli_env, rate) -> None:
+    duration = 30.0
+    beats = beat_times(duration, 72.0, rsa_bpm=3.0)
+    x = ppg(beats, rate, duration, noise=0.01)
+    path = write_csv(tmp_path / "fast.csv", "ppg", [f"{v:.5f}" for v in x])
+    res = run_cli(bedside_cmd, cli_env, str(path), "--rate", f"{rate:g}", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["rate_hz"] == rate and out["latency_s"] <= 1.0
+    truth = fiducials(beats)
+    truth = truth[truth > 1.0]
+    found = np.array(out["beats_s"])
+    assert match_count(truth, found, 0.05) >= len(truth) - 1
+    assert len(found) <= len(truth) + 1
+
+
+def test_uneven_camera_frames_in_milliseconds_are_resampled(tmp_path, bedside_cmd, cli_env) -> None:
+    # A phone camera: a time column in ms, frames ~33 ms apart with jitter and a dropped frame.
+    rng = np.random.default_rng(4)
+    steps = rng.uniform(28.0, 38.0, 1800)
+    steps[900] = 400.0
+    t_ms = np.concatenate([[0.0], np.cumsum(steps)])
+    duration = t_ms[-1] / 1000.0
+    beats = beat_times(duration, 80.0)
+    fine = ppg(beats, 1000.0, duration + 0.01, noise=0.0)
+    x = 200.0 - 5.0 * fine[np.round(t_ms).astype(int)]  # camera red falls at systole
+    rows = [f"{a:.0f},{v:.4f}" for a, v in zip(t_ms, x, strict=True)]
+    path = write_csv(tmp_path / "cam.csv", "time,R", rows)
+    res = run_cli(bedside_cmd, cli_env, str(path), "--invert", "--json")
+    assert res.returncode == 0, res.stderr
+    assert "uneven time steps" in res.stderr and "resampled" in res.stderr
+    out = json.loads(res.stdout)
+    assert 28.0 < out["rate_hz"] < 32.0
+    hr = np.median([bpm for _, bpm in out["hr"]])
+    assert hr == pytest.approx(80.0, abs=1.5)
+    truth = fiducials(beats)
+    assert match_count(truth[truth > 2.0], np.array(out["beats_s"]), 0.05) >= 0.9 * len(truth)

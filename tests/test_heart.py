@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ppg_synthetic import beat_times, ppg
 
 from device.drivers.samples import SampleBlock
-from device.dsp.heart import HeartAnalyzer, coherence_spectrum
+from device.dsp.heart import HeartAnalyzer, breathing_rate, coherence_spectrum
+from device.dsp.hrv import HrvWindow, hrv_ms
 
 RATE = 100.0
+PPG_DATA = Path(__file__).resolve().parent / "data" / "ppg"  # recordings in the repo
 
 
 def counts(x: np.ndarray) -> np.ndarray:
@@ -48,7 +52,7 @@ def beats_from_intervals(pattern: list[float], duration: float, first: float = 0
 
 def test_hrv_matches_hand_computed_values() -> None:
     # Intervals 0.8, 0.9, 1.0, 0.9 s: successive differences are all +-100 ms, so RMSSD is
-    # 100 ms; SDNN = sqrt((100^2 + 0 + 100^2 + 0) / 4) = 70.71 ms; mean 0.9 s is 66.67 bpm.
+    # 100 ms; SDNN = sqrt((100^2 + 0 + 100^2 + 0) / (n - 1)) -> 70.71 ms for many intervals.
     duration = 120.0
     beats = beats_from_intervals([0.8, 0.9, 1.0, 0.9], duration)
     an = HeartAnalyzer(RATE)
@@ -230,3 +234,84 @@ def test_detector_names_a_non_finite_sample() -> None:
 
     with pytest.raises(ValueError, match="sample 2 of the block is nan"):
         BeatDetector(50.0).process(np.array([1.0, 2.0, np.nan]))
+
+
+@pytest.mark.parametrize("cycle_hz", [0.022, 0.054, 0.058, 0.06])
+def test_breathing_is_withheld_when_the_peak_lies_below_the_band(cycle_hz: float) -> None:
+    # A slow swing (1.3-3.6 cycles/min) peaks at or below the band's low edge; a parabola
+    # through the rising edge once extrapolated it to 1.5-3.4 breaths/min.
+    t = np.cumsum(np.full(100, 0.85))
+    ibi = 0.85 + 0.05 * np.sin(2 * np.pi * cycle_hz * t)
+    _, breathing = coherence_spectrum(np.cumsum(ibi), ibi, float(np.cumsum(ibi)[-1]))
+    assert breathing is None or 3.6 <= breathing <= 30.0
+
+
+def test_breathing_rate_is_inside_the_band_or_none_for_any_spectrum() -> None:
+    freq = np.fft.rfftfreq(512, 0.5)
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        power = rng.exponential(1.0, len(freq)) * np.exp(-rng.uniform(0, 40) * freq)
+        b = breathing_rate(freq, power)
+        assert b is None or 3.6 <= b <= 30.0
+
+
+def test_sdnn_divides_by_n_minus_1_as_the_task_force_and_neurokit2() -> None:
+    ibi = np.array([0.8, 0.9, 1.0, 0.9])
+    rmssd, sdnn = hrv_ms(ibi, np.diff(ibi))
+    assert rmssd == pytest.approx(100.0)
+    assert sdnn == pytest.approx(np.sqrt(20000.0 / 3.0))  # 81.65, not 70.71 (n)
+
+
+def test_last_five_minutes_are_reported_beside_the_session() -> None:
+    # Two minutes of a strongly varying rhythm, then five of a steady one: the 5-minute
+    # figures see only the steady part, the session figures both.
+    first = beats_from_intervals([0.85, 0.95], 120.0)
+    rest = first[-1] + np.cumsum(np.tile([0.88, 0.9, 0.92, 0.9], 85))
+    beats = np.concatenate([first, rest])
+    duration = float(beats[-1]) + 1.0
+    an = HeartAnalyzer(RATE)
+    feed_all(an, counts(ppg(beats, RATE, duration, noise=0.005, wander=0.1)))
+    s = an.snapshot()
+    assert s.rmssd_5min_ms == pytest.approx(20.0, abs=3.0)
+    assert s.sdnn_5min_ms == pytest.approx(14.1, abs=3.0)
+    assert an.short_term_hrv() == (s.rmssd_5min_ms, s.sdnn_5min_ms)
+    session_rmssd, _ = an.session_hrv()
+    assert session_rmssd is not None and session_rmssd > 40.0  # about 56 ms
+
+
+def test_start_up_intervals_are_checked_like_the_rest() -> None:
+    # Welltory subject 12: the first beats (a settling finger) gave intervals of 1.29 and
+    # 0.34 s that were taken unchecked, and session RMSSD read 124.8 ms against the chest
+    # strap's 25.4 ms.
+    sub = PPG_DATA / "welltory" / "subject_12"
+    data = np.loadtxt(sub / "PPG.csv", delimiter=",", skiprows=1)
+    t = data[:, 0] / 1000.0
+    rate = 30.0
+    red = np.interp(np.arange(0.0, t[-1], 1.0 / rate), t, data[:, 1])  # falls at systole
+    an = HeartAnalyzer(rate)
+    beats = []
+    for i in range(0, len(red), 32):
+        beats += an.feed(SampleBlock(i, rate, red[i : i + 32], red[i : i + 32]))
+    rr = np.loadtxt(sub / "RR.txt").ravel()
+    ref_rmssd = float(np.sqrt(np.mean(np.diff(rr) ** 2)))
+    rmssd, _ = an.session_hrv()
+    assert rmssd is not None and abs(rmssd - ref_rmssd) < 15.0
+    early = [b for b in beats if b.ibi is not None][:3]
+    assert not any(b.valid and not 0.6 < b.ibi < 1.0 for b in early if b.ibi is not None)
+
+
+def test_hrv_window_running_sums_match_a_recomputation() -> None:
+    rng = np.random.default_rng(9)
+    ibi = 800.0 + 40.0 * rng.standard_normal(2000)
+    t = np.cumsum(ibi) / 1000.0
+    win = HrvWindow(60.0)
+    for k in range(len(ibi)):
+        win.add(float(t[k]), float(ibi[k]), None if k % 50 == 0 else float(ibi[k] - ibi[k - 1]))
+    sel = t >= t[-1] - 60.0
+    idx = np.flatnonzero(sel)
+    diffs = [ibi[k] - ibi[k - 1] for k in idx if k % 50 != 0]
+    rmssd, sdnn = win.figures(float(t[-1]), 20)
+    assert rmssd == pytest.approx(np.sqrt(np.mean(np.square(diffs))), rel=1e-9)
+    assert sdnn == pytest.approx(np.std(ibi[sel], ddof=1), rel=1e-9)
+    assert win.figures(float(t[-1]) + 61.0, 20) == (None, None)  # all expired
+    assert len(win) == 0

@@ -51,3 +51,33 @@ def test_window_hr_uses_plausible_intervals_only() -> None:
     # Intervals 1, 1, 1, 0.1 (too short) and 4.9 (too long): 60 bpm.
     assert bench.window_hr(beats, 0.0, 10.0) == pytest.approx(60.0)
     assert bench.window_hr(np.array([0.0, 1.0]), 0.0, 10.0) is None
+
+
+def test_cross_validation_chooses_on_the_training_folds_only() -> None:
+    import ppg_crossval as cv
+
+    def row(name: str, hr: float) -> dict:
+        return {"name": name, "hr_mae": hr, "f1_100": 1.0}
+
+    # Each fold takes the tuning best on the *other* recordings: b's fold (trained on a and
+    # c: 4.0 against 3.5) takes tuning 1, though b itself scores best with tuning 0.
+    scored = [
+        {"s": [row("a", 2.0), row("b", 1.0), row("c", 2.0)]},
+        {"s": [row("a", 1.0), row("b", 3.0), row("c", 2.5)]},
+    ]
+    assert cv.select_per_fold(scored, ["a", "b", "c"]) == {"a": 0, "b": 1, "c": 0}
+    assert cv.best_tuning(scored, {"a", "b", "c"}) == 0  # 5.0 vs 6.5
+    # Ties keep the earlier tuning (the product's defaults come first).
+    assert cv.best_tuning([scored[0], scored[0]], {"a"}) == 0
+    # A recording with no HR estimate at all costs MISSING_HR_BPM, F1 its weight.
+    missing = {"s": [{"name": "a", "hr_mae": float("nan"), "f1_100": 0.5}]}
+    assert cv.objective(missing, {"a"}) == cv.MISSING_HR_BPM + 0.5 * cv.F1_WEIGHT_BPM
+
+
+def test_grid_starts_with_the_product_defaults_and_holds_each_once() -> None:
+    import ppg_crossval as cv
+
+    from device.dsp.beats import Tuning
+
+    grid = cv.tunings()
+    assert grid[0] == Tuning() and len(grid) == len(set(grid)) == 27

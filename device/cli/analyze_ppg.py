@@ -1,8 +1,15 @@
 """``bedside analyze-ppg``: run the box's own streaming heart analysis on a PPG CSV file.
 
-The file has a header row and one sample per row at a fixed rate. The samples are fed to
-:class:`~device.dsp.heart.HeartAnalyzer` in FIFO-sized blocks, exactly as the box feeds what it
-reads from the sensor, so the beats are the ones the box would have found.
+The file has a header row and one sample per row. A time column (``time``, ``t``, ``t_s``,
+``time_s``: seconds; ``time_ms``, ``t_ms``: milliseconds; a plain ``time`` whose steps exceed
+1 is taken as milliseconds, as a phone camera writes it) gives the sample rate; a file sampled
+unevenly is put on an even grid at its median step by linear interpolation. Without a time
+column ``--rate`` is needed; when both are there and differ by more than 2 %, the time column
+wins and a warning says so. Rates of 20-3200 Hz are read (the MAX30102 samples at up to 3200
+sps); above 1000 Hz the samples are averaged in groups down to at most 1000 Hz first.
+
+The samples are fed to :class:`~device.dsp.heart.HeartAnalyzer` in FIFO-sized blocks, exactly
+as the box feeds what it reads from the sensor, so the beats are the ones the box would find.
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ import csv
 import io
 import json
 import math
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.exc import InputFileError
+from device.exc import InputFileError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,6 +33,24 @@ if TYPE_CHECKING:
 FIFO_SAMPLES = 32
 #: Column names taken without ``--column`` (case-insensitive), in order of preference.
 DEFAULT_COLUMNS = ("ppg", "pleth", "ir")
+#: Time column names (case-insensitive) and their unit in seconds (``None``: by the steps).
+TIME_COLUMNS: dict[str, float | None] = {
+    "time": None,
+    "t": None,
+    "t_s": 1.0,
+    "time_s": 1.0,
+    "time_ms": 1e-3,
+    "t_ms": 1e-3,
+}
+#: Sample rates read, Hz: the MAX30102's slowest and fastest.
+RATE_MIN_HZ = 20.0
+RATE_MAX_HZ = 3200.0
+#: Fastest rate fed to the analysis; faster files are averaged in groups first, Hz.
+ANALYSIS_MAX_HZ = 1000.0
+#: ``--rate`` and the time column disagree when they differ by more than this share.
+RATE_TOLERANCE = 0.02
+#: A time column with a sample more than this many steps off an even grid is uneven.
+EVEN_TOLERANCE = 1.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     p.add_argument("file", metavar="FILE.csv", help="CSV file: header row, one sample per row")
-    p.add_argument("--rate", type=_rate, required=True, metavar="HZ", help="sample rate in Hz")
+    p.add_argument(
+        "--rate",
+        type=_rate,
+        metavar="HZ",
+        help="sample rate in Hz, 20-3200 (needed when the file has no time column)",
+    )
     p.add_argument(
         "--column",
         metavar="NAME",
@@ -54,13 +86,27 @@ def _rate(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"rate {text!r} is not a number") from None
-    if not 20.0 <= value <= 1000.0:
-        raise argparse.ArgumentTypeError(f"rate {text!r} Hz is outside 20-1000 Hz")
+    if not RATE_MIN_HZ <= value <= RATE_MAX_HZ:
+        raise argparse.ArgumentTypeError(
+            f"rate {text!r} Hz is outside {RATE_MIN_HZ:g}-{RATE_MAX_HZ:g} Hz"
+        )
     return value
 
 
-def read_column(path: str | Path, column: str | None) -> np.ndarray:
-    """Read one numeric column of a CSV file with a header row.
+@dataclass
+class Recording:
+    """What a PPG CSV file holds: the samples and, when it has one, its time column."""
+
+    #: The PPG column's values.
+    samples: np.ndarray
+    #: The time column in seconds, or ``None`` when the file has none.
+    times_s: np.ndarray | None
+    #: The time column's name as the header spells it (``""`` without one).
+    time_name: str = ""
+
+
+def read_column(path: str | Path, column: str | None) -> Recording:
+    """Read one numeric column of a CSV file with a header row, and its time column if any.
 
     Raises :class:`InputFileError` naming the file, the row (1 is the header) and the fault.
     """
@@ -84,7 +130,10 @@ def read_column(path: str | Path, column: str | None) -> np.ndarray:
         raise InputFileError(f"{path}: row 1: malformed CSV: {exc}") from None
     names = [h.strip() for h in header]
     col = _pick_column(path, names, column)
+    lower = [n.lower() for n in names]
+    tcol = next((i for i, n in enumerate(lower) if n in TIME_COLUMNS and i != col), None)
     values: list[float] = []
+    times: list[float] = []
     while True:
         try:
             fields = next(reader)
@@ -95,24 +144,94 @@ def read_column(path: str | Path, column: str | None) -> np.ndarray:
         line = reader.line_num
         if not fields or all(not cell.strip() for cell in fields):
             continue
-        if col >= len(fields):
+        need = col if tcol is None else max(col, tcol)
+        if need >= len(fields):
             raise InputFileError(
                 f"{path}: row {line}: has {len(fields)} fields, "
-                f"column {names[col]!r} is field {col + 1}"
+                f"column {names[need]!r} is field {need + 1}"
             )
-        cell = fields[col].strip()
-        try:
-            value = float(cell)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise InputFileError(
-                f"{path}: row {line}: column {names[col]!r} value {cell!r} is not a number"
-            )
-        values.append(value)
+        values.append(_number(path, line, names[col], fields[col]))
+        if tcol is not None:
+            times.append(_number(path, line, names[tcol], fields[tcol]))
     if not values:
         raise InputFileError(f"{path}: row 2: no samples after the header")
-    return np.asarray(values, dtype=float)
+    if tcol is None:
+        return Recording(np.asarray(values, dtype=float), None)
+    t = np.asarray(times, dtype=float)
+    unit = TIME_COLUMNS[lower[tcol]]
+    if unit is None:
+        steps = np.diff(t)
+        # Seconds unless a step of more than 1 would mean a rate below 1 Hz: milliseconds.
+        unit = 1e-3 if len(steps) and float(np.median(steps)) > 1.0 else 1.0
+    return Recording(np.asarray(values, dtype=float), (t - t[0]) * unit, names[tcol])
+
+
+def _number(path: str | Path, line: int, name: str, cell: str) -> float:
+    cell = cell.strip()
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputFileError(f"{path}: row {line}: column {name!r} value {cell!r} is not a number")
+    return value
+
+
+def choose_rate(
+    path: str | Path, rec: Recording, rate: float | None, warn: list[str]
+) -> tuple[np.ndarray, float, str]:
+    """The samples on an even grid, their rate (Hz) and where the rate came from.
+
+    The rate is the time column's (its median step) when the file has a usable one, else
+    ``--rate``.
+
+    Warnings for the user (``--rate`` disagreeing with the time column, a time column that
+    cannot be used) are appended to ``warn``. Raises :class:`UsageError` without a rate.
+    """
+    import numpy as np
+
+    t = rec.times_s
+    if t is None:
+        if rate is None:
+            raise UsageError(f"{path}: the file has no time column: give --rate HZ")
+        return rec.samples, rate, "--rate"
+    steps = np.diff(t)
+    back = np.flatnonzero(steps < 0.0)
+    if len(steps) == 0 or len(back) or t[-1] <= t[0]:
+        row = 3 + int(back[0]) if len(back) else 2
+        what = f"time column {rec.time_name!r} does not increase (row {row})"
+        if rate is None:
+            raise UsageError(f"{path}: {what}: give --rate HZ")
+        warn.append(f"{path}: {what}; using --rate {rate:g} Hz")
+        return rec.samples, rate, "--rate"
+    # The mean step over the whole file: a column printed to a few digits (BIDMC's 100.01,
+    # 100.02, 100.02 ...) has uneven and even repeated single steps but the right span.
+    file_rate = float(f"{(len(t) - 1) / float(t[-1] - t[0]):.4g}")
+    if not RATE_MIN_HZ <= file_rate <= RATE_MAX_HZ:
+        raise UsageError(
+            f"{path}: time column {rec.time_name!r} gives {file_rate:g} Hz, "
+            f"outside {RATE_MIN_HZ:g}-{RATE_MAX_HZ:g} Hz"
+        )
+    if rate is not None:
+        if abs(rate - file_rate) > RATE_TOLERANCE * file_rate:
+            warn.append(
+                f"{path}: --rate {rate:g} Hz disagrees with the time column {rec.time_name!r} "
+                f"({file_rate:g} Hz); using the time column"
+            )
+        else:
+            file_rate = rate  # the exact figure the user knows
+    samples = rec.samples
+    grid = np.arange(len(t)) / file_rate
+    if float(np.max(np.abs(t - grid))) > EVEN_TOLERANCE / file_rate:
+        # Samples more than a step off an even grid (a camera's irregular frames, dropped
+        # frames): put them on one by linear interpolation.
+        grid = np.arange(0.0, float(t[-1]), 1.0 / file_rate)
+        samples = np.interp(grid, t, samples)
+        warn.append(
+            f"{path}: uneven time steps ({float(steps.min()):.4g}-{float(steps.max()):.4g} s):"
+            f" resampled at {file_rate:g} Hz"
+        )
+    return samples, file_rate, f"time column {rec.time_name!r}"
 
 
 def _pick_column(path: str | Path, names: list[str], column: str | None) -> int:
@@ -126,7 +245,7 @@ def _pick_column(path: str | Path, names: list[str], column: str | None) -> int:
     for name in DEFAULT_COLUMNS:
         if name in lower:
             return lower.index(name)
-    others = [i for i, n in enumerate(lower) if n not in ("time", "t", "t_s", "time_s", "")]
+    others = [i for i, n in enumerate(lower) if n not in TIME_COLUMNS and n]
     if len(others) == 1:
         return others[0]
     raise InputFileError(
@@ -139,15 +258,26 @@ def analyse(samples: np.ndarray, rate_hz: float, *, invert: bool = False) -> dic
 
     The samples are taken to rise as blood arrives (systolic peaks up, as a monitor's
     plethysmogram) unless ``invert`` says they fall (raw reflectance counts, camera red).
-    Blocks of at most one FIFO are cut at whole seconds so that the heart rate is read once
-    per second of signal (at ``t`` = 1, 2, ... s, from the samples before ``t``).
+    Above 1000 Hz, groups of ``q`` samples are averaged first (a moving average has its
+    nulls at the new rate's multiples, just where what would alias into the pulse band
+    lies); beat times stay in seconds since the first sample. Blocks of at most one FIFO are
+    cut at whole seconds so that the heart rate is read once per second of signal (at
+    ``t`` = 1, 2, ... s, from the samples before ``t``). HRV is given over the whole file
+    and over its last 5 minutes.
     """
     import numpy as np
 
     from device.drivers.samples import SampleBlock
     from device.dsp.heart import HeartAnalyzer
 
-    analyzer = HeartAnalyzer(rate_hz)
+    q = math.ceil(rate_hz / ANALYSIS_MAX_HZ - 1e-9)
+    if q > 1:
+        n_out = len(samples) // q
+        samples = samples[: n_out * q].reshape(n_out, q).mean(axis=1)
+    rate = rate_hz / q
+    # The mean of samples k*q .. k*q+q-1 stands at their middle.
+    shift = (q - 1) / (2.0 * rate_hz)
+    analyzer = HeartAnalyzer(rate)
     # The analyser takes sensor counts, which fall at systole.
     ir = samples if invert else -samples
     ir = np.ascontiguousarray(ir, dtype=float)
@@ -156,40 +286,52 @@ def analyse(samples: np.ndarray, rate_hz: float, *, invert: bool = False) -> dic
     n = len(ir)
     i = 0
     second = 1
-    boundary = math.ceil(rate_hz)
+    boundary = math.ceil(rate - 1e-9)
     while i < n:
         end = min(i + FIFO_SAMPLES, n, boundary)
         part = ir[i:end]
-        beats += [b.t for b in analyzer.feed(SampleBlock(i, rate_hz, part, part))]
+        beats += [b.t for b in analyzer.feed(SampleBlock(i, rate, part, part))]
         i = end
         if i == boundary:
             state = analyzer.snapshot()
             if state.hr_bpm is not None:
                 hr.append([float(second), round(state.hr_bpm, 2)])
             second += 1
-            boundary = math.ceil(second * rate_hz)
+            boundary = math.ceil(second * rate - 1e-9)
     beats += analyzer.detector.flush()
     rmssd, sdnn = analyzer.session_hrv()
+    rmssd_5, sdnn_5 = analyzer.short_term_hrv()
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
     return {
-        "beats_s": [round(t, 4) for t in beats],
+        "beats_s": [round(t + shift, 4) for t in beats],
         "hr": hr,
-        "rmssd_ms": None if rmssd is None else round(rmssd, 2),
-        "sdnn_ms": None if sdnn is None else round(sdnn, 2),
-        "latency_s": round(analyzer.latency_s, 4),
+        "rmssd_ms": ms(rmssd),
+        "sdnn_ms": ms(sdnn),
+        "rmssd_5min_ms": ms(rmssd_5),
+        "sdnn_5min_ms": ms(sdnn_5),
+        "rate_hz": round(rate_hz, 4),
+        "latency_s": round(analyzer.latency_s + (q - 1) / rate_hz, 4),
     }
 
 
 def analyze(args: argparse.Namespace) -> int:
     """Handler of ``bedside analyze-ppg``."""
-    samples = read_column(args.file, args.column)
-    result = analyse(samples, args.rate, invert=args.invert)
+    rec = read_column(args.file, args.column)
+    warnings: list[str] = []
+    samples, rate, source = choose_rate(args.file, rec, args.rate, warnings)
+    for line in warnings:
+        print(f"analyze-ppg: warning: {line}", file=sys.stderr)
+    result = analyse(samples, rate, invert=args.invert)
     if args.json:
         print(json.dumps(result))
         return 0
-    duration = len(samples) / args.rate
+    duration = len(samples) / rate
     beats = result["beats_s"]
     rates = [bpm for _, bpm in result["hr"]]
-    print(f"{args.file}: {len(samples)} samples, {duration:.1f} s at {args.rate:g} Hz")
+    print(f"{args.file}: {len(samples)} samples, {duration:.1f} s at {rate:.4g} Hz ({source})")
     print(f"beats: {len(beats)} (reported {result['latency_s']:.2f} s after each beat)")
     if rates:
         print(
@@ -199,7 +341,12 @@ def analyze(args: argparse.Namespace) -> int:
         )
     else:
         print("heart rate: withheld (signal quality too low or recording too short)")
-    for key, label in (("rmssd_ms", "RMSSD"), ("sdnn_ms", "SDNN")):
+    for key, label in (
+        ("rmssd_ms", "RMSSD"),
+        ("sdnn_ms", "SDNN"),
+        ("rmssd_5min_ms", "RMSSD, last 5 min"),
+        ("sdnn_5min_ms", "SDNN, last 5 min"),
+    ):
         value = result[key]
         print(
             f"{label}: "

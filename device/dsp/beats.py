@@ -4,13 +4,14 @@ Chain: band-pass (Butterworth high-pass 0.3 Hz, low-pass 6 Hz), first difference
 steepest point of each systolic upstroke is the beat's fiducial point (it is sharper and
 steadier than the rounded systolic peak, so intervals jitter less). Each local maximum of the
 slope is a candidate; a candidate becomes a beat when, ``look-ahead`` after it, it is the
-steepest candidate within a refractory window around it (half the expected interval,
+steepest candidate within a refractory window around it (60 % of the expected interval,
 0.3-0.6 s) and its slope clears an adaptive threshold (a share of the median slope of recent
 beats). Its time is refined to a fraction of a sample by a parabola through the slope maximum.
 The expected interval is the median of recent intervals, checked against the rhythm of the
 signal (its autocorrelation), so a run of double detections cannot sustain itself. Intervals
-outside 0.3-2.0 s or off the recent median by more than 20 % are flagged; the share of
-plausible recent intervals is the signal-quality index.
+outside 0.3-2.0 s or off the recent median by more than 20 % are flagged (the first ones,
+before there is a median, against the rhythm: unconfirmed start-up intervals are flagged
+too); the share of plausible recent intervals is the signal-quality index.
 
 Every decision uses only samples up to the candidate plus the fixed look-ahead, so the beats do
 not depend on how the stream is cut into blocks, and the first part of a recording gives the
@@ -27,12 +28,12 @@ import numpy as np
 
 from device.dsp.biquad import SosFilter, butterworth_highpass, butterworth_lowpass
 
-__all__ = ["Beat", "BeatDetector"]
+__all__ = ["Beat", "BeatDetector", "Tuning"]
 
 #: Band-pass corners in Hz: below the slowest heart rate's fundamental (30 bpm is 0.5 Hz) yet
-#: above most breathing wander; above the harmonics that shape the upstroke at 180 bpm.
+#: above most breathing wander; above the harmonics that shape the upstroke at 180 bpm (the
+#: low-pass corner is :attr:`Tuning.lowpass_hz`, 6 Hz by default).
 HIGHPASS_HZ = 0.3
-LOWPASS_HZ = 6.0
 #: Frequency (Hz) at which the filter delay is taken out of the reported times: the slope
 #: maximum is formed mostly by the 2nd-4th harmonic of a resting pulse.
 DELAY_REF_HZ = 2.5
@@ -43,12 +44,12 @@ IBI_MIN_S = 0.3
 IBI_MAX_S = 2.0
 #: Largest relative change of an interval against the recent median (the "20 % rule").
 IBI_RULE = 0.2
-#: Refractory window around a beat: this share of the recent interval, clamped, s.
-REFRACTORY_SHARE = 0.5
+#: Refractory window around a beat: a share of the recent interval
+#: (:attr:`Tuning.refractory_share`), clamped, s.
 REFRACTORY_MIN_S = 0.3
 REFRACTORY_MAX_S = 0.6
-#: A candidate must reach this share of the reference slope (median of recent beats).
-THRESHOLD_SHARE = 0.35
+#: A candidate must reach a share of the reference slope (median of recent beats):
+#: :attr:`Tuning.threshold_share`.
 #: Slopes above this many times the reference are movement, not pulse.
 ARTEFACT_RATIO = 4.0
 #: Beats whose slopes form the reference, and how many it takes to leave start-up.
@@ -72,6 +73,33 @@ RHYTHM_PICK = 0.8
 RHYTHM_DISAGREE = 0.3
 #: Intervals that make up the quality index.
 QUALITY_BEATS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """The detector's constants that are chosen on recordings (not given by physiology, the
+    latency contract or a published method).
+
+    ``bench/ppg_crossval.py`` chooses them from a grid by the training loss over every
+    recording in the repository; the defaults are its choice on all of them (it also chose
+    them in 20 of 24 leave-one-recording-out folds), and its cross-validated figures are what
+    this choice is expected to score on recordings it never saw (docs/heart.md).
+    """
+
+    #: Share of the reference slope a candidate must reach (qppg's adaptive threshold).
+    threshold_share: float = 0.25
+    #: Refractory window as a share of the expected interval (clamped to 0.3-0.6 s).
+    refractory_share: float = 0.6
+    #: Low-pass corner of the band-pass, Hz.
+    lowpass_hz: float = 6.0
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.threshold_share <= 0.9:
+            raise ValueError(f"threshold_share must be 0.05-0.9, got {self.threshold_share!r}")
+        if not 0.2 <= self.refractory_share <= 0.9:
+            raise ValueError(f"refractory_share must be 0.2-0.9, got {self.refractory_share!r}")
+        if not 2.0 <= self.lowpass_hz <= 15.0:
+            raise ValueError(f"lowpass_hz must be 2-15 Hz, got {self.lowpass_hz!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +131,16 @@ class BeatDetector:
     seconds since stream index 0 at ``rate_hz``. Works at 20-1000 Hz.
     """
 
-    def __init__(self, rate_hz: float) -> None:
+    def __init__(self, rate_hz: float, tuning: Tuning | None = None) -> None:
         rate_hz = float(rate_hz)
         if not 20.0 <= rate_hz <= 1000.0:
             raise ValueError(f"beat detector rate must be 20-1000 Hz, got {rate_hz!r}")
         self.rate_hz = rate_hz
-        lowpass = min(LOWPASS_HZ, 0.4 * rate_hz)
+        #: The constants in use (:class:`Tuning`; the product's defaults unless given).
+        self.tuning = tuning = Tuning() if tuning is None else tuning
+        self._threshold_share = tuning.threshold_share
+        self._refractory_share = tuning.refractory_share
+        lowpass = min(tuning.lowpass_hz, 0.4 * rate_hz)
         self._filter = SosFilter(
             butterworth_highpass(2, HIGHPASS_HZ, rate_hz) + butterworth_lowpass(4, lowpass, rate_hz)
         )
@@ -275,14 +307,14 @@ class BeatDetector:
             reach = (
                 REFRACTORY_MIN_S
                 if period is None
-                else min(max(REFRACTORY_SHARE * period, REFRACTORY_MIN_S), REFRACTORY_MAX_S)
+                else min(max(self._refractory_share * period, REFRACTORY_MIN_S), REFRACTORY_MAX_S)
             )
             while self._recent and self._recent[0][0] < pos - (RESTART_S + REFRACTORY_MAX_S) * fs:
                 self._recent.popleft()
             beat = self._judge(pos, value, reach, last)
             self._recent.append((pos, value))
             if beat:
-                out.append(self._accept(t - self.filter_delay_s, value))
+                out.append(self._accept(t - self.filter_delay_s, value, period))
 
     def _rhythm(self, pos: float, last: float) -> float | None:
         """Pulse period (s) from the autocorrelation of the band-passed signal, or ``None``.
@@ -362,19 +394,22 @@ class BeatDetector:
                 age = pos / fs - self._fallback_t
                 decay = max(FALLBACK_FLOOR, 0.5 ** (age / FALLBACK_HALF_LIFE_S))
                 reference = max(reference, self._fallback * decay)
-        if value < THRESHOLD_SHARE * reference:
+        if value < self._threshold_share * reference:
             return False
         t = pos / fs - self.filter_delay_s
         return self._last_t is None or t - self._last_t >= IBI_MIN_S
 
-    def _accept(self, t: float, value: float) -> Beat:
+    def _accept(self, t: float, value: float, period: float | None) -> Beat:
         ibi = None if self._last_t is None else t - self._last_t
         valid = False
         if ibi is not None:
             valid = IBI_MIN_S <= ibi <= IBI_MAX_S
-            if valid and len(self._ibis) >= 3:
-                median = _median(self._ibis)
-                valid = abs(ibi - median) <= IBI_RULE * median
+            # The 20 % rule, against the median of recent intervals; before there are three,
+            # against the rhythm of the signal, and without a rhythm the interval is not
+            # trusted (a start-up interval is checked like every other).
+            reference = _median(self._ibis) if len(self._ibis) >= 3 else period
+            if valid:
+                valid = reference is not None and abs(ibi - reference) <= IBI_RULE * reference
             if IBI_MIN_S <= ibi <= IBI_MAX_S:
                 self._ibis.append(ibi)
             self._valid.append(valid)

@@ -5,9 +5,11 @@ the streaming :class:`~device.dsp.beats.BeatDetector` on the infrared channel an
 figures the therapy reads through :meth:`HeartAnalyzer.snapshot`:
 
 * heart rate beat to beat and smoothed (mean of the last plausible intervals);
-* RMSSD and SDNN over a rolling 60 s and over the whole session (Task Force 1996), from
-  intervals that pass the detector's plausibility and 20 % rules; a difference is taken only
-  between two adjacent plausible intervals;
+* RMSSD and SDNN over a rolling 60 s, the last 5 minutes and the whole session (Task Force
+  1996; SDNN with n - 1, as neurokit2 and the standard), from the corrected intervals: those
+  that pass the detector's plausibility and 20 % rules (start-up intervals included); a
+  difference is taken only between two adjacent plausible intervals, so an interval around
+  a missed or extra beat leaves the figures instead of being smeared into them;
 * HeartMath-style coherence (McCraty 2009): intervals resampled at 2 Hz, the latest 64 s,
   detrended, Hann window, every 5 s; highest peak in 0.04-0.26 Hz, peak power over 0.030 Hz
   around it, total power 0.0033-0.4 Hz, ratio ``(peak / (total - peak)) ** 2``;
@@ -27,8 +29,10 @@ import numpy as np
 
 from device.drivers.samples import SampleBlock
 from device.dsp.beats import Beat, BeatDetector
+from device.dsp.channels import is_usable
+from device.dsp.hrv import HrvWindow
 
-__all__ = ["HeartAnalyzer", "HeartState", "coherence_spectrum"]
+__all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum"]
 
 #: Quality (0..1) below which every figure is withheld.
 QUALITY_MIN = 0.6
@@ -42,6 +46,9 @@ HRV_MIN_COVER_S = 45.0
 HRV_MIN_DIFFS = 20
 #: Session HRV needs at least this many successive differences.
 SESSION_MIN_DIFFS = 30
+#: Short-term HRV window (the Task Force's standard 5 minutes), s; it needs as many
+#: differences as the session figures.
+SHORT_TERM_S = 300.0
 #: Coherence: resampling rate (Hz), window (s), update period (s), needed coverage (share).
 COH_RATE_HZ = 2.0
 COH_WINDOW_S = 64.0
@@ -55,6 +62,10 @@ COH_TOTAL_BAND = (0.0033, 0.4)
 #: the peak must hold to be believed.
 BREATH_BAND = (0.06, 0.5)
 BREATH_MIN_SHARE = 0.25
+#: Channel check: the window (s) over which a channel must be neither clipped nor flat, and
+#: how often it is checked (s of stream).
+CHANNEL_WINDOW_S = 2.0
+CHANNEL_CHECK_S = 1.0
 #: Beats kept in memory, s (the longest window plus margin).
 KEEP_S = 70.0
 
@@ -87,6 +98,10 @@ class HeartState:
     contact: bool
     #: Beats detected since the start.
     beats: int
+    #: RMSSD over the last 5 minutes, ms.
+    rmssd_5min_ms: float | None = None
+    #: SDNN over the last 5 minutes, ms.
+    sdnn_5min_ms: float | None = None
 
 
 def coherence_spectrum(
@@ -113,17 +128,39 @@ def coherence_spectrum(
     coherence = (peak / rest) ** 2 if rest > 0.0 else math.inf
     if total <= 0.0:
         coherence = 0.0
-    bb = (freq >= BREATH_BAND[0]) & (freq <= BREATH_BAND[1])
-    i = int(np.flatnonzero(bb)[int(np.argmax(power[bb]))])
-    share_band = float(power[bb].sum())
-    share = float(power[np.abs(freq - freq[i]) <= COH_PEAK_WIDTH_HZ / 2.0 + 1e-9].sum())
-    breathing = None
-    if share_band > 0.0 and share / share_band >= BREATH_MIN_SHARE and 0 < i < len(power) - 1:
-        a, b, c = power[i - 1], power[i], power[i + 1]
-        curve = a - 2.0 * b + c
-        offset = 0.5 * (a - c) / curve if curve < 0.0 else 0.0
-        breathing = 60.0 * (freq[i] + offset * (freq[1] - freq[0]))
+    breathing = breathing_rate(freq, power)
     return coherence, breathing
+
+
+def breathing_rate(freq: np.ndarray, power: np.ndarray) -> float | None:
+    """Breathing rate (breaths/min) from the respiratory peak of a tachogram's spectrum.
+
+    The peak is the strongest *local maximum* of ``power`` inside :data:`BREATH_BAND`, refined
+    by a parabola through it and its neighbours (at most half a bin either way). When the band's
+    strongest bin sits at an edge with the spectrum still rising beyond it, the peak lies
+    outside the band and nothing is returned: extrapolating the parabola there is what gave
+    0.6 breaths/min. The answer is always inside the band (3.6-30/min) or ``None``.
+    """
+    lo, hi = BREATH_BAND
+    bb = np.flatnonzero((freq >= lo) & (freq <= hi))
+    if len(bb) == 0:
+        return None
+    band_power = float(power[bb].sum())
+    inner = bb[(bb > 0) & (bb < len(power) - 1)]
+    peaks = inner[(power[inner] >= power[inner - 1]) & (power[inner] >= power[inner + 1])]
+    if band_power <= 0.0 or len(peaks) == 0:
+        return None
+    i = int(peaks[int(np.argmax(power[peaks]))])
+    if power[i] < float(power[bb].max()):
+        return None  # the band's strongest power is an edge rising out of it
+    share = float(power[np.abs(freq - freq[i]) <= COH_PEAK_WIDTH_HZ / 2.0 + 1e-9].sum())
+    if share / band_power < BREATH_MIN_SHARE:
+        return None
+    a, b, c = power[i - 1], power[i], power[i + 1]
+    curve = a - 2.0 * b + c
+    offset = min(max(0.5 * (a - c) / curve, -0.5), 0.5) if curve < 0.0 else 0.0
+    hz = float(freq[i] + offset * (freq[1] - freq[0]))
+    return 60.0 * hz if lo <= hz <= hi else None
 
 
 class HeartAnalyzer:
@@ -154,11 +191,22 @@ class HeartAnalyzer:
         self._sd_n = 0
         self._sd_sum = 0.0
         self._next_coh = COH_PERIOD_S
+        self._minute = HrvWindow(HRV_WINDOW_S)
+        self._five_min = HrvWindow(SHORT_TERM_S)
         self._coherence: float | None = None
         #: Samples that were not finite numbers (analysed as a gap).
         self.bad_samples = 0
+        #: The channel analysed: ``"ir"``, or ``"red"`` while the infrared one is clipped or
+        #: flat and the red one is not.
+        self.channel = "ir"
+        #: Times the analysis moved to the other channel.
+        self.channel_switches = 0
+        self._recent_ir: deque[np.ndarray] = deque()
+        self._recent_red: deque[np.ndarray] = deque()
+        self._recent_n = 0
+        self._next_check = CHANNEL_CHECK_S
         self._cache_key: tuple[int, int] | None = None
-        self._cached: tuple[float | None, float | None, float | None] = (None, None, None)
+        self._cached: tuple[float | None, ...] = (None,) * 5
         self._breathing: float | None = None
 
     @property
@@ -182,8 +230,13 @@ class HeartAnalyzer:
             self._restart = True
             self._holding = False
             return []
-        x = -np.asarray(block.ir, dtype=float)
-        gap = block.gap_before or self._restart
+        if block.gap_before or self._restart:
+            self._recent_ir.clear()
+            self._recent_red.clear()
+            self._recent_n = 0
+        switched = self._check_channel(block)
+        x = -np.asarray(block.ir if self.channel == "ir" else block.red, dtype=float)
+        gap = block.gap_before or self._restart or switched
         if gap:
             self._holding = False
             self._offset = 0.0
@@ -220,14 +273,18 @@ class HeartAnalyzer:
         quality = self.detector.quality if self._contact else 0.0
         ok = quality >= QUALITY_MIN
         t = self._t
-        hr = hr_beat = rmssd = sdnn = None
+        hr = hr_beat = rmssd = sdnn = rmssd_5 = sdnn_5 = None
         if ok:
             # The windowed figures change only with a new beat or as a second passes.
             key = (self.detector.beats, math.floor(t))
             if key != self._cache_key:
                 self._cache_key = key
-                self._cached = (self._smoothed_hr(t), *self._rolling_hrv(t))
-            hr, rmssd, sdnn = self._cached
+                self._cached = (
+                    self._smoothed_hr(t),
+                    *self._minute.figures(t, HRV_MIN_DIFFS, HRV_MIN_COVER_S),
+                    *self.short_term_hrv(),
+                )
+            hr, rmssd, sdnn, rmssd_5, sdnn_5 = self._cached
             last = self._last
             if last is not None and last.valid and last.ibi and t - last.t <= 2.0 * last.ibi + 1:
                 hr_beat = 60.0 / last.ibi
@@ -245,13 +302,23 @@ class HeartAnalyzer:
             quality=quality,
             contact=self._contact,
             beats=self.detector.beats,
+            rmssd_5min_ms=rmssd_5,
+            sdnn_5min_ms=sdnn_5,
         )
 
     def session_hrv(self) -> tuple[float | None, float | None]:
         """Session RMSSD and SDNN in ms, whatever the quality now (``None`` if too few)."""
         if self._sd_n < SESSION_MIN_DIFFS:
             return None, None
-        return math.sqrt(self._sd_sum / self._sd_n), math.sqrt(self._m2 / self._n)
+        return math.sqrt(self._sd_sum / self._sd_n), math.sqrt(self._m2 / (self._n - 1))
+
+    def short_term_hrv(self) -> tuple[float | None, float | None]:
+        """RMSSD and SDNN in ms over the last 5 minutes of beats, whatever the quality now.
+
+        ``None`` while that window holds fewer than 30 successive differences. This is what a
+        session summary records beside the session figures.
+        """
+        return self._five_min.figures(self._t, SESSION_MIN_DIFFS)
 
     def __repr__(self) -> str:
         return (
@@ -260,6 +327,29 @@ class HeartAnalyzer:
         )
 
     # --- internals -----------------------------------------------------------------------
+
+    def _check_channel(self, block: SampleBlock) -> bool:
+        """Keep the last samples of both channels; once a second, move to the other channel
+        when the one analysed is clipped or flat and the other is not. ``True`` on a move
+        (the detector then restarts as after a gap)."""
+        self._recent_ir.append(np.asarray(block.ir, dtype=float))
+        self._recent_red.append(np.asarray(block.red, dtype=float))
+        self._recent_n += len(block.ir)
+        keep = round(CHANNEL_WINDOW_S * self.rate_hz)
+        while self._recent_n - len(self._recent_ir[0]) >= keep:
+            self._recent_n -= len(self._recent_ir.popleft())
+            self._recent_red.popleft()
+        if self._t < self._next_check or self._recent_n < keep:
+            return False
+        self._next_check = self._t + CHANNEL_CHECK_S
+        ir = np.concatenate(self._recent_ir)
+        red = np.concatenate(self._recent_red)
+        now, other = (ir, red) if self.channel == "ir" else (red, ir)
+        if is_usable(now) or not is_usable(other):
+            return False
+        self.channel = "red" if self.channel == "ir" else "ir"
+        self.channel_switches += 1
+        return True
 
     def _join_led_steps(self, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         if not self._holding and (mask is None or not np.any(mask)):
@@ -301,31 +391,24 @@ class HeartAnalyzer:
         delta = ms - self._mean
         self._mean += delta / self._n
         self._m2 += delta * (ms - self._mean)
+        diff = None
         if prev is not None and prev.valid and prev.ibi is not None:
+            diff = ms - prev.ibi * 1000.0
             self._sd_n += 1
-            self._sd_sum += (ms - prev.ibi * 1000.0) ** 2
+            self._sd_sum += diff * diff
+        self._minute.add(b.t, ms, diff)
+        self._five_min.add(b.t, ms, diff)
 
     def _smoothed_hr(self, t: float) -> float | None:
-        recent = [b.ibi for b in self._beats if b.valid and b.ibi and b.t >= t - HR_WINDOW_S]
-        recent = recent[-HR_BEATS:]
+        recent: list[float] = []
+        for b in reversed(self._beats):
+            if b.t < t - HR_WINDOW_S or len(recent) == HR_BEATS:
+                break
+            if b.valid and b.ibi:
+                recent.append(b.ibi)
         if len(recent) < HR_MIN_INTERVALS:
             return None
         return 60.0 / (sum(recent) / len(recent))
-
-    def _rolling_hrv(self, t: float) -> tuple[float | None, float | None]:
-        ibis: list[float] = []
-        diffs: list[float] = []
-        prev: Beat | None = None
-        for b in self._beats:
-            if b.t >= t - HRV_WINDOW_S and b.valid and b.ibi is not None:
-                ibis.append(b.ibi)
-                if prev is not None and prev.valid and prev.ibi is not None:
-                    diffs.append(b.ibi - prev.ibi)
-            prev = b
-        if sum(ibis) < HRV_MIN_COVER_S or len(diffs) < HRV_MIN_DIFFS:
-            return None, None
-        d = np.asarray(diffs) * 1000.0
-        return float(np.sqrt(np.mean(d * d))), float(np.std(np.asarray(ibis) * 1000.0))
 
     def _update_coherence(self, end: float) -> None:
         start = end - COH_WINDOW_S
