@@ -7,7 +7,8 @@ sample is popped, optional rollover, samples of 3 bytes per active channel (HR m
 SpO2 mode Red then IR, multi-LED mode the enabled slots; see :mod:`device.sim.max30102_fifo`),
 A_FULL / PPG_RDY / ALC_OVF / PWR_RDY flags cleared by reading INT_STATUS_1, a self-clearing
 RESET, TEMP_EN that self-clears after a 29 ms conversion, PART_ID 0x15, and a sample rate
-clamped to what the pulse width allows (Tables 11/12). Reserved registers ignore writes (and count them in ``reserved_writes``).
+clamped to what the pulse width allows (Tables 11/12). Reserved registers ignore writes (and
+count them in ``reserved_writes``).
 
 Samples accrue in the FIFO as ``clock()`` advances, at SPO2_SR / SMP_AVE per second, from
 the :class:`~device.sim.pulse.PulseModel`'s photocurrent times the LED current, over the ADC
@@ -59,6 +60,7 @@ from device.drivers.max30102 import (
 from device.sim.max30102_fifo import (
     BYTES_PER_CHANNEL,
     DARK,
+    HR_ALLOWED_PW_US,
     IR,
     RED,
     SampleFifo,
@@ -68,17 +70,6 @@ from device.sim.max30102_fifo import (
 )
 from device.sim.pulse import PulseModel
 
-#: Table 12 (HR mode, Red only): the pulse widths allowed at each sample rate.
-HR_ALLOWED_PW_US: dict[int, tuple[int, ...]] = {
-    50: (69, 118, 215, 411),
-    100: (69, 118, 215, 411),
-    200: (69, 118, 215, 411),
-    400: (69, 118, 215, 411),
-    800: (69, 118, 215, 411),
-    1000: (69, 118, 215, 411),
-    1600: (69, 118, 215),
-    3200: (69,),
-}
 #: Writable bits of each writable register; every other address is read-only or reserved.
 _WRITABLE: dict[int, int] = {
     Reg.INT_ENABLE_1: 0xE0,
@@ -238,7 +229,7 @@ class SimulatedMAX30102:
 
     @property
     def slot_gaps(self) -> int:
-        """Slot writes that left a disabled slot before an enabled one (a driver bug)."""
+        """Times a slot write left a disabled slot before an enabled one (a driver bug)."""
         return self._fifo.slot_gaps
 
     def _sampling(self) -> bool:
@@ -376,8 +367,11 @@ class SimulatedMAX30102:
             self._regs[reg] = value
             self._fifo.pointers_written()
         elif reg in (Reg.MULTI_LED_CTRL1, Reg.MULTI_LED_CTRL2):
+            had_gap = has_slot_gap(self._regs[Reg.MULTI_LED_CTRL1], self._regs[Reg.MULTI_LED_CTRL2])
             self._regs[reg] = value
-            if has_slot_gap(self._regs[Reg.MULTI_LED_CTRL1], self._regs[Reg.MULTI_LED_CTRL2]):
+            if not had_gap and has_slot_gap(
+                self._regs[Reg.MULTI_LED_CTRL1], self._regs[Reg.MULTI_LED_CTRL2]
+            ):
                 self._fifo.slot_gaps += 1
             if self._sampling() != (self.sampling_since is not None):
                 self._reanchor(now)  # the first slot enabled (or the last disabled)

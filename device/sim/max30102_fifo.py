@@ -44,6 +44,17 @@ SLOTS = (SLOT1, SLOT2, SLOT3, SLOT4)
 #: Slot codes: disabled, LED1 (Red), LED2 (IR); 011/100 are "None", 101-111 reserved.
 SLOT_OFF, SLOT_RED, SLOT_IR = 0b000, 0b001, 0b010
 
+#: Table 12 (HR mode, Red only): the pulse widths allowed at each sample rate.
+HR_ALLOWED_PW_US: dict[int, tuple[int, ...]] = {
+    50: (69, 118, 215, 411),
+    100: (69, 118, 215, 411),
+    200: (69, 118, 215, 411),
+    400: (69, 118, 215, 411),
+    800: (69, 118, 215, 411),
+    1000: (69, 118, 215, 411),
+    1600: (69, 118, 215),
+    3200: (69,),
+}
 #: Channels a triplet can carry: the Red LED, the IR LED, or no LED (dark level).
 RED, IR, DARK = 0, 1, 2
 #: Bytes each channel adds to a sample.
@@ -96,7 +107,7 @@ class SampleFifo:
         self._memory: list[bytes] = [b""] * FIFO_DEPTH
         #: Samples written and not yet started being read.
         self.unread = 0
-        #: Register writes that enabled a slot after a disabled one (p.21 forbids it).
+        #: Times a slot write made a disabled slot precede an enabled one (p.21 forbids it).
         self.slot_gaps = 0
         self._latch = b""  # the sample being read out
         self._pos = 0  # next byte of the latch to send
