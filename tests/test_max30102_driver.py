@@ -284,3 +284,40 @@ def test_no_reserved_register_is_ever_written(sim, clock):
     drv.temperature_c  # noqa: B018 - a property with a bus transaction behind it
     drv.close()
     assert sim.reserved_writes == []
+
+
+#: Table 11 (p.23) as printed: SpO2 mode, sample rate -> allowed pulse widths (µs).
+TABLE_11 = {
+    50: "69 118 215 411",
+    100: "69 118 215 411",
+    200: "69 118 215 411",
+    400: "69 118 215 411",
+    800: "69 118 215",
+    1000: "69 118",
+    1600: "69",
+    3200: "",
+}
+
+
+@pytest.mark.parametrize("rate", sorted(TABLE_11))
+def test_check_settings_allows_exactly_table_11(rate):
+    allowed = {int(w) for w in TABLE_11[rate].split()}
+    for width in (69, 118, 215, 411):
+        if width in allowed:
+            check_settings(rate, 1, width, 4096)
+        else:
+            with pytest.raises(SettingError, match=f"forbids {rate} sps with {width} µs"):
+                check_settings(rate, 1, width, 4096)
+
+
+@pytest.mark.parametrize("rate", sorted(TABLE_11))
+def test_the_simulated_chip_clamps_by_the_same_table(clock, rate):
+    # Table 11 in SpO2 mode, and what the chip keeps: a rate too high for the pulse width
+    # is lowered (p.19), so each kept pair is an allowed one.
+    for code, width in enumerate((69, 118, 215, 411)):
+        chip = SimulatedMAX30102(clock, PulseModel(seed=2))
+        chip.write_byte_data(0x57, 0x09, 0x03)
+        sr = (50, 100, 200, 400, 800, 1000, 1600, 3200).index(rate)
+        chip.write_byte_data(0x57, 0x0A, 0x20 | sr << 2 | code)
+        kept = (chip.read_byte_data(0x57, 0x0A) >> 2 & 0x07) == sr
+        assert kept == (str(width) in TABLE_11[rate].split())

@@ -282,3 +282,110 @@ def test_fifo_bytes_are_the_same_whatever_the_read_sizes(clock):
     assert mixed == one_by_one
     assert pointers(chips[0]) == pointers(chips[1]) == (20, 0, 20)
     assert chips[1].read_i2c_block_data(A, 0x07, 6) == [0] * 6  # empty: nothing moves
+
+
+# --- modes and the FIFO's sample size (p.14, p.18, p.21) -------------------------------------
+
+
+def start_mode(chip: SimulatedMAX30102, mode: int, ctrl1: int = 0, ctrl2: int = 0) -> None:
+    chip.write_byte_data(A, 0x08, 0x0F)
+    chip.write_byte_data(A, 0x0A, 0x27)  # 100 sps, 411 µs
+    chip.write_i2c_block_data(A, 0x0C, [0x10, 0x10])
+    chip.write_i2c_block_data(A, 0x11, [ctrl1, ctrl2])
+    chip.write_i2c_block_data(A, 0x04, [0, 0, 0])
+    chip.write_byte_data(A, 0x09, mode)
+
+
+@pytest.mark.parametrize(
+    ("mode", "ctrl1", "ctrl2", "size"),
+    [
+        (0x02, 0x21, 0x00, 3),  # HR: Red only, the slots do not matter
+        (0x03, 0x00, 0x00, 6),  # SpO2: Red then IR, the slots do not matter
+        (0x07, 0x01, 0x00, 3),  # multi-LED, slot 1 Red
+        (0x07, 0x12, 0x00, 6),  # slot 1 IR, slot 2 Red
+        (0x07, 0x21, 0x43, 12),  # four slots: Red, IR, None, None
+        (0x07, 0x00, 0x00, 0),  # every slot disabled: nothing is converted
+    ],
+)
+def test_sample_size_is_3_bytes_per_active_channel(chip, mode, ctrl1, ctrl2, size):
+    start_mode(chip, mode, ctrl1, ctrl2)
+    assert chip.bytes_per_sample == size
+
+
+def test_hr_mode_fifo_holds_32_three_byte_samples_and_counts_samples(clock):
+    spo2, chip = (SimulatedMAX30102(clock, PulseModel(seed=8), seed=1) for _ in range(2))
+    start_mode(spo2, 0x03)
+    start_mode(chip, 0x02)
+    clock.t = 0.405  # 40 samples due, 32 fit
+    assert pointers(chip) == (0, 8, 0)
+    data = chip.read_i2c_block_data(A, 0x07, 30)  # 10 samples
+    assert pointers(chip) == (0, 0, 10)
+    data += chip.read_i2c_block_data(A, 0x07, 32) + chip.read_i2c_block_data(A, 0x07, 32)
+    data += chip.read_i2c_block_data(A, 0x07, 2)  # 96 bytes = 32 samples, split anywhere
+    assert pointers(chip) == (0, 0, 0)
+    red = [(data[i] << 16 | data[i + 1] << 8 | data[i + 2]) for i in range(0, 96, 3)]
+    assert red == read_samples(spo2, 32)[:, 0].tolist()  # the twin's Red, sample for sample
+
+
+def test_multi_led_slots_decide_channels_and_order(clock):
+    chips = [SimulatedMAX30102(clock, PulseModel(seed=8), seed=1) for _ in range(2)]
+    start_spo2(chips[0], fifo_config=0x0F, spo2=0x27)
+    chips[0].write_i2c_block_data(A, 0x0C, [0x10, 0x10])
+    start_mode(chips[1], 0x07, ctrl1=0x12)  # slot 1 IR, slot 2 Red
+    clock.t = 0.05
+    spo2 = read_samples(chips[0], 5)
+    swapped = read_samples(chips[1], 5)
+    np.testing.assert_array_equal(swapped[:, ::-1], spo2)
+
+
+def test_a_disabled_slot_is_skipped_and_counted_as_a_gap(chip, clock):
+    start_mode(chip, 0x07, ctrl1=0x20, ctrl2=0x01)  # slot 1 off, slot 2 IR, slot 3 Red
+    assert chip.slot_gaps == 1
+    assert chip.bytes_per_sample == 6
+    start_mode(chip, 0x07, ctrl1=0x21)
+    assert chip.slot_gaps == 1  # in order: no new gap
+
+
+def test_multi_led_with_no_slot_converts_nothing_until_a_slot_is_enabled(chip, clock):
+    start_mode(chip, 0x07)
+    clock.t = 0.5
+    assert pointers(chip) == (0, 0, 0)
+    chip.write_byte_data(A, 0x11, 0x01)
+    clock.t = 0.6
+    assert pointers(chip) == (10, 0, 0)
+
+
+def test_one_slot_multi_led_uses_the_hr_rate_table(chip):
+    start_mode(chip, 0x07, ctrl1=0x01)
+    chip.write_byte_data(A, 0x0A, 0b0_01_110_10)  # 1600 sps at 215 µs: allowed for one LED
+    assert chip.read_byte_data(A, 0x0A) == 0b0_01_110_10
+    chip.write_byte_data(A, 0x11, 0x21)  # two LEDs now
+    chip.write_byte_data(A, 0x0A, 0b0_01_110_10)
+    assert chip.read_byte_data(A, 0x0A) == 0b0_01_100_10  # Table 11: 800 sps
+
+
+def test_read_pointer_moves_at_the_first_byte_of_a_sample(clock):
+    chip, twin = (SimulatedMAX30102(clock, PulseModel(seed=8), seed=1) for _ in range(2))
+    start_spo2(chip)
+    start_spo2(twin)
+    clock.t = 0.405  # 40 samples due, 32 fit
+    assert pointers(chip) == (0, 8, 0)
+    first = chip.read_byte_data(A, 0x07)
+    assert pointers(chip) == (0, 0, 1)  # popped: RD_PTR on, OVF_COUNTER cleared
+    rest = chip.read_i2c_block_data(A, 0x07, 5)  # the latched sample, in a later transfer
+    assert pointers(chip) == (0, 0, 1)
+    assert [first, *rest] == twin.read_i2c_block_data(A, 0x07, 6)
+
+
+def test_reads_past_the_data_repeat_the_addressed_slot_and_move_nothing(chip, clock):
+    start_mode(chip, 0x02)
+    clock.t = 0.325  # 32 samples: every slot written once
+    data = chip.read_i2c_block_data(A, 0x07, 32) + chip.read_i2c_block_data(A, 0x07, 32)
+    data += chip.read_i2c_block_data(A, 0x07, 32)
+    assert pointers(chip) == (0, 0, 0)  # empty again
+    past = chip.read_i2c_block_data(A, 0x07, 7)
+    assert past == data[:3] * 2 + data[:1]  # slot 0 holds the first sample still
+    assert pointers(chip) == (0, 0, 0)
+    clock.t = 0.335
+    assert chip.read_i2c_block_data(A, 0x07, 3) != data[:3]  # a new sample starts afresh
+    assert pointers(chip) == (1, 0, 1)

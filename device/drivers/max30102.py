@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from device.config_schema import PULSE_WIDTHS_AT_RATE_US
 from device.drivers.i2c import Retrier, msg_factory
 from device.exc import BusError, HardwareError, SensorNotFound, SensorTimeout, SettingError
 
@@ -125,17 +126,9 @@ PULSE_WIDTHS_US = (69, 118, 215, 411)
 ADC_BITS = (15, 16, 17, 18)
 #: Table 5: SPO2_ADC_RGE code -> ADC full scale in nA.
 ADC_RANGES_NA = (2048, 4096, 8192, 16384)
-#: Table 11 (SpO2 mode): the pulse widths allowed at each sample rate.
-SPO2_ALLOWED_PW_US: dict[int, tuple[int, ...]] = {
-    50: (69, 118, 215, 411),
-    100: (69, 118, 215, 411),
-    200: (69, 118, 215, 411),
-    400: (69, 118, 215, 411),
-    800: (69, 118, 215),
-    1000: (69, 118),
-    1600: (69,),
-    3200: (),
-}
+#: Table 11 (SpO2 mode): the pulse widths allowed at each sample rate (none at 3200 sps).
+#: The config schema holds the table, so that checking a file needs no numpy.
+SPO2_ALLOWED_PW_US = PULSE_WIDTHS_AT_RATE_US
 #: Table 8: LED current per LSB of LED1_PA / LED2_PA, mA (0xFF = 51.0 mA typical).
 LED_MA_PER_LSB = 0.2
 LED_MAX_MA = 51.0
@@ -173,7 +166,7 @@ def check_settings(
         )
     if adc_range_na not in ADC_RANGES_NA:
         raise SettingError(f"adc_range_na {adc_range_na!r} is not one of {ADC_RANGES_NA} (Table 5)")
-    allowed = SPO2_ALLOWED_PW_US[sample_rate_sps]
+    allowed = SPO2_ALLOWED_PW_US.get(sample_rate_sps, ())
     if pulse_width_us not in allowed:
         ok = ", ".join(map(str, allowed)) if allowed else "none"
         raise SettingError(

@@ -3,10 +3,12 @@
 It behaves as the data sheet (19-7740 Rev 1) describes, so the real driver runs against it
 unchanged: a 256-byte register map with auto-increment (not on FIFO_DATA, no wrap past 0xFF),
 5-bit FIFO pointers over a 32-sample FIFO, OVF_COUNTER saturating at 31 and cleared when a
-sample is popped, optional rollover, A_FULL / PPG_RDY / ALC_OVF / PWR_RDY flags cleared by
-reading INT_STATUS_1, a self-clearing RESET, TEMP_EN that self-clears after a 29 ms
-conversion, PART_ID 0x15, and a sample rate clamped to what the pulse width allows (Tables
-11/12). Reserved registers ignore writes (and count them in ``reserved_writes``).
+sample is popped, optional rollover, samples of 3 bytes per active channel (HR mode Red only,
+SpO2 mode Red then IR, multi-LED mode the enabled slots; see :mod:`device.sim.max30102_fifo`),
+A_FULL / PPG_RDY / ALC_OVF / PWR_RDY flags cleared by reading INT_STATUS_1, a self-clearing
+RESET, TEMP_EN that self-clears after a 29 ms conversion, PART_ID 0x15, and a sample rate
+clamped to what the pulse width allows (Tables 11/12). Reserved registers ignore writes (and
+count them in ``reserved_writes``).
 
 Samples accrue in the FIFO as ``clock()`` advances, at SPO2_SR / SMP_AVE per second, from
 the :class:`~device.sim.pulse.PulseModel`'s photocurrent times the LED current, over the ADC
@@ -41,10 +43,6 @@ from device.drivers.max30102 import (
     FULL_SCALE,
     LED_MA_PER_LSB,
     LED_PW,
-    MODE,
-    MODE_HR,
-    MODE_MULTI_LED,
-    MODE_SPO2,
     PART_ID,
     PPG_RDY,
     PULSE_WIDTHS_US,
@@ -59,21 +57,21 @@ from device.drivers.max30102 import (
     TEMP_EN,
     Reg,
 )
+from device.sim.max30102_fifo import (
+    BYTES_PER_CHANNEL,
+    DARK,
+    HR_ALLOWED_PW_US,
+    IR,
+    RED,
+    SampleFifo,
+    active_channels,
+    has_slot_gap,
+    sample_bytes,
+)
 from device.sim.pulse import PulseModel
 
-#: Table 12 (HR mode, Red only): the pulse widths allowed at each sample rate.
-HR_ALLOWED_PW_US: dict[int, tuple[int, ...]] = {
-    50: (69, 118, 215, 411),
-    100: (69, 118, 215, 411),
-    200: (69, 118, 215, 411),
-    400: (69, 118, 215, 411),
-    800: (69, 118, 215, 411),
-    1000: (69, 118, 215, 411),
-    1600: (69, 118, 215),
-    3200: (69,),
-}
 #: Writable bits of each writable register; every other address is read-only or reserved.
-_WRITABLE = {
+_WRITABLE: dict[int, int] = {
     Reg.INT_ENABLE_1: 0xE0,
     Reg.INT_ENABLE_2: 0x02,
     Reg.FIFO_WR_PTR: 0x1F,
@@ -143,7 +141,9 @@ class SimulatedMAX30102:
         self.address = address
         self.part_id = part_id
         self.rev_id = rev_id
-        self._rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        noise_seed, dark_seed = np.random.SeedSequence(seed).spawn(2)
+        self._rng = np.random.default_rng(noise_seed)
+        self._rng_dark = np.random.default_rng(dark_seed)  # LED-off slots: Red/IR unchanged
         #: Die temperature the chip measures, °C.
         self.die_temp_c = 31.5
         #: Register addresses written that the MAX30102 reserves (a driver bug if not empty).
@@ -160,15 +160,14 @@ class SimulatedMAX30102:
 
     def _power_on(self) -> None:
         self._regs = bytearray(256)
+        self._fifo = SampleFifo(self._regs)
         self._regs[Reg.PART_ID] = self.part_id
         self._regs[Reg.REV_ID] = self.rev_id
         self._regs[Reg.INT_STATUS_1] = PWR_RDY.mask
         self._reset_state()
 
     def _reset_state(self) -> None:
-        self._fifo = np.zeros((FIFO_DEPTH, 2), dtype=np.int64)  # (Red, IR) per slot
-        self._unread = 0
-        self._byte = 0  # bytes of the current sample already read out
+        self._fifo.clear_memory()
         self._anchor_t = 0.0
         self._anchor_n = 0
         self._temp_done_at: float | None = None
@@ -206,7 +205,7 @@ class SimulatedMAX30102:
         self._advance()
         if self.sampling_since is None:
             return
-        self._produce(FIFO_DEPTH - self._unread + lost)
+        self._produce(FIFO_DEPTH - self._fifo.unread + lost)
 
     def set_light(self, bright: bool) -> None:
         """Switch a bright lamp on or off near the sensor (sets ALC_OVF while on)."""
@@ -214,9 +213,27 @@ class SimulatedMAX30102:
 
     # --- sampling -------------------------------------------------------------------------
 
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """What one sample holds, in FIFO order (``RED``, ``IR``, ``DARK`` of
+        :mod:`device.sim.max30102_fifo`), from MODE and the multi-LED slots."""
+        regs = self._regs
+        return active_channels(
+            regs[Reg.MODE_CONFIG], regs[Reg.MULTI_LED_CTRL1], regs[Reg.MULTI_LED_CTRL2]
+        )
+
+    @property
+    def bytes_per_sample(self) -> int:
+        """Bytes one FIFO sample takes in the present mode (3 per active channel)."""
+        return BYTES_PER_CHANNEL * len(self.channels)
+
+    @property
+    def slot_gaps(self) -> int:
+        """Times a slot write left a disabled slot before an enabled one (a driver bug)."""
+        return self._fifo.slot_gaps
+
     def _sampling(self) -> bool:
-        mode = self._regs[Reg.MODE_CONFIG]
-        return not SHDN.get(mode) and MODE.get(mode) in (MODE_HR, MODE_SPO2, MODE_MULTI_LED)
+        return not SHDN.get(self._regs[Reg.MODE_CONFIG]) and bool(self.channels)
 
     @property
     def output_rate_hz(self) -> float:
@@ -247,24 +264,21 @@ class SimulatedMAX30102:
         if rollover:
             keep_from, keep = max(0, n - FIFO_DEPTH), min(n, FIFO_DEPTH)
         else:
-            keep_from, keep = 0, min(n, FIFO_DEPTH - self._unread)
+            keep_from, keep = 0, min(n, FIFO_DEPTH - self._fifo.unread)
         times = self._anchor_t + (first + keep_from + np.arange(keep)) / rate
         self._anchor_n += n
         self.samples_produced += n
         dropped = n - keep
         if rollover and keep_from:
             # Every slot is overwritten: the pointers move on by all the samples written.
-            wr = (self._regs[Reg.FIFO_WR_PTR] + keep_from) % FIFO_DEPTH
-            self._regs[Reg.FIFO_WR_PTR] = self._regs[Reg.FIFO_RD_PTR] = wr
-            self._unread = 0
-            self._byte = 0
+            self._fifo.overwrite_all(keep_from)
         if keep:
             self._push(self._counts(times))
         if dropped and not rollover:
             ovf = self._regs[Reg.OVF_COUNTER]
             self._regs[Reg.OVF_COUNTER] = min(0x1F, ovf + dropped)
 
-    def _counts(self, times: np.ndarray) -> np.ndarray:
+    def _counts(self, times: np.ndarray) -> list[bytes]:
         spo2 = self._regs[Reg.SPO2_CONFIG]
         full_scale_na = ADC_RANGES_NA[SPO2_ADC_RGE.get(spo2)]
         pw_code = LED_PW.get(spo2)
@@ -277,45 +291,31 @@ class SimulatedMAX30102:
         sigma = _ADC_NOISE_NA * math.sqrt(411.0 / PULSE_WIDTHS_US[pw_code] / averaging)
         noise = self._rng.standard_normal((times.size, 2)) * sigma
         na = np.stack([red_na, ir_na], axis=1) + noise
+        lamp = np.zeros((times.size, 1))
         if self.model.light_bright:
             lamp = _LAMP_SHARE * full_scale_na * (1.0 + 0.2 * self._rng.random((times.size, 1)))
             na += lamp
             self._regs[Reg.INT_STATUS_1] |= ALC_OVF.mask
-        counts = np.clip(np.rint(na / full_scale_na * (FULL_SCALE + 1)), 0, FULL_SCALE)
+        channels = self.channels
+        dark = [i for i, c in enumerate(channels) if c == DARK]
+        columns = np.empty((times.size, len(channels)))
+        columns[:, [i for i, c in enumerate(channels) if c == RED]] = na[:, :1]
+        columns[:, [i for i, c in enumerate(channels) if c == IR]] = na[:, 1:]
+        if dark:  # an LED-off slot still converts: only noise and uncancelled light remain
+            columns[:, dark] = (
+                self._rng_dark.standard_normal((times.size, len(dark))) * sigma + lamp
+            )
+        counts = np.clip(np.rint(columns / full_scale_na * (FULL_SCALE + 1)), 0, FULL_SCALE)
         unused_bits = 18 - ADC_BITS[pw_code]  # left-justified: low bits are zero
-        return (counts.astype(np.int64) >> unused_bits) << unused_bits
+        counts = (counts.astype(np.int64) >> unused_bits) << unused_bits
+        return [sample_bytes(row) for row in counts.tolist()]
 
-    def _push(self, samples: np.ndarray) -> None:
-        wr = self._regs[Reg.FIFO_WR_PTR]
-        for red, ir in samples:
-            if self._unread == FIFO_DEPTH:  # rollover: the oldest sample is overwritten
-                self._regs[Reg.FIFO_RD_PTR] = (self._regs[Reg.FIFO_RD_PTR] + 1) % FIFO_DEPTH
-                self._unread -= 1
-                self._byte = 0
-            self._fifo[wr] = (red, ir)
-            wr = (wr + 1) % FIFO_DEPTH
-            self._unread += 1
-        self._regs[Reg.FIFO_WR_PTR] = wr
+    def _push(self, samples: list[bytes]) -> None:
+        self._fifo.push(samples)
         status = self._regs[Reg.INT_STATUS_1] | PPG_RDY.mask
-        if self._unread >= FIFO_DEPTH - FIFO_A_FULL.get(self._regs[Reg.FIFO_CONFIG]):
+        if self._fifo.unread >= FIFO_DEPTH - FIFO_A_FULL.get(self._regs[Reg.FIFO_CONFIG]):
             status |= A_FULL.mask
         self._regs[Reg.INT_STATUS_1] = status
-
-    def _pop_byte(self) -> int:
-        if self._unread == 0:
-            return 0  # reading an empty FIFO returns nothing new and moves nothing
-        rd = self._regs[Reg.FIFO_RD_PTR]
-        red, ir = (int(v) for v in self._fifo[rd])
-        channel = red if self._byte < 3 else ir
-        value = (channel >> (8 * (2 - self._byte % 3))) & 0xFF
-        self._byte += 1
-        if self._byte == 6:
-            self._byte = 0
-            self._regs[Reg.FIFO_RD_PTR] = (rd + 1) % FIFO_DEPTH
-            self._unread -= 1
-            self._regs[Reg.OVF_COUNTER] = 0
-        self._regs[Reg.INT_STATUS_1] &= ~PPG_RDY.mask & 0xFF
-        return value
 
     def _finish_temperature(self) -> None:
         self._temp_done_at = None
@@ -330,7 +330,7 @@ class SimulatedMAX30102:
 
     def _read_reg(self, reg: int) -> int:
         if reg == Reg.FIFO_DATA:
-            return self._pop_byte()
+            return self._read_fifo(1)[0]
         value = self._regs[reg]
         if reg == Reg.INT_STATUS_1:
             self._regs[reg] = 0
@@ -365,8 +365,16 @@ class SimulatedMAX30102:
             self._reanchor(now)
         elif reg in (Reg.FIFO_WR_PTR, Reg.OVF_COUNTER, Reg.FIFO_RD_PTR):
             self._regs[reg] = value
-            self._unread = (self._regs[Reg.FIFO_WR_PTR] - self._regs[Reg.FIFO_RD_PTR]) % 32
-            self._byte = 0
+            self._fifo.pointers_written()
+        elif reg in (Reg.MULTI_LED_CTRL1, Reg.MULTI_LED_CTRL2):
+            had_gap = has_slot_gap(self._regs[Reg.MULTI_LED_CTRL1], self._regs[Reg.MULTI_LED_CTRL2])
+            self._regs[reg] = value
+            if not had_gap and has_slot_gap(
+                self._regs[Reg.MULTI_LED_CTRL1], self._regs[Reg.MULTI_LED_CTRL2]
+            ):
+                self._fifo.slot_gaps += 1
+            if self._sampling() != (self.sampling_since is not None):
+                self._reanchor(now)  # the first slot enabled (or the last disabled)
         elif reg == Reg.TEMP_CONFIG:
             self._regs[reg] = value
             if TEMP_EN.get(value) and self._temp_done_at is None:
@@ -376,11 +384,11 @@ class SimulatedMAX30102:
 
     def _clamp_rate(self, value: int) -> int:
         # p.19: a rate too high for the pulse width is replaced by the highest allowed one.
-        hr_mode = MODE.get(self._regs[Reg.MODE_CONFIG]) == MODE_HR
-        table = HR_ALLOWED_PW_US if hr_mode else SPO2_ALLOWED_PW_US
+        # Table 12 covers one LED per sample (HR mode), Table 11 two.
+        table = HR_ALLOWED_PW_US if len(self.channels) == 1 else SPO2_ALLOWED_PW_US
         width = PULSE_WIDTHS_US[LED_PW.get(value)]
         code = SPO2_SR.get(value)
-        while code > 0 and width not in table[SAMPLE_RATES_SPS[code]]:
+        while code > 0 and width not in table.get(SAMPLE_RATES_SPS[code], ()):
             code -= 1
         return SPO2_SR.put(value, code)
 
@@ -396,24 +404,9 @@ class SimulatedMAX30102:
         self._advance()
 
     def _read_fifo(self, length: int) -> list[int]:
-        """Bytes read from FIFO_DATA: whole samples at once, the odd byte one by one."""
-        out: list[int] = []
-        while length > 0:
-            whole = min(self._unread, length // 6) if self._byte == 0 else 0
-            if not whole:
-                out.append(self._pop_byte())
-                length -= 1
-                continue
-            rd = self._regs[Reg.FIFO_RD_PTR]
-            samples = self._fifo[(rd + np.arange(whole)) % FIFO_DEPTH]
-            triplets = (samples[..., None] >> np.array([16, 8, 0])) & 0xFF  # MSB first
-            out.extend(triplets.reshape(-1).tolist())
-            self._regs[Reg.FIFO_RD_PTR] = (rd + whole) % FIFO_DEPTH
-            self._unread -= whole
-            self._regs[Reg.OVF_COUNTER] = 0
-            self._regs[Reg.INT_STATUS_1] &= ~PPG_RDY.mask & 0xFF
-            length -= 6 * whole
-        return out
+        """Bytes read from FIFO_DATA in one transfer (reading it clears PPG_RDY, p.13)."""
+        self._regs[Reg.INT_STATUS_1] &= ~PPG_RDY.mask & 0xFF
+        return self._fifo.read(length, self.bytes_per_sample)
 
     def _read_seq(self, reg: int, length: int) -> list[int]:
         if reg == Reg.FIFO_DATA:
@@ -490,6 +483,6 @@ class SimulatedMAX30102:
         else:
             state = "idle" if self.sampling_since is None else "sampling"
         return (
-            f"<SimulatedMAX30102 at 0x{self.address:02X} {state} {self._unread} unread "
+            f"<SimulatedMAX30102 at 0x{self.address:02X} {state} {self._fifo.unread} unread "
             f"ovf={self._regs[Reg.OVF_COUNTER]}>"
         )
