@@ -46,9 +46,8 @@ def _fmt_num(x: float) -> str:
 
 
 #: MAX30102 data sheet Table 11 (SpO2 mode): the LED pulse widths (µs) the chip can fit
-#: into one sample period at each sample rate. The same table as the driver's
-#: ``SPO2_ALLOWED_PW_US`` (a test keeps them equal); kept here so that checking a file needs
-#: no numpy, which the driver imports.
+#: into one sample period at each sample rate. The driver's ``SPO2_ALLOWED_PW_US`` is this
+#: table; it lives here so that checking a file needs no numpy, which the driver imports.
 PULSE_WIDTHS_AT_RATE_US: dict[int, tuple[int, ...]] = {
     50: (69, 118, 215, 411),
     100: (69, 118, 215, 411),
