@@ -103,7 +103,7 @@ class RPiGpio:
     def __init__(self, module: Any = None) -> None:
         if module is None:
             try:
-                import RPi.GPIO as module  # type: ignore[import-not-found,no-redef]
+                import RPi.GPIO as module  # type: ignore[no-redef]
             except ImportError as exc:
                 raise GpioError(
                     "RPi.GPIO is not installed: install rpi-lgpio (pip install rpi-lgpio, or "

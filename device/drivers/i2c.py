@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from device.exc import BusError, HardwareError, SensorNotFound
 
@@ -248,7 +248,7 @@ class RecordingBus:
             raise
         data = written
         if op == "read":
-            data = bytes([result]) if isinstance(result, int) else bytes(result)
+            data = bytes([result]) if isinstance(result, int) else bytes(cast(bytes, result))
         self.log.append(Transaction(op, addr, reg, data))
         return result
 

@@ -103,7 +103,7 @@ class PulseModel:
         if not 1.0 <= rate_bpm <= 60.0:
             raise ValueError(f"breathing rate must be 1-60 breaths/min, not {rate_bpm!r}")
         now = max(self._t_last, 0.0)
-        self._breath_phase0 = self.breathing_phase(now)
+        self._breath_phase0 = float(self.breathing_phase(now))
         self._breath_t0 = now
         self._breath_bpm = float(rate_bpm)
 
