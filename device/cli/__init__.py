@@ -29,6 +29,7 @@ MODULES = (
     "report",
     "ctl",
     "pin",
+    "music",
 )
 
 

@@ -56,6 +56,12 @@ class SoundTargets:
     swell_db: float = 6.0
     #: Program-level gain in dB (endings and quiet beds ramp this; never above 0).
     program_db: float = 0.0
+    #: Level of the listener's music in dB (``OFF_DB``: no music); <= 0.
+    music_db: float = OFF_DB
+    #: Equal-power crossfade between music tracks in seconds, 0.5-30.
+    music_crossfade_s: float = 6.0
+    #: Low-frequency warmth 0 (flat) .. 1 (+6 dB low shelf on the music).
+    warmth: float = 0.0
 
     def with_changes(self, **changes: object) -> SoundTargets:
         """Return a copy with the given fields replaced."""
