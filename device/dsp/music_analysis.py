@@ -188,12 +188,12 @@ def estimate_tempo(env: np.ndarray, fps: float) -> tuple[float | None, float]:
     if hi <= lo:
         return None, 0.0
     lag0 = lo + int(np.argmax(ac[lo : hi + 1]))
+    confidence = float(np.clip(ac[lag0], 0.0, 1.0))
     # a slow peak whose half period also correlates is read at the faster pulse: a period
     # that falls between envelope frames repeats exactly only every two beats
     half = round(_peak_near(ac, lag0 / 2, 1))
     if 60.0 * fps / lag0 < 60.0 and half >= lo and ac[half] >= 0.5 * ac[lag0]:
         lag0 = half
-    confidence = float(np.clip(ac[lag0], 0.0, 1.0))
     lag = _peak_near(ac, lag0, 1)
     k = 1
     while (k + 1) * lag < min(n // 2, 16 * lag0):
@@ -203,7 +203,7 @@ def estimate_tempo(env: np.ndarray, fps: float) -> tuple[float | None, float]:
             lag = refined
     if confidence < MIN_BEAT_CONFIDENCE:
         return None, confidence
-    return 60.0 * fps / lag, confidence
+    return float(60.0 * fps / lag), confidence
 
 
 def analyse(path: str | Path) -> Analysis:
