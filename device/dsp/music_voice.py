@@ -104,7 +104,7 @@ class MusicVoice:
         if not deck.lock.acquire(blocking=False):
             return False
         try:
-            armed = deck.available() >= self._arm or deck.total >= 0
+            armed = deck.available() >= min(self._arm, deck.capacity // 2) or deck.total >= 0
             if deck.state != LOADED or deck.cue is None or not armed:
                 return False
             deck.state = PLAYING
