@@ -177,7 +177,10 @@ def measure(path: Path, st: os.stat_result) -> Track:
     try:
         a = analyse(path)
     except InputFileError as exc:
-        return Track(str(path), st.st_size, st.st_mtime_ns, *([None] * 7), str(exc), now)
+        return Track(
+            str(path), st.st_size, st.st_mtime_ns, None, None, None, None, None, None, None,
+            str(exc), now,
+        )  # fmt: skip
     return Track(
         str(path), st.st_size, st.st_mtime_ns, a.duration_s, a.sample_rate, a.channels, a.lufs,
         a.peak, a.tempo_bpm, a.tempo_confidence, None, now,
