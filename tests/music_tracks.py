@@ -54,5 +54,8 @@ def write(path: Path, x: np.ndarray, rate: int = 44100) -> Path:
 
     ext = path.suffix[1:]
     fmt = {e: (f, s) for e, f, s in FORMATS}[ext]
-    sf.write(str(path), x, rate, format=fmt[0], subtype=fmt[1])
+    # in chunks: libsndfile 1.2.2's Vorbis encoder crashes on one very large write
+    with sf.SoundFile(str(path), "w", rate, x.shape[1], fmt[1], format=fmt[0]) as f:
+        for i in range(0, len(x), 1 << 16):
+            f.write(x[i : i + (1 << 16)])
     return path

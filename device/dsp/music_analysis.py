@@ -25,7 +25,7 @@ from device.exc import InputFileError
 EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 #: Loudness of digital silence (below the absolute gate), LUFS.
 SILENCE_LUFS = -70.0
-#: Onset envelope frame rate, frames per second.
+#: Onset envelope frame rate (about), frames per second.
 ONSET_FPS = 100
 #: Tempo search range in BPM.
 TEMPO_RANGE = (40.0, 200.0)
@@ -122,26 +122,41 @@ class LoudnessMeter:
 
 
 class OnsetEnvelope:
-    """Spectral-flux onset strength at :data:`ONSET_FPS` frames/s from mono chunks."""
+    """Spectral-flux onset strength at about :data:`ONSET_FPS` frames/s from mono chunks.
+
+    The signal is first decimated to 16-24 kHz by averaging (onsets live below 8 kHz), which
+    quarters the FFT work of a 48 kHz file; ``fps`` is the exact frame rate.
+    """
 
     def __init__(self, rate: int) -> None:
-        self.hop = rate // ONSET_FPS
-        self.fps = rate / self.hop
-        self.size = 1 << max(8, round(math.log2(0.046 * rate)))
+        self.decimate = max(1, rate // 16000)
+        low = rate / self.decimate
+        self.hop = round(low / ONSET_FPS)
+        self.fps = low / self.hop
+        self.size = 1 << max(8, round(math.log2(0.023 * low)))
         self._window = np.hanning(self.size).astype(np.float32)
         self._carry = np.zeros(self.size - self.hop, np.float32)
+        self._raw = np.zeros(0, np.float32)
         self._last: np.ndarray | None = None
         self._parts: list[np.ndarray] = []
 
     def feed(self, mono: np.ndarray) -> None:
         """Add the flux frames this chunk completes."""
-        x = np.concatenate([self._carry, mono.astype(np.float32)])
+        d = self.decimate
+        raw = np.concatenate([self._raw, mono.astype(np.float32)])
+        m = len(raw) // d
+        self._raw = raw[m * d :]
+        low = raw[0 : m * d : d].copy()
+        for k in range(1, d):  # strided sums: far cheaper than a mean over a short axis
+            low += raw[k : m * d : d]
+        low *= 1.0 / d
+        x = np.concatenate([self._carry, low])
         n = (len(x) - self.size) // self.hop + 1
         if n <= 0:
             self._carry = x
             return
         frames = np.lib.stride_tricks.sliding_window_view(x, self.size)[:: self.hop][:n]
-        mag = np.abs(np.fft.rfft(frames * self._window, axis=1))
+        mag = np.abs(np.fft.rfft(frames * self._window, axis=1)).astype(np.float32)
         np.log1p(1000.0 * mag, out=mag)
         first = mag[:1] if self._last is None else self._last[None, :]
         flux = np.maximum(mag - np.vstack([first, mag[:-1]]), 0.0).sum(axis=1)
@@ -225,7 +240,10 @@ def analyse(path: str | Path) -> Analysis:
                 frames += len(block)
                 peak = max(peak, float(np.abs(block).max()))
                 meter.feed(block)
-                onset.feed(block.mean(axis=1))
+                mono = block[:, 0].copy()
+                for c in range(1, channels):
+                    mono += block[:, c]
+                onset.feed(mono)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise InputFileError(f"{path}: cannot decode: {exc}") from exc
     if frames == 0:

@@ -157,6 +157,7 @@ class MusicFeed:
         self._on_error = on_error
         self._sources: list[_Source | None] = [None, None]
         self._cue: Cue | None = None
+        self._cue_lock = threading.Lock()  # control side and decoder only, never audio
         self.warmth = 0.0
         #: Files that failed while playing (opened but then could not be read).
         self.errors = 0
@@ -187,7 +188,8 @@ class MusicFeed:
 
     def cue(self, cue: Cue) -> None:
         """Play ``cue`` next, at once (with the crossfade): replaces a preloaded next track."""
-        self._cue = cue
+        with self._cue_lock:
+            self._cue = cue
         self._wake.set()
 
     def poke(self) -> None:
@@ -203,7 +205,8 @@ class MusicFeed:
             if deck.state == SPENT:
                 self._drop(i)
                 busy = True
-        cue, self._cue = self._cue, None
+        with self._cue_lock:
+            cue, self._cue = self._cue, None
         if cue is not None:
             busy |= self._load_cued(cue)
         if not any(d.state == LOADED for d in self.decks):
@@ -230,7 +233,9 @@ class MusicFeed:
                     if self._open(i, cue):
                         deck.urgent = True
                 return True
-        self._cue = cue  # both decks busy (a crossfade): try again next round
+        with self._cue_lock:  # both decks busy (a crossfade): try again next round
+            if self._cue is None:
+                self._cue = cue
         return False
 
     def _load_next(self) -> bool:
