@@ -112,3 +112,51 @@ def test_cli_scan_json_lists_errors_and_skips_them(tmp_path) -> None:
     assert abs(good["tempo_bpm"] - 75.0) < 2.0 and good["lufs"] < -10
     assert "error" in bad and "z.flac" in r.stderr
     assert (tmp_path / "state" / "music.db").exists()
+
+
+def test_cli_scan_takes_the_configured_folder_and_shows_progress_on_a_terminal(tmp_path) -> None:
+    import pty
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(3):
+        write(lib / f"t{i}.wav", noise_bed(2.0, seed=i))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[music]\ndir = "{lib}"\n\n[store]\nstate_dir = "{tmp_path / "st"}"\n')
+    master, slave = pty.openpty()
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "device", "music", "scan", "--config", str(cfg)],
+            stdout=subprocess.PIPE, stderr=slave, text=True, cwd=REPO, timeout=120,
+        )  # fmt: skip
+        os.close(slave)
+        slave = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert r.returncode == 0
+    assert "3 tracks, 0 skipped" in r.stdout and "no clear beat" in r.stdout
+    assert b"scanning 3/3 t2.wav" in shown and b"\r" in shown
+    assert (tmp_path / "st" / "music.db").exists()
+
+
+def test_music_config_section(tmp_path) -> None:
+    from device.config import Config, load_config
+    from device.exc import ConfigError
+
+    assert Config.defaults().music.dir == "/var/lib/bedside/music"
+    assert Config.defaults().music.crossfade_s == 6.0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[music]\ncrossfade_s = 40.0\n")
+    with pytest.raises(ConfigError, match=r"music\.crossfade_s"):
+        load_config(bad)
