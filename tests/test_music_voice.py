@@ -291,3 +291,25 @@ def test_render_allocates_nothing(tmp_path) -> None:
     grown = sum(d.size_diff for d in after.compare_to(before, "filename"))
     assert grown < 256  # render keeps nothing it made
     assert worst < 2048  # small Python objects only: a block of samples is 8 kB
+
+
+def test_the_decoder_thread_survives_a_failing_chooser(tmp_path) -> None:
+    path = write(tmp_path / "a.wav", noise_bed(3.0, seed=14))
+    calls = []
+
+    def next_track() -> Cue:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("library went away")
+        return cue_of(path)
+
+    feed = MusicFeed(RATE, next_track)
+    feed.start()
+    try:
+        deadline = time.monotonic() + 30.0
+        while feed.decks[0].available() + feed.decks[1].available() == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        feed.close()
+    assert feed.errors == 1 and "library went away" in feed.last_error

@@ -288,6 +288,12 @@ class MusicFeed:
 
     def _main(self) -> None:
         while not self._stop.is_set():
-            if not self.step():
+            try:
+                busy = self.step()
+            except Exception as exc:  # a chooser or library fault must not end the music
+                self.errors += 1
+                self.last_error = f"decoder: {type(exc).__name__}: {exc}"
+                busy = False
+            if not busy:
                 self._wake.wait(0.05)
                 self._wake.clear()
