@@ -46,7 +46,9 @@ def test_loudness_matches_pyloudnorm_at_every_rate(rate) -> None:
     assert abs(meter.integrated() - ref) < 0.5
 
 
-@pytest.mark.parametrize("bpm", [52.0, 60.0, 66.0, 72.0, 80.0, 95.0, 120.0, 140.0])
+@pytest.mark.parametrize(
+    "bpm", [52.0, 60.0, 66.0, 72.0, 80.0, 95.0, 120.0, 121.8, 126.1, 133.1, 137.4, 140.0]
+)
 def test_tempo_of_a_steady_beat_is_within_2_bpm_octave_folded(tmp_path, bpm) -> None:
     a = analyse(write(tmp_path / "b.flac", beat_track(bpm, 30.0)))
     assert a.tempo_bpm is not None and a.tempo_confidence > 0.5

@@ -180,17 +180,36 @@ def _peak_near(ac: np.ndarray, centre: float, width: int) -> float:
     return i + (0.5 * (a - c) / den if den < 0 else 0.0)
 
 
+def _ac_at(ac: np.ndarray, lag: float) -> float:
+    """Largest autocorrelation within one frame of ``lag`` (periods fall between frames)."""
+    i = round(lag)
+    return float(ac[max(0, i - 1) : min(len(ac), i + 2)].max())
+
+
+def _comb(ac: np.ndarray, lag: float, periods: int = 4) -> float:
+    """Mean autocorrelation at the first ``periods`` multiples of ``lag`` that fit."""
+    vals = [_ac_at(ac, k * lag) for k in range(1, periods + 1) if k * lag < len(ac) - 1]
+    return sum(vals) / len(vals) if vals else 0.0
+
+
 def estimate_tempo(env: np.ndarray, fps: float) -> tuple[float | None, float]:
     """Tempo in BPM (``None`` without a clear beat) and its confidence from an onset envelope.
 
-    The envelope loses its 1 s local mean, its autocorrelation (by FFT) is normalised, and
-    the strongest lag in :data:`TEMPO_RANGE` is refined at its highest multiple that fits
-    (the error of a lag read at ``k`` periods shrinks ``k`` times).
+    The envelope loses its 1 s local mean and is blurred by 20 ms; its autocorrelation (by
+    FFT) is normalised; the beat period is the lag in :data:`TEMPO_RANGE` whose first four
+    multiples correlate best on average (a lag of 1.5 or 2.5 beats matches only some of
+    them), and it is refined at its highest multiple that fits (the error of a lag read at
+    ``k`` periods shrinks ``k`` times).
     """
     win = max(1, round(fps))
     if len(env) < 4 * win:
         return None, 0.0
     e = env - np.convolve(env, np.ones(win) / win, mode="same")
+    # a 20 ms Gaussian blur: an onset between two frames no longer lands in one or the
+    # other, so the beat's autocorrelation peaks stay whole at every multiple
+    k = np.arange(-6, 7)
+    blur = np.exp(-0.5 * (k / (0.02 * fps)) ** 2)
+    e = np.convolve(e, blur / blur.sum(), mode="same")
     e -= e.mean()
     n = len(e)
     spec = np.fft.rfft(e, 2 * n)
@@ -202,13 +221,20 @@ def estimate_tempo(env: np.ndarray, fps: float) -> tuple[float | None, float]:
     hi = min(math.floor(60.0 * fps / TEMPO_RANGE[0]), n // 3)
     if hi <= lo:
         return None, 0.0
-    lag0 = lo + int(np.argmax(ac[lo : hi + 1]))
-    confidence = float(np.clip(ac[lag0], 0.0, 1.0))
-    # a slow peak whose half period also correlates is read at the faster pulse: a period
-    # that falls between envelope frames repeats exactly only every two beats
-    half = round(_peak_near(ac, lag0 / 2, 1))
-    if 60.0 * fps / lag0 < 60.0 and half >= lo and ac[half] >= 0.5 * ac[lag0]:
-        lag0 = half
+    # the beat period is the lag whose multiples all correlate (a comb over 4 periods):
+    # a lag of 1.5 or 3 beats correlates at some multiples only, the beat at all of them
+    scores = [_comb(ac, lag) for lag in range(lo, hi + 1)]
+    lag0 = lo + int(np.argmax(scores))
+    best = scores[lag0 - lo]
+    # a faster pulse that explains the slow one as well is the beat: three times faster
+    # always, twice (a half-time feel) only below 60 BPM
+    for d in (3, 2):
+        sub = round(lag0 / d)
+        slow = 60.0 * fps / lag0 < 60.0
+        if sub >= lo and (d == 3 or slow) and _comb(ac, lag0 / d) >= 0.8 * best:
+            lag0 = sub
+            break
+    confidence = float(np.clip(_ac_at(ac, lag0), 0.0, 1.0))
     lag = _peak_near(ac, lag0, 1)
     k = 1
     while (k + 1) * lag < min(n // 2, 16 * lag0):
