@@ -207,8 +207,8 @@ def estimate_tempo(env: np.ndarray, fps: float) -> tuple[float | None, float]:
     e = env - np.convolve(env, np.ones(win) / win, mode="same")
     # a 20 ms Gaussian blur: an onset between two frames no longer lands in one or the
     # other, so the beat's autocorrelation peaks stay whole at every multiple
-    k = np.arange(-6, 7)
-    blur = np.exp(-0.5 * (k / (0.02 * fps)) ** 2)
+    taps = np.arange(-6, 7)
+    blur = np.exp(-0.5 * (taps / (0.02 * fps)) ** 2)
     e = np.convolve(e, blur / blur.sum(), mode="same")
     e -= e.mean()
     n = len(e)
