@@ -277,6 +277,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
             int, 30, "Sessions older than this are deleted.", min=1, max=3650, service=True
         ),
     },
+    "music": {
+        "dir": Key(
+            str,
+            "/var/lib/bedside/music",
+            "Folder of the listener's music (WAV, FLAC, OGG/Vorbis, MP3); a USB stick works.",
+        ),
+        "crossfade_s": Key(
+            float, 6.0, "Equal-power crossfade between tracks, seconds.", min=0.5, max=30.0
+        ),
+    },
     "service": {
         "status_interval_s": Key(
             float, 1.0, "Period of the status line, seconds.", min=0.2, max=60.0

@@ -142,6 +142,9 @@ def test_one_table_checks_every_field() -> None:
         "noise_db": "loud",
         "swell_db": 25.0,
         "program_db": 1.0,
+        "music_db": 0.5,
+        "music_crossfade_s": 0.1,
+        "warmth": 1.5,
     }
     assert set(bad) == fields
     for name, value in bad.items():

@@ -21,7 +21,7 @@ from device.therapy.program import (
 )
 from device.therapy.timeline import Timeline, curve_weight, interpolate
 
-BUILTINS = ("wind-down", "sleep", "relax", "nap", "noise")
+BUILTINS = ("wind-down", "sleep", "relax", "nap", "noise", "my-music")
 
 GOOD = """
 name = "test"
@@ -74,7 +74,14 @@ def test_every_builtin_loads_and_plays_to_silence(name: str) -> None:
 
 def test_builtin_lengths_and_endings() -> None:
     minutes = {p.name: p.duration_s / 60.0 for p in list_programs([])}
-    assert minutes == {"wind-down": 20, "sleep": 45, "relax": 10, "nap": 23, "noise": 65}
+    assert minutes == {
+        "wind-down": 20,
+        "sleep": 45,
+        "relax": 10,
+        "nap": 23,
+        "noise": 65,
+        "my-music": 40,
+    }
     assert load_program("wind-down").ending.duration_s == 120
     assert load_program("relax").ending.duration_s == 60
     nap = load_program("nap").ending

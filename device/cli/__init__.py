@@ -30,6 +30,7 @@ MODULES = (
     "profile",
     "ctl",
     "pin",
+    "music",
 )
 
 

@@ -72,6 +72,12 @@ class SoundTargets:
     swell_db: float = 6.0
     #: Program-level gain in dB (endings and quiet beds ramp this; never above 0).
     program_db: float = 0.0
+    #: Level of the listener's music in dB (``OFF_DB``: no music); <= 0.
+    music_db: float = OFF_DB
+    #: Equal-power crossfade between music tracks in seconds, 0.5-30.
+    music_crossfade_s: float = 6.0
+    #: Low-frequency warmth 0 (flat) .. 1 (+6 dB low shelf on the music).
+    warmth: float = 0.0
 
     def with_changes(self, **changes: object) -> SoundTargets:
         """Return a copy with the given fields replaced."""
@@ -186,6 +192,9 @@ CHECKS: dict[str, Check] = {
     "noise_db": Level(),
     "swell_db": Range(*DEPTH_RANGE, " dB"),
     "program_db": Level(),
+    "music_db": Level(),
+    "music_crossfade_s": Range(0.5, 30.0, " s"),
+    "warmth": Range(0.0, 1.0),
 }
 _FIELDS = tuple(f.name for f in dataclasses.fields(SoundTargets))
 if set(CHECKS) != set(_FIELDS):  # a field without a check (or a check without a field)

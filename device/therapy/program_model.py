@@ -33,6 +33,9 @@ NUMERIC_TARGETS: dict[str, tuple[float, float, str, bool]] = {
     "pad_db": (-90.0, 0.0, "dB", True),
     "noise_db": (-90.0, 0.0, "dB", True),
     "swell_db": (0.0, 12.0, "dB", False),
+    "music_db": (-90.0, 0.0, "dB", True),
+    "music_crossfade_s": (0.5, 30.0, "s", False),
+    "warmth": (0.0, 1.0, "(0 flat .. 1 warm)", False),
 }
 
 #: Discrete targets: name -> allowed values.

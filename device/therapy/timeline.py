@@ -20,7 +20,7 @@ from device.dsp.targets import OFF_DB, SoundTargets
 from device.therapy.program import Program, Section
 
 #: Level fields, in dB, that may be off.
-LEVELS = ("tones_db", "pad_db", "noise_db")
+LEVELS = ("tones_db", "pad_db", "noise_db", "music_db")
 
 #: A layer fading in or out moves from/to this level in dB, then switches off.
 FADE_FLOOR_DB = -80.0
