@@ -76,6 +76,25 @@ def _blend(frozen: tuple[float | None, float], plain: SoundTargets, w: float) ->
     return plain.with_changes(pacer_bpm=pacer, entrain_hz=entrain)
 
 
+def _hold_reason(lagging: bool, waiting: bool, breathing: float | None) -> str:
+    """Why the pacer holds, for the status line."""
+    if lagging:
+        return f"breathing {breathing:.1f}/min lags the pacer"
+    if waiting:
+        return f"waiting for breathing ({breathing:.1f}/min) to follow"
+    if breathing is None:
+        return "waiting for a breathing estimate"
+    return "coherence falling"
+
+
+def _entrain_step(e: float, plan_hz: float, step: float, hold: bool) -> float:
+    """The entrainment rate ``e`` one tick (of at most ``step`` Hz) toward ``plan_hz``."""
+    if plan_hz < e:
+        return e if hold else max(plan_hz, e - step)
+    # Only the program raises it (a wake ramp), four times faster; the heart never does.
+    return min(plan_hz, e + 4.0 * step) if plan_hz > e else e
+
+
 class _Anchor:
     """Meeting the listener's first breathing estimate: once, only up, 1/min per 15 s.
 
@@ -147,12 +166,9 @@ class ClosedLoop:
         self.start_cap_bpm = _check("start_cap_bpm", start_cap_bpm, pacer_target_bpm, 12.0, "/min")
         self.lag_hold_bpm = _check("lag_hold_bpm", lag_hold_bpm, 0.5, 4.0, "/min")
         self.lag_resume_bpm = _check("lag_resume_bpm", lag_resume_bpm, 0.1, lag_hold_bpm, "/min")
+        glide_max = 60.0 * MAX_TEMPO_RATE_PER_S
         self.glide_bpm_per_min = _check(
-            "glide_bpm_per_min",
-            glide_bpm_per_min,
-            0.05,
-            60.0 * MAX_TEMPO_RATE_PER_S,
-            "/min per min",
+            "glide_bpm_per_min", glide_bpm_per_min, 0.05, glide_max, "/min per min"
         )
         self.entrain_hz_per_min = _check(
             "entrain_hz_per_min", entrain_hz_per_min, 0.05, 6.0, "Hz/min"
@@ -319,15 +335,6 @@ class ClosedLoop:
 
     # --- adaptation -------------------------------------------------------------------------
 
-    def _plan_floor(self, plain_pacer: float) -> float:
-        """The program's plan shifted to end at the slowest rate this session paces (the
-        target, or the assessment's lowest candidate): the loop is never ahead of it."""
-        end = self.pacer_target_bpm if self.assessment is None else self.assessment.lowest_bpm
-        shift = 0.0
-        if self.program_min_pacer_bpm is not None:
-            shift = self.program_min_pacer_bpm - end
-        return max(self.goal_bpm, plain_pacer - shift)
-
     def _adapt(self, t: float, dt: float, heart: HeartLike, plain: SoundTargets) -> SoundTargets:
         # The slowest-to-fall view of their breathing: the highest estimate of the last
         # breath_hold_s, so a momentary dip never lets the pacer pull ahead.
@@ -375,7 +382,15 @@ class ClosedLoop:
             elif up:
                 new = p_prev if self._watch.heart_rising() else min(goal, p_prev + step)
             else:
-                new = max(p_prev - step, self._plan_floor(plain.pacer_bpm))
+                # The program's plan shifted to end at the slowest rate this session paces
+                # (the target, or the assessment's lowest candidate): never ahead of it.
+                end = (
+                    self.pacer_target_bpm if self.assessment is None else self.assessment.lowest_bpm
+                )
+                shift = (
+                    0.0 if self.program_min_pacer_bpm is None else self.program_min_pacer_bpm - end
+                )
+                new = max(p_prev - step, goal, plain.pacer_bpm - shift)
             if breathing is not None:
                 # Never leave the listener behind: a step stays within lag_resume of them.
                 floor = min(p_prev, breathing - self.lag_resume_bpm)
@@ -395,15 +410,7 @@ class ClosedLoop:
             event = None if self.state == "settled" else "settled"
             self._set_state(t, "settled", "coherence high for 60 s: following the listener", event)
         elif hold or waiting:
-            if lagging:
-                why = f"breathing {breathing:.1f}/min lags the pacer"
-            elif waiting:
-                why = f"waiting for breathing ({breathing:.1f}/min) to follow"
-            elif breathing is None:
-                why = "waiting for a breathing estimate"
-            else:
-                why = "coherence falling"
-            self._set_state(t, "holding", why)
+            self._set_state(t, "holding", _hold_reason(lagging, waiting, breathing))
         else:
             self._set_state(t, "adapting", "listener follows")
         pacer = None if plain.pacer_bpm is None else self._p
@@ -420,13 +427,7 @@ class ClosedLoop:
 
     def _adapt_entrainment(self, dt: float, plan_hz: float, hold: bool) -> float:
         e = plan_hz if self._e is None else self._e
-        if plan_hz < e:
-            if not hold:
-                e = max(plan_hz, e - self.entrain_hz_per_min / 60.0 * dt)
-        elif plan_hz > e:
-            # Only the program raises it (a wake ramp); the heart never does.
-            e = min(plan_hz, e + 4.0 * self.entrain_hz_per_min / 60.0 * dt)
-        return e
+        return _entrain_step(e, plan_hz, self.entrain_hz_per_min / 60.0 * dt, hold)
 
     def _emit(self, targets: SoundTargets) -> SoundTargets:
         self._out = targets
