@@ -26,14 +26,17 @@ and the latest heart state each control tick and returns adapted targets:
   sound is.
 * Given the profile's ``resonance`` (``device.therapy.resonance``) the target becomes the
   candidate rate of the session's assessment (``device.therapy.assessment``): the first
-  (7/min with no estimate) reached behind all the same gates, the plan shifted to end at
-  the lowest; each held until followed for 2 min (its last 70 s measured), the next
-  0.5/min slower; past the peak, steps back up 0.5/min at a time at the glide rate, never
-  while the heart speeds up (20 s mean 1 bpm over the 90 s mean); a lost signal restarts
-  the candidate; a confident estimate is paced straight at; no settling meanwhile.
+  (6.5/min with no estimate; where an unfinished descent stopped, one rate on) reached
+  behind all the same gates, the plan shifted to end at the lowest; each held until
+  followed for 2 min (its last 70 s measured), the next 0.5/min slower; past the peak,
+  steps back up 0.5/min at a time at the glide rate, never while the heart speeds up
+  (20 s mean 1 bpm over the 90 s mean); a lost signal restarts the candidate; a confident
+  estimate is paced straight at; no settling meanwhile.
 
-The heart state is duck-typed: only ``hr_bpm``, ``hr_beat_bpm``, ``coherence``,
-``breathing_bpm``, ``quality`` and ``contact`` are read (see ``device.dsp.heart.HeartState``).
+The loop's view of the heart (signal quality, coherence and heart-rate means, the held
+breathing peak) is a :class:`~device.therapy.loop_signal.SignalWatch`; only ``hr_bpm``,
+``hr_beat_bpm``, ``coherence``, ``breathing_bpm``, ``quality`` and ``contact`` are read of
+the heart state (:class:`~device.therapy.loop_signal.HeartLike`).
 """
 
 from __future__ import annotations
@@ -324,10 +327,8 @@ class ClosedLoop:
             self._set_state(
                 t, "fallback", f"no good signal for {self.freeze_to_fallback_s:g} s", "fallback"
             )
-        if self.state == "frozen":
-            w = 0.0
-        else:
-            w = curve_weight((t - (self._fallback_t or t)) / self.fallback_glide_s, "S")
+        into = (t - (self._fallback_t or t)) / self.fallback_glide_s
+        w = 0.0 if self.state == "frozen" else curve_weight(into, "S")
         if w >= 1.0:
             self._p = plain.pacer_bpm if plain.pacer_bpm is not None else self._p
             self._e = plain.entrain_hz
