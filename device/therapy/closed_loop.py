@@ -26,24 +26,28 @@ and the latest heart state each control tick and returns adapted targets:
   sound is.
 * Given the profile's ``resonance`` (``device.therapy.resonance``) the target becomes the
   candidate rate of the session's assessment (``device.therapy.assessment``): the first
-  (7/min with no estimate) reached behind all the same gates, the plan shifted to end at
-  the lowest; each held until followed for 2 min (its last 70 s measured), the next
-  0.5/min slower; past the peak, steps back up 0.5/min at a time at the glide rate, never
-  while the heart speeds up (20 s mean 1 bpm over the 90 s mean); a lost signal restarts
-  the candidate; a confident estimate is paced straight at; no settling meanwhile.
+  (6.5/min with no estimate; where an unfinished descent stopped, one rate on) reached
+  behind all the same gates, the plan shifted to end at the lowest; each held until
+  followed for 2 min (its last 70 s measured), the next 0.5/min slower; past the peak,
+  steps back up 0.5/min at a time at the glide rate, never while the heart speeds up
+  (20 s mean 1 bpm over the 90 s mean); a lost signal restarts the candidate; a confident
+  estimate is paced straight at; no settling meanwhile.
 
-The heart state is duck-typed: only ``hr_bpm``, ``hr_beat_bpm``, ``coherence``,
-``breathing_bpm``, ``quality`` and ``contact`` are read (see ``device.dsp.heart.HeartState``).
+The loop's view of the heart (signal quality, coherence and heart-rate means, the held
+breathing peak) is a :class:`~device.therapy.loop_signal.SignalWatch`; only ``hr_bpm``,
+``hr_beat_bpm``, ``coherence``, ``breathing_bpm``, ``quality`` and ``contact`` are read of
+the heart state (:class:`~device.therapy.loop_signal.HeartLike`).
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
-from typing import Any, Protocol
+from typing import Any
 
 from device.dsp.targets import SoundTargets
 from device.therapy.assessment import Assessment
+from device.therapy.loop_signal import HeartLike, SignalWatch
+from device.therapy.loop_signal import finite as _finite
 from device.therapy.resonance import ResonanceEstimate, SessionMeasurements, SessionPlan
 from device.therapy.timeline import curve_weight
 
@@ -57,22 +61,6 @@ STATES = ("open-loop", "adapting", "holding", "settled", "frozen", "fallback")
 MAX_TEMPO_RATE_PER_S = 1.0 / 15.0
 
 
-class HeartLike(Protocol):
-    """What the loop reads of a heart state (``device.dsp.heart.HeartState``)."""
-
-    hr_bpm: float | None
-    hr_beat_bpm: float | None
-    coherence: float | None
-    breathing_bpm: float | None
-    quality: float
-    contact: bool
-
-
-def _finite(value: float | None) -> float | None:
-    """``value`` if it is a finite number, else ``None`` (a NaN never steers the loop)."""
-    return value if value is not None and math.isfinite(value) else None
-
-
 def _check(name: str, value: float, low: float, high: float, unit: str) -> float:
     value = float(value)
     if not low <= value <= high or math.isnan(value):
@@ -80,21 +68,71 @@ def _check(name: str, value: float, low: float, high: float, unit: str) -> float
     return value
 
 
-class _FastSlow:
-    """A 20 s and a 90 s running mean of one figure (``None`` until its first value)."""
+def _blend(frozen: tuple[float | None, float], plain: SoundTargets, w: float) -> SoundTargets:
+    """``plain`` with pacer and entrainment ``w`` (0..1) of the way from ``frozen`` to it."""
+    p_frozen, e_frozen = frozen
+    if plain.pacer_bpm is None or p_frozen is None:
+        pacer = plain.pacer_bpm
+    else:
+        pacer = p_frozen + (plain.pacer_bpm - p_frozen) * w
+    entrain = e_frozen + (plain.entrain_hz - e_frozen) * w
+    return plain.with_changes(pacer_bpm=pacer, entrain_hz=entrain)
 
-    __slots__ = ("fast", "slow")
+
+def _hold_reason(lagging: bool, waiting: bool, breathing: float | None) -> str:
+    """Why the pacer holds, for the status line."""
+    if lagging:
+        return f"breathing {breathing:.1f}/min lags the pacer"
+    if waiting:
+        return f"waiting for breathing ({breathing:.1f}/min) to follow"
+    if breathing is None:
+        return "waiting for a breathing estimate"
+    return "coherence falling"
+
+
+def _entrain_step(e: float, plan_hz: float, step: float, hold: bool) -> float:
+    """The entrainment rate ``e`` one tick (of at most ``step`` Hz) toward ``plan_hz``."""
+    if plan_hz < e:
+        return e if hold else max(plan_hz, e - step)
+    # Only the program raises it (a wake ramp), four times faster; the heart never does.
+    return min(plan_hz, e + 4.0 * step) if plan_hz > e else e
+
+
+class _Anchor:
+    """Meeting the listener's first breathing estimate: once, only up, 1/min per 15 s.
+
+    ``until``: while set, the first breathing estimate before it is met; ``goal``: the rate
+    the pacer glides to meet it (``None`` when there is nothing to meet).
+    """
+
+    __slots__ = ("goal", "until")
 
     def __init__(self) -> None:
-        self.fast: float | None = None
-        self.slow: float | None = None
+        self.until: float | None = None
+        self.goal: float | None = None
 
-    def add(self, value: float, dt: float) -> None:
-        if self.fast is None or self.slow is None:
-            self.fast = self.slow = value
-        else:
-            self.fast += (value - self.fast) * min(1.0, dt / 20.0)
-            self.slow += (value - self.slow) * min(1.0, dt / 90.0)
+    def check(self, t: float, breathing: float | None, pacer: float, cap: float) -> str | None:
+        """Look at the breathing at ``t``; the event detail when the pacer is to meet it."""
+        if t > (self.until or t):
+            self.until = None
+        elif breathing is not None:
+            self.until = None
+            # Only ever up to meet them: a slower first estimate is left to the gated glide,
+            # so one noisy low estimate cannot drop the pacer.
+            goal = min(breathing, cap)
+            if goal > pacer:
+                self.goal = goal
+                return f"pacer meets the breathing: {goal:.1f}/min"
+        return None
+
+    def step(self, pacer: float, dt: float) -> float:
+        """The pacer ``dt`` s further toward :attr:`goal`, at the hard rate limit."""
+        assert self.goal is not None
+        goal, step = self.goal, MAX_TEMPO_RATE_PER_S * dt
+        pacer = min(goal, pacer + step) if goal > pacer else max(goal, pacer - step)
+        if pacer == goal:
+            self.goal = None
+        return pacer
 
 
 class ClosedLoop:
@@ -131,12 +169,9 @@ class ClosedLoop:
         self.start_cap_bpm = _check("start_cap_bpm", start_cap_bpm, pacer_target_bpm, 12.0, "/min")
         self.lag_hold_bpm = _check("lag_hold_bpm", lag_hold_bpm, 0.5, 4.0, "/min")
         self.lag_resume_bpm = _check("lag_resume_bpm", lag_resume_bpm, 0.1, lag_hold_bpm, "/min")
+        glide_max = 60.0 * MAX_TEMPO_RATE_PER_S
         self.glide_bpm_per_min = _check(
-            "glide_bpm_per_min",
-            glide_bpm_per_min,
-            0.05,
-            60.0 * MAX_TEMPO_RATE_PER_S,
-            "/min per min",
+            "glide_bpm_per_min", glide_bpm_per_min, 0.05, glide_max, "/min per min"
         )
         self.entrain_hz_per_min = _check(
             "entrain_hz_per_min", entrain_hz_per_min, 0.05, 6.0, "Hz/min"
@@ -162,17 +197,11 @@ class ClosedLoop:
         self.reason = "no heart signal yet"
         self._p: float | None = None
         self._lagging = False
-        self._breath_peaks: deque[tuple[float, float]] = deque()
-        self._anchor_until: float | None = None
-        self._anchor_goal: float | None = None
+        self._watch = SignalWatch(self.quality_min, self.coherence_high, self.breath_hold_s)
+        self._anchor = _Anchor()
         self._e: float | None = None
         self._t_first: float | None = None
         self._t_last: float | None = None
-        self._good_since: float | None = None
-        self._bad_since: float | None = None
-        self._high_since: float | None = None
-        self._coh = _FastSlow()
-        self._hr = _FastSlow()
         self._frozen: tuple[float | None, float] | None = None
         self._fallback_t: float | None = None
         self._out: SoundTargets | None = None
@@ -210,20 +239,7 @@ class ClosedLoop:
             self._t_first = t
         dt = 0.0 if self._t_last is None else min(max(t - self._t_last, 0.0), 5.0)
         self._t_last = t
-        good = self._signal_good(heart)
-        if good:
-            self._bad_since = None
-            if self._good_since is None:
-                self._good_since = t
-        else:
-            self._good_since = None
-            if self._bad_since is None:
-                self._bad_since = t
-        if heart is not None and good:
-            self._track_coherence(t, dt, _finite(heart.coherence))
-            hr = _finite(heart.hr_bpm)
-            if hr is not None:
-                self._hr.add(hr, dt)
+        good = self._watch.observe(t, dt, heart)
 
         if self.state == "open-loop":
             if not good:
@@ -231,7 +247,8 @@ class ClosedLoop:
             assert heart is not None
             self._engage(t, heart, plain)
         elif self.state in ("frozen", "fallback"):
-            if good and t - self._good_since >= self.recover_s:  # type: ignore[operator]
+            since = self._watch.good_since
+            if good and since is not None and t - since >= self.recover_s:
                 self._resume(t)
             else:
                 return self._emit(self._hold_or_fall_back(t, plain))
@@ -256,52 +273,6 @@ class ClosedLoop:
         pacer = "off" if self.pacer_bpm is None else f"{self.pacer_bpm:.2f}/min"
         return f"<ClosedLoop {self.state} pacer={pacer} target={self.goal_bpm:g}/min>"
 
-    # --- signal ---------------------------------------------------------------------------
-
-    def _signal_good(self, heart: HeartLike | None) -> bool:
-        return (
-            heart is not None
-            and bool(heart.contact)
-            and heart.quality >= self.quality_min
-            and _finite(heart.hr_bpm) is not None
-        )
-
-    def _track_coherence(self, t: float, dt: float, coherence: float | None) -> None:
-        if coherence is None:
-            self._high_since = None
-            return
-        self._coh.add(coherence, dt)
-        if coherence >= self.coherence_high:
-            if self._high_since is None:
-                self._high_since = t
-        elif coherence < 0.75 * self.coherence_high:
-            self._high_since = None
-
-    def _heart_rising(self) -> bool:
-        """The heart speeds up (the 20 s mean 1 bpm above the 90 s mean)."""
-        fast, slow = self._hr.fast, self._hr.slow
-        return fast is not None and slow is not None and fast > slow + 1.0
-
-    def _track_breathing(self, t: float, breathing: float | None) -> None:
-        peaks = self._breath_peaks
-        while peaks and peaks[0][0] < t - self.breath_hold_s:
-            peaks.popleft()
-        if breathing is None:
-            return
-        # A monotonic queue: its head is the highest estimate of the window.
-        while peaks and peaks[-1][1] <= breathing:
-            peaks.pop()
-        peaks.append((t, breathing))
-
-    def _breath_peak(self) -> float | None:
-        return self._breath_peaks[0][1] if self._breath_peaks else None
-
-    def _coherence_falling(self) -> bool:
-        fast, slow = self._coh.fast, self._coh.slow
-        if fast is None or slow is None:
-            return False
-        return fast < 0.85 * slow - 0.05 and fast < self.coherence_high
-
     # --- transitions ------------------------------------------------------------------------
 
     def _set_state(self, t: float, state: str, reason: str, event: str | None = None) -> None:
@@ -323,7 +294,7 @@ class ClosedLoop:
         self._e = plain.entrain_hz
         if self._p is not None and not (at_start and breathing is not None):
             # Their breathing is not known yet: meet it when the first estimate arrives.
-            self._anchor_until = t + self.anchor_s
+            self._anchor.until = t + self.anchor_s
         start = "off" if self._p is None else f"{self._p:.1f}/min"
         known = "unknown" if breathing is None else f"{breathing:.1f}/min"
         self._set_state(t, "adapting", f"pacer starts at {start} (breathing {known})", "adapt")
@@ -332,7 +303,7 @@ class ClosedLoop:
         out = self._out
         # Nothing sent yet: nothing to hold, the plain timeline plays.
         self._frozen = None if out is None else (out.pacer_bpm, out.entrain_hz)
-        self._high_since = None
+        self._watch.high_since = None
         if self.assessment is not None:
             self.assessment.interrupt()
         self._set_state(t, "frozen", "no contact or low signal quality")
@@ -343,55 +314,40 @@ class ClosedLoop:
             self._p = out.pacer_bpm if out.pacer_bpm is not None else self._p
             self._e = out.entrain_hz
         self._frozen, self._fallback_t = None, None
-        self._coh = _FastSlow()
+        self._watch.restart_coherence()
         self._set_state(t, "adapting", f"{self.recover_s:g} s of good signal", "recovery")
 
     def _hold_or_fall_back(self, t: float, plain: SoundTargets) -> SoundTargets:
         if self._frozen is None:
             return plain
-        bad_for = 0.0 if self._bad_since is None else t - self._bad_since
+        bad_since = self._watch.bad_since
+        bad_for = 0.0 if bad_since is None else t - bad_since
         if self.state == "frozen" and bad_for >= self.freeze_to_fallback_s:
             self._fallback_t = t
             self._set_state(
                 t, "fallback", f"no good signal for {self.freeze_to_fallback_s:g} s", "fallback"
             )
-        p_frozen, e_frozen = self._frozen
-        if self.state == "frozen":
-            w = 0.0
-        else:
-            w = curve_weight((t - (self._fallback_t or t)) / self.fallback_glide_s, "S")
-        if plain.pacer_bpm is None or p_frozen is None:
-            pacer = plain.pacer_bpm
-        else:
-            pacer = p_frozen + (plain.pacer_bpm - p_frozen) * w
-        entrain = e_frozen + (plain.entrain_hz - e_frozen) * w
+        into = (t - (self._fallback_t or t)) / self.fallback_glide_s
+        w = 0.0 if self.state == "frozen" else curve_weight(into, "S")
         if w >= 1.0:
             self._p = plain.pacer_bpm if plain.pacer_bpm is not None else self._p
             self._e = plain.entrain_hz
-        return plain.with_changes(pacer_bpm=pacer, entrain_hz=entrain)
+        return _blend(self._frozen, plain, w)
 
     # --- adaptation -------------------------------------------------------------------------
 
-    def _plan_floor(self, plain_pacer: float) -> float:
-        """The program's plan shifted to end at the slowest rate this session paces (the
-        target, or the assessment's lowest candidate): the loop is never ahead of it."""
-        end = self.pacer_target_bpm if self.assessment is None else self.assessment.lowest_bpm
-        shift = 0.0
-        if self.program_min_pacer_bpm is not None:
-            shift = self.program_min_pacer_bpm - end
-        return max(self.goal_bpm, plain_pacer - shift)
-
     def _adapt(self, t: float, dt: float, heart: HeartLike, plain: SoundTargets) -> SoundTargets:
-        self._track_breathing(t, _finite(heart.breathing_bpm))
         # The slowest-to-fall view of their breathing: the highest estimate of the last
         # breath_hold_s, so a momentary dip never lets the pacer pull ahead.
-        breathing = self._breath_peak()
+        breathing = self._watch.track_breathing(t, _finite(heart.breathing_bpm))
         paced = plain.pacer_bpm is not None
-        if self._anchor_until is not None:
-            self._start_anchor(t, breathing, paced)
-        if self._anchor_goal is not None and paced and self._p is not None:
-            return self._anchor(t, dt, plain)
-        falling = self._coherence_falling()
+        if self._anchor.until is not None and self._p is not None:
+            met = self._anchor.check(t, breathing if paced else None, self._p, self.start_cap_bpm)
+            if met is not None:
+                self._events.append((t, "adapt", met))
+        if self._anchor.goal is not None and paced and self._p is not None:
+            return self._anchor_step(t, dt, plain)
+        falling = self._watch.coherence_falling()
         lag = None if breathing is None or self._p is None or not paced else breathing - self._p
         # Hysteresis: hold beyond lag_hold, resume once they are within lag_resume.
         self._lagging = lag is not None and (
@@ -404,8 +360,8 @@ class ClosedLoop:
             and self.assessment is None
             and self._p is not None
             and self._p <= goal + 0.05
-            and self._high_since is not None
-            and t - self._high_since >= self.settle_s
+            and self._watch.high_since is not None
+            and t - self._watch.high_since >= self.settle_s
         )
         if self._p is None and plain.pacer_bpm is not None:
             # The program switched the pacer on (it was off when the loop engaged).
@@ -425,9 +381,17 @@ class ClosedLoop:
             elif hold:
                 new = p_prev
             elif up:
-                new = p_prev if self._heart_rising() else min(goal, p_prev + step)
+                new = p_prev if self._watch.heart_rising() else min(goal, p_prev + step)
             else:
-                new = max(p_prev - step, self._plan_floor(plain.pacer_bpm))
+                # The program's plan shifted to end at the slowest rate this session paces
+                # (the target, or the assessment's lowest candidate): never ahead of it.
+                end = (
+                    self.pacer_target_bpm if self.assessment is None else self.assessment.lowest_bpm
+                )
+                shift = (
+                    0.0 if self.program_min_pacer_bpm is None else self.program_min_pacer_bpm - end
+                )
+                new = max(p_prev - step, goal, plain.pacer_bpm - shift)
             if breathing is not None:
                 # Never leave the listener behind: a step stays within lag_resume of them.
                 floor = min(p_prev, breathing - self.lag_resume_bpm)
@@ -447,52 +411,24 @@ class ClosedLoop:
             event = None if self.state == "settled" else "settled"
             self._set_state(t, "settled", "coherence high for 60 s: following the listener", event)
         elif hold or waiting:
-            if lagging:
-                why = f"breathing {breathing:.1f}/min lags the pacer"
-            elif waiting:
-                why = f"waiting for breathing ({breathing:.1f}/min) to follow"
-            elif breathing is None:
-                why = "waiting for a breathing estimate"
-            else:
-                why = "coherence falling"
-            self._set_state(t, "holding", why)
+            self._set_state(t, "holding", _hold_reason(lagging, waiting, breathing))
         else:
             self._set_state(t, "adapting", "listener follows")
         pacer = None if plain.pacer_bpm is None else self._p
         return plain.with_changes(pacer_bpm=pacer, entrain_hz=self._e)
 
-    def _start_anchor(self, t: float, breathing: float | None, paced: bool) -> None:
-        if t > (self._anchor_until or t):
-            self._anchor_until = None
-        elif breathing is not None and paced and self._p is not None:
-            self._anchor_until = None
-            # Only ever up to meet them: a slower first estimate is left to the gated glide,
-            # so one noisy low estimate cannot drop the pacer.
-            goal = min(breathing, self.start_cap_bpm)
-            if goal > self._p:
-                self._anchor_goal = goal
-                self._events.append((t, "adapt", f"pacer meets the breathing: {goal:.1f}/min"))
-
-    def _anchor(self, t: float, dt: float, plain: SoundTargets) -> SoundTargets:
-        """Glide (1/min per 15 s at most) to the breathing first estimated after the start."""
-        assert self._p is not None and self._anchor_goal is not None
-        goal, step = self._anchor_goal, MAX_TEMPO_RATE_PER_S * dt
-        self._p = min(goal, self._p + step) if goal > self._p else max(goal, self._p - step)
-        if self._p == goal:
-            self._anchor_goal = None
+    def _anchor_step(self, t: float, dt: float, plain: SoundTargets) -> SoundTargets:
+        """Glide to the breathing first estimated after the start (see :class:`_Anchor`)."""
+        assert self._p is not None and self._anchor.goal is not None
+        goal = self._anchor.goal
+        self._p = self._anchor.step(self._p, dt)
         self._e = self._adapt_entrainment(dt, plain.entrain_hz, True)
         self._set_state(t, "adapting", f"meeting the listener's breathing ({goal:.1f}/min)")
         return plain.with_changes(pacer_bpm=self._p, entrain_hz=self._e)
 
     def _adapt_entrainment(self, dt: float, plan_hz: float, hold: bool) -> float:
         e = plan_hz if self._e is None else self._e
-        if plan_hz < e:
-            if not hold:
-                e = max(plan_hz, e - self.entrain_hz_per_min / 60.0 * dt)
-        elif plan_hz > e:
-            # Only the program raises it (a wake ramp); the heart never does.
-            e = min(plan_hz, e + 4.0 * self.entrain_hz_per_min / 60.0 * dt)
-        return e
+        return _entrain_step(e, plan_hz, self.entrain_hz_per_min / 60.0 * dt, hold)
 
     def _emit(self, targets: SoundTargets) -> SoundTargets:
         self._out = targets

@@ -32,6 +32,10 @@ from typing import Any, Protocol
 #: Candidate rates lie within this range, breaths/min, in steps of ``STEP_BPM``.
 RANGE_BPM = (4.5, 7.0)
 STEP_BPM = 0.5
+#: The first descent's first rate, breaths/min: the clinics' protocol (6.5 down to 4.5,
+#: Shaffer & Meehan 2020) over the adult range; 7/min is assessed when the swing is
+#: highest at 6.5.
+FIRST_BPM = 6.5
 #: Time the listener must follow each candidate, s; the first ``SETTLE_IN_S`` of it lets
 #: breathing and heart settle and is not measured.
 DWELL_S = 120.0
@@ -179,32 +183,60 @@ class _Record:
     edge: str = ""
 
 
+def _vertex(points: list[tuple[float, float]]) -> float | None:
+    """The vertex of the parabola through three points (``None`` unless it opens down)."""
+    (x0, y0), (x1, y1), (x2, y2) = points
+    if min(x1 - x0, x2 - x1) <= 1e-6:
+        return None
+    # Divided differences.
+    d0, d2 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
+    curve = (d2 - d0) / (x2 - x0)
+    return 0.5 * (x0 + x1) - d0 / (2.0 * curve) if curve < 0.0 else None
+
+
+def _pooled(old: tuple[StepResult, ...], new: tuple[StepResult, ...]) -> tuple[StepResult, ...]:
+    """An unfinished ladder's steps with a session's new ones (new ones win at a rate)."""
+    rates = {round(r.paced_bpm, 2) for r in new}
+    return tuple(r for r in old if round(r.paced_bpm, 2) not in rates) + tuple(new)
+
+
 def session_peak(steps: tuple[StepResult, ...]) -> _Record | None:
-    """The swing's peak over a session's steps (``None`` with fewer than two rates)."""
+    """The swing's peak over a session's steps (``None`` with fewer than two rates).
+
+    The steps lie on the listener's breathing rates as the heart analysis estimated them
+    (the heart swings with the breathing, not with the pacer); the peak is the vertex of
+    the parabola through the best step and its neighbours. At the end of the
+    range it may lie beyond the slowest (or fastest) breathing: the parabola through the
+    three end steps is trusted at most half a step beyond it, within the range.
+    """
     steps = tuple(sorted(steps, key=lambda r: r.breathing_bpm))
     if len({round(r.paced_bpm, 2) for r in steps}) < 2:
         return None
+    xs = [r.breathing_bpm for r in steps]
     swings = [r.swing_bpm for r in steps]
+    points = list(zip(xs, swings, strict=True))
     b = max(range(len(steps)), key=swings.__getitem__)
     best = steps[b]
-    offset = best.breathing_bpm - best.paced_bpm
+    offset = xs[b] - best.paced_bpm
+    rate = xs[b]
     if 0 < b < len(steps) - 1:
-        (x0, y0), (x1, y1), (x2, y2) = (
-            (r.breathing_bpm, r.swing_bpm) for r in steps[b - 1 : b + 2]
-        )
-        # Vertex of the parabola through the best step and its neighbours (divided differences).
-        d0, d2 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
-        curve = (d2 - d0) / (x2 - x0)
-        rate = 0.5 * (x0 + x1) - d0 / (2.0 * curve) if curve < 0.0 else x1
-        rate = min(max(rate, 0.5 * (x0 + x1)), 0.5 * (x1 + x2))
+        x0, x1, x2 = xs[b - 1 : b + 2]
+        vertex = _vertex(points[b - 1 : b + 2])
+        rate = x1 if vertex is None else min(max(vertex, 0.5 * (x0 + x1)), 0.5 * (x1 + x2))
         weight, bracketed, edge = 1.0, True, ""
     else:
-        rate = best.breathing_bpm
         at_limit = best.paced_bpm <= RANGE_BPM[0] + 0.01 or best.paced_bpm >= RANGE_BPM[1] - 0.01
         # A peak at the range's end is as good as any (the pacer goes no further); a
         # descent cut short on a still-rising swing only bounds the rate.
         weight, bracketed = (0.9, True) if at_limit else (0.4, False)
         edge = "" if at_limit else ("low" if b == 0 else "high")
+        vertex = _vertex(points[:3] if b == 0 else points[-3:]) if len(steps) >= 3 else None
+        if at_limit and vertex is not None:
+            reach = 0.5 * STEP_BPM
+            if b == 0 and vertex < rate:
+                rate = max(vertex, rate - reach, RANGE_BPM[0])
+            elif b > 0 and vertex > rate:
+                rate = min(vertex, rate + reach, RANGE_BPM[1])
     # A flat curve says little: full weight from a 5 % rise to the peak.
     top = max(swings)
     weight *= 0.0 if top <= 0.0 else min(1.0, (top - min(swings)) / top / 0.05)
@@ -226,6 +258,12 @@ class ResonanceEstimate:
         self.sessions_measured = 0
         #: Confident sessions paced at the estimate since its last narrow check.
         self.paced_since_check = 0
+        #: The steps of a descent not finished yet (cut short on a still-rising swing):
+        #: the next session carries it on below them and the peak is found over both.
+        self.ladder: tuple[StepResult, ...] = ()
+        #: False after a narrow band whose swing was highest at its edge: the estimate is
+        #: not confirmed, and the next session carries that band on instead of pacing.
+        self.confirmed = True
 
     # --- the figures ----------------------------------------------------------------------
 
@@ -283,17 +321,31 @@ class ResonanceEstimate:
     def plan(self) -> SessionPlan:
         """What the next session does: assess, pace, or pace with a narrow band assessed.
 
-        No estimate: step down from 7/min. An unsure one: three rates around it, or, when
-        the last descent was cut short on a still-rising swing, on down from where it ended.
-        A confident one: pace at it, and every other session assess three rates around it.
+        No estimate: step down from ``FIRST_BPM`` (6.5/min, as the clinics' protocol does).
+        A descent or narrow band not finished (its swing still rising at its slowest rate,
+        or at its fastest one below 7/min): carried on from the next rate beyond (before
+        any pacing at the estimate), the steps of both sessions taken together. An unsure
+        estimate: three rates around it. A confident one: pace at it, and every other
+        session assess three rates around it.
         """
         pace = self.pace_bpm
-        if pace is None:
-            return SessionPlan("assess", _ladder(RANGE_BPM[1]), None)
-        if self.confidence >= CONFIDENT:
+        confident = pace is not None and self.confidence >= CONFIDENT
+        if self.ladder and not (confident and self.confirmed):
+            record = session_peak(self.ladder)
+            if record is not None and record.edge == "high":
+                # Best at its fastest rate: the rates above it, down to it.
+                high = max(r.paced_bpm for r in self.ladder)
+                above = _ladder(RANGE_BPM[1])[: max(1, round((RANGE_BPM[1] - high) / STEP_BPM))]
+                return SessionPlan("assess", above, pace)
+            # Carry the unfinished descent on from the rate below its slowest step.
+            low = min(r.paced_bpm for r in self.ladder)
+            return SessionPlan("assess", _ladder(_grid(low - STEP_BPM)), pace)
+        if pace is not None and confident:
             if self.paced_since_check < 1:
                 return SessionPlan("pace", (pace,), pace)
             return SessionPlan("narrow", _band(pace), pace)
+        if pace is None:
+            return SessionPlan("assess", _ladder(FIRST_BPM), None)
         if not any(r.bracketed for r in self._records):
             return SessionPlan("assess", _ladder(_grid(pace)), pace)
         return SessionPlan("assess", _band(_grid(pace)), pace)
@@ -305,9 +357,22 @@ class ResonanceEstimate:
                 return False
             self.paced_since_check += 1
             return True
-        record = session_peak(measured.steps)
+        steps = measured.steps
+        if measured.kind == "assess":
+            steps = _pooled(self.ladder, steps)
+        record = session_peak(steps)
+        if measured.kind in ("assess", "narrow") and steps:
+            # Still rising at its slowest step (or one rate only): the descent goes on;
+            # best at its fastest step below 7/min: the rates above it are assessed. A
+            # narrow band that ends so does not confirm the estimate: it is carried on too.
+            low = min(r.paced_bpm for r in steps)
+            going_on = (record is None or record.edge == "low") and low > RANGE_BPM[0] + 0.01
+            self.ladder = (
+                steps if going_on or (record is not None and record.edge == "high") else ()
+            )
+            self.confirmed = measured.kind == "assess" or not self.ladder
         if record is None:
-            return False
+            return bool(measured.steps) and measured.kind == "assess"
         last = self._records[-1] if self._records else None
         if (
             record.edge == "high"
@@ -333,6 +398,8 @@ class ResonanceEstimate:
             "sessions_measured": self.sessions_measured,
             "paced_since_check": self.paced_since_check,
             "records": [[r.rate, r.offset, r.weight, r.bracketed, r.edge] for r in self._records],
+            "ladder": [r.detail() for r in self.ladder],
+            "confirmed": self.confirmed,
         }
 
     @classmethod
@@ -347,6 +414,8 @@ class ResonanceEstimate:
                 for a, b, c, d, e in state["records"]
             ]
             measured, paced = int(state["sessions_measured"]), int(state["paced_since_check"])
+            ladder = tuple(StepResult.parse(str(d)) for d in state.get("ladder", ()))
+            confirmed = bool(state.get("confirmed", True))
         except (KeyError, TypeError, ValueError):
             return est
         ok = all(
@@ -356,6 +425,8 @@ class ResonanceEstimate:
         if ok:
             est._records = records[-MAX_RECORDS:]
             est.sessions_measured, est.paced_since_check = max(0, measured), max(0, paced)
+            est.ladder = tuple(r for r in ladder if r is not None)
+            est.confirmed = confirmed
         return est
 
     @classmethod
