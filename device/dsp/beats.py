@@ -42,8 +42,15 @@ LATENCY_S = 0.9
 #: Plausible inter-beat interval, s (200 to 30 bpm).
 IBI_MIN_S = 0.3
 IBI_MAX_S = 2.0
-#: Largest relative change of an interval against the recent median (the "20 % rule").
+#: Largest relative change of an interval against the recent median (the "20 % rule"), or
+#: against the local trend of the last valid intervals.
 IBI_RULE = 0.2
+#: Local trend: a line through this many recent valid intervals, all within this many seconds
+#: of the beat, extrapolated to it. A breath's smooth swing of the rate (up to +-25 % within a
+#: few beats at resonance breathing) follows the line; a premature or missed beat is abrupt and
+#: does not. The median of five lags such a swing by two or three beats.
+TREND_INTERVALS = 3
+TREND_SPAN_S = 5.0
 #: Refractory window around a beat: a share of the recent interval
 #: (:attr:`Tuning.refractory_share`), clamped, s.
 REFRACTORY_MIN_S = 0.3
@@ -169,6 +176,7 @@ class BeatDetector:
         self._recent: deque[tuple[float, float]] = deque()  # decided candidates, for neighbours
         self._last_t: float | None = None
         self._ibis: deque[float] = deque(maxlen=5)
+        self._trend: deque[tuple[float, float]] = deque(maxlen=TREND_INTERVALS)  # (t, ibi)
         self._slopes: deque[float] = deque(maxlen=REFERENCE_BEATS)
         self._valid: deque[bool] = deque(maxlen=QUALITY_BEATS)
         self._fallback = 0.0
@@ -286,6 +294,7 @@ class BeatDetector:
         self._recent.clear()
         self._last_t = None
         self._valid.clear()
+        self._trend.clear()
 
     def _decide(self, out: list[Beat], last: float) -> None:
         """Decide every pending candidate whose look-ahead ends at or before sample ``last``."""
@@ -399,6 +408,22 @@ class BeatDetector:
         t = pos / fs - self.filter_delay_s
         return self._last_t is None or t - self._last_t >= IBI_MIN_S
 
+    def _predicted(self, t: float) -> float | None:
+        """The interval ending at ``t`` (s) that the local trend predicts, or ``None``.
+
+        A least-squares line through the last :data:`TREND_INTERVALS` valid intervals against
+        their beats' times, when all lie within :data:`TREND_SPAN_S` of ``t``.
+        """
+        trend = self._trend
+        if len(trend) < TREND_INTERVALS or t - trend[0][0] > TREND_SPAN_S:
+            return None
+        n = len(trend)
+        mt = sum(p[0] for p in trend) / n
+        mi = sum(p[1] for p in trend) / n
+        sxx = sum((p[0] - mt) ** 2 for p in trend)
+        slope = sum((p[0] - mt) * (p[1] - mi) for p in trend) / sxx if sxx > 0.0 else 0.0
+        return mi + slope * (t - mt)
+
     def _accept(self, t: float, value: float, period: float | None) -> Beat:
         ibi = None if self._last_t is None else t - self._last_t
         valid = False
@@ -410,9 +435,15 @@ class BeatDetector:
             reference = _median(self._ibis) if len(self._ibis) >= 3 else period
             if valid:
                 valid = reference is not None and abs(ibi - reference) <= IBI_RULE * reference
+                if not valid:
+                    # A breath's swing of the rate: on the trend of the last valid ones.
+                    predicted = self._predicted(t)
+                    valid = predicted is not None and abs(ibi - predicted) <= IBI_RULE * predicted
             if IBI_MIN_S <= ibi <= IBI_MAX_S:
                 self._ibis.append(ibi)
             self._valid.append(valid)
+            if valid:
+                self._trend.append((t, ibi))
         self._slopes.append(value)
         self._last_t = t
         self.beats += 1
