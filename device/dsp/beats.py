@@ -45,12 +45,14 @@ IBI_MAX_S = 2.0
 #: Largest relative change of an interval against the recent median (the "20 % rule"), or
 #: against the local trend of the last valid intervals.
 IBI_RULE = 0.2
-#: Local trend: a line through this many recent valid intervals, all within this many seconds
-#: of the beat, extrapolated to it. A breath's smooth swing of the rate (up to +-25 % within a
-#: few beats at resonance breathing) follows the line; a premature or missed beat is abrupt and
-#: does not. The median of five lags such a swing by two or three beats.
+#: Local trend: a line through the last few plausible intervals, all within this many seconds
+#: of the beat, extrapolated to it, when they lie on it within a share of their mean. A
+#: breath's smooth swing of the rate (up to +-25 % within a few beats at resonance breathing)
+#: follows such a line; a premature or missed beat is abrupt and breaks it. The median of five
+#: lags such a swing by two or three beats.
 TREND_INTERVALS = 3
 TREND_SPAN_S = 5.0
+TREND_FIT = 0.05
 #: Refractory window around a beat: a share of the recent interval
 #: (:attr:`Tuning.refractory_share`), clamped, s.
 REFRACTORY_MIN_S = 0.3
@@ -176,7 +178,8 @@ class BeatDetector:
         self._recent: deque[tuple[float, float]] = deque()  # decided candidates, for neighbours
         self._last_t: float | None = None
         self._ibis: deque[float] = deque(maxlen=5)
-        self._trend: deque[tuple[float, float]] = deque(maxlen=TREND_INTERVALS)  # (t, ibi)
+        # The last plausible intervals in a row, for the local trend: (time of the beat, ibi).
+        self._trend: deque[tuple[float, float]] = deque(maxlen=TREND_INTERVALS)
         self._slopes: deque[float] = deque(maxlen=REFERENCE_BEATS)
         self._valid: deque[bool] = deque(maxlen=QUALITY_BEATS)
         self._fallback = 0.0
@@ -411,8 +414,12 @@ class BeatDetector:
     def _predicted(self, t: float) -> float | None:
         """The interval ending at ``t`` (s) that the local trend predicts, or ``None``.
 
-        A least-squares line through the last :data:`TREND_INTERVALS` valid intervals against
-        their beats' times, when all lie within :data:`TREND_SPAN_S` of ``t``.
+        A least-squares line through the last :data:`TREND_INTERVALS` plausible intervals in a
+        row (flagged or not) against their beats' times, when all lie within
+        :data:`TREND_SPAN_S` of ``t`` and on the line within :data:`TREND_FIT` of their mean.
+        Flagged ones count, so that after a premature or missed beat the swing is followed
+        again three beats later rather than when the median catches up with it; a run of
+        doubled intervals is let in no sooner than the median would let it.
         """
         trend = self._trend
         if len(trend) < TREND_INTERVALS or t - trend[0][0] > TREND_SPAN_S:
@@ -422,6 +429,8 @@ class BeatDetector:
         mi = sum(p[1] for p in trend) / n
         sxx = sum((p[0] - mt) ** 2 for p in trend)
         slope = sum((p[0] - mt) * (p[1] - mi) for p in trend) / sxx if sxx > 0.0 else 0.0
+        if any(abs(p[1] - mi - slope * (p[0] - mt)) > TREND_FIT * mi for p in trend):
+            return None
         return mi + slope * (t - mt)
 
     def _accept(self, t: float, value: float, period: float | None) -> Beat:
@@ -441,9 +450,10 @@ class BeatDetector:
                     valid = predicted is not None and abs(ibi - predicted) <= IBI_RULE * predicted
             if IBI_MIN_S <= ibi <= IBI_MAX_S:
                 self._ibis.append(ibi)
-            self._valid.append(valid)
-            if valid:
                 self._trend.append((t, ibi))
+            else:
+                self._trend.clear()
+            self._valid.append(valid)
         self._slopes.append(value)
         self._last_t = t
         self.beats += 1
