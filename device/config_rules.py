@@ -22,6 +22,10 @@ from pathlib import Path
 from device.config_schema import MAX_VALUE_TEXT, PULSE_WIDTHS_AT_RATE_US, SCHEMA, format_value
 from device.exc import ConfigError, ProgramError
 
+#: Sample rates (Hz, after the chip's averaging) the heart analysis accepts: those of
+#: ``device.dsp.beats.BeatDetector`` (not imported: checking a file needs no numpy).
+ANALYSIS_RATE_HZ = (20.0, 1000.0)
+
 #: The user the service runs as (``User=`` in systemd/bedside.service).
 SERVICE_USER = "bedside"
 #: Longest program name (a file stem in a programs directory), in characters.
@@ -185,6 +189,22 @@ def check_together(values: Values, file: str | None) -> None:
     """Rules that tie keys together (each still names the key at fault)."""
     sensor, audio = values["sensor"], values["audio"]
     sps, width = int(sensor["sample_rate_sps"]), int(sensor["pulse_width_us"])  # type: ignore[call-overload]
+    averaging = int(sensor["averaging"])  # type: ignore[call-overload]
+    lo, hi = ANALYSIS_RATE_HZ
+    if not lo <= sps / averaging <= hi:
+        # The beat detector refuses the rate the box would feed it, and the box would run
+        # without a heart (device/dsp/beats.py; `analyze-ppg` averages groups for files).
+        choices = SCHEMA["sensor"]["sample_rate_sps"].choices or ()
+        fits = [str(r) for r in choices if lo <= int(r) / averaging <= hi]  # type: ignore[call-overload]
+        raise ConfigError(
+            f"{where(file)}sensor.sample_rate_sps = {sps} is not allowed with "
+            f"sensor.averaging = {averaging}: the heart analysis takes {lo:g}-{hi:g} "
+            f"samples/s after averaging, not {sps / averaging:g}; expected "
+            f"sensor.sample_rate_sps {', '.join(fits)}",
+            file=file,
+            key="sensor.sample_rate_sps",
+            value=sps,
+        )
     allowed = PULSE_WIDTHS_AT_RATE_US[sps]
     if width not in allowed:
         # The chip cannot finish a pulse of this width within one sample period
@@ -199,7 +219,7 @@ def check_together(values: Values, file: str | None) -> None:
         )
     # The MAX30102 FIFO holds 32 samples; a poll can come up to one audio block late, and the
     # FIFO must not fill in between (or samples are lost every poll).
-    rate = sps / int(sensor["averaging"])  # type: ignore[call-overload]
+    rate = sps / averaging
     fill_s = 32 / rate
     block_s = int(audio["block_frames"]) / int(audio["sample_rate"])  # type: ignore[call-overload]
     poll_s = float(sensor["poll_interval_s"])  # type: ignore[arg-type]

@@ -221,3 +221,40 @@ def test_checking_a_file_needs_no_numpy(tmp_path, cli_env):
     )
     out = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def _sensor_rate_choices():
+    rates = SCHEMA["sensor"]["sample_rate_sps"].choices
+    averaging = SCHEMA["sensor"]["averaging"].choices
+    return [(r, a) for r in rates for a in averaging]
+
+
+@pytest.mark.parametrize(("sps", "averaging"), _sensor_rate_choices())
+def test_a_sample_rate_the_heart_analysis_refuses_fails_the_check(sps, averaging):
+    # 1600 sps without averaging (or 50 sps averaged by 4) passed the check, and the box then
+    # ran a heart analysis that refuses its rate (20-1000 Hz after averaging).
+    from device.config_schema import PULSE_WIDTHS_AT_RATE_US
+    from device.dsp.heart import HeartAnalyzer
+
+    width = PULSE_WIDTHS_AT_RATE_US[sps][0]
+    text = f"[sensor]\nsample_rate_sps = {sps}\naveraging = {averaging}\npulse_width_us = {width}\n"
+    try:
+        HeartAnalyzer(sps / averaging)
+    except ValueError:
+        with pytest.raises(ConfigError) as info:
+            parse_config(text)
+        assert info.value.key == "sensor.sample_rate_sps"
+        assert f"sensor.averaging = {averaging}" in str(info.value)
+        assert "\n" not in str(info.value)
+        return
+    try:
+        parse_config(text)
+    except ConfigError as exc:  # other rules (the FIFO's fill time) may still refuse it
+        assert exc.key != "sensor.sample_rate_sps", str(exc)
+
+
+def test_lenient_loading_replaces_a_rate_the_heart_analysis_refuses():
+    cfg, errors = parse_config_lenient("[sensor]\nsample_rate_sps = 50\naveraging = 8\n")
+    assert "sensor.sample_rate_sps" in {e.key for e in errors}
+    assert 20 <= cfg.sensor.sample_rate_sps / cfg.sensor.averaging <= 1000
+    parse_config(cfg.to_toml())

@@ -91,3 +91,42 @@ def test_breathing_estimate_never_leaves_its_band_while_the_listener_breathes_12
                 seen.append(b)
     assert seen, "no breathing estimate at all in 300 s"
     assert all(3.6 <= b <= 30.0 for b in seen), sorted(seen)[:5]
+
+
+def test_a_25_bpm_resonance_swing_through_the_chip_keeps_beats_rate_and_breathing():
+    # Issue 15: at resonance breathing the heart swings 15-30 bpm over a breath; beyond about
+    # 18 bpm the 20 % rule against a lagging median flagged the swing, the quality fell and
+    # the rate and breathing estimate were withheld, when the therapy works best.
+    model = PulseModel(seed=11)
+    model.set_heart(65.0, 25.0)
+    model.set_breathing(5.5)
+    t = [0.0]
+    model.ir_gain, model.red_gain = 450.0, 315.0
+    chip = SimulatedMAX30102(lambda: t[0], model)
+    sensor = PulseSensor(lambda: chip, clock=lambda: t[0], sleep=lambda s: None)
+    heart = HeartAnalyzer(sensor.rate_hz)
+    found = []
+    states = []
+    for k in range(1, 1801):
+        t[0] = k / 10
+        block = sensor.poll()
+        if block is not None:
+            found += heart.feed(block)
+            if t[0] >= 30.0:
+                states.append(heart.snapshot())
+    truth = np.array(model.beat_times)
+    rates = [model.hr_bpm_at(x) for x in np.arange(30.0, 180.0, 0.1)]
+    assert max(rates) - min(rates) == pytest.approx(25.0, abs=1.5)
+    detected = np.array([b.t for b in found]) + sensor.stream_start_s
+    beats = truth[(truth > 15.0) & (truth < 175.0)]
+    lead = beats[:, None] - detected[None, :]
+    hits = int(np.any((lead >= -0.05) & (lead <= 0.3), axis=1).sum())
+    reported = int(np.sum((detected > beats[0] - 0.3) & (detected < beats[-1])))
+    f1 = 2 * hits / (len(beats) + reported)
+    assert f1 >= 0.98
+    late = [b for b in found if b.t > 15.0 and b.ibi is not None]
+    assert np.mean([b.valid for b in late]) >= 0.97
+    assert min(s.quality for s in states) >= 0.85
+    assert all(s.hr_bpm is not None for s in states)
+    breathing = [s.breathing_bpm for s in states if s.t >= 100.0]
+    assert all(b is not None and abs(b - 5.5) <= 0.5 for b in breathing), breathing[:3]

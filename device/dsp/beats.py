@@ -9,9 +9,12 @@ steepest candidate within a refractory window around it (60 % of the expected in
 beats). Its time is refined to a fraction of a sample by a parabola through the slope maximum.
 The expected interval is the median of recent intervals, checked against the rhythm of the
 signal (its autocorrelation), so a run of double detections cannot sustain itself. Intervals
-outside 0.3-2.0 s or off the recent median by more than 20 % are flagged (the first ones,
-before there is a median, against the rhythm: unconfirmed start-up intervals are flagged
-too); the share of plausible recent intervals is the signal-quality index.
+outside 0.3-2.0 s, or off by more than 20 % both from the recent median and from the local
+trend (a line through the last three intervals, when they lie on one: a breath's smooth swing
+of the rate, which the median lags, follows it; a premature or missed beat does not), are
+flagged (the first ones, before there is a median, against the rhythm: unconfirmed start-up
+intervals are flagged too); the share of plausible recent intervals is the signal-quality
+index.
 
 Every decision uses only samples up to the candidate plus the fixed look-ahead, so the beats do
 not depend on how the stream is cut into blocks, and the first part of a recording gives the
@@ -42,8 +45,17 @@ LATENCY_S = 0.9
 #: Plausible inter-beat interval, s (200 to 30 bpm).
 IBI_MIN_S = 0.3
 IBI_MAX_S = 2.0
-#: Largest relative change of an interval against the recent median (the "20 % rule").
+#: Largest relative change of an interval against the recent median (the "20 % rule"), or
+#: against the local trend of the last valid intervals.
 IBI_RULE = 0.2
+#: Local trend: a line through the last few plausible intervals, all within this many seconds
+#: of the beat, extrapolated to it, when they lie on it within a share of their mean. A
+#: breath's smooth swing of the rate (up to +-25 % within a few beats at resonance breathing)
+#: follows such a line; a premature or missed beat is abrupt and breaks it. The median of five
+#: lags such a swing by two or three beats.
+TREND_INTERVALS = 3
+TREND_SPAN_S = 5.0
+TREND_FIT = 0.05
 #: Refractory window around a beat: a share of the recent interval
 #: (:attr:`Tuning.refractory_share`), clamped, s.
 REFRACTORY_MIN_S = 0.3
@@ -110,7 +122,8 @@ class Beat:
     t: float
     #: Interval from the previous beat, s; ``None`` for the first beat after a start or gap.
     ibi: float | None
-    #: The interval is plausible (0.3-2.0 s and within 20 % of the recent median).
+    #: The interval is plausible (0.3-2.0 s and within 20 % of the recent median or of the
+    #: local trend).
     valid: bool
     #: Upstroke slope (signal units per second) after the band-pass.
     slope: float
@@ -121,6 +134,28 @@ def _median(values: deque[float]) -> float:
     v = sorted(values)
     n = len(v)
     return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+def _trend_prediction(trend: deque[tuple[float, float]], t: float) -> float | None:
+    """The interval ending at ``t`` (s) that the local trend predicts, or ``None``.
+
+    ``trend`` holds the last plausible intervals in a row (flagged or not) as (time of the
+    beat, interval), s. A least-squares line through :data:`TREND_INTERVALS` of them against
+    their beats' times, when all lie within :data:`TREND_SPAN_S` of ``t`` and on the line within
+    :data:`TREND_FIT` of their mean. Flagged ones count, so that after a premature or missed
+    beat the swing is followed again three beats later rather than when the median catches up
+    with it; a run of doubled intervals is let in no sooner than the median would let it.
+    """
+    if len(trend) < TREND_INTERVALS or t - trend[0][0] > TREND_SPAN_S:
+        return None
+    n = len(trend)
+    mt = sum(p[0] for p in trend) / n
+    mi = sum(p[1] for p in trend) / n
+    sxx = sum((p[0] - mt) ** 2 for p in trend)
+    slope = sum((p[0] - mt) * (p[1] - mi) for p in trend) / sxx if sxx > 0.0 else 0.0
+    if any(abs(p[1] - mi - slope * (p[0] - mt)) > TREND_FIT * mi for p in trend):
+        return None
+    return mi + slope * (t - mt)
 
 
 class BeatDetector:
@@ -168,7 +203,8 @@ class BeatDetector:
         self._pending: deque[tuple[float, float]] = deque()  # (position in samples, slope)
         self._recent: deque[tuple[float, float]] = deque()  # decided candidates, for neighbours
         self._last_t: float | None = None
-        self._ibis: deque[float] = deque(maxlen=5)
+        self._ibis: deque[float] = deque(maxlen=5)  # plausible intervals, s
+        self._trend: deque[tuple[float, float]] = deque(maxlen=TREND_INTERVALS)  # (t, ibi) s
         self._slopes: deque[float] = deque(maxlen=REFERENCE_BEATS)
         self._valid: deque[bool] = deque(maxlen=QUALITY_BEATS)
         self._fallback = 0.0
@@ -286,6 +322,7 @@ class BeatDetector:
         self._recent.clear()
         self._last_t = None
         self._valid.clear()
+        self._trend.clear()
 
     def _decide(self, out: list[Beat], last: float) -> None:
         """Decide every pending candidate whose look-ahead ends at or before sample ``last``."""
@@ -403,15 +440,19 @@ class BeatDetector:
         ibi = None if self._last_t is None else t - self._last_t
         valid = False
         if ibi is not None:
-            valid = IBI_MIN_S <= ibi <= IBI_MAX_S
-            # The 20 % rule, against the median of recent intervals; before there are three,
-            # against the rhythm of the signal, and without a rhythm the interval is not
-            # trusted (a start-up interval is checked like every other).
-            reference = _median(self._ibis) if len(self._ibis) >= 3 else period
-            if valid:
-                valid = reference is not None and abs(ibi - reference) <= IBI_RULE * reference
-            if IBI_MIN_S <= ibi <= IBI_MAX_S:
+            plausible = IBI_MIN_S <= ibi <= IBI_MAX_S
+            # The 20 % rule against the recent median, else the local trend (a breath's swing);
+            # the first ones against the rhythm, and untrusted without one (as every other).
+            ref = _median(self._ibis) if len(self._ibis) >= 3 else period
+            valid = plausible and ref is not None and abs(ibi - ref) <= IBI_RULE * ref
+            if plausible and not valid:
+                ref = _trend_prediction(self._trend, t)
+                valid = ref is not None and abs(ibi - ref) <= IBI_RULE * ref
+            if plausible:
                 self._ibis.append(ibi)
+                self._trend.append((t, ibi))
+            else:
+                self._trend.clear()
             self._valid.append(valid)
         self._slopes.append(value)
         self._last_t = t

@@ -7,9 +7,10 @@ figures the therapy reads through :meth:`HeartAnalyzer.snapshot`:
 * heart rate beat to beat and smoothed (mean of the last plausible intervals);
 * RMSSD and SDNN over a rolling 60 s, the last 5 minutes and the whole session (Task Force
   1996; SDNN with n - 1, as neurokit2 and the standard), from the corrected intervals: those
-  that pass the detector's plausibility and 20 % rules (start-up intervals included); a
-  difference is taken only between two adjacent plausible intervals, so an interval around
-  a missed or extra beat leaves the figures instead of being smeared into them;
+  that pass the detector's plausibility and 20 % rules (median or local trend; start-up
+  intervals included); a difference is taken only between two adjacent plausible intervals,
+  so an interval around a missed or extra beat leaves the figures instead of being smeared
+  into them;
 * HeartMath-style coherence (McCraty 2009): intervals resampled at 2 Hz, the latest 64 s,
   detrended, Hann window, every 5 s; highest peak in 0.04-0.26 Hz, peak power over 0.030 Hz
   around it, total power 0.0033-0.4 Hz, ratio ``(peak / (total - peak)) ** 2``;
