@@ -73,6 +73,7 @@ class Box:
             lambda: SessionSettings.from_config(self.live.config),
             seed=None if p.rig is None else p.rig.seed,
         )
+        self.runner.default_program = self.opts.program
         self.health = Health(
             p.sink,
             p.heart,
@@ -165,6 +166,8 @@ class Box:
     def set_config(self, key: str, text: str) -> None:
         """Validate and apply ``key = text`` (as the config file would be validated)."""
         self.live.set(key, text)
+        if key == "therapy.program":
+            self.runner.default_program = None  # the technician's choice wins over --program
 
     def config_path(self) -> Path:
         """The file ``CFG SAVE`` writes."""
