@@ -132,3 +132,30 @@ def test_a_dead_sound_output_shows_everywhere_and_stops_the_watchdog(
         assert not any("WATCHDOG=1" in m for m in manager.take())
     failing = [r for r in caplog.records if "audio output failing" in r.getMessage()]
     assert len(failing) == 1, [r.getMessage() for r in failing]  # one line, not one a second
+
+
+def test_a_chip_that_answers_but_stops_sampling_stops_claiming_contact() -> None:
+    # The driver side of a silent sensor: the bus works, the FIFO stays empty.
+    from device.drivers.pulse_sensor import PulseSensor
+    from device.sim.max30102 import SimulatedMAX30102
+    from device.sim.pulse import PulseModel
+
+    t = [0.0]
+    model = PulseModel(3)
+    model.set_heart(70.0, 4.0)
+    model.ir_gain, model.red_gain = 450.0, 315.0
+    chip = SimulatedMAX30102(lambda: t[0], model)
+    sensor = PulseSensor(lambda: chip, clock=lambda: t[0], sleep=lambda s: None)
+
+    def run(seconds: float) -> None:
+        for _ in range(round(seconds / 0.1)):
+            t[0] = round(t[0] + 0.1, 9)
+            sensor.poll()
+
+    run(5.0)
+    assert sensor.contact and sensor.info()["contact"] is True
+    chip.write_byte_data(0x57, 0x09, 0x80 | chip.read_byte_data(0x57, 0x09))  # SHDN behind its back
+    run(0.5)
+    assert sensor.present  # the chip still answers on the bus
+    run(1.0)
+    assert not sensor.contact and sensor.info()["contact"] is False
