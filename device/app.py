@@ -90,9 +90,13 @@ class Box:
             self, p, self.runner, self.health, self.console, self.opts, out, self._exiting
         )
         self.tasks.schedule()
-        # Without a duration, a run into a file or nowhere ends with its program.
+        # Without a duration, a run into a file or nowhere ends with its program (not a
+        # service, nor a box a technician drives on its console).
         self._end_with_program = self.opts.exit_when_done or (
-            self.opts.duration_s is None and not p.sink.paces and self.console is None
+            self.opts.duration_s is None
+            and not p.sink.paces
+            and self.console is None
+            and not self.opts.service
         )
         for hook in BOX_HOOKS:
             hook(self)
