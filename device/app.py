@@ -73,6 +73,7 @@ class Box:
             lambda: SessionSettings.from_config(self.live.config),
             seed=None if p.rig is None else p.rig.seed,
         )
+        self.runner.default_program = self.opts.program
         self.health = Health(
             p.sink,
             p.heart,
@@ -89,9 +90,13 @@ class Box:
             self, p, self.runner, self.health, self.console, self.opts, out, self._exiting
         )
         self.tasks.schedule()
-        # Without a duration, a run into a file or nowhere ends with its program.
+        # Without a duration, a run into a file or nowhere ends with its program (not a
+        # service, nor a box a technician drives on its console).
         self._end_with_program = self.opts.exit_when_done or (
-            self.opts.duration_s is None and not p.sink.paces and self.console is None
+            self.opts.duration_s is None
+            and not p.sink.paces
+            and self.console is None
+            and not self.opts.service
         )
         for hook in BOX_HOOKS:
             hook(self)
@@ -165,6 +170,8 @@ class Box:
     def set_config(self, key: str, text: str) -> None:
         """Validate and apply ``key = text`` (as the config file would be validated)."""
         self.live.set(key, text)
+        if key == "therapy.program":
+            self.runner.default_program = None  # the technician's choice wins over --program
 
     def config_path(self) -> Path:
         """The file ``CFG SAVE`` writes."""

@@ -1,9 +1,12 @@
-"""A whole night through the real box: the sleep program, then silence, 8 h in seconds."""
+"""A whole night through the real box: the sleep program, then silence, 8 h of audio.
+
+How long the night takes on the wall clock is a benchmark (``bench/night_speed.py``), not
+a test: a loaded machine must not fail it.
+"""
 
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 
@@ -64,14 +67,11 @@ def test_whole_night_sleep_program_with_a_finger_removal(tmp_path):
             return deadline + 5.0
 
         box.loop.add_task("probe", probe, 5.0)
-        wall = time.perf_counter()
         assert box.run() == 0
-        wall = time.perf_counter() - wall
         rss["end"] = rss_kib()
         events = box.events(500)
         frames = box.engine.frames
 
-    assert wall <= 60.0, f"8 h took {wall:.1f} s of wall time"
     assert abs(frames / 48000 - NIGHT_S) <= 4096 / 48000
     # The timeline is the audio clock: loop time and session time never leave the frame count.
     for s in samples:

@@ -43,7 +43,9 @@ def test_periodic_task_does_not_drift_over_an_hour():
     assert len(runs) == 36001
     assert runs[-1] == pytest.approx(3600.0, abs=1e-6)
     assert np.allclose(np.diff(runs), 0.1, atol=1e-9)
-    assert loop.overruns == 0
+    # Virtual time: only skipped periods count here (a loaded machine may exceed a task's
+    # wall-time budget, which is not what this test is about).
+    assert loop.task_stats()["poll"]["skipped"] == 0
 
 
 def test_task_runs_in_the_first_block_after_its_deadline():

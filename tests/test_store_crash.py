@@ -1,4 +1,7 @@
-"""Power-cut test of the session store: SIGKILL the writer at random moments, many times.
+"""SIGKILL test of the session store: kill the writer at random moments, many times.
+
+A killed process is not a power cut (the kernel still writes back what it was given); the
+power cut needs the lab VM and is not tested here.
 
 Each writer behaves like the Box: it produces a row every 0.1 s, hands the rows to the
 store once per second (one transaction), and writes events in between so that a kill

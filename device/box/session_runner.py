@@ -97,6 +97,8 @@ class SessionRunner:
         self.t0 = 0.0
         self._end_t: float | None = None
         self.stop_reason: str | None = None
+        #: The program a start without one plays (``--program``), over ``therapy.program``.
+        self.default_program: str | None = None
         first = settings()
         self._stop_fade_s = first.stop_fade_s
         self._profile = first.profile
@@ -127,7 +129,7 @@ class SessionRunner:
         s = self._settings()
         self._stop_fade_s = s.stop_fade_s
         self._profile = s.profile
-        prog = load_program(program or s.program, self.program_dirs())
+        prog = load_program(program or self.default_program or s.program, self.program_dirs())
         if minutes is not None and not (0 < minutes <= 24 * 60):
             raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
         seed = secrets.randbits(32) if self.seed is None else self.seed
@@ -218,9 +220,8 @@ class SessionRunner:
             st = now - self.t0
             self.targets = session.update(st, heart)
             self.engine.set_targets(self.targets)
-            section = str(session.status().get("section") or "")
-            if self.state == State.PLAYING and section.startswith("ending"):
-                self.state = State.ENDING
+            if self.state == State.PLAYING and st >= session.program.body_s:
+                self.state = State.ENDING  # the program's ending plays now
             self._drain_events()
             if self._end_t is not None and st >= self._end_t:
                 self.stop(reason="time")

@@ -74,7 +74,10 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(message.encode("utf-8", "replace"), self._address)
+            # Never blocks the audio loop: a manager that does not read costs a counted error.
+            self._sock.sendto(
+                message.encode("utf-8", "replace"), socket.MSG_DONTWAIT, self._address
+            )
         except OSError as exc:
             self.errors += 1
             self.last_error = f"sd_notify to {self._address!r} failed: {exc}"

@@ -6,8 +6,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from device.exc import ConfigError, UsageError
+from device.exc import AudioDeviceError, ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from device.config import Config
 
 log = logging.getLogger("device.run")
 
@@ -108,14 +112,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_for_run(args: argparse.Namespace) -> tuple[object, str | None]:
+def load_for_run(args: argparse.Namespace) -> tuple[Config, str | None]:
     """Load the configuration; under ``--service`` a bad one gives defaults and its error."""
     from device.config import Config, find_config, load_config
 
     try:
         return load_config(args.config), None
     except ConfigError as exc:
-        if not getattr(args, "service", False):
+        if not args.service:
             raise
         log.error("configuration refused, running on built-in defaults: %s", exc)
         try:
@@ -157,11 +161,19 @@ def run(args: argparse.Namespace) -> int:
         from device.therapy.program import load_program
 
         try:
-            load_program(args.program, [Path(str(cfg.therapy.programs_dir))])  # type: ignore[attr-defined]
+            load_program(args.program, [Path(str(cfg.get("therapy.programs_dir")))])
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
     try:
-        box = Box(cfg, opts)  # type: ignore[arg-type]
+        box = Box(cfg, opts)
+    except AudioDeviceError as exc:
+        if args.sim:
+            # A demo on a machine without a sound card: say how to run it instead.
+            raise UsageError(
+                f"{exc}; without a sound card use --audio null or --audio wav:PATH"
+            ) from None
+        print(f"bedside: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"bedside: error: {exc}", file=sys.stderr)
         return 1

@@ -76,6 +76,8 @@ TEMP_INTERVAL_S = 10.0
 LIGHT_HOLD_S = 2.0
 #: Seconds of IR kept for the DC, pulsatility and beat-phase estimates.
 HISTORY_S = 3.0
+#: Clock seconds without a sample after which contact is no longer claimed (a silent chip).
+SILENT_S = 1.0
 #: OVF_COUNTER saturates here: at 31 the number of lost samples is unknown.
 OVF_SATURATED = 31
 
@@ -180,6 +182,7 @@ class PulseSensor:
         self._out_of_window_since: int | None = None
         self._contact = False
         self._contact_candidate_since: int | None = None
+        self._last_sample_t = -math.inf
         self._connect(self._clock())
 
     # --- connection and recovery --------------------------------------------------------
@@ -299,6 +302,10 @@ class PulseSensor:
         self._note_light(fifo.light, now)
         n = len(fifo.ir)
         block = None
+        if n:
+            self._last_sample_t = now
+        elif self._contact and now - self._last_sample_t > SILENT_S:
+            self._set_contact(False)  # no samples: nothing says a finger is there
         if n:
             start = self._next_index
             if self._unknown_gap:
