@@ -168,7 +168,7 @@ def test_a_port_that_takes_nothing_stops_the_reading_not_the_memory() -> None:
 def test_input_is_drained_while_the_output_is_blocked_and_the_backlog_is_bounded() -> None:
     port = MemoryPort(room=0)  # the peer takes no output at all (a relay blocked on its write)
     server = ConsoleServer(
-        lambda: port, EventBox(), None, FakeClock(), serial="S", out_max=256, in_max=4096
+        lambda: port, event_box(), None, FakeClock(), serial="S", out_max=256, in_max=4096
     )
     server.poll(0.0)
     port.inbox += b"LOG? 50\r\n" + b"PING\r\n" * 2000
