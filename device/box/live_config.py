@@ -67,11 +67,7 @@ class LiveConfig:
         cap, so the volume goes first); a cap that is refused changes nothing.
         """
         db = float(db)
-        cfg = self.config
-        volume = cfg.get("audio.volume_db")
-        if isinstance(volume, int | float) and volume > db:
-            cfg = cfg.with_value("audio.volume_db", max(db, VOLUME_MIN_DB))
-        self.config = cfg.with_value("audio.cap_dbfs", db)
+        self.config = _with_cap(self.config, db)
         self._engine.set_cap_dbfs(db)
         if self._engine.volume_db > db:
             self._engine.set_volume_db(max(db, VOLUME_MIN_DB))
@@ -97,7 +93,14 @@ class LiveConfig:
                 self.config = self.config.with_value(key, value)
             return self.config
 
-        return OffLoop(lambda: base.with_value(key, text), apply)
+        def work() -> Config:
+            if key != "audio.cap_dbfs":
+                return base.with_value(key, text)
+            # The cap alone is checked first: the volume then follows it down.
+            cap = base.with_value("audio.volume_db", VOLUME_MIN_DB).with_value(key, text)
+            return _with_cap(base, float(str(cap.get(key))))
+
+        return OffLoop(work, apply)
 
     def path(self) -> Path:
         """The file ``CFG SAVE`` writes."""
@@ -134,3 +137,11 @@ class LiveConfig:
         self._engine.set_cap_dbfs(audio.cap_dbfs)
         self._engine.set_volume_db(min(audio.volume_db, audio.cap_dbfs))
         self.config = defaults
+
+
+def _with_cap(cfg: Config, db: float) -> Config:
+    """``cfg`` with the cap ``db`` and a volume above it brought down to it (one update)."""
+    volume = cfg.get("audio.volume_db")
+    if isinstance(volume, int | float) and volume > db:
+        cfg = cfg.with_value("audio.volume_db", max(db, VOLUME_MIN_DB))
+    return cfg.with_value("audio.cap_dbfs", db)
