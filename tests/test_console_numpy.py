@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pytest
@@ -21,6 +22,9 @@ from device.console.auth import PinAuth
 from device.console.commands import COMMANDS, Console
 from device.console.lines import format_cell, format_value
 from device.console.protocol import parse_pairs, parse_request
+
+if TYPE_CHECKING:
+    from device.box.api import BoxApi
 
 NUMPY_VALUES = {
     "hr": np.float64(66.50612),
@@ -57,7 +61,10 @@ class NumpyBox:
     def __init__(self) -> None:
         self.volume = np.float64(-12.0)
         self.cap = np.float64(-6.0)
-        self.config = {"audio.volume_db": np.float64(-12.0), "audio.fade_in_s": np.int64(5)}
+        self.config: dict[str, object] = {
+            "audio.volume_db": np.float64(-12.0),
+            "audio.fade_in_s": np.int64(5),
+        }
 
     def status(self) -> dict[str, object]:
         return {
@@ -182,7 +189,8 @@ def console(tmp_path: Path) -> Console:
     clock = FakeClock()
     auth = PinAuth(tmp_path, clock=clock, identity="m:1", scrypt_n=2**10)
     assert auth.login(auth.store.default_pin()) == "ok"
-    return Console(NumpyBox(), auth, clock=clock, serial="NP")
+    # Not a BoxApi on purpose: every figure it gives is a numpy value, as the parts give them.
+    return Console(cast("BoxApi", NumpyBox()), auth, clock=clock, serial="NP")
 
 
 def test_format_value_prints_numpy_as_plain_numbers() -> None:
