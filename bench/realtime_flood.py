@@ -8,10 +8,14 @@ real clock, paced by that sink exactly as by a card on a Pi, and a block that ar
 the buffer ran dry counts an underrun.
 
 Meanwhile the console (a socat pty pair) is flooded for the whole run: a window of commands
-is always in flight (``STATUS?``, ``PING``, ``VOL?``, ``HELP VOL``, ``ERR?`` and malformed
-lines), every reply is checked in order, and once a minute a ``STATUS?`` samples the box's
-underruns, late blocks and task overruns. At the end the capture is read back: its length
-must match the time the box ran, and it must not be silent. Exit 0 only when every check
+is always in flight (``STATUS?``, ``PING``, ``VOL?``, ``HELP VOL``, ``ERR?``, malformed
+lines, and every command that touches the disk: ``SESSIONS?``, ``EXPORT``, ``SELFTEST``,
+``CFG SAVE``, ``CFG SET therapy.program``, ``PROG LIST?``, ``PROFILE?``, ``ERASE USERDATA``
+and ``SESSION START`` of a program and of a 128 MB file, refused), every reply is checked
+in order, and once a minute a ``STATUS?`` samples the box's underruns, late blocks and task
+overruns. The disk commands run on the console's worker thread; the loop only formats.
+At the end the capture is read back: its length must match the time the box ran, and it
+must not be silent. Exit 0 only when every check
 passes (no underruns, still playing, capture length, sound).
 
 Run: ``.venv/bin/python bench/realtime_flood.py [--minutes 60] [--block-frames 1024]``
@@ -39,6 +43,7 @@ from benchbox import box_env, pty_pair, stop
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from device.console.auth import PinAuth  # noqa: E402
 from device.console.protocol import parse_pairs  # noqa: E402
 
 ALSA_CONF = """</usr/share/alsa/alsa.conf>
@@ -61,6 +66,23 @@ KINDS = (
     ("VOL loud", "ERR"),
     ("ERR?", "OK"),
 )
+
+
+def disk_kinds(program: Path, big: Path) -> tuple[tuple[str, str], ...]:
+    """The commands that touch the disk (the service login is active), with their finals."""
+    return (
+        ("SESSIONS?", "OK"),
+        ("EXPORT 1", "OK"),
+        ("SELFTEST", "OK"),
+        (f"CFG SET therapy.program {program}", "OK"),
+        ("CFG SAVE", "OK"),
+        ("PROG LIST?", "OK"),
+        ("PROFILE?", "OK"),
+        ("SESSION START", "ERR"),  # the program is read off the loop, then: one plays
+        (f"SESSION START {big}", "ERR"),  # larger than 64 KiB: refused unread
+        ("ERASE USERDATA", "OK"),  # the token
+        ("ERASE USERDATA 00000000", "ERR"),  # a wrong token
+    )
 
 
 def hour_program(minutes: float) -> str:
@@ -162,6 +184,10 @@ def main() -> int:
     env = box_env(tmp, cfg, ALSA_CONFIG_PATH=str(conf))
     program = tmp / "flood-hour.toml"
     program.write_text(hour_program(args.minutes + 5))
+    big = tmp / "big.toml"
+    with big.open("wb") as f:
+        f.truncate(128 * 1024 * 1024)  # sparse
+    kinds = KINDS + disk_kinds(program, big)
 
     def renice() -> None:
         # An unprivileged user keeps normal priority (the niceness is printed below).
@@ -198,9 +224,35 @@ def main() -> int:
                 raise TimeoutError("the box did not say !READY in 30 s")
             term.pump(0.1)
             ready = any(line.startswith("!READY") for line in term.lines())
+        # The service login, for CFG SAVE and ERASE (the default PIN of this state dir).
+        pin = PinAuth(tmp / "state").store.default_pin()
+        term.wbuf += f"AUTH {pin} #a0\r\n".encode()
+        while True:
+            term.pump(0.1)
+            got = [x for x in term.lines() if x.startswith(("OK", "ERR "))]
+            if got:
+                if got[0] != "OK #a0":
+                    raise RuntimeError(f"AUTH answered {got[0]!r}")
+                break
+            if time.monotonic() - t_ready > 60:
+                raise TimeoutError("AUTH was not answered in 60 s")
+        # The session (id 1, which EXPORT reads) plays before the flood begins.
+        playing = False
+        while not playing:
+            if time.monotonic() - t_ready > 60:
+                raise TimeoutError("no session playing within 60 s")
+            term.wbuf += b"STATUS? #w\r\n"
+            for _ in range(10):
+                term.pump(0.1)
+                got = term.lines()
+                playing = any("state=playing" in x for x in got)
+                if any(x.endswith("#w") for x in got):
+                    break
         t0 = time.monotonic()
         end = t0 + args.minutes * 60.0
-        sent = answered = errs = 0
+        sent = answered = errs = disk = 0
+        disk_texts = {text for text, _ in kinds[len(KINDS) :]}
+        texts: dict[str, str] = {}
         pending: list[tuple[str, str]] = []  # (tag, expected final kind) in send order
         samples: list[tuple[float, dict[str, str]]] = []
         last_data: list[str] = []
@@ -219,11 +271,12 @@ def main() -> int:
                         next_sample += 60.0
                         sampling = False
                     else:
-                        text, kind = KINDS[sent % len(KINDS)]
+                        text, kind = kinds[sent % len(kinds)]
                         tag = f"f{sent % 1_000_000}"  # tags are at most 8 characters
                         sent += 1
                     term.wbuf += f"{text} #{tag}\r\n".encode()
                     pending.append((tag, kind))
+                    texts[tag] = text
             elif not pending:
                 break
             term.pump(0.05)
@@ -251,6 +304,8 @@ def main() -> int:
                 else:
                     answered += 1
                     errs += kind == "ERR"
+                    disk += texts.get(tag) in disk_texts
+                texts.pop(tag, None)
                 last_data.clear()
             if box.poll() is not None:
                 raise RuntimeError(f"the box exited with {box.returncode} during the run")
@@ -261,8 +316,8 @@ def main() -> int:
         played = samples[-1][0] - samples[0][0]
         print(f"played for {wall / 60:.1f} min of wall time; console answered {answered} commands")
         print(
-            f"  ({answered / wall:.0f} commands/s, {errs} of them malformed and answered ERR, "
-            "all in order)"
+            f"  ({answered / wall:.0f} commands/s, {errs} of them answered ERR as expected, "
+            f"{disk} touched the disk, all in order)"
         )
         for key in ("underruns", "late_blocks", "overruns"):
             print(f"  {key}: {first[key]} at the start, {last[key]} after {played / 60:.1f} min")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from device.box.api import BoxApi
+from device.box.api import BoxApi, OffLoop
 from device.box.assemble import assemble, build_console, remove_scratch
 from device.box.health import Health
 from device.box.live_config import LiveConfig
@@ -33,7 +33,7 @@ from device.box.tasks import BoxTasks
 from device.config import Config
 from device.exc import StateError
 from device.status import LoopFigures, SoundFigures, assemble_status
-from device.therapy.program import Program
+from device.therapy.program import Program, list_programs, load_program
 
 __all__ = ["BOX_HOOKS", "THERAPY_PERIOD_S", "Box", "BoxApi", "RunOptions", "State"]
 
@@ -137,11 +137,23 @@ class Box:
         """False while the sound output keeps failing."""
         return self.health.sink_healthy()
 
-    def programs(self) -> list[Program]:
-        """The programs available (built-in and user)."""
-        return self.runner.programs()
+    def programs(self) -> OffLoop[list[Program]]:
+        """The programs available (built-in and user), read off the loop."""
+        dirs = self.runner.program_dirs()
+        return OffLoop(lambda: list_programs(dirs))
 
-    def start_session(self, program: str | None = None, minutes: float | None = None) -> int | None:
+    def load_program(self, program: str | None = None) -> OffLoop[Program]:
+        """Load ``program`` (default: the configured one) off the loop for :meth:`start_session`.
+
+        Only the program file is read (at most 64 KiB; a bigger file is refused unread).
+        """
+        name = program or self.runner.default_program or str(self.config.therapy.program)
+        dirs = self.runner.program_dirs()
+        return OffLoop(lambda: load_program(name, dirs))
+
+    def start_session(
+        self, program: str | Program | None = None, minutes: float | None = None
+    ) -> int | None:
         """Start a session with ``program`` (default: the configured one); its store id.
 
         :raises StateError: a session plays, or the box is shutting down.
@@ -167,19 +179,25 @@ class Box:
         """What ``SENSOR?`` shows: the driver's facts plus the analysis' contact and quality."""
         return self.heart.info(self.clock.now())
 
-    def set_config(self, key: str, text: str) -> None:
-        """Validate and apply ``key = text`` (as the config file would be validated)."""
-        self.live.set(key, text)
-        if key == "therapy.program":
+    def set_config(self, key: str, text: str) -> OffLoop[Config]:
+        """Validate ``key = text`` off the loop (as the config file would be), apply on it."""
+        job = self.live.set_job(key, text)
+        if key != "therapy.program":
+            return job
+
+        def apply(new: Config) -> Config:
             self.runner.default_program = None  # the technician's choice wins over --program
+            return job.apply(new)
+
+        return OffLoop(job.work, apply)
 
     def config_path(self) -> Path:
         """The file ``CFG SAVE`` writes."""
         return self.live.path()
 
-    def save_config(self) -> Path:
-        """Save the running configuration atomically; return the file written."""
-        return self.live.save()
+    def save_config(self) -> OffLoop[Path]:
+        """Save the running configuration atomically (off the loop); the file written."""
+        return self.live.save_job()
 
     def config_defaults(self) -> None:
         """Return every key to its built-in default (volume and cap included, ramped)."""
@@ -189,37 +207,77 @@ class Box:
         """The last ``n`` events, oldest first."""
         return self.recorder.events(n)
 
-    def sessions(self) -> list[dict[str, object]]:
-        """Sessions in the store, oldest first."""
-        return list(self.recorder.require().sessions())
+    def sessions(self) -> OffLoop[list[dict[str, object]]]:
+        """Sessions in the store, oldest first (read off the loop)."""
+        store = self.recorder.require()
 
-    def export_rows(self, session_id: int) -> list[dict[str, object]]:
-        """The 1 Hz rows of one session."""
+        def work() -> list[dict[str, object]]:
+            with store.reader() as reader:
+                return list(reader.sessions())
+
+        return OffLoop(work)
+
+    def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        """The 1 Hz rows of one session (read off the loop; buffered rows handed over now)."""
         store = self.recorder.require()
         if self.recorder.session_id == session_id:
             self.recorder.flush_rows()
-        return list(store.rows(session_id))
+
+        def work() -> list[dict[str, object]]:
+            with store.reader() as reader:
+                return list(reader.rows(session_id))
+
+        return OffLoop(work)
+
+    def profile(self) -> OffLoop[dict[str, object]]:
+        """The listener profile's learned resonance (read off the loop)."""
+        from device.therapy.resonance import ResonanceEstimate
+
+        store, name = self.recorder.require(), str(self.config.get("therapy.profile"))
+
+        def work() -> dict[str, object]:
+            with store.reader() as reader:
+                return dict(ResonanceEstimate.load(reader, name).summary())
+
+        return OffLoop(work)
 
     def rate(self, kind: str) -> None:
         """Record a like or skip of what is playing (it teaches the personalisation)."""
         self.runner.rate(kind)
 
-    def erase_userdata(self) -> dict[str, int]:
-        """Erase every session, row, event, rating and learned preference."""
-        self.recorder.require()
+    def erase_userdata(self) -> OffLoop[dict[str, int]]:
+        """Erase every session, row, event, rating and learned preference (off the loop).
+
+        :raises StateError: a session plays. :raises StorageError: there is no store.
+        """
+        store = self.recorder.require()
         if self.runner.playing():
             raise StateError("stop the session before erasing user data")
-        counts = self.recorder.erase()
-        self.recorder.event("erase", " ".join(f"{k}={v}" for k, v in counts.items()))
-        return counts
 
-    def selftest(self) -> list[tuple[str, bool, str]]:
-        """Check sensor, audio, storage and clock; one ``(name, ok, detail)`` per check."""
-        e = self.engine
-        now, blocks = self.clock.now(), self.loop.blocks
-        return self.health.selftest(
-            now=now, blocks=blocks, audio_t=lambda: e.frames / e.sample_rate
-        )
+        def apply(counts: dict[str, int]) -> dict[str, int]:
+            self.recorder.forget_events()
+            self.recorder.event("erase", " ".join(f"{k}={v}" for k, v in counts.items()))
+            return counts
+
+        return OffLoop(store.erase_userdata, apply)
+
+    def selftest(self) -> OffLoop[list[tuple[str, bool, str]]]:
+        """Check sensor, audio, storage and clock; one ``(name, ok, detail)`` per check.
+
+        The storage check reads the store off the loop (``work`` answers it alone); the
+        others look at the running parts on the loop.
+        """
+        e, storage = self.engine, self.health.storage_check()
+
+        def apply(checks: list[tuple[str, bool, str]]) -> list[tuple[str, bool, str]]:
+            return self.health.selftest(
+                now=self.clock.now(),
+                blocks=self.loop.blocks,
+                audio_t=lambda: e.frames / e.sample_rate,
+                storage=checks[0],
+            )
+
+        return OffLoop(lambda: [storage().as_tuple()], apply)
 
     def request_restart(self) -> None:
         """Fade out and exit with status 75 so systemd starts the service again."""

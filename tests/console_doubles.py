@@ -6,17 +6,24 @@ test of the console or the buttons talks to the same interface the real Box offe
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from device.box.api import OffLoop
 from device.config import Config
+from device.console.protocol import Reply
 from device.console.server import ConsoleServer
 from device.exc import StateError, StorageError
+from device.therapy.program import Program, load_program
 
 if TYPE_CHECKING:
     from device.box.api import BoxApi
-    from device.therapy.program import Program
+    from device.console.commands import Console
+
+T = TypeVar("T")
 
 
 class FakeBox:
@@ -24,7 +31,10 @@ class FakeBox:
 
     ``status_values`` is what :meth:`status` returns (merged over an idle box's); with
     ``fail`` set every method raises ``RuntimeError("boom")``, as a box with a bug would.
-    ``calls`` lists the methods called, with their arguments.
+    ``calls`` lists the methods called, with their arguments. A request that touches the
+    disk answers an :class:`~device.box.api.OffLoop` whose ``work`` first waits for
+    ``gate`` (set by default): a test clears it to hold the disk part while the loop runs,
+    and ``work_threads`` records the threads the work ran on.
     """
 
     def __init__(self, **status_values: object) -> None:
@@ -41,6 +51,21 @@ class FakeBox:
             "contact": False,
         }
         self._status.update(status_values)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.work_threads: list[str] = []
+        self.saved: list[Config] = []
+
+    def _off_loop(
+        self, name: str, work: Callable[[], T], apply: Callable[[T], T] | None = None
+    ) -> OffLoop[T]:
+        def slow() -> T:
+            self.work_threads.append(threading.current_thread().name)
+            if not self.gate.wait(10.0):
+                raise TimeoutError(f"{name}: the test never opened the gate")
+            return work()
+
+        return OffLoop(slow) if apply is None else OffLoop(slow, apply)
 
     def _call(self, name: str, *args: object) -> None:
         if self.fail:
@@ -59,12 +84,20 @@ class FakeBox:
         out.update(cap_dbfs=self.cap_dbfs, level_db=-80.0)
         return {**out, **self._status} if not self.playing else {**self._status, **out}
 
-    def start_session(self, program: str | None = None, minutes: float | None = None) -> int | None:
+    def start_session(
+        self, program: str | Program | None = None, minutes: float | None = None
+    ) -> int | None:
         self._call("start_session", program, minutes)
         if self.playing:
             raise StateError("a session is already playing; stop it first")
-        self.playing = program or str(self._config.therapy.program)
+        name = program.name if isinstance(program, Program) else program
+        self.playing = name or str(self._config.therapy.program)
         return None
+
+    def load_program(self, program: str | None = None) -> OffLoop[Program]:
+        self._call("load_program", program)
+        name = program or str(self._config.therapy.program)
+        return self._off_loop("load_program", lambda: load_program(name, []))
 
     def stop_session(self, reason: str = "stop") -> None:
         self._call("stop_session", reason)
@@ -72,9 +105,9 @@ class FakeBox:
             raise StateError("no session is playing (state idle)")
         self.playing = None
 
-    def programs(self) -> list[Program]:
+    def programs(self) -> OffLoop[list[Program]]:
         self._call("programs")
-        return []
+        return self._off_loop("programs", list)
 
     def set_volume_db(self, db: float) -> None:
         self._call("set_volume_db", db)
@@ -84,6 +117,10 @@ class FakeBox:
 
     def set_cap_dbfs(self, db: float) -> None:
         self._call("set_cap_dbfs", db)
+        cfg = self._config
+        if self.volume_db > db:
+            cfg = cfg.with_value("audio.volume_db", max(db, -60.0))
+        self._config = cfg.with_value("audio.cap_dbfs", db)
         self.cap_dbfs = db
         self.volume_db = min(self.volume_db, db)
 
@@ -91,13 +128,28 @@ class FakeBox:
         self._call("sensor_info")
         return {"backend": "none", "present": False, "contact": False, "quality": 0.0}
 
-    def set_config(self, key: str, text: str) -> None:
+    def set_config(self, key: str, text: str) -> OffLoop[Config]:
         self._call("set_config", key, text)
-        self._config = self._config.with_value(key, text)
+        base = self._config
 
-    def save_config(self) -> Path:
+        def apply(new: Config) -> Config:
+            if key == "audio.cap_dbfs":
+                self.set_cap_dbfs(float(str(new.get(key))))
+            else:
+                self._config = new
+            return self._config
+
+        return self._off_loop("set_config", lambda: base.with_value(key, text), apply)
+
+    def save_config(self) -> OffLoop[Path]:
         self._call("save_config")
-        raise StorageError("the fake box saves nothing")
+        cfg = self._config
+
+        def work() -> Path:
+            self.saved.append(cfg)
+            raise StorageError("the fake box saves nothing")
+
+        return self._off_loop("save_config", work)
 
     def config_defaults(self) -> None:
         self._call("config_defaults")
@@ -107,26 +159,32 @@ class FakeBox:
         self._call("events", n)
         return [{"t": float(i), "kind": "tick", "detail": "x" * 60} for i in range(n)]
 
-    def sessions(self) -> list[dict[str, object]]:
+    def sessions(self) -> OffLoop[list[dict[str, object]]]:
         self._call("sessions")
-        raise StorageError("no session store")
+        return self._off_loop("sessions", _no_store)
 
-    def export_rows(self, session_id: int) -> list[dict[str, object]]:
+    def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
         self._call("export_rows", session_id)
-        raise StorageError("no session store")
+        return self._off_loop("export_rows", _no_store)
 
-    def selftest(self) -> list[tuple[str, bool, str]]:
+    def profile(self) -> OffLoop[dict[str, object]]:
+        self._call("profile")
+        return self._off_loop("profile", _no_store)
+
+    def selftest(self) -> OffLoop[list[tuple[str, bool, str]]]:
         self._call("selftest")
-        return [("storage", False, "no store")]
+        return self._off_loop("selftest", lambda: [("storage", False, "no store")])
 
     def rate(self, kind: str) -> None:
         self._call("rate", kind)
         if not self.playing:
             raise StateError("no session is playing")
 
-    def erase_userdata(self) -> dict[str, int]:
+    def erase_userdata(self) -> OffLoop[dict[str, int]]:
         self._call("erase_userdata")
-        raise StorageError("no session store")
+        if self.playing:
+            raise StateError("stop the session before erasing user data")
+        return self._off_loop("erase_userdata", _no_store)
 
     def request_restart(self) -> None:
         self._call("request_restart")
@@ -138,8 +196,27 @@ class FakeBox:
         self._call("emit", line)
 
 
+def _no_store() -> Any:
+    raise StorageError("no session store")
+
+
 if TYPE_CHECKING:
     _CHECK: BoxApi = FakeBox()
+
+
+def answer(console: Console, line: str, now: float = 0.0) -> Reply:
+    """``console``'s reply to ``line``, its deferred work (if any) run here and finished."""
+    from device.console.protocol import parse_request
+
+    reply = console.execute(parse_request(line), now)
+    if reply.deferred is None:
+        return reply
+    try:
+        return reply.deferred.finish(reply.deferred.work(), now)
+    except Exception as exc:
+        from device.console.commands import code_for, message_for
+
+        return Reply.error(code_for(exc), message_for(exc))
 
 
 class FakeClock:

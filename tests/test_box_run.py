@@ -121,7 +121,7 @@ def test_a_sim_run_without_state_dir_never_touches_the_listeners_store(
         assert box.run() == 0
         used = box.state_dir
         assert used is not None and (used / "sessions.db").exists()
-        assert box.sessions()  # the demo's session is recorded, in the throw-away store
+        assert box.sessions().run()  # the demo's session is recorded, in the throw-away store
     assert not listener_store.exists()
     assert not (tmp_path / "xdg").exists()
     assert not used.exists()  # removed at close
@@ -220,7 +220,7 @@ def test_session_start_without_a_program_plays_the_one_the_box_was_started_with(
         assert box.status()["program"] == "relax"
         box.stop_session("console")
         box.loop.run(until=lambda: box.clock.now() >= 10.0)
-        box.set_config("therapy.program", "nap")  # the technician's choice wins from now on
+        box.set_config("therapy.program", "nap").run()  # the technician's choice wins from now on
         box.start_session()
         assert box.status()["program"] == "nap"
 

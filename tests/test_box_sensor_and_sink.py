@@ -50,7 +50,7 @@ def test_unplugged_sensor_reads_no_contact_no_hr_quality_0_within_2_s(tmp_path: 
         run_until(box, unplugged_at + 6.0)
         sid = box.recorder.session_id
         assert sid is not None
-        rows = box.export_rows(sid)
+        rows = box.export_rows(sid).run()
     late = [r for r in rows if float(str(r["t"])) >= unplugged_at + 2.0 - 0.0]
     early = [r for r in rows if float(str(r["t"])) < unplugged_at - 1.0]
     assert late and early
@@ -116,7 +116,7 @@ def test_a_dead_sound_output_shows_everywhere_and_stops_the_watchdog(
             time.sleep(0.01)
         assert any("WATCHDOG=1" in m for m in manager.take())
         assert box.status()["audio"] == "ok"
-        assert dict((n, ok) for n, ok, _ in box.selftest())["audio"] is True
+        assert dict((n, ok) for n, ok, _ in box.selftest().run())["audio"] is True
         assert box.controls is not None and box.controls.led is not None
         assert box.controls.led.fault_code is None
         box.sink.close()  # the sound card is gone: every write fails from now on
@@ -125,7 +125,7 @@ def test_a_dead_sound_output_shows_everywhere_and_stops_the_watchdog(
         run_until(box, 20.0)
         status = box.status()
         assert status["audio"] == "fault" and status["audio_errors"]
-        checks = {n: (ok, detail) for n, ok, detail in box.selftest()}
+        checks = {n: (ok, detail) for n, ok, detail in box.selftest().run()}
         assert checks["audio"][0] is False
         assert box.controls.led.fault_code == 2  # docs/box.md: 2 blinks = audio
         # No more watchdog pings: systemd restarts a box whose sound has died.

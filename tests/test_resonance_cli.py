@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from console_doubles import answer
 
+from device.box.api import OffLoop
 from device.cli import main
 from device.cli.report_resonance import draw_resonance_panel, resonance_steps
 from device.config import Config
 from device.console.commands import Console
-from device.console.protocol import parse_request
+from device.exc import StorageError
 from device.store.sessions import Store
 from device.therapy.resonance import ResonanceEstimate, SessionMeasurements, StepResult
 
@@ -56,22 +58,35 @@ def test_bedside_profile_text_other_profile_and_no_store(
 
 @dataclass
 class ProfileBox:
+    """The Box's ``profile()``: the learned estimate read off the loop."""
+
     config: Any
     store: Any
+
+    def profile(self) -> OffLoop[dict[str, object]]:
+        if self.store is None:
+            raise StorageError("no session store")
+        store = self.store
+
+        def work() -> dict[str, object]:
+            with store.reader() as reader:
+                return dict(ResonanceEstimate.load(reader, "default").summary())
+
+        return OffLoop(work)
 
 
 def test_console_profile_query(tmp_path: Path) -> None:
     with Store(tmp_path / "sessions.db") as store:
         learned("default").save(store)
         console = Console(ProfileBox(Config.defaults(), store), None, serial="T1")
-        reply = console.execute(parse_request("PROFILE?"), 0.0)
+        reply = answer(console, "PROFILE?")
         assert reply.code == 0
         (line,) = list(reply.lines)
         assert "profile=default" in line and "sessions_measured=1" in line
         assert "resonance_bpm=5.72" in line and "resonance_confidence=0.565" in line
         none = Console(ProfileBox(Config.defaults(), None), None, serial="T1")
-        assert none.execute(parse_request("PROFILE?"), 0.0).code != 0
-        assert console.execute(parse_request("PROFILE? x"), 0.0).code != 0
+        assert answer(none, "PROFILE?").code != 0
+        assert answer(console, "PROFILE? x").code != 0
 
 
 def test_report_panel_plots_the_measured_steps(tmp_path: Path) -> None:

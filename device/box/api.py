@@ -4,16 +4,44 @@
 buttons and the command line may ask of the running box; :class:`device.app.Box`
 implements it, and so does the tests' shared fake box. Nothing outside the box reaches
 past it into the box's parts.
+
+A request that touches the disk (a program file, the session store, the config file)
+returns an :class:`OffLoop`: the checks that need the box's state run at the call, on the
+loop; ``work()`` does the disk part and is safe on a worker thread (it touches no loop
+state); ``apply(result)`` runs back on the loop and gives the answer. The console runs
+``work`` on its worker thread; a caller on the loop that may block calls ``run()``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from device.config import Config
     from device.therapy.program import Program
+
+T = TypeVar("T")
+
+
+def _same(result: T) -> T:
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class OffLoop(Generic[T]):
+    """A box request in two halves: slow ``work`` off the loop, then ``apply`` on it."""
+
+    #: The disk part: safe on any thread, touches no loop state.
+    work: Callable[[], T]
+    #: Back on the loop: applies the result to the box and returns the answer.
+    apply: Callable[[T], T] = _same
+
+    def run(self) -> T:
+        """Both halves on the calling thread (for a caller that may block)."""
+        return self.apply(self.work())
 
 
 class BoxApi(Protocol):
@@ -26,28 +54,38 @@ class BoxApi(Protocol):
     def status(self) -> dict[str, object]:
         """Everything the status line and ``STATUS?`` show."""
 
-    def start_session(self, program: str | None = None, minutes: float | None = None) -> int | None:
-        """Start a session (default: the configured program); its store id or ``None``."""
+    def start_session(
+        self, program: str | Program | None = None, minutes: float | None = None
+    ) -> int | None:
+        """Start a session (default: the configured program); its store id or ``None``.
+
+        A :class:`Program` already loaded (:meth:`load_program`) is played as it is; a name
+        is loaded here, on the caller's thread.
+        """
+
+    def load_program(self, program: str | None = None) -> OffLoop[Program]:
+        """Load a program (default: the configured one) off the loop (files over 64 KiB are
+        refused unread)."""
 
     def stop_session(self, reason: str = "stop") -> None:
         """Fade the session out (at most 2 s), then go idle."""
 
-    def programs(self) -> list[Program]:
-        """The programs available."""
+    def programs(self) -> OffLoop[list[Program]]:
+        """The programs available (every program file is read)."""
 
     def set_volume_db(self, db: float) -> None:
         """Set the listener volume (ramped); ``ValueError`` above the cap or below -60."""
 
     def set_cap_dbfs(self, db: float) -> None:
-        """Set the hard output cap; the volume follows it down."""
+        """Set the hard output cap; a volume above it comes down with it (one config change)."""
 
     def sensor_info(self) -> dict[str, object]:
         """The pulse sensor's facts (``SENSOR?``)."""
 
-    def set_config(self, key: str, text: str) -> None:
-        """Validate and apply ``key = text`` to the running configuration."""
+    def set_config(self, key: str, text: str) -> OffLoop[Config]:
+        """Validate ``key = text`` (a program key loads the program) and apply it."""
 
-    def save_config(self) -> Path:
+    def save_config(self) -> OffLoop[Path]:
         """Save the running configuration; the file written."""
 
     def config_defaults(self) -> None:
@@ -56,20 +94,23 @@ class BoxApi(Protocol):
     def events(self, n: int = 20) -> list[dict[str, object]]:
         """The last ``n`` events, oldest first."""
 
-    def sessions(self) -> list[dict[str, object]]:
+    def sessions(self) -> OffLoop[list[dict[str, object]]]:
         """The sessions recorded, oldest first."""
 
-    def export_rows(self, session_id: int) -> list[dict[str, object]]:
-        """The 1 Hz rows of one session."""
+    def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        """The 1 Hz rows of one session (the rows buffered on the loop handed over first)."""
 
-    def selftest(self) -> list[tuple[str, bool, str]]:
+    def profile(self) -> OffLoop[dict[str, object]]:
+        """The listener profile's learned resonance (``PROFILE?``)."""
+
+    def selftest(self) -> OffLoop[list[tuple[str, bool, str]]]:
         """Sensor, audio, storage and clock checks: ``(name, ok, detail)`` each."""
 
     def rate(self, kind: str) -> None:
         """Rate what plays: ``like`` or ``skip``."""
 
-    def erase_userdata(self) -> dict[str, int]:
-        """Erase every personal record; the counts erased."""
+    def erase_userdata(self) -> OffLoop[dict[str, int]]:
+        """Erase every personal record; the counts erased (``StateError`` while playing)."""
 
     def request_restart(self) -> None:
         """Fade out and exit 75 (systemd starts the service again)."""

@@ -140,18 +140,25 @@ class Health:
     # -- self-test --------------------------------------------------------------------------
 
     def selftest(
-        self, *, now: float, blocks: int, audio_t: Callable[[], float]
+        self,
+        *,
+        now: float,
+        blocks: int,
+        audio_t: Callable[[], float],
+        storage: tuple[str, bool, str] | None = None,
     ) -> list[tuple[str, bool, str]]:
         """Check sensor, audio, storage and clock; one ``(name, ok, detail)`` per check.
 
         :param now: loop time, s.
         :param blocks: blocks the loop has rendered.
         :param audio_t: seconds of audio rendered (the master clock).
+        :param storage: the storage check's result when :meth:`storage_check` ran off the
+            loop; ``None`` runs it here.
         """
         checks = [
             self._sensor(now),
             self._audio(blocks),
-            self._storage(),
+            Check(*storage) if storage is not None else self.storage_check()(),
             self._clock(now, audio_t()),
         ]
         return [c.as_tuple() for c in checks]
@@ -180,14 +187,21 @@ class Health:
             detail += f" error={self.sink.last_error or 'failing'}"
         return Check("audio", healthy and blocks > 0, detail)
 
-    def _storage(self) -> Check:
-        store = self.recorder.store
-        if store is None:
-            return Check("storage", False, self.recorder.storage_error or "no store")
-        try:
-            return Check("storage", True, store.check())
-        except StorageError as exc:
-            return Check("storage", False, str(exc))
+    def storage_check(self) -> Callable[[], Check]:
+        """The storage check (sqlite's integrity check reads the whole file), to call off the
+        loop: it reads through a connection of its own thread."""
+        store, error = self.recorder.store, self.recorder.storage_error
+
+        def check() -> Check:
+            if store is None:
+                return Check("storage", False, error or "no store")
+            try:
+                with store.reader() as reader:
+                    return Check("storage", True, reader.check())
+            except StorageError as exc:
+                return Check("storage", False, str(exc))
+
+        return check
 
     @staticmethod
     def _clock(now: float, audio_t: float) -> Check:

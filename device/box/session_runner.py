@@ -115,8 +115,12 @@ class SessionRunner:
 
     # -- start and stop ---------------------------------------------------------------------
 
-    def start(self, program: str | None = None, minutes: float | None = None) -> int | None:
+    def start(
+        self, program: str | Program | None = None, minutes: float | None = None
+    ) -> int | None:
         """Start a session with ``program`` (default: the configured one); its store id.
+
+        A :class:`Program` loaded off the loop is played as it is; a name is loaded here.
 
         :raises StateError: a session is already playing, or the box is shutting down.
         :raises ProgramError: the program does not exist or is invalid.
@@ -129,7 +133,10 @@ class SessionRunner:
         s = self._settings()
         self._stop_fade_s = s.stop_fade_s
         self._profile = s.profile
-        prog = load_program(program or self.default_program or s.program, self.program_dirs())
+        if isinstance(program, Program):
+            prog = program
+        else:
+            prog = load_program(program or self.default_program or s.program, self.program_dirs())
         if minutes is not None and not (0 < minutes <= 24 * 60):
             raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
         seed = secrets.randbits(32) if self.seed is None else self.seed

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any, Generic, TypeVar
 
 # Every value the console prints is formatted in one place: device/console/lines.py.
 from device.console.lines import flatten, format_cell, format_pairs, format_value, quote
@@ -153,16 +154,23 @@ def format_final(code: int, message: str = "", tag: str | None = None) -> str:
     return f"{line} #{tag}" if tag else line
 
 
-@dataclass(slots=True)
-class Deferred:
-    """Slow pure work (PIN hashing) run off the loop thread, then finished on it.
+T = TypeVar("T")
 
-    ``work()`` must not touch the box; ``finish(result, now)`` runs on the loop thread and
-    returns the :class:`Reply` to send.
+
+@dataclass(slots=True)
+class Deferred(Generic[T]):
+    """Slow work (disk, PIN hashing) run off the loop thread, then finished on it.
+
+    ``work()`` runs on the console's worker thread: it must not touch the loop's state (the
+    engine, the session, the console); the box hands out such work as
+    :class:`~device.box.api.OffLoop`. ``finish(result, now)`` runs on the loop thread,
+    applies the result and returns the :class:`Reply` to send. An exception raised by
+    either becomes the reply's ``ERR`` line. Lines are answered in order: the line after
+    it waits until this reply is out.
     """
 
-    work: Callable[[], object]
-    finish: Callable[[object, float], Reply]
+    work: Callable[[], T]
+    finish: Callable[[T, float], Reply]
 
 
 @dataclass(slots=True)
@@ -176,7 +184,7 @@ class Reply:
     lines: Iterable[str] = ()
     code: int = 0
     message: str = ""
-    deferred: Deferred | None = None
+    deferred: Deferred[Any] | None = None
 
     @classmethod
     def error(cls, code: int, message: str) -> Reply:

@@ -276,7 +276,7 @@ class ConsoleServer:
     def _start_deferred(self, deferred: Deferred) -> None:
         assert self._pending is not None
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="console-pin")
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="console-work")
         self._pending.finish = deferred.finish
         self._pending.future = self._executor.submit(deferred.work)
 

@@ -181,8 +181,12 @@ class Recorder:
         :raises StorageError: there is no store, or erasing failed.
         """
         counts = self.require().erase_userdata()
-        self._events.clear()
+        self.forget_events()
         return counts
+
+    def forget_events(self) -> None:
+        """Forget the events kept in memory (the store's user data was erased)."""
+        self._events.clear()
 
     def close(self) -> None:
         """Close the store (it finishes its queued writes). Idempotent."""

@@ -272,6 +272,21 @@ class Store(StoreRetention):
         self._prefs[key] = text
         return value
 
+    # --- reading off the loop -------------------------------------------------------------
+
+    def reader(self) -> Store:
+        """A read-only store on the same file for the calling thread (close it after use).
+
+        For reads on a worker thread: a sqlite connection serves only the thread that
+        opened it, and this store's own is the loop's. Writes queued before the call land
+        first (a bounded wait, :data:`READ_SETTLE_S`); WAL lets the reader run beside the
+        writer.
+
+        :raises StorageError: the file cannot be opened.
+        """
+        self._settle()
+        return Store(self.path, readonly=True, wall=self._wall)
+
     # --- life cycle -------------------------------------------------------------------------
 
     def close(self, timeout: float = 5.0) -> None:
