@@ -374,9 +374,19 @@ do_install() {
         if [ "$REBOOT_NEEDED" = 1 ]; then
             log "done. Reboot to switch on I2C and the UART: the box then plays at boot."
         else
-            systemctl try-restart bedside.service || true
-            systemctl start bedside.service || log "warning: the service did not start; see: journalctl -u bedside"
-            log "done. bedside.service is running; status: systemctl status bedside"
+            # --no-block: the unit never gives up (Restart=always, no start limit), so a
+            # box that cannot start would keep a blocking "systemctl start" waiting forever.
+            systemctl restart --no-block bedside.service
+            local i
+            for i in $(seq 1 120); do
+                systemctl is-active -q bedside.service && break
+                sleep 1
+            done
+            if systemctl is-active -q bedside.service; then
+                log "done. bedside.service is running; status: systemctl status bedside"
+            else
+                log "warning: bedside.service is not running after 120 s (it keeps trying); see: journalctl -u bedside"
+            fi
         fi
     else
         log "done (staged)."

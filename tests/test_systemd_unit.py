@@ -288,6 +288,8 @@ def unit_for_test(
                 f"StandardOutput=append:{out}",
                 f"StandardError=append:{out}",
                 f"BindPaths={manager.out}",
+                # The notify socket, under /var/lib like the rest (TemporaryFileSystem=/var).
+                f"BindPaths={manager.run}",
                 f"BindReadOnlyPaths={REPO}",
                 # Why each run ended, as systemd saw it (there is no journal here).
                 f'ExecStopPost=/bin/sh -c "echo SERVICE_RESULT=$SERVICE_RESULT '
