@@ -111,9 +111,9 @@ def install(lab: Lab, data: Path) -> None:
     vm = lab.boot("install", data=data)
     t = time.monotonic()
     vm.out(
-        "mount -o ro /dev/vdb /mnt && cp -a /mnt/src /root/bedside && cd /root/bedside &&\n"
-        "{ nohup ./install.sh --wheelhouse /mnt/wheels > /root/install.log 2>&1;"
-        " echo $? > /root/install.rc; } > /dev/null 2>&1 &"
+        "set -e; mount -o ro /dev/vdb /mnt; cp -a /mnt/src /root/bedside; cd /root/bedside\n"
+        "setsid sh -c './install.sh --wheelhouse /mnt/wheels > /root/install.log 2>&1;"
+        " echo $? > /root/install.rc' < /dev/null > /dev/null 2>&1 &"
     )
     shown = 0
     while vm.sh("test -s /root/install.rc")["rc"] != 0:

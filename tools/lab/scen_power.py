@@ -157,7 +157,8 @@ class Power:
 
 
 def power(lab) -> tuple[bool, dict, str]:
-    cuts = max(20, int(os.environ.get("LAB_POWER_CUTS", "20")))
+    # Fewer than 20 (for trying the lab out) can never pass: power_ok needs 20.
+    cuts = max(1, int(os.environ.get("LAB_POWER_CUTS", "20")))
     p = Power(lab)
     done = 0
     for n in range(cuts + 1):
