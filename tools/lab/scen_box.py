@@ -263,7 +263,11 @@ CRASH_CONFIGS = {
 
 def watchdog(lab) -> tuple[bool, dict, str]:
     vm = lab.vm
+    # A MainPID of 0 (the box still starting) would make "kill -STOP 0" stop the agent.
+    vm.wait_for("systemctl is-active -q bedside", 480)
     pid, n0 = main_pid(vm), restarts(vm)
+    if pid <= 0:
+        return False, {}, "bedside.service has no main process to hang"
     hang = vm.sh(f"kill -STOP {pid}")["mono"]
     got = sound_after(vm, pid, WATCHDOG_BOUND_S)
     figs: dict[str, object] = {}
