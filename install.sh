@@ -5,6 +5,7 @@
 #   sudo ./install.sh --uninstall         remove everything but the data and the config
 #   sudo ./install.sh --uninstall --purge remove the data, the config and the user too
 #   ./install.sh --root DIR [--offline]   stage into DIR: no change to this system
+#   sudo ./install.sh --wheelhouse DIR    install on a box without network (wheels from DIR)
 #
 # What it does: enables I2C (400 kHz) and the UART in config.txt and takes the login
 # console off the UART (it is the technician's port); loads i2c-dev; creates the groups
@@ -18,6 +19,7 @@ ROOT=""
 MODE=install
 PURGE=0
 OFFLINE=0
+WHEELHOUSE=""
 PYTHON=/usr/bin/python3
 OVERLAYS=()
 SRC_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +39,10 @@ Options:
   --purge       with --uninstall: also remove the data, the config and the user
   --offline     install only the bedside package, no downloads (dependencies must
                 already be installed system-wide, e.g. from apt)
+  --wheelhouse DIR
+                install the Python packages from the wheels in DIR, no network (a box
+                without network; make DIR on any machine with:
+                pip download -d DIR --only-binary :all: --python-version 3.11 ...)
   --dtoverlay O add dtoverlay=O to config.txt for the sound card, e.g.
                 max98357a,no-sdmode (amp enable on our GPIO) or hifiberry-dac; repeatable
   --python P    interpreter for the virtualenv (default /usr/bin/python3)
@@ -71,6 +77,12 @@ while [ $# -gt 0 ]; do
     --offline)
         OFFLINE=1
         shift
+        ;;
+    --wheelhouse)
+        [ $# -ge 2 ] || die "--wheelhouse needs a directory of wheels"
+        [ -d "$2" ] || die "--wheelhouse $2 is not a directory"
+        WHEELHOUSE=$(cd "$2" && pwd)
+        shift 2
         ;;
     --dtoverlay)
         [ $# -ge 2 ] || die "--dtoverlay needs a value, e.g. max98357a,no-sdmode"
@@ -301,6 +313,9 @@ install_software() {
     if [ "$OFFLINE" = 1 ]; then
         "$VENV/bin/pip" install -q --no-index --no-deps --no-build-isolation "$OPT/src" ||
             die "pip could not install the box offline"
+    elif [ -n "$WHEELHOUSE" ]; then
+        "$VENV/bin/pip" install -q --no-index --find-links "$WHEELHOUSE" --upgrade "$OPT/src[pi]" ||
+            die "pip could not install the box from the wheels in $WHEELHOUSE (one missing? see above)"
     else
         "$VENV/bin/pip" install -q --upgrade "$OPT/src[pi]" ||
             die "pip could not install the box (network? see the lines above)"
@@ -359,9 +374,19 @@ do_install() {
         if [ "$REBOOT_NEEDED" = 1 ]; then
             log "done. Reboot to switch on I2C and the UART: the box then plays at boot."
         else
-            systemctl try-restart bedside.service || true
-            systemctl start bedside.service || log "warning: the service did not start; see: journalctl -u bedside"
-            log "done. bedside.service is running; status: systemctl status bedside"
+            # --no-block: the unit never gives up (Restart=always, no start limit), so a
+            # box that cannot start would keep a blocking "systemctl start" waiting forever.
+            systemctl restart --no-block bedside.service
+            local i
+            for i in $(seq 1 120); do
+                systemctl is-active -q bedside.service && break
+                sleep 1
+            done
+            if systemctl is-active -q bedside.service; then
+                log "done. bedside.service is running; status: systemctl status bedside"
+            else
+                log "warning: bedside.service is not running after 120 s (it keeps trying); see: journalctl -u bedside"
+            fi
         fi
     else
         log "done (staged)."

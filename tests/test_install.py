@@ -241,3 +241,19 @@ def test_bad_options(tmp_path: Path):
     r = run(tmp_path, "--purge")
     assert r.returncode == 1 and "--purge goes with --uninstall" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_wheelhouse_must_be_a_directory(tmp_path: Path):
+    r = run(tmp_path / "root", "--wheelhouse", str(tmp_path / "nowhere"))
+    assert r.returncode == 1 and "--wheelhouse" in r.stderr and "not a directory" in r.stderr
+
+
+def test_wheelhouse_installs_only_from_its_wheels(tmp_path: Path):
+    # An empty wheelhouse: pip finds nothing there, and must not look anywhere else (the
+    # box it installs has no network), so the install fails and says where it looked.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    r = run(tmp_path / "root", "--wheelhouse", str(wheels))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"pip could not install the box from the wheels in {wheels}" in r.stderr
+    assert "--wheelhouse DIR" in run(tmp_path, "--help").stdout

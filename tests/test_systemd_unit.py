@@ -95,8 +95,14 @@ def test_unit_contract():
     assert keys["Type"] == ["notify"] and keys["NotifyAccess"] == ["main"]
     assert keys["ExecStart"] == ["/opt/bedside/venv/bin/bedside run --service"]
     assert float(keys["WatchdogSec"][0]) > 0
-    assert keys["Restart"] == ["on-failure"]
-    assert "StartLimitBurst" in keys and "StartLimitIntervalSec" in keys
+    # Never give up on a box that is supposed to play (issue 16 item 0).
+    assert keys["Restart"] == ["always"]
+    assert keys["StartLimitIntervalSec"] == ["0"] and "StartLimitBurst" not in keys
+    assert float(keys["RestartSec"][0]) > 0
+    # lgpio's notify pipes need a writable directory: $LG_WD, the working directory.
+    assert keys["RuntimeDirectory"] == ["bedside"]
+    assert keys["WorkingDirectory"] == ["/run/bedside"]
+    assert "LG_WD=/run/bedside" in keys["Environment"]
     assert keys["User"] == ["bedside"]
     assert set(keys["SupplementaryGroups"][0].split()) == {"audio", "i2c", "gpio", "dialout"}
     assert keys["StateDirectory"] == ["bedside"] and keys["ConfigurationDirectory"] == ["bedside"]
@@ -246,7 +252,9 @@ def site_packages() -> str:
     return str(Path(numpy.__file__).resolve().parents[1])
 
 
-def unit_for_test(manager: Manager, name: str, fault: str = "", config: bool = False) -> str:
+def unit_for_test(
+    manager: Manager, name: str, fault: str = "", config: bool = False, exec_start: str = ""
+) -> str:
     """The shipped unit adapted to the private manager (see the module docstring)."""
     out = manager.out / f"{name}.log"
     existing = {g for g in ("audio", "i2c", "gpio", "dialout") if _group_exists(g)}
@@ -261,13 +269,15 @@ def unit_for_test(manager: Manager, name: str, fault: str = "", config: bool = F
         if key == "SupplementaryGroups":
             line = "SupplementaryGroups=" + " ".join(sorted(existing))
         elif key == "ExecStart":
-            line = f"ExecStart={EXEC}"
+            line = f"ExecStart={exec_start or EXEC}"
             if fault:
                 # The fault comes from a test-only wrapper; the product has no fault switch.
                 seconds = fault.removeprefix("hang-after:")
                 line = f"ExecStart={PYTHON} {REPO / 'tests' / 'hang_box.py'} {seconds} " + (
                     EXEC.split(" -m device ", 1)[1]
                 )
+        elif key == "WorkingDirectory":
+            line = "WorkingDirectory=%t/bedside"  # RuntimeDirectory= of a user manager
         elif key == "WatchdogSec":
             line = "WatchdogSec=3"
         elif key == "RestartSec":
@@ -283,6 +293,8 @@ def unit_for_test(manager: Manager, name: str, fault: str = "", config: bool = F
                 f"StandardOutput=append:{out}",
                 f"StandardError=append:{out}",
                 f"BindPaths={manager.out}",
+                # The notify socket, under /var/lib like the rest (TemporaryFileSystem=/var).
+                f"BindPaths={manager.run}",
                 f"BindReadOnlyPaths={REPO}",
                 # Why each run ended, as systemd saw it (there is no journal here).
                 f'ExecStopPost=/bin/sh -c "echo SERVICE_RESULT=$SERVICE_RESULT '
@@ -310,9 +322,11 @@ def _group_exists(name: str) -> bool:
     return True
 
 
-def install(manager: Manager, name: str, fault: str = "", config: bool = False) -> str:
+def install(
+    manager: Manager, name: str, fault: str = "", config: bool = False, exec_start: str = ""
+) -> str:
     unit = f"{name}.service"
-    (manager.units / unit).write_text(unit_for_test(manager, name, fault, config))
+    (manager.units / unit).write_text(unit_for_test(manager, name, fault, config, exec_start))
     r = manager.systemctl("daemon-reload")
     assert r.returncode == 0, r.stderr
     return unit
@@ -380,6 +394,19 @@ def test_live_watchdog_kills_a_hung_loop_and_restarts(manager: Manager):
     manager.systemctl("stop", "--no-block", unit)
     manager.systemctl("kill", "--signal=SIGKILL", unit)
     manager.wait_for(unit, "the stop", lambda s: s["ActiveState"] in ("inactive", "failed"), 15)
+
+
+def test_live_crash_loop_never_leaves_the_unit_failed(manager: Manager):
+    # A process that dies at every start: far more than the old limit of five starts, and the
+    # unit is still trying (activating/auto-restart), never "failed" and silent for good.
+    unit = install(manager, "bedside-crash", exec_start="/bin/sh -c 'pwd >&2; exit 3'")
+    manager.systemctl("start", "--no-block", unit)
+    state = manager.wait_for(unit, "eight restarts", lambda s: int(s["NRestarts"] or 0) >= 8, 60)
+    assert state["ActiveState"] != "failed", state
+    assert results(manager, "bedside-crash")[0] == "SERVICE_RESULT=exit-code EXIT_STATUS=3"
+    # It ran in its runtime directory (where lgpio makes its pipes).
+    assert service_log(manager, "bedside-crash").splitlines()[0].endswith("/bedside")
+    manager.systemctl("stop", unit, timeout=30)
 
 
 def test_live_broken_config_falls_back_to_defaults_and_plays(manager: Manager):

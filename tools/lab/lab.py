@@ -1,0 +1,228 @@
+"""The appliance lab: the box installed with install.sh on Debian under QEMU, from outside.
+
+Run through ``tools/lab/run``; ``--help`` lists the scenarios. Prints one line per
+scenario as it goes; the last line on stdout is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import build
+import scen_box
+import scen_more
+import scen_power
+from console import Console
+from vm import VM, LabError
+
+#: name, what it proves, the boot it runs in ("main" is one boot shared by several).
+SCENARIOS = [
+    ("boot", "power-on to READY=1 and to sound; open loop without a sensor, said once", "main"),
+    ("audio", "60 s on snd-aloop captured bit-exact; 3 stalls of 300 ms; CPU share", "main"),
+    ("console", "bedside ctl and picocom on ttyS1 via a host pty; 200 STATUS? p99", "main"),
+    ("hardening", "systemd-analyze security live; the service user reads nothing else", "main"),
+    ("i2c", "the MAX30102 driver over i2c-stub: absent chip, wrong PART_ID, right one", "main"),
+    ("card", "a USB sound card unplugged and plugged back while playing", "main"),
+    ("watchdog", "a hung box killed by the watchdog and playing again; crash configs", "main"),
+    ("clock", "booted with a clock years wrong: sessions ordered, clock not set said", "clock"),
+    ("power", "20+ power cuts mid-session, in CFG SAVE, at boot, in ERASE", "power"),
+]
+RUNNERS = {
+    "boot": scen_box.boot,
+    "audio": scen_box.audio,
+    "console": scen_box.console,
+    "watchdog": scen_box.watchdog,
+    "hardening": scen_more.hardening,
+    "i2c": scen_more.i2c,
+    "card": scen_more.card,
+    "clock": scen_more.clock,
+    "power": scen_power.power,
+}
+#: Every figure of the JSON line, null until a scenario measures it.
+FIGURES = [
+    "boot_to_ready_s",
+    "boot_to_sound_s",
+    "capture_match",
+    "capture_gaps",
+    "underrun_counted",
+    "underrun_max_gap_s",
+    "cpu_pct",
+    "card_fault_reported_s",
+    "card_recovered_s",
+    "power_cuts",
+    "power_ok",
+    "power_max_lost_s",
+    "watchdog_restart_s",
+    "crash_config_plays",
+    "console_ok",
+    "status_p99_ms",
+    "i2c_probe_ok",
+    "i2c_closed_loop",
+    "clock_wrong_handled",
+    "exposure",
+]
+
+
+def log(msg: str) -> None:
+    print(f"lab: {msg}", file=sys.stderr, flush=True)
+
+
+def usage() -> str:
+    lines = ["usage: tools/lab/run [SCENARIO...]   (none: all of them)", "", "scenarios:"]
+    lines += [f"  {n:<10} {what}" for n, what, _ in SCENARIOS]
+    lines += ["", "Bounds, figures and how it works: docs/lab.md"]
+    return "\n".join(lines)
+
+
+class Lab:
+    """What the scenarios share: the run's directory, disks, and the running VM."""
+
+    def __init__(self, img: Path, disk: Path, rundir: Path) -> None:
+        self.img, self.disk, self.rundir = img, disk, rundir
+        self.vm: VM | None = None
+        self.con: Console | None = None
+        self.config_mode = ""
+
+    def boot(self, name: str, rtc: str | None = None, data: Path | None = None) -> VM:
+        self.vm = VM(self.img, self.disk, self.rundir, name, data=data, rtc=rtc)
+        self.vm.start()
+        self.con = Console(self.vm.console)
+        return self.vm
+
+    def down(self, cut: bool = False) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+        if self.vm is not None:
+            if cut:
+                self.vm.cut()
+            else:
+                self.vm.poweroff()
+            self.vm = None
+
+
+def install(lab: Lab, data: Path) -> None:
+    """Boot once with the tree on a second disk and install the box as a user would."""
+    vm = lab.boot("install", data=data)
+    t = time.monotonic()
+    vm.out(
+        "set -e; mount -o ro /dev/vdb /mnt; cp -a /mnt/src /root/bedside; cd /root/bedside\n"
+        "setsid sh -c './install.sh --wheelhouse /mnt/wheels > /root/install.log 2>&1;"
+        " echo $? > /root/install.rc' < /dev/null > /dev/null 2>&1 &"
+    )
+    shown = 0
+    while vm.sh("test -s /root/install.rc")["rc"] != 0:
+        if time.monotonic() - t > 1800:
+            raise LabError("install.sh did not finish in 30 min")
+        lines = vm.out("cat /root/install.log").splitlines()
+        for line in lines[shown:]:
+            log(f"  {line}")
+        shown = len(lines)
+        time.sleep(3)
+    text = vm.out("cat /root/install.log")
+    for line in text.splitlines()[shown:]:
+        log(f"  {line}")
+    (lab.rundir / "install.log").write_text(text)
+    rc = vm.out("cat /root/install.rc").strip()
+    if rc != "0":
+        raise LabError(f"install.sh failed (rc {rc}): {text[-1500:]}")
+    log(f"install.sh: done in {time.monotonic() - t:.0f} s")
+    # The technician's console on the second UART (a Pi's is /dev/serial0).
+    vm.out(
+        "sed -i 's|^port = .*|port = \"/dev/ttyS1\"|' /etc/bedside/config.toml\n"
+        "grep -q '^port = \"/dev/ttyS1\"' /etc/bedside/config.toml"
+    )
+    lab.config_mode = vm.out("stat -c %a /etc/bedside/config.toml").strip()
+    lab.down()
+
+
+def start_main(lab: Lab) -> None:
+    """The shared boot when the boot scenario (which starts it) is not among those run."""
+    vm = lab.boot("main")
+    con = lab.con
+    if vm.wait_for("systemctl is-active -q bedside", 480) is None or not con or not con.ready(120):
+        raise LabError("the main boot: bedside.service is not up and answering")
+
+
+def run(names: list[str]) -> int:
+    t_start = time.monotonic()
+    figures: dict[str, object] = {k: None for k in FIGURES}
+    verdicts: dict[str, str] = {}
+    img, wheels = build.image(log), build.wheelhouse(log)
+    runs = build.cache_dir() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    rundir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
+    log(f"run directory {rundir}")
+    disk, data = build.run_disks(img, wheels, rundir)
+    lab = Lab(img, disk, rundir)
+    install(lab, data)
+    boots = {b: [n for n, _, bb in SCENARIOS if bb == b and n in names] for b in ("main",)}
+    groups: list[list[str]] = [boots["main"]]
+    groups += [[n] for n in ("clock", "power") if n in names]
+    for group in groups:
+        if not group:
+            continue
+        if group is groups[0] and "boot" not in group:
+            try:
+                start_main(lab)
+            except LabError as exc:
+                for name in group:
+                    verdicts[name] = "FAIL"
+                    print(f"{name}: FAIL (0 s) lab error: {exc}", flush=True)
+                lab.down(cut=True)
+                continue
+        for name in group:
+            t = time.monotonic()
+            try:
+                ok, figs, detail = RUNNERS[name](lab)
+            except Exception as exc:  # a lab step broke: the scenario fails, the rest go on
+                (rundir / f"{name}.traceback").write_text(traceback.format_exc())
+                ok, figs, detail = False, {}, f"lab error: {exc}"
+                if lab.vm is not None:
+                    lab.down(cut=True)
+            figures.update(figs)
+            verdicts[name] = "pass" if ok else "FAIL"
+            shown = " ".join(f"{k}={v}" for k, v in figs.items())
+            print(
+                f"{name}: {verdicts[name]} ({time.monotonic() - t:.0f} s) {shown} {detail}",
+                flush=True,
+            )
+        if lab.vm is not None:
+            lab.down()
+    failed = [n for n, v in verdicts.items() if v != "pass"]
+    summary = {
+        **figures,
+        "scenarios": verdicts,
+        "failed": failed,
+        "wall_s": round(time.monotonic() - t_start, 1),
+        "run_dir": str(rundir),
+    }
+    print(json.dumps(summary), flush=True)
+    return 1 if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(usage())
+        return 0
+    known = [n for n, _, _ in SCENARIOS]
+    unknown = [a for a in argv if a not in known]
+    if unknown:
+        print(f"tools/lab/run: unknown scenario {', '.join(unknown)}\n\n{usage()}", file=sys.stderr)
+        return 2
+    names = argv or known
+    try:
+        return run(names)
+    except LabError as exc:
+        print(f"tools/lab/run: {exc}", file=sys.stderr)
+        print(json.dumps({"error": str(exc), "failed": names}), flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
