@@ -273,8 +273,9 @@ def unit_for_test(
             if fault:
                 # The fault comes from a test-only wrapper; the product has no fault switch.
                 seconds = fault.removeprefix("hang-after:")
-                line = f"ExecStart={PYTHON} {REPO / 'tests' / 'hang_box.py'} {seconds} " + (
-                    EXEC.split(" -m device ", 1)[1]
+                line = (
+                    f"ExecStart={PYTHON} {REPO / 'tests' / 'hang_box.py'} {seconds} "
+                    + (EXEC.split(" -m device ", 1)[1])
                 )
         elif key == "WorkingDirectory":
             line = "WorkingDirectory=%t/bedside"  # RuntimeDirectory= of a user manager

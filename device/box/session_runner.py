@@ -24,6 +24,7 @@ from device.exc import BedsideError, StateError
 from device.store.recorder import Recorder
 from device.therapy.bandit import Chooser
 from device.therapy.program import Program, list_programs, load_program
+from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
 from device.therapy.session import TherapySession
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class SessionRunner:
         self.stop_reason: str | None = None
         #: The program a start without one plays (``--program``), over ``therapy.program``.
         self.default_program: str | None = None
+        self._resonance: ResonanceEstimate | None = None
         first = settings()
         self._stop_fade_s = first.stop_fade_s
         self._profile = first.profile
@@ -141,10 +143,19 @@ class SessionRunner:
             raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
         seed = secrets.randbits(32) if self.seed is None else self.seed
         chooser = self._chooser(s, seed)
+        # The profile's resonance estimate: the loop assesses or paces at it as its plan says.
+        resonance = ResonanceEstimate.from_state(
+            self.recorder.preference(PREFERENCE_PREFIX + s.profile), s.profile
+        )
         self.heart.standby(False)
         self.session = TherapySession(
-            prog, pacer_target_bpm=s.pacer_target_bpm, seed=seed, chooser=chooser
+            prog,
+            pacer_target_bpm=s.pacer_target_bpm,
+            seed=seed,
+            chooser=chooser,
+            resonance=resonance,
         )
+        self._resonance = resonance
         now = self._clock()
         self.t0 = now
         self._end_t = None if minutes is None else minutes * 60.0
@@ -256,6 +267,10 @@ class SessionRunner:
             self._drain_events()
             if session.chooser is not None:
                 prefs[f"bandit:{self._profile}"] = session.chooser.to_state()
+            measured = session.measurements()
+            estimate = self._resonance
+            if estimate is not None and measured is not None and estimate.update(measured):
+                prefs[PREFERENCE_PREFIX + estimate.profile] = estimate.to_state()
         else:
             self.recorder.event("stop", f"reason={reason}")
         self.recorder.end_session(reason, prefs)

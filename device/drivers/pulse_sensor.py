@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -82,6 +82,15 @@ SILENT_S = 1.0
 OVF_SATURATED = 31
 
 
+class _ChipSettings(TypedDict):
+    """The chip's sampling settings, as :class:`MAX30102` takes them."""
+
+    sample_rate_sps: int
+    averaging: int
+    pulse_width_us: int
+    adc_range_na: int
+
+
 class PulseSensor:
     """A MAX30102 that keeps working through whatever happens at the bedside.
 
@@ -132,7 +141,7 @@ class PulseSensor:
         self.address = address
         self.bus_name = bus_name
         self.backend = backend
-        self._settings = {
+        self._settings: _ChipSettings = {
             "sample_rate_sps": sample_rate_sps,
             "averaging": averaging,
             "pulse_width_us": pulse_width_us,
@@ -308,7 +317,7 @@ class PulseSensor:
             self._set_contact(False)  # no samples: nothing says a finger is there
         if n:
             start = self._next_index
-            if self._unknown_gap:
+            if self._unknown_gap and self._t_anchor is not None:
                 start = max(start, math.floor((now - self._t_anchor) * self.rate_hz) - n)
                 self._unknown_gap = False
             block = self._make_block(start, fifo.ir, fifo.red)
