@@ -32,6 +32,7 @@ from device.exc import HardwareError, StorageError
 from device.sched.clock import RealClock, VirtualClock
 from device.sched.loop import Loop
 from device.sim.rig import SimRig
+from device.store.permissions import prepare_state_dir
 from device.store.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -203,7 +204,9 @@ def _state_dir(s: BoxSettings, opts: RunOptions) -> tuple[Path | None, Path | No
             continue
         path = Path(cand)
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            # The box's own directories are tightened (0700/0750); a --state-dir given by hand
+            # only if it holds nothing but the box's files.
+            prepare_state_dir(path, owned=cand != opts.state_dir)
             if os.access(path, os.W_OK):
                 return path, None
         except OSError:

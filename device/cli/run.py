@@ -113,22 +113,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_for_run(args: argparse.Namespace) -> tuple[Config, str | None]:
-    """Load the configuration; under ``--service`` a bad one gives defaults and its error."""
-    from device.config import Config, find_config, load_config
+    """Load the configuration; under ``--service`` a bad file keeps its valid keys (the cap
+    never rises because a file was broken) and the refused ones are named in the error."""
+    from device.config import load_config, load_config_lenient
 
-    try:
+    if not args.service:
         return load_config(args.config), None
-    except ConfigError as exc:
-        if not args.service:
-            raise
-        log.error("configuration refused, running on built-in defaults: %s", exc)
-        try:
-            path = find_config(args.config)
-        except ConfigError:
-            path = None
-        cfg = Config.defaults()
-        cfg.source = str(path) if path else None
-        return cfg, str(exc)
+    cfg, errors = load_config_lenient(args.config)
+    for exc in errors:
+        log.error("configuration key refused, its default is used: %s", exc)
+    return cfg, "; ".join(map(str, errors)) or None
 
 
 def run(args: argparse.Namespace) -> int:
