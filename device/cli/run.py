@@ -121,7 +121,7 @@ def load_for_run(args: argparse.Namespace) -> tuple[Config, str | None]:
         return load_config(args.config), None
     cfg, errors = load_config_lenient(args.config)
     for exc in errors:
-        log.error("configuration key refused, its default is used: %s", exc)
+        log.error("configuration refused for one key, its default is used: %s", exc)
     return cfg, "; ".join(map(str, errors)) or None
 
 
