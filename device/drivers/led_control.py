@@ -1,0 +1,147 @@
+"""LED current control of the pulse sensor (a base of :class:`PulseSensor`).
+
+Keeps the IR (and Red) DC level in a window of the ADC range (35-75 %) with slow steps (at
+most one every 2 s, at most x1.4 or /1.4), made only in the diastolic part of a beat; the
+samples after a step are marked. A saturated channel is stepped down at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from device.drivers.contact import DC_ON, DC_SATURATED, PI_OFF, ContactDetection, _smooth
+from device.drivers.max30102 import FULL_SCALE, LED_MA_PER_LSB, MAX30102
+from device.exc import BusError
+
+#: IR/Red DC window as a share of full scale; steps aim for the middle.
+DC_LOW, DC_HIGH, DC_AIM = 0.35, 0.75, 0.55
+#: Largest factor of one regular step, and of a step down out of saturation.
+STEP_MAX, STEP_SATURATED = 1.4, 0.6
+#: At most one regular step per this many seconds (slow: the detector adapts between steps).
+STEP_INTERVAL_S = 2.0
+#: If no diastole is found for this long, step anyway rather than stay out of the window.
+STEP_FORCE_AFTER_S = 10.0
+#: Samples after a step marked as disturbed (the ADC settles within a sample; the margin
+#: covers a sample taken during the register write).
+STEP_MARK_S = 0.2
+#: LED currents the control may use, mA. Table 8 allows 51 mA; a finger rests on the LEDs
+#: all night, so the control stays far below that.
+LED_MIN_MA, LED_MAX_MA = 0.4, 25.0
+
+
+class LedControl(ContactDetection):
+    """Steps the LED currents to keep the DC level in its window."""
+
+    bus_errors: int
+    last_error: str | None
+    led_steps: int
+    _drv: MAX30102 | None
+    _out_of_window_since: int | None
+    _last_step_index: int
+    _mark_until: int
+
+    def _control_leds(self, index: int) -> None:
+        window = round(1.0 * self.rate_hz)
+        if self._drv is None or len(self._ir_hist) < window:
+            return
+        ir = self._ir_hist[-window:]
+        red = self._red_hist[-window:]
+        ir_dc = float(np.median(ir)) / FULL_SCALE
+        red_dc = float(np.median(red)) / FULL_SCALE
+        if ir_dc < DC_ON:
+            return  # nothing on the sensor: raising the LEDs would only light the room
+        saturated = max(float(ir.max()), float(red.max())) >= DC_SATURATED * FULL_SCALE
+        out = saturated or not (DC_LOW <= ir_dc <= DC_HIGH and DC_LOW <= red_dc <= DC_HIGH)
+        if not out:
+            self._out_of_window_since = None
+            return
+        if self._out_of_window_since is None:
+            self._out_of_window_since = index
+        since_step = (index - self._last_step_index) / self.rate_hz
+        if saturated:
+            if since_step < STEP_MARK_S * 2:
+                return
+        else:
+            if since_step < STEP_INTERVAL_S:
+                return
+            waited = (index - self._out_of_window_since) / self.rate_hz
+            if waited < STEP_FORCE_AFTER_S and not self._in_diastole():
+                return
+        new_ir = _step(self._led_ir_ma, ir_dc, float(ir.max()) / FULL_SCALE)
+        new_red = _step(self._led_red_ma, red_dc, float(red.max()) / FULL_SCALE)
+        if new_ir == self._led_ir_ma and new_red == self._led_red_ma:
+            return
+        try:
+            if new_ir != self._led_ir_ma:
+                self._drv.led_ir_ma = new_ir
+            if new_red != self._led_red_ma:
+                self._drv.led_red_ma = new_red
+        except BusError as exc:
+            self.bus_errors += 1
+            self.last_error = str(exc)
+            return
+        # Photocurrent is proportional to LED current: rescale the history so the DC and
+        # pulsatility estimates carry on across the step.
+        self._ir_hist = self._ir_hist * (new_ir / self._led_ir_ma if self._led_ir_ma else 1.0)
+        self._red_hist = self._red_hist * (new_red / self._led_red_ma if self._led_red_ma else 1.0)
+        self._led_ir_ma, self._led_red_ma = new_ir, new_red
+        self._last_step_index = index
+        self._mark_until = index + max(1, round(STEP_MARK_S * self.rate_hz))
+        self.led_steps += 1
+        self._out_of_window_since = None
+
+    def _in_diastole(self) -> bool:
+        """``True`` if the newest sample lies in the diastolic part of a beat.
+
+        The raw signal dips at each systolic peak; a step is allowed 0.12 s after a clear
+        peak (of the inverted signal) and before 55 % of the beat interval has passed.
+        """
+        rate = self.rate_hz
+        x = self._ir_hist[-round(2.5 * rate) :]
+        if len(x) < round(1.5 * rate):
+            return False
+        s = _smooth(-(x - _linear_fit(x)), rate)
+        p2p = float(np.percentile(s, 97) - np.percentile(s, 3))
+        dc = float(np.median(x))
+        if dc <= 0 or p2p / dc < PI_OFF:
+            return True  # no pulse to disturb
+        half = max(1, round(0.25 * rate))
+        confirm = max(1, round(0.12 * rate))
+        threshold = float(np.median(s)) + 0.25 * p2p
+        peaks = [
+            i
+            for i in range(half, len(s) - confirm)
+            if s[i] >= threshold and s[i] == s[max(0, i - half) : i + confirm + 1].max()
+        ]
+        if not peaks:
+            return False
+        last = peaks[-1]
+        age = (len(s) - 1 - last) / rate
+        limit = 0.45
+        if len(peaks) >= 2:
+            limit = min(limit, 0.55 * (peaks[-1] - peaks[-2]) / rate)
+        return 0.12 <= age <= limit and s[-1] < s[last] - 0.4 * p2p
+
+
+def _step(ma: float, dc: float, peak: float) -> float:
+    """The LED current after one step towards DC_AIM (in 0.2 mA steps, within limits)."""
+    if peak >= DC_SATURATED:
+        factor = STEP_SATURATED
+    elif DC_LOW <= dc <= DC_HIGH:
+        return ma
+    else:
+        factor = min(STEP_MAX, max(1.0 / STEP_MAX, DC_AIM / max(dc, 1e-6)))
+    code = round(ma / LED_MA_PER_LSB)
+    target = min(LED_MAX_MA, max(LED_MIN_MA, ma * factor)) / LED_MA_PER_LSB
+    # Round towards the present current, so a step never exceeds its factor.
+    new = math.floor(target + 1e-9) if target > code else math.ceil(target - 1e-9)
+    return round(new * LED_MA_PER_LSB, 1)
+
+
+def _linear_fit(x: np.ndarray) -> np.ndarray:
+    n = len(x)
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    slope = float(np.dot(t, x - x.mean()) / max(np.dot(t, t), 1e-12))
+    return x.mean() + slope * t
