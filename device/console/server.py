@@ -26,34 +26,17 @@ import logging
 import select
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 from device import PRODUCT, __version__
 from device.console.auth import PinAuth
 from device.console.commands import Console, code_for, message_for
+from device.console.deferred_runner import DeferredRunner, PendingReply
 from device.console.lines import BAD, ECHO, LINE, MAX_LINE, TOO_LONG, LineEvent, LineFramer
-from device.console.protocol import EOL, PROTOCOL_VERSION, Code, Deferred, Reply, parse_request
+from device.console.protocol import EOL, PROTOCOL_VERSION, Code, Reply, parse_request
 
 log = logging.getLogger(__name__)
-
-
-class _Pending:
-    """The reply being written: its remaining data lines, final line and deferred work."""
-
-    __slots__ = ("code", "finish", "future", "lines", "message", "tag")
-
-    def __init__(self, reply: Reply, tag: str | None) -> None:
-        self.tag = tag
-        self.future: Future[object] | None = None
-        self.finish: Callable[[object, float], Reply] | None = None
-        self.set(reply)
-
-    def set(self, reply: Reply) -> None:
-        self.lines: Iterator[str] = iter(reply.lines)
-        self.code = reply.code
-        self.message = reply.message
 
 
 class ConsoleServer:
@@ -112,9 +95,9 @@ class ConsoleServer:
         self._out = bytearray()
         self._in = bytearray()
         self._events: deque[LineEvent] = deque()
-        self._pending: _Pending | None = None
+        self._pending: PendingReply | None = None
         self._async: deque[str] = deque(maxlen=async_max)
-        self._executor: ThreadPoolExecutor | None = None
+        self._deferred = DeferredRunner()
         self._closed = False
         #: Counters shown in the log and by tests.
         self.opens = 0
@@ -183,9 +166,7 @@ class ConsoleServer:
         self._closed = True
         self._release_port()
         self.console.reset()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        self._deferred.shutdown()
 
     def __enter__(self) -> ConsoleServer:
         return self
@@ -262,37 +243,21 @@ class ConsoleServer:
         if event.kind == LINE:
             request = parse_request(event.text)
             reply = self.console.execute(request, now)
-            self._pending = _Pending(reply, request.tag)
+            self._pending = PendingReply(reply, request.tag)
             if reply.deferred is not None:
-                self._start_deferred(reply.deferred)
+                self._deferred.start(self._pending, reply.deferred)
         elif event.kind == TOO_LONG:
             message = f"line too long (at most {self.framer.max_len} characters)"
-            self._pending = _Pending(Reply.error(Code.LINE_TOO_LONG, message), None)
+            self._pending = PendingReply(Reply.error(Code.LINE_TOO_LONG, message), None)
         elif event.kind == BAD:
             message = f"unknown command: {event.text} (only printable ASCII is understood)"
-            self._pending = _Pending(Reply.error(Code.UNKNOWN_COMMAND, message), None)
+            self._pending = PendingReply(Reply.error(Code.UNKNOWN_COMMAND, message), None)
         return 1
-
-    def _start_deferred(self, deferred: Deferred) -> None:
-        assert self._pending is not None
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="console-work")
-        self._pending.finish = deferred.finish
-        self._pending.future = self._executor.submit(deferred.work)
 
     def _advance_reply(self, now: float) -> None:
         p = self._pending
-        if p is None:
+        if p is None or not self._deferred.settle(p, now):
             return
-        if p.future is not None:
-            if not p.future.done():
-                return
-            try:
-                assert p.finish is not None
-                p.set(p.finish(p.future.result(), now))
-            except Exception as exc:
-                p.set(Reply.error(code_for(exc), message_for(exc)))
-            p.future = None
         try:
             while len(self._out) < self.out_max:
                 self._line(next(p.lines))
@@ -364,8 +329,8 @@ class ConsoleServer:
         self._events.clear()
         self._async.clear()
         self.framer.reset()
-        if self._pending is not None and self._pending.future is not None:
-            self._pending.future.cancel()
+        if self._pending is not None:
+            self._pending.cancel()
         self._pending = None
 
 

@@ -16,93 +16,44 @@ range, at the pulse width's resolution, so LED and range settings change the cou
 the real part. Faults: :meth:`~SimulatedMAX30102.unplug` / :meth:`~SimulatedMAX30102.replug`,
 :meth:`~SimulatedMAX30102.inject_bus_errors`, :meth:`~SimulatedMAX30102.force_overflow`,
 :meth:`~SimulatedMAX30102.set_light`.
+
+The sampling lives in :mod:`device.sim.max30102_adc`, the register map's rules in
+:mod:`device.sim.max30102_regs`.
 """
 
 from __future__ import annotations
 
 import errno
-import math
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 from device.drivers.i2c import I2C_M_RD, I2CMsg, fill_read_msg, msg_bytes
 from device.drivers.max30102 import (
-    A_FULL,
-    ADC_BITS,
-    ADC_RANGES_NA,
     ADDRESS,
-    ALC_OVF,
-    AVERAGING,
-    DIE_TEMP_RDY,
-    FIFO_A_FULL,
     FIFO_DEPTH,
-    FIFO_ROLLOVER_EN,
-    FULL_SCALE,
-    LED_MA_PER_LSB,
-    LED_PW,
     PART_ID,
     PPG_RDY,
-    PULSE_WIDTHS_US,
     PWR_RDY,
     RESET,
-    SAMPLE_RATES_SPS,
     SHDN,
-    SMP_AVE,
-    SPO2_ADC_RGE,
-    SPO2_ALLOWED_PW_US,
-    SPO2_SR,
     TEMP_EN,
     Reg,
 )
-from device.sim.max30102_fifo import (
-    BYTES_PER_CHANNEL,
-    DARK,
-    HR_ALLOWED_PW_US,
-    IR,
-    RED,
-    SampleFifo,
-    active_channels,
-    has_slot_gap,
-    sample_bytes,
+from device.sim.max30102_adc import SampleSource, output_rate
+from device.sim.max30102_fifo import BYTES_PER_CHANNEL, SampleFifo, active_channels
+from device.sim.max30102_regs import (
+    READ_ONLY,
+    WRITABLE,
+    clamp_sample_rate,
+    finish_temperature,
+    read_register,
+    write_slot,
 )
 from device.sim.pulse import PulseModel
 
-#: Writable bits of each writable register; every other address is read-only or reserved.
-_WRITABLE: dict[int, int] = {
-    Reg.INT_ENABLE_1: 0xE0,
-    Reg.INT_ENABLE_2: 0x02,
-    Reg.FIFO_WR_PTR: 0x1F,
-    Reg.OVF_COUNTER: 0x1F,
-    Reg.FIFO_RD_PTR: 0x1F,
-    Reg.FIFO_CONFIG: 0xFF,
-    Reg.MODE_CONFIG: 0xC7,
-    Reg.SPO2_CONFIG: 0x7F,
-    Reg.LED1_PA: 0xFF,
-    Reg.LED2_PA: 0xFF,
-    Reg.MULTI_LED_CTRL1: 0x77,
-    Reg.MULTI_LED_CTRL2: 0x77,
-    Reg.TEMP_CONFIG: 0x01,
-}
-_READ_ONLY = frozenset(
-    [
-        Reg.INT_STATUS_1,
-        Reg.INT_STATUS_2,
-        Reg.FIFO_DATA,
-        Reg.TINT,
-        Reg.TFRAC,
-        Reg.REV_ID,
-        Reg.PART_ID,
-    ]
-)
 #: A die-temperature conversion takes about 29 ms (Figure 4, p.26).
 TEMP_CONVERSION_S = 0.029
-#: ADC input noise at 411 µs pulses, nA rms (shorter pulses integrate less light).
-_ADC_NOISE_NA = 0.25
-#: Light a bright lamp adds beyond what the ambient cancellation removes, as a share of range.
-_LAMP_SHARE = 0.6
 
 
 def _bus_error(code: int) -> OSError:
@@ -141,17 +92,13 @@ class SimulatedMAX30102:
         self.address = address
         self.part_id = part_id
         self.rev_id = rev_id
-        noise_seed, dark_seed = np.random.SeedSequence(seed).spawn(2)
-        self._rng = np.random.default_rng(noise_seed)
-        self._rng_dark = np.random.default_rng(dark_seed)  # LED-off slots: Red/IR unchanged
+        self._source = SampleSource(seed)
         #: Die temperature the chip measures, °C.
         self.die_temp_c = 31.5
         #: Register addresses written that the MAX30102 reserves (a driver bug if not empty).
         self.reserved_writes: list[int] = []
         #: Bus transfers attempted (including failed ones).
         self.transfers = 0
-        #: Samples the ADC has produced since power-up, including those dropped.
-        self.samples_produced = 0
         self._unplugged = False
         self._fail_next = 0
         self._power_on()
@@ -168,8 +115,7 @@ class SimulatedMAX30102:
 
     def _reset_state(self) -> None:
         self._fifo.clear_memory()
-        self._anchor_t = 0.0
-        self._anchor_n = 0
+        self._source.restart(0.0)
         self._temp_done_at: float | None = None
         #: When sampling last (re)started, in clock seconds; ``None`` while not sampling.
         self.sampling_since: float | None = None
@@ -207,6 +153,11 @@ class SimulatedMAX30102:
             return
         self._produce(FIFO_DEPTH - self._fifo.unread + lost)
 
+    @property
+    def samples_produced(self) -> int:
+        """Samples the ADC has produced since power-up, including those dropped."""
+        return self._source.samples_produced
+
     def set_light(self, bright: bool) -> None:
         """Switch a bright lamp on or off near the sensor (sets ALC_OVF while on)."""
         self.model.set_light(bright)
@@ -238,12 +189,10 @@ class SimulatedMAX30102:
     @property
     def output_rate_hz(self) -> float:
         """Samples per second entering the FIFO (SPO2_SR / SMP_AVE)."""
-        rate = SAMPLE_RATES_SPS[SPO2_SR.get(self._regs[Reg.SPO2_CONFIG])]
-        return rate / AVERAGING[SMP_AVE.get(self._regs[Reg.FIFO_CONFIG])]
+        return output_rate(self._regs)
 
     def _reanchor(self, now: float) -> None:
-        self._anchor_t = now
-        self._anchor_n = 0
+        self._source.restart(now)
         self.sampling_since = now if self._sampling() else None
 
     def _advance(self) -> None:
@@ -252,99 +201,31 @@ class SimulatedMAX30102:
             self._finish_temperature()
         if self.sampling_since is None:
             return
-        due = math.floor((now - self._anchor_t) * self.output_rate_hz + 1e-9) - self._anchor_n
+        due = self._source.due(now, self.output_rate_hz)
         if due > 0:
             self._produce(due)
 
     def _produce(self, n: int) -> None:
-        """Produce the next ``n`` samples; keep what fits, count the rest as dropped."""
-        rate = self.output_rate_hz
-        first = self._anchor_n + 1
-        rollover = FIFO_ROLLOVER_EN.get(self._regs[Reg.FIFO_CONFIG])
-        if rollover:
-            keep_from, keep = max(0, n - FIFO_DEPTH), min(n, FIFO_DEPTH)
-        else:
-            keep_from, keep = 0, min(n, FIFO_DEPTH - self._fifo.unread)
-        times = self._anchor_t + (first + keep_from + np.arange(keep)) / rate
-        self._anchor_n += n
-        self.samples_produced += n
-        dropped = n - keep
-        if rollover and keep_from:
-            # Every slot is overwritten: the pointers move on by all the samples written.
-            self._fifo.overwrite_all(keep_from)
-        if keep:
-            self._push(self._counts(times))
-        if dropped and not rollover:
-            ovf = self._regs[Reg.OVF_COUNTER]
-            self._regs[Reg.OVF_COUNTER] = min(0x1F, ovf + dropped)
-
-    def _counts(self, times: np.ndarray) -> list[bytes]:
-        spo2 = self._regs[Reg.SPO2_CONFIG]
-        full_scale_na = ADC_RANGES_NA[SPO2_ADC_RGE.get(spo2)]
-        pw_code = LED_PW.get(spo2)
-        averaging = AVERAGING[SMP_AVE.get(self._regs[Reg.FIFO_CONFIG])]
-        ir_per_ma, red_per_ma = self.model.render(times)
-        if self.swapped_leds:
-            ir_per_ma, red_per_ma = red_per_ma, ir_per_ma
-        red_na = red_per_ma * self._regs[Reg.LED1_PA] * LED_MA_PER_LSB
-        ir_na = ir_per_ma * self._regs[Reg.LED2_PA] * LED_MA_PER_LSB
-        sigma = _ADC_NOISE_NA * math.sqrt(411.0 / PULSE_WIDTHS_US[pw_code] / averaging)
-        noise = self._rng.standard_normal((times.size, 2)) * sigma
-        na = np.stack([red_na, ir_na], axis=1) + noise
-        lamp = np.zeros((times.size, 1))
-        if self.model.light_bright:
-            lamp = _LAMP_SHARE * full_scale_na * (1.0 + 0.2 * self._rng.random((times.size, 1)))
-            na += lamp
-            self._regs[Reg.INT_STATUS_1] |= ALC_OVF.mask
-        channels = self.channels
-        dark = [i for i, c in enumerate(channels) if c == DARK]
-        columns = np.empty((times.size, len(channels)))
-        columns[:, [i for i, c in enumerate(channels) if c == RED]] = na[:, :1]
-        columns[:, [i for i, c in enumerate(channels) if c == IR]] = na[:, 1:]
-        if dark:  # an LED-off slot still converts: only noise and uncancelled light remain
-            columns[:, dark] = (
-                self._rng_dark.standard_normal((times.size, len(dark))) * sigma + lamp
-            )
-        counts = np.clip(np.rint(columns / full_scale_na * (FULL_SCALE + 1)), 0, FULL_SCALE)
-        unused_bits = 18 - ADC_BITS[pw_code]  # left-justified: low bits are zero
-        counts = (counts.astype(np.int64) >> unused_bits) << unused_bits
-        return [sample_bytes(row) for row in counts.tolist()]
-
-    def _push(self, samples: list[bytes]) -> None:
-        self._fifo.push(samples)
-        status = self._regs[Reg.INT_STATUS_1] | PPG_RDY.mask
-        if self._fifo.unread >= FIFO_DEPTH - FIFO_A_FULL.get(self._regs[Reg.FIFO_CONFIG]):
-            status |= A_FULL.mask
-        self._regs[Reg.INT_STATUS_1] = status
+        self._source.produce(n, self._regs, self._fifo, self.model, self.swapped_leds)
 
     def _finish_temperature(self) -> None:
         self._temp_done_at = None
-        self._regs[Reg.TEMP_CONFIG] = 0
-        sixteenths = round(self.die_temp_c * 16)
-        whole, frac = divmod(sixteenths, 16)  # TFRAC is always added as a positive fraction
-        self._regs[Reg.TINT] = whole & 0xFF
-        self._regs[Reg.TFRAC] = frac
-        self._regs[Reg.INT_STATUS_2] |= DIE_TEMP_RDY.mask
+        finish_temperature(self._regs, self.die_temp_c)
 
     # --- register access --------------------------------------------------------------------
 
     def _read_reg(self, reg: int) -> int:
         if reg == Reg.FIFO_DATA:
             return self._read_fifo(1)[0]
-        value = self._regs[reg]
-        if reg == Reg.INT_STATUS_1:
-            self._regs[reg] = 0
-        elif reg in (Reg.INT_STATUS_2, Reg.TFRAC):
-            self._regs[Reg.INT_STATUS_2] = 0
-        return value
+        return read_register(self._regs, reg)
 
     def _write_reg(self, reg: int, value: int) -> None:
-        if reg in _READ_ONLY:
+        if reg in READ_ONLY:
             return
-        if reg not in _WRITABLE:
+        if reg not in WRITABLE:
             self.reserved_writes.append(reg)
             return
-        value &= _WRITABLE[reg]
+        value &= WRITABLE[reg]
         now = self._clock()
         if reg == Reg.MODE_CONFIG:
             if RESET.get(value):
@@ -358,7 +239,7 @@ class SimulatedMAX30102:
                 self._regs[Reg.INT_STATUS_2] = 0
             self._reanchor(now)
         elif reg == Reg.SPO2_CONFIG:
-            self._regs[reg] = self._clamp_rate(value)
+            self._regs[reg] = clamp_sample_rate(value, len(self.channels))
             self._reanchor(now)
         elif reg == Reg.FIFO_CONFIG:
             self._regs[reg] = value
@@ -367,11 +248,7 @@ class SimulatedMAX30102:
             self._regs[reg] = value
             self._fifo.pointers_written()
         elif reg in (Reg.MULTI_LED_CTRL1, Reg.MULTI_LED_CTRL2):
-            had_gap = has_slot_gap(self._regs[Reg.MULTI_LED_CTRL1], self._regs[Reg.MULTI_LED_CTRL2])
-            self._regs[reg] = value
-            if not had_gap and has_slot_gap(
-                self._regs[Reg.MULTI_LED_CTRL1], self._regs[Reg.MULTI_LED_CTRL2]
-            ):
+            if write_slot(self._regs, reg, value):
                 self._fifo.slot_gaps += 1
             if self._sampling() != (self.sampling_since is not None):
                 self._reanchor(now)  # the first slot enabled (or the last disabled)
@@ -381,16 +258,6 @@ class SimulatedMAX30102:
                 self._temp_done_at = now + TEMP_CONVERSION_S
         else:
             self._regs[reg] = value
-
-    def _clamp_rate(self, value: int) -> int:
-        # p.19: a rate too high for the pulse width is replaced by the highest allowed one.
-        # Table 12 covers one LED per sample (HR mode), Table 11 two.
-        table = HR_ALLOWED_PW_US if len(self.channels) == 1 else SPO2_ALLOWED_PW_US
-        width = PULSE_WIDTHS_US[LED_PW.get(value)]
-        code = SPO2_SR.get(value)
-        while code > 0 and width not in table.get(SAMPLE_RATES_SPS[code], ()):
-            code -= 1
-        return SPO2_SR.put(value, code)
 
     # --- the smbus2-compatible bus ----------------------------------------------------------
 
