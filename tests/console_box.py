@@ -66,6 +66,14 @@ class Terminal:
             with contextlib.suppress(OSError):
                 self.buf += os.read(self.fd, 65536)
 
+    def reply_line(self, timeout: float = 10.0) -> str:
+        """The next line that is not one the box sent on its own (``!...``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.line(max(0.0, deadline - time.monotonic()))
+            if not text.startswith("!"):
+                return text
+
     def line(self, timeout: float = 10.0) -> str:
         """The next non-empty line received."""
         deadline = time.monotonic() + timeout

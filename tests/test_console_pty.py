@@ -48,7 +48,7 @@ def test_each_line_ending_gets_exactly_one_reply(term: Terminal) -> None:
     finals = [x for x in lines if is_final(x)]
     assert finals == ["OK #e1", "OK #e2", "OK #e3", "OK #e4"]
     term.send("PING #e5\r\n")
-    assert term.line() == "OK #e5"  # no stray reply from the CRLF before
+    assert term.reply_line() == "OK #e5"  # no stray reply from the CRLF before
 
 
 def test_errors_have_their_codes_and_queue(term: Terminal) -> None:
@@ -58,11 +58,11 @@ def test_errors_have_their_codes_and_queue(term: Terminal) -> None:
     assert final.startswith("ERR 2 ") and "cap" in final
     assert term.ask("VOL SET loud")[1] == "ERR 2 dB must be a number, not 'loud'"
     term.send("X" * 121 + "\r\n")
-    assert term.line() == "ERR 3 line too long (at most 120 characters)"
+    assert term.reply_line() == "ERR 3 line too long (at most 120 characters)"
     assert term.ask("SESSION STOP")[1].startswith("ERR 4 ")
     assert term.ask("VOL CAP SET -10")[1].startswith("ERR 5 VOL CAP SET needs the service PIN")
     term.send("\xff\x00garbage\r\n".encode("latin-1"))
-    assert term.line().startswith("ERR 1 unknown command: byte 0xFF")
+    assert term.reply_line().startswith("ERR 1 unknown command: byte 0xFF")
     data = term.ok("ERR?")
     codes = [pairs(x)["code"] for x in data]
     assert codes == ["1", "2", "2", "3", "4", "5", "1"]
@@ -70,9 +70,9 @@ def test_errors_have_their_codes_and_queue(term: Terminal) -> None:
 
 def test_an_empty_line_is_answered_ok_and_crlf_counts_once(term: Terminal) -> None:
     term.send("\r\n\r\n   \r\n")
-    assert [term.line(), term.line(), term.line()] == ["OK"] * 3
+    assert [term.reply_line(), term.reply_line(), term.reply_line()] == ["OK"] * 3
     term.send("\rPING #z\r\n")
-    assert term.line() == "OK" and term.line() == "OK #z"
+    assert term.reply_line() == "OK" and term.reply_line() == "OK #z"
 
 
 def test_help_vol_lists_every_vol_command(term: Terminal) -> None:
@@ -273,7 +273,7 @@ def test_unplug_logs_out_keeps_playing_and_reopens(box: BoxRun) -> None:
     term = box.terminal()
     term.until(lambda x: x.startswith("!READY"), timeout=10)
     term.send("T -20 #h\r\n")  # must not be glued to the half line from before
-    assert term.line().startswith("ERR 1 unknown command 'T -20'")
+    assert term.reply_line().startswith("ERR 1 unknown command 'T -20'")
     assert term.ask("VOL CAP SET -10")[1].startswith("ERR 5 ")  # logged out on close
     (line,) = term.ok("STATUS?")
     assert pairs(line)["underruns"] == "0"
