@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from device.box.api import BoxApi, OffLoop
-from device.box.assemble import assemble, build_console, remove_scratch
+from device.box.assemble import assemble, build_console, music_of, remove_scratch
 from device.box.health import Health
 from device.box.live_config import LiveConfig
 from device.box.options import RunOptions
@@ -72,6 +72,7 @@ class Box:
             p.clock.now,
             lambda: SessionSettings.from_config(self.live.config),
             seed=None if p.rig is None else p.rig.seed,
+            music=p.music,
         )
         self.runner.default_program = self.opts.program
         self.health = Health(
@@ -131,6 +132,7 @@ class Box:
             loop=LoopFigures(self.loop.overruns, self.loop.late_blocks, uptime),
             health=health,
             extra=None if self.rig is None else self.rig.status(),
+            music=None if self.parts.music is None else self.parts.music.status_fields(),
         )
 
     def sink_healthy(self) -> bool:
@@ -245,6 +247,18 @@ class Box:
         """Record a like or skip of what is playing (it teaches the personalisation)."""
         self.runner.rate(kind)
 
+    def music_describe(self) -> dict[str, object]:
+        """``MUSIC?``: the playing track. :raises StateError: no music folder indexed."""
+        return music_of(self.parts).describe()
+
+    def music_listing(self) -> list[dict[str, object]]:
+        """``MUSIC LIST``: the playable tracks, numbered from 1."""
+        return music_of(self.parts).listing()
+
+    def music_play(self, n: int) -> dict[str, object]:
+        """``MUSIC PLAY n``: crossfade to track ``n``. :raises ValueError: no such track."""
+        return music_of(self.parts).play(n)
+
     def erase_userdata(self) -> OffLoop[dict[str, int]]:
         """Erase every session, row, event, rating and learned preference (off the loop).
 
@@ -348,6 +362,7 @@ class Box:
             ("controls", None if self.controls is None else self.controls.close),
             ("console", None if self.console is None else self.console.close),
             ("sensor", self.heart.close),
+            ("music", None if self.parts.music is None else self.parts.music.close),
             ("sink", self.sink.close),
             ("store", self.recorder.close),
         ]
