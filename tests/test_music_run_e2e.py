@@ -19,7 +19,7 @@ TONES = {"low.wav": 1000.0, "mid.flac": 1250.0, "high.ogg": 1500.0}
 
 def write_tracks(folder: Path) -> None:
     folder.mkdir()
-    t = np.arange(int(20 * 44100)) / 44100
+    t = np.arange(20 * 44100) / 44100
     for name, hz in TONES.items():
         tone = 0.3 * np.sin(2 * np.pi * hz * t) + 0.1 * np.sin(2 * np.pi * hz * 1.5 * t)
         sf.write(str(folder / name), np.stack([tone, tone], axis=1), 44100)
