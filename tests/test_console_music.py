@@ -56,7 +56,7 @@ def test_music_list_play_and_describe_on_the_real_box(music_box: Box, tmp_path: 
     assert idle.code == 0 and "tracks=3" in " ".join(idle.lines)
     played = answer(console, "MUSIC PLAY 2")
     assert played.code == 0, played.message
-    assert list(played.lines)[0].startswith("n=2 ")
+    assert next(iter(played.lines)).startswith("n=2 ")
     bad = answer(console, "MUSIC PLAY 9")
     assert bad.code == 2 and "no track 9" in bad.message
     assert answer(console, "MUSIC PLAY two").code == 2
