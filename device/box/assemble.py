@@ -270,6 +270,26 @@ def _state_dir(s: BoxSettings, opts: RunOptions) -> tuple[Path | None, Path | No
     return None, None
 
 
+def close_parts(parts: Parts, console: ConsoleServer | None) -> None:
+    """Close the parts in the order that keeps the sound clean; a failure is logged, not raised."""
+    p = parts
+    closers: list[tuple[str, Callable[[], None] | None]] = [
+        ("controls", None if p.controls is None else p.controls.close),
+        ("console", None if console is None else console.close),
+        ("sensor", p.heart.close),
+        ("music", None if p.music is None else p.music.close),
+        ("sink", p.sink.close),
+        ("store", p.recorder.close),
+    ]
+    for name, close in closers:
+        try:
+            if close is not None:
+                close()
+        except Exception:
+            log.exception("closing %s failed", name)
+    remove_scratch(p.scratch_dir)
+
+
 def remove_scratch(path: Path | None) -> None:
     """Remove a throw-away state directory (nothing when ``path`` is ``None``)."""
     if path is not None:
