@@ -1,5 +1,7 @@
 """The Box plays its indexed music in a my-music session: like and skip rate the playing
-track, and the learnt taste is saved under ``tracks:<profile>`` at the session's end."""
+track (the crossfade a skip starts is not timed here: at --speed max the decoder thread
+runs beside a virtual clock), and the learnt taste is saved under ``tracks:<profile>`` at
+the session's end."""
 
 from __future__ import annotations
 
@@ -49,14 +51,11 @@ def test_like_and_skip_rate_the_playing_track_and_the_taste_is_saved(
             if "skipped" not in seen:
                 seen["skipped"] = box.music_describe()["track"]
                 box.rate("skip")
-                return deadline + 8.0
-            seen["after"] = box.music_describe()["track"]
             return deadline + 1000.0
 
         box.loop.add_task("press", press, 20.0)
         assert box.run() == 0
     assert seen["liked"] is not None and seen["skipped"] is not None
-    assert seen["after"] != seen["skipped"]  # a skip crossfades to another track
     taste = Store(state / "sessions.db").get_preference("tracks:default")
     rated = {
         Path(key).name: arm["n"]
