@@ -15,7 +15,6 @@ counted and shown in the status, and the sound plays on.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -23,13 +22,13 @@ from pathlib import Path
 from typing import TextIO
 
 from device.box.api import BoxApi, OffLoop
-from device.box.assemble import assemble, build_console, remove_scratch
+from device.box.assemble import assemble, build_console, close_parts, music_of
 from device.box.health import Health
 from device.box.live_config import LiveConfig
 from device.box.options import RunOptions
 from device.box.session_runner import THERAPY_PERIOD_S, SessionRunner, State
 from device.box.settings import SessionSettings
-from device.box.tasks import BoxTasks
+from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
 from device.exc import StateError
 from device.status import LoopFigures, SoundFigures, assemble_status
@@ -72,6 +71,7 @@ class Box:
             p.clock.now,
             lambda: SessionSettings.from_config(self.live.config),
             seed=None if p.rig is None else p.rig.seed,
+            music=p.music,
         )
         self.runner.default_program = self.opts.program
         self.health = Health(
@@ -90,14 +90,6 @@ class Box:
             self, p, self.runner, self.health, self.console, self.opts, out, self._exiting
         )
         self.tasks.schedule()
-        # Without a duration, a run into a file or nowhere ends with its program (not a
-        # service, nor a box a technician drives on its console).
-        self._end_with_program = self.opts.exit_when_done or (
-            self.opts.duration_s is None
-            and not p.sink.paces
-            and self.console is None
-            and not self.opts.service
-        )
         for hook in BOX_HOOKS:
             hook(self)
 
@@ -131,6 +123,7 @@ class Box:
             loop=LoopFigures(self.loop.overruns, self.loop.late_blocks, uptime),
             health=health,
             extra=None if self.rig is None else self.rig.status(),
+            music=None if self.parts.music is None else self.parts.music.status_fields(),
         )
 
     def sink_healthy(self) -> bool:
@@ -245,6 +238,18 @@ class Box:
         """Record a like or skip of what is playing (it teaches the personalisation)."""
         self.runner.rate(kind)
 
+    def music_describe(self) -> dict[str, object]:
+        """``MUSIC?``: the playing track. :raises StateError: no music folder indexed."""
+        return music_of(self.parts).describe()
+
+    def music_listing(self) -> list[dict[str, object]]:
+        """``MUSIC LIST``: the playable tracks, numbered from 1."""
+        return music_of(self.parts).listing()
+
+    def music_play(self, n: int) -> dict[str, object]:
+        """``MUSIC PLAY n``: crossfade to track ``n``. :raises ValueError: no such track."""
+        return music_of(self.parts).play(n)
+
     def erase_userdata(self) -> OffLoop[dict[str, int]]:
         """Erase every session, row, event, rating and learned preference (off the loop).
 
@@ -304,38 +309,13 @@ class Box:
 
         Returns the exit status: 0, or 75 when a restart was requested (systemd restarts).
         """
-        rate = self.engine.sample_rate
-        end_frames = None if self.opts.duration_s is None else round(self.opts.duration_s * rate)
-        tail = [0]
-
-        def done() -> bool:
-            if end_frames is not None and self.engine.frames >= end_frames:
-                return True
-            idle = self.runner.state == State.IDLE and self.engine.faded_out
-            if self._end_with_program and idle and self.tasks.ready:
-                return True
-            if end_frames is not None and self.runner.stop_reason == "duration":
-                return False  # the fade ends just before the duration; play it out exactly
-            if not (self._exit_requested and self.engine.faded_out):
-                return False
-            # A few blocks of silence after the fade let the amplifier switch off without a pop.
-            if self.controls is not None and tail[0] == 0:
-                self.controls.amp(False)
-            tail[0] += 1
-            return tail[0] > 2
-
-        self.loop.run(until=done)
+        self.loop.run(until=RunEnd(self.parts, self.runner, self.tasks, self.opts, self._exiting))
         self.runner.state = State.STOPPED
         return 75 if self._restart_requested else 0
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT fade out and end the run (within the 2 s stop fade)."""
-
-        def handler(signum: int, frame: object) -> None:
-            self.request_exit(signal.Signals(signum).name)
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        install_signal_handlers(self.request_exit)
 
     def close(self) -> None:
         """Release everything, in the order that keeps the sound clean. Idempotent."""
@@ -344,20 +324,7 @@ class Box:
         self._closed = True
         if self.runner.playing():
             self.runner.end(self.runner.stop_reason or "exit")
-        closers: list[tuple[str, Callable[[], None] | None]] = [
-            ("controls", None if self.controls is None else self.controls.close),
-            ("console", None if self.console is None else self.console.close),
-            ("sensor", self.heart.close),
-            ("sink", self.sink.close),
-            ("store", self.recorder.close),
-        ]
-        for name, close in closers:
-            try:
-                if close is not None:
-                    close()
-            except Exception:
-                log.exception("closing %s failed", name)
-        remove_scratch(self.parts.scratch_dir)
+        close_parts(self.parts, self.console)
 
     def __enter__(self) -> Box:
         return self

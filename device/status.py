@@ -69,6 +69,8 @@ def status_json(status: Mapping[str, object]) -> str:
         "storage",
         "sim_hr",
         "config_error",
+        "track",
+        "track_tempo_bpm",
     ):
         if key in status:
             value = status[key]
@@ -145,6 +147,7 @@ def assemble_status(
     loop: LoopFigures,
     health: Mapping[str, object],
     extra: Mapping[str, object] | None = None,
+    music: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Everything the status line and ``STATUS?`` show, from the parts' own figures.
 
@@ -156,6 +159,7 @@ def assemble_status(
     :param loop: the loop's figures.
     :param health: sensor, storage, audio and config health.
     :param extra: further keys (a simulated run's listener figures; never on a real box).
+    :param music: the music player's ``track`` and ``track_tempo_bpm`` (``None``: no music).
     """
     entrain_kind = sound.entrain_kind
     if entrain_kind is None and targets is not None:
@@ -180,6 +184,8 @@ def assemble_status(
         "loop_state": session.get("loop_state"),
         "chosen": session.get("chosen"),
         "why": session.get("why"),
+        "track": None if music is None else music.get("track"),
+        "track_tempo_bpm": None if music is None else music.get("track_tempo_bpm"),
         "entrain_kind": entrain_kind,
         "binaural_as_monaural": sound.binaural_as_monaural,
         "entrain_hz": entrain_hz,

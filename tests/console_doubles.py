@@ -180,6 +180,35 @@ class FakeBox:
         if not self.playing:
             raise StateError("no session is playing")
 
+    #: The fake's music library (``MUSIC LIST``); empty: no indexed music.
+    tracks: tuple[str, ...] = ("rain.flac", "harbour.ogg")
+    track_n: int | None = None
+
+    def _music(self) -> None:
+        if not self.tracks:
+            raise StateError("no music: the music folder has no indexed track (bedside music scan)")
+
+    def music_describe(self) -> dict[str, object]:
+        self._call("music_describe")
+        self._music()
+        n = self.track_n
+        return {"track": None if n is None else self.tracks[n - 1], "n": n}
+
+    def music_listing(self) -> list[dict[str, object]]:
+        self._call("music_listing")
+        self._music()
+        return [{"n": i, "name": t} for i, t in enumerate(self.tracks, 1)]
+
+    def music_play(self, n: int) -> dict[str, object]:
+        self._call("music_play", n)
+        self._music()
+        if not 1 <= n <= len(self.tracks):
+            raise ValueError(
+                f"no track {n}: MUSIC LIST numbers the {len(self.tracks)} tracks from 1"
+            )
+        self.track_n = n
+        return {"n": n, "name": self.tracks[n - 1]}
+
     def erase_userdata(self) -> OffLoop[dict[str, int]]:
         self._call("erase_userdata")
         if self.playing:

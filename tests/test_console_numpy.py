@@ -143,6 +143,15 @@ class NumpyBox:
     def rate(self, kind: str) -> None:
         return None
 
+    def music_describe(self) -> dict[str, object]:
+        return {"track": "rain.flac", "n": np.int64(1), "tempo_bpm": np.float64(68.21)}
+
+    def music_listing(self) -> list[dict[str, object]]:
+        return [{"n": np.int64(1), "name": "rain.flac", "lufs": np.float32(-14.1)}]
+
+    def music_play(self, n: int) -> dict[str, object]:
+        return {"n": np.int64(n), "name": "rain.flac"}
+
     def erase_userdata(self) -> OffLoop[dict[str, object]]:
         return OffLoop(lambda: {"sessions": np.int64(2)})
 
@@ -175,6 +184,9 @@ LINES = [
     "PROFILE?",
     "SELFTEST",
     "RATE LIKE",
+    "MUSIC?",
+    "MUSIC LIST",
+    "MUSIC PLAY 1",
     "ERASE USERDATA",
     "RESTART",
     "ERR?",

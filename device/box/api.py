@@ -109,6 +109,15 @@ class BoxApi(Protocol):
     def rate(self, kind: str) -> None:
         """Rate what plays: ``like`` or ``skip``."""
 
+    def music_describe(self) -> dict[str, object]:
+        """``MUSIC?``: the playing track (``StateError``: no indexed music)."""
+
+    def music_listing(self) -> list[dict[str, object]]:
+        """``MUSIC LIST``: the playable tracks, numbered from 1 (``StateError``: no music)."""
+
+    def music_play(self, n: int) -> dict[str, object]:
+        """``MUSIC PLAY n``: crossfade to track ``n`` (``ValueError``: no such track)."""
+
     def erase_userdata(self) -> OffLoop[dict[str, int]]:
         """Erase every personal record; the counts erased (``StateError`` while playing)."""
 

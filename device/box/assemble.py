@@ -28,12 +28,14 @@ from device.box.systemd import Notifier
 from device.config import Config
 from device.drivers.audio import AudioSink, open_sink
 from device.dsp.engine import Engine
-from device.exc import HardwareError, StorageError
+from device.exc import HardwareError, StateError, StorageError
 from device.sched.clock import RealClock, VirtualClock
 from device.sched.loop import Loop
 from device.sim.rig import SimRig
 from device.store.permissions import prepare_state_dir
 from device.store.recorder import Recorder
+from device.therapy.music_player import MusicPlayer
+from device.therapy.track_choice import TrackChooser
 
 if TYPE_CHECKING:
     from device.box.api import BoxApi
@@ -63,6 +65,8 @@ class Parts:
     controls: Controls | None
     #: A sensor is configured, so its absence is a fault.
     sensor_expected: bool
+    #: The listener's music (``None``: no folder, no indexed track or no state directory).
+    music: MusicPlayer | None = None
 
 
 def sink_spec(settings: BoxSettings, opts: RunOptions) -> str:
@@ -111,6 +115,7 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     heart = HeartFeed(sensor)
     state_dir, scratch = _state_dir(s, opts)
     recorder = _recorder(s, state_dir, clock.now, emit)
+    music = _music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
     return Parts(
         settings=s,
         engine=engine,
@@ -126,7 +131,47 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
         notifier=Notifier(),
         controls=_controls(s, opts, clock.now),
         sensor_expected=expected,
+        music=music,
     )
+
+
+#: The preference key of a profile's learnt taste in tracks.
+TRACKS_PREFIX = "tracks:"
+
+
+def _music(
+    cfg: Config, state_dir: Path | None, engine: Engine, recorder: Recorder, seed: int | None
+) -> MusicPlayer | None:
+    """The music player over ``music.dir`` with its voice in the engine, or ``None`` (logged)."""
+    music_dir = str(cfg.get("music.dir"))
+    if state_dir is None:
+        log.info("no music: no state directory for the music index")
+        return None
+    profile = str(cfg.get("therapy.profile"))
+    state = recorder.preference(TRACKS_PREFIX + profile)
+    chooser = TrackChooser(
+        seed=int.from_bytes(os.urandom(4), "little") if seed is None else seed,
+        profile=profile,
+        state=state if isinstance(state, dict) and state else None,
+    )
+    try:
+        player = MusicPlayer.open(music_dir, state_dir, engine.sample_rate, chooser)
+    except (StorageError, OSError) as exc:
+        log.warning("no music: the music index cannot be read (%s)", exc)
+        return None
+    if not player.listing():
+        log.info("no music: no indexed track in %s (bedside music scan indexes it)", music_dir)
+        player.close()
+        return None
+    engine.add_voice(player.voice)
+    return player
+
+
+def music_of(parts: Parts) -> MusicPlayer:
+    """The box's music player. :raises StateError: the box has no indexed music."""
+    if parts.music is None:
+        raise StateError("no music: the music folder has no indexed track (bedside music scan)")
+    return parts.music
 
 
 def _pulse(
@@ -223,6 +268,26 @@ def _state_dir(s: BoxSettings, opts: RunOptions) -> tuple[Path | None, Path | No
         except OSError:
             pass
     return None, None
+
+
+def close_parts(parts: Parts, console: ConsoleServer | None) -> None:
+    """Close the parts in the order that keeps the sound clean; a failure is logged, not raised."""
+    p = parts
+    closers: list[tuple[str, Callable[[], None] | None]] = [
+        ("controls", None if p.controls is None else p.controls.close),
+        ("console", None if console is None else console.close),
+        ("sensor", p.heart.close),
+        ("music", None if p.music is None else p.music.close),
+        ("sink", p.sink.close),
+        ("store", p.recorder.close),
+    ]
+    for name, close in closers:
+        try:
+            if close is not None:
+                close()
+        except Exception:
+            log.exception("closing %s failed", name)
+    remove_scratch(p.scratch_dir)
 
 
 def remove_scratch(path: Path | None) -> None:

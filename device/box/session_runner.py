@@ -15,14 +15,16 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from device.box.assemble import TRACKS_PREFIX
 from device.box.controls import Controls
 from device.box.heart_feed import HeartFeed
 from device.box.settings import SessionSettings
 from device.dsp.engine import Engine
-from device.dsp.targets import SoundTargets
+from device.dsp.targets import OFF_DB, SoundTargets
 from device.exc import BedsideError, StateError
 from device.store.recorder import Recorder
 from device.therapy.bandit import Chooser
+from device.therapy.music_player import MusicPlayer
 from device.therapy.program import Program, list_programs, load_program
 from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
 from device.therapy.session import TherapySession
@@ -83,8 +85,12 @@ class SessionRunner:
         settings: Callable[[], SessionSettings],
         *,
         seed: int | None = None,
+        music: MusicPlayer | None = None,
     ) -> None:
         self.engine = engine
+        #: The listener's music (``None``: none); it plays in sessions whose music_db is on.
+        self.music = music
+        self._music_on = False
         self.heart = heart
         self.recorder = recorder
         self.controls = controls
@@ -167,6 +173,8 @@ class SessionRunner:
         self.engine.set_targets(self.targets, immediate=True)
         self.engine.fade_in(s.fade_in_s)
         self.engine.chime("start")
+        self._music_on = False
+        self._tick_music(0.0, 0.0)
         session_id = self.recorder.start_session(prog.name, s.profile)
         self.recorder.event("start", f"program={prog.name}")
         return session_id
@@ -201,6 +209,11 @@ class SessionRunner:
         if self.session is None:
             raise StateError("no session is playing")
         self.session.rate(kind)
+        if self.music is not None and self._music_on:
+            if kind == "like":
+                self.music.like()
+            else:
+                self.music.skip()
         self.recorder.rating(kind)
         self.recorder.event("rating", kind)
 
@@ -238,6 +251,7 @@ class SessionRunner:
             st = now - self.t0
             self.targets = session.update(st, heart)
             self.engine.set_targets(self.targets)
+            self._tick_music(st, THERAPY_PERIOD_S, heart.hr_bpm, heart.coherence)
             if self.state == State.PLAYING and st >= session.program.body_s:
                 self.state = State.ENDING  # the program's ending plays now
             self._drain_events()
@@ -248,6 +262,20 @@ class SessionRunner:
         if self.state == State.STOPPING_SESSION and self.engine.faded_out:
             self.end(self.stop_reason or "stop")
         return deadline + THERAPY_PERIOD_S
+
+    def _tick_music(
+        self, st: float, dt_s: float, hr: float | None = None, coh: float | None = None
+    ) -> None:
+        """Start the music once the session's targets ask for it, then steer and credit it."""
+        music, session, targets = self.music, self.session, self.targets
+        if music is None or session is None or targets is None:
+            return
+        if not self._music_on and targets.music_db > OFF_DB:
+            music.start()
+            self._music_on = True
+        if self._music_on:
+            duration = self._end_t or session.timeline.duration_s
+            music.tick(dt_s, progress=st / max(1.0, duration), hr_bpm=hr, coherence=coh)
 
     def _drain_events(self) -> None:
         if self.session is None:
@@ -267,6 +295,8 @@ class SessionRunner:
             self._drain_events()
             if session.chooser is not None:
                 prefs[f"bandit:{self._profile}"] = session.chooser.to_state()
+            if self.music is not None and self._music_on:
+                prefs[TRACKS_PREFIX + self._profile] = self.music.chooser.to_state()
             measured = session.measurements()
             estimate = self._resonance
             if estimate is not None and measured is not None and estimate.update(measured):

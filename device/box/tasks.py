@@ -9,6 +9,7 @@ does.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 from typing import TextIO
 
@@ -17,7 +18,7 @@ from device.box.api import BoxApi
 from device.box.assemble import Parts
 from device.box.health import Health
 from device.box.options import RunOptions
-from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner
+from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
 from device.console.server import ConsoleServer
 from device.exc import BedsideError
 from device.status import status_json, status_text
@@ -194,3 +195,58 @@ class BoxTasks:
     def _duration(self, deadline: float) -> None:
         self.box.request_exit("duration")
         return None
+
+
+class RunEnd:
+    """``Box.run``'s stop test: the duration played, the program ended, or the exit faded out.
+
+    Without a duration, a run into a file or nowhere ends with its program (not a service,
+    nor a box a technician drives on its console).
+    """
+
+    def __init__(
+        self,
+        parts: Parts,
+        runner: SessionRunner,
+        tasks: BoxTasks,
+        opts: RunOptions,
+        exiting: Callable[[], bool],
+    ) -> None:
+        self.parts, self.runner, self.tasks, self.exiting = parts, runner, tasks, exiting
+        self.end_with_program = opts.exit_when_done or (
+            opts.duration_s is None
+            and not parts.sink.paces
+            and tasks.console is None
+            and not opts.service
+        )
+        rate = parts.engine.sample_rate
+        self.end_frames = None if opts.duration_s is None else round(opts.duration_s * rate)
+        self.tail = 0
+
+    def __call__(self) -> bool:
+        """True once the loop must stop."""
+        engine, controls = self.parts.engine, self.parts.controls
+        if self.end_frames is not None and engine.frames >= self.end_frames:
+            return True
+        idle = self.runner.state == State.IDLE and engine.faded_out
+        if self.end_with_program and idle and self.tasks.ready:
+            return True
+        if self.end_frames is not None and self.runner.stop_reason == "duration":
+            return False  # the fade ends just before the duration; play it out exactly
+        if not (self.exiting() and engine.faded_out):
+            return False
+        # A few blocks of silence after the fade let the amplifier switch off without a pop.
+        if controls is not None and self.tail == 0:
+            controls.amp(False)
+        self.tail += 1
+        return self.tail > 2
+
+
+def install_signal_handlers(request_exit: Callable[[str], None]) -> None:
+    """SIGTERM and SIGINT call ``request_exit`` with the signal's name."""
+
+    def handler(signum: int, frame: object) -> None:
+        request_exit(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from device import PRODUCT, __version__
 from device.console import config_commands as cfg_cmds
 from device.console import data_commands as data
+from device.console import music_commands as music
 from device.console import service_commands as svc
 from device.console import session_commands as session
 from device.console.arguments import expect_args, on_off
@@ -354,6 +355,9 @@ COMMANDS: tuple[Command, ...] = (
     _c("EXPORT", "<SESSION>", "CSV rows of a session's 1 Hz record.", data.export),
     _c("SELFTEST", "", "Check sensor, audio, storage and clock; a line per check.", data.selftest),
     _c("RATE", "LIKE|SKIP", "Rate what is playing (teaches the personalisation).", session.rate),
+    _c("MUSIC?", "", "The track playing: name, number, tempo, position.", music.music),
+    _c("MUSIC LIST", "", "The listener's playable tracks, numbered from 1.", music.music_list),
+    _c("MUSIC PLAY", "<N>", "Crossfade to track N of MUSIC LIST.", music.music_play),
     _c("AUTH", "<PIN>", "Log in for service commands (ends after 10 min idle).", svc.auth),
     _c("LOGOUT", "", "End the service login.", svc.logout),
     _c("PIN SET", "<NEW>", "Change the service PIN (6-12 digits).", svc.pin_set, True),
