@@ -303,7 +303,11 @@ class SessionRunner:
                 prefs[PREFERENCE_PREFIX + estimate.profile] = estimate.to_state()
         else:
             self.recorder.event("stop", f"reason={reason}")
-        self.recorder.end_session(reason, prefs)
+        analyzer = self.heart.analyzer
+        rmssd, sdnn = analyzer.session_hrv()
+        rmssd_5, sdnn_5 = analyzer.short_term_hrv()
+        hrv = {"rmssd_ms": rmssd, "sdnn_ms": sdnn, "rmssd_5min_ms": rmssd_5, "sdnn_5min_ms": sdnn_5}
+        self.recorder.end_session(reason, prefs, hrv)
         self.engine.fade_out(self._stop_fade_s)
         if self.controls is not None:
             self.controls.amp(False)  # off once the output has been quiet for 0.2 s

@@ -101,9 +101,11 @@ def format_sessions(sessions: list[dict[str, Any]]) -> str:
         extra = f" ({s['end_reason']})" if s.get("end_reason") else " (running or cut)"
         if s.get("ratings"):
             extra += f" [{s['ratings']}]"
+        # The session's RMSSD over its corrected intervals; older sessions have only rows.
+        rmssd = s.get("rmssd_ms") if s.get("rmssd_ms") is not None else s.get("mean_rmssd")
         lines.append(
             f"{s['id']:>4}  {_when(s.get('started_at')):16}  {mins:>7}  "
-            f"{_fmt(s.get('mean_hr'), '5.1f')}  {_fmt(s.get('mean_rmssd'), '5.1f')}  "
+            f"{_fmt(s.get('mean_hr'), '5.1f')}  {_fmt(rmssd, '5.1f')}  "
             f"{s['program']}{extra}"
         )
     return "\n".join(lines)

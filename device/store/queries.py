@@ -39,6 +39,7 @@ class StoreReads(QueuedWriter):
             "SELECT s.id, s.started_at, s.ended_at, s.program, s.profile, s.end_reason, "
             "count(r.t) AS rows, max(r.t) AS duration_s, avg(r.hr) AS mean_hr, "
             "avg(r.rmssd) AS mean_rmssd, avg(r.coherence) AS mean_coherence, "
+            "s.rmssd_ms, s.sdnn_ms, s.rmssd_5min_ms, s.sdnn_5min_ms, "
             "(SELECT group_concat(kind, ',') FROM ratings g WHERE g.session_id = s.id) "
             "AS ratings "
             "FROM sessions s LEFT JOIN rows r ON r.session_id = s.id "

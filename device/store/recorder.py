@@ -97,12 +97,18 @@ class Recorder:
                 self.fault(str(exc))
         return self.session_id
 
-    def end_session(self, reason: str, preferences: Mapping[str, object]) -> None:
-        """Hand over the last rows, close the session record and save ``preferences``."""
+    def end_session(
+        self,
+        reason: str,
+        preferences: Mapping[str, object],
+        hrv: Mapping[str, float | None] | None = None,
+    ) -> None:
+        """Hand over the last rows, close the session record (with its HRV summary in ms)
+        and save ``preferences``."""
         self.flush_rows()
         if self.store is not None and self.session_id is not None:
             try:
-                self.store.end_session(self.session_id, reason)
+                self.store.end_session(self.session_id, reason, hrv)
                 for key, value in preferences.items():
                     self.store.set_preference(key, value)
             except StorageError as exc:

@@ -9,7 +9,10 @@ from pathlib import Path
 from device.exc import StorageError
 
 #: Schema version kept in ``PRAGMA user_version``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Session HRV summary columns (ms), as the field computes them: over the whole session and over
+#: its last 5 minutes (the standard short-term window); added in version 2.
+SESSION_HRV_FIELDS = ("rmssd_ms", "sdnn_ms", "rmssd_5min_ms", "sdnn_5min_ms")
 #: Columns of a 1 Hz row, in order: session seconds, heart rate (BPM), RMSSD (ms),
 #: coherence ratio, signal quality (0..1), finger contact, pacer (breaths/min), breathing
 #: estimate (breaths/min), entrainment rate (Hz), output volume (dB).
@@ -33,7 +36,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     ended_at REAL,
     program TEXT NOT NULL,
     profile TEXT NOT NULL DEFAULT 'default',
-    end_reason TEXT
+    end_reason TEXT,
+    rmssd_ms REAL,
+    sdnn_ms REAL,
+    rmssd_5min_ms REAL,
+    sdnn_5min_ms REAL
 );
 CREATE TABLE IF NOT EXISTS rows (
     session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
@@ -93,3 +100,6 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
         if tables:
             raise StorageError(f"{path}: not a Bedside session store")
         db.executescript("BEGIN;" + SCHEMA_SQL + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+    elif version == 1:
+        added = "".join(f"ALTER TABLE sessions ADD COLUMN {c} REAL;" for c in SESSION_HRV_FIELDS)
+        db.executescript("BEGIN;" + added + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")

@@ -38,7 +38,7 @@ from typing import Any
 from device.exc import StorageError
 from device.store.permissions import prepare_db_file, prepare_state_dir
 from device.store.retention import DEFAULT_RETENTION_DAYS, ERASE_WAIT_S, StoreRetention
-from device.store.schema import ROW_FIELDS, SCHEMA_VERSION, migrate, num
+from device.store.schema import ROW_FIELDS, SCHEMA_VERSION, SESSION_HRV_FIELDS, migrate, num
 from device.store.writer import (
     MAX_PENDING_ROWS,
     MAX_RETRY_WRITES,
@@ -154,14 +154,26 @@ class Store(StoreRetention):
         self._submit(Job("start a session", do, retry=True))
         return sid
 
-    def end_session(self, session_id: int, reason: str = "stop") -> None:
-        """Record the end of a session (queued behind its rows)."""
+    def end_session(
+        self,
+        session_id: int,
+        reason: str = "stop",
+        hrv: Mapping[str, float | None] | None = None,
+    ) -> None:
+        """Record the end of a session (queued behind its rows).
+
+        ``hrv`` gives the session's summary in ms by :data:`SESSION_HRV_FIELDS` (missing or
+        ``None``: not known).
+        """
         at = self._wall()
+        given = hrv or {}
+        values = tuple(num(given.get(k), k) for k in SESSION_HRV_FIELDS)
+        sets = ", ".join(f"{k} = ?" for k in SESSION_HRV_FIELDS)
 
         def do(db: sqlite3.Connection) -> None:
             db.execute(
-                "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
-                (at, str(reason), int(session_id)),
+                f"UPDATE sessions SET ended_at = ?, end_reason = ?, {sets} WHERE id = ?",
+                (at, str(reason), *values, int(session_id)),
             )
 
         self._queue("end a session", do)
