@@ -4,14 +4,13 @@ and on the shared fake box (console parsing and error codes)."""
 from __future__ import annotations
 
 import io
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from console_doubles import FakeBox, answer
-from test_music_run_e2e import TONES, write_tracks
+from test_music_run_e2e import TONES, indexed_library
 
 from device.app import Box, RunOptions
 from device.config import Config
@@ -26,17 +25,7 @@ def console_for(box: object, tmp_path: Path) -> Console:
 
 @pytest.fixture
 def music_box(tmp_path: Path, bedside_cmd: list[str], cli_env: dict[str, str]) -> Iterator[Box]:
-    music, state = tmp_path / "music", tmp_path / "state"
-    write_tracks(music)
-    state.mkdir()
-    scan = subprocess.run(
-        [*bedside_cmd, "music", "scan", str(music), "--state-dir", str(state)],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert scan.returncode == 0, scan.stderr[-2000:]
+    music, state = indexed_library(tmp_path, bedside_cmd, cli_env)
     cfg = Config.defaults().with_value("service.auto_start", False)
     cfg = cfg.with_value("music.dir", str(music))
     opts = RunOptions(sim=True, audio="null", speed=None, status="none", state_dir=str(state))

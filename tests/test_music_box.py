@@ -6,10 +6,9 @@ the session's end."""
 from __future__ import annotations
 
 import io
-import subprocess
 from pathlib import Path
 
-from test_music_run_e2e import write_tracks
+from test_music_run_e2e import indexed_library
 
 from device.app import Box, RunOptions
 from device.config import Config
@@ -19,17 +18,7 @@ from device.store.sessions import Store
 def test_like_and_skip_rate_the_playing_track_and_the_taste_is_saved(
     tmp_path: Path, bedside_cmd: list[str], cli_env: dict[str, str]
 ) -> None:
-    music, state = tmp_path / "music", tmp_path / "state"
-    write_tracks(music)
-    state.mkdir()
-    scan = subprocess.run(
-        [*bedside_cmd, "music", "scan", str(music), "--state-dir", str(state)],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert scan.returncode == 0, scan.stderr[-2000:]
+    music, state = indexed_library(tmp_path, bedside_cmd, cli_env)
     cfg = Config.defaults().with_value("music.dir", str(music))
     opts = RunOptions(
         sim=True,

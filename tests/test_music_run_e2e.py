@@ -25,6 +25,24 @@ def write_tracks(folder: Path) -> None:
         sf.write(str(folder / name), np.stack([tone, tone], axis=1), 44100)
 
 
+def indexed_library(
+    tmp_path: Path, bedside_cmd: list[str], cli_env: dict[str, str]
+) -> tuple[Path, Path]:
+    """A music folder of the test tracks, indexed by ``bedside music scan``: (music, state)."""
+    music, state = tmp_path / "music", tmp_path / "state"
+    write_tracks(music)
+    state.mkdir()
+    scan = subprocess.run(
+        [*bedside_cmd, "music", "scan", str(music), "--state-dir", str(state)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert scan.returncode == 0, scan.stderr[-2000:]
+    return music, state
+
+
 def tone_prominence_db(x: np.ndarray, rate: int, hz: float) -> float:
     """Power in the bins at ``hz`` over the median of the 0.8-1.2 x ``hz`` band, dB."""
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
