@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from device.box.controls import Controls
 from device.box.heart_feed import HeartFeed
+from device.box.wall_clock import WallClock
 from device.drivers.audio import AudioSink
 from device.exc import StorageError
 from device.store.recorder import Recorder
@@ -45,6 +46,7 @@ class Health:
     :param sensor_expected: a sensor is configured (``sensor.backend`` is not ``none``), so
         its absence is a fault.
     :param config_error: why the configuration was refused (service fallback), or ``None``.
+    :param wall: whether the wall clock is set (default: the system clock).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class Health:
         audio_spec: str,
         sensor_expected: bool,
         config_error: str | None = None,
+        wall: WallClock | None = None,
     ) -> None:
         self.sink = sink
         self.heart = heart
@@ -63,6 +66,7 @@ class Health:
         self.audio_spec = audio_spec
         self.sensor_expected = sensor_expected
         self.config_error = config_error
+        self.wall = WallClock() if wall is None else wall
         self._sink_was_healthy = True
         self._fault_shown: str | None = None
 
@@ -100,7 +104,7 @@ class Health:
         }
 
     def status(self) -> dict[str, object]:
-        """The health part of the status: audio, sensor, storage and configuration."""
+        """The health part of the status: audio, sensor, storage, configuration and clock."""
         rec = self.recorder
         return {
             **self.audio_status(),
@@ -108,6 +112,7 @@ class Health:
             "storage": "ok" if rec.storage_error is None else "fault",
             "storage_error": rec.storage_error,
             "config_error": self.config_error,
+            **self.wall.status(),
         }
 
     # -- LED and watchdog -----------------------------------------------------------------

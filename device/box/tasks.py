@@ -181,6 +181,8 @@ class BoxTasks:
         p.recorder.event("boot", f"{PRODUCT} {__version__} audio={p.audio_spec} sensor={sensor}")
         if self.opts.config_error:
             p.recorder.event("config-fallback", self.opts.config_error)
+        if not self.health.wall.is_set():  # logged once here, at every start
+            p.recorder.event("clock-not-set", "the wall clock reads before this release")
         self.runner.boot(p.settings.service.auto_start, self.opts.program, self.opts.minutes)
         p.notifier.ready()
         self.ready = True
