@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 
 import serial
 from vm import LabError
+
+from device.console.commands import COMMANDS
+from device.console.protocol import parse_request
 
 
 class Console:
@@ -90,3 +95,67 @@ def status(con: Console) -> dict[str, str]:
     if not ok or len(lines) < 2:
         raise LabError(f"STATUS? failed: {lines}")
     return fields(lines[0])
+
+
+#: The words of issue 16 item 15's burst.
+BURST_WORDS = ("PING", "STATUS?", "ID?", "VOL?", "HELP", "FOO", "PROG?", "SENSOR?", "CFG?", "X")
+
+
+def burst_lines(n: int = 2000, seed: int = 7) -> list[str]:
+    """The issue's burst: a word and up to four of ``abc123 ?`` appended (``Random(7)``)."""
+    rng = random.Random(seed)
+    return [
+        rng.choice(BURST_WORDS) + "".join(rng.choice("abc123 ?") for _ in range(rng.randint(0, 4)))
+        for _ in range(n)
+    ]
+
+
+def _unknown(line: str) -> bool:
+    words = tuple(w.upper() for w in parse_request(line).words)
+    return not any(words[: len(c.words)] == c.words for c in COMMANDS)
+
+
+def burst(con: Console, quiet_s: float = 10.0, write_s: float = 120.0) -> tuple[bool, str]:
+    """Write the whole burst before reading a byte, then read until the port is quiet.
+
+    Passes when every line got exactly one final reply, and the unknown-command errors
+    (each names its line) come in the order of their lines.
+    """
+    lines = burst_lines()
+    data = ("\r\n".join(lines) + "\r\n").encode()
+    con.buf = b""
+    con.port.reset_input_buffer()
+    done = threading.Event()
+
+    def writer() -> None:
+        con.port.write(data)
+        con.port.flush()
+        done.set()
+
+    t0 = time.monotonic()
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    thread.join(write_s)
+    if not done.is_set():
+        return False, f"the box stopped reading: {len(data)} bytes not written in {write_s:.0f} s"
+    got = bytearray()
+    last = time.monotonic()
+    while time.monotonic() - last < quiet_s:
+        chunk = con.port.read(con.port.in_waiting or 1)
+        if chunk:
+            got += chunk
+            last = time.monotonic()
+    took = last - t0
+    text = got.decode("ascii", errors="replace").split("\r\n")
+    finals = [x for x in text if x == "OK" or x.startswith(("OK ", "ERR "))]
+    errs = [x for x in finals if x.startswith("ERR 1 unknown command '")]
+    want = [x for x in lines if _unknown(x)]
+    in_order = len(errs) == len(want) and all(
+        " ".join(line.split()).upper().startswith(reply.split("'")[1].rstrip(".").upper())
+        for reply, line in zip(errs, want, strict=True)
+    )
+    ok = len(finals) == len(lines) and in_order
+    return ok, (
+        f"burst of {len(lines)} lines ({len(data)} bytes): {len(finals)} final replies, "
+        f"unknown-command errors in order {in_order}, {len(got)} bytes back in {took:.1f} s"
+    )

@@ -179,6 +179,8 @@ def run(names: list[str]) -> int:
         for name in group:
             t = time.monotonic()
             try:
+                if group is groups[0] and lab.vm is None:
+                    start_main(lab)  # the scenario before broke the shared boot: boot again
                 ok, figs, detail = RUNNERS[name](lab)
             except Exception as exc:  # a lab step broke: the scenario fails, the rest go on
                 (rundir / f"{name}.traceback").write_text(traceback.format_exc())

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from console import Console, status
+from console import Console, burst, status
 from vm import VM
 
 RATE = 48000
@@ -72,9 +72,14 @@ def boot(lab) -> tuple[bool, dict, str]:
     notes = [f"state={st.get('state')} sensor={st.get('sensor')} loop={st.get('loop_state')}"]
     notes.append(said)
     notes.append(f"PortAudio initialised {journal.count('jack server is not running')}x")
+    # rpi-lgpio makes its notify pipes in the working directory (issue 16 item 0).
+    lgpio_ok = re.search(r"xCreatePipe|lgd-nfy", journal) is None
+    pipes = vm.out("ls -A /run/bedside 2>&1 | grep -c lgd-nfy || true").strip()
+    notes.append(f"lgpio pipe errors {'none' if lgpio_ok else 'in the journal'}, pipes {pipes}")
     (lab.rundir / "boot-journal.txt").write_text(journal)
     ok = (
         snd is not None
+        and lgpio_ok
         and once
         and st.get("state") == "playing"
         and restarts(vm) == 0
@@ -206,10 +211,14 @@ def console(lab) -> tuple[bool, dict, str]:
         pico_ok, screen = picocom(port)
     finally:
         lab.con = Console(port)
-    figs = {"console_ok": answered == 200 and ctl_ok and pico_ok, "status_p99_ms": round(p99, 1)}
+    burst_ok, burst_note = burst(lab.con)
+    figs = {
+        "console_ok": answered == 200 and ctl_ok and pico_ok and burst_ok,
+        "status_p99_ms": round(p99, 1),
+    }
     note = (
         f"{answered}/200 STATUS? answered, median {times[100]:.0f} ms; ctl rc {ctl.returncode}; "
-        f"picocom {'saw' if pico_ok else 'did not see'} the ID? reply"
+        f"picocom {'saw' if pico_ok else 'did not see'} the ID? reply; {burst_note}"
     )
     if not pico_ok:
         note += f" (screen: {screen[-300:]!r})"
