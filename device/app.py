@@ -26,7 +26,8 @@ from device.box.assemble import assemble, build_console, close_parts, music_of
 from device.box.health import Health
 from device.box.live_config import LiveConfig
 from device.box.options import RunOptions
-from device.box.session_runner import THERAPY_PERIOD_S, SessionRunner, State
+from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
+from device.box.session_start import SessionStart, StartWorker
 from device.box.settings import SessionSettings
 from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
@@ -86,8 +87,18 @@ class Box:
         if self.console is not None:
             self._emit_hooks.append(self.console.emit)
         out = sys.stdout if status_out is None else status_out
+        # A virtual clock cannot underrun: its starts finish at once, so renders repeat.
+        self.starter = StartWorker(wait=not p.clock.paced_by_sink)
         self.tasks = BoxTasks(
-            self, p, self.runner, self.health, self.console, self.opts, out, self._exiting
+            self,
+            p,
+            self.runner,
+            self.health,
+            self.console,
+            self.opts,
+            out,
+            self._exiting,
+            self.starter,
         )
         self.tasks.schedule()
         for hook in BOX_HOOKS:
@@ -144,20 +155,41 @@ class Box:
         dirs = self.runner.program_dirs()
         return OffLoop(lambda: load_program(name, dirs))
 
+    def prepare_session(
+        self,
+        program: str | Program | None = None,
+        minutes: float | None = None,
+        *,
+        load: Callable[[], Program] | None = None,
+    ) -> OffLoop[SessionStart]:
+        """A session start: ``work`` reads the program and the profile's preferences off the
+        loop, ``apply`` starts the session on it (see :meth:`SessionRunner.prepare`).
+
+        :raises StateError: a session plays, or the box is shutting down.
+        :raises ValueError: ``minutes`` is not within 0..1440.
+        """
+        if self._exit_requested:
+            raise StateError("the box is shutting down")
+        return self.runner.prepare(program, minutes, load=load)
+
     def start_session(
         self, program: str | Program | None = None, minutes: float | None = None
     ) -> int | None:
         """Start a session with ``program`` (default: the configured one); its store id.
 
+        Its files are read on the calling thread (for a caller that may block).
+
         :raises StateError: a session plays, or the box is shutting down.
         :raises ProgramError: the program does not exist or is invalid.
         """
-        if self._exit_requested:
-            raise StateError("the box is shutting down")
-        return self.runner.start(program, minutes)
+        return self.prepare_session(program, minutes).run().session_id
 
     def stop_session(self, reason: str = "stop") -> None:
-        """Fade the session out within the stop fade (at most 2 s), then go idle."""
+        """Fade the session out within the stop fade (at most 2 s), then go idle; a start
+        being prepared (a button's, the boot's) is cancelled instead."""
+        if self.runner.state not in ON_AIR and self.starter.cancel():
+            log.info("session start cancelled (%s)", reason)
+            return
         self.runner.stop(reason)
 
     def set_volume_db(self, db: float) -> None:
@@ -294,6 +326,7 @@ class Box:
         if self._exit_requested:
             return
         self._exit_requested = True
+        self.starter.cancel()
         self.parts.notifier.stopping()
         self.runner.begin_exit(reason)
 
@@ -322,6 +355,7 @@ class Box:
         if self._closed:
             return
         self._closed = True
+        self.starter.close()
         if self.runner.playing():
             self.runner.end(self.runner.stop_reason or "exit")
         close_parts(self.parts, self.console)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from device.box.api import OffLoop
+from device.box.session_start import SessionStart
+from device.box.settings import SessionSettings
 from device.config import Config
 from device.console.protocol import Reply
 from device.console.server import ConsoleServer
@@ -93,6 +95,31 @@ class FakeBox:
         name = program.name if isinstance(program, Program) else program
         self.playing = name or str(self._config.therapy.program)
         return None
+
+    def prepare_session(
+        self,
+        program: str | Program | None = None,
+        minutes: float | None = None,
+        *,
+        load: Callable[[], Program] | None = None,
+    ) -> OffLoop[SessionStart]:
+        self._call("prepare_session", program, minutes)
+        if self.playing:
+            raise StateError("a session is already playing; stop it first")
+        settings = SessionSettings.from_config(self._config)
+        name = program or str(self._config.therapy.program)
+
+        def work() -> SessionStart:
+            prog = load() if load is not None else name
+            if not isinstance(prog, Program):
+                prog = load_program(prog, [])
+            return SessionStart(prog, minutes, settings, {})
+
+        def apply(plan: SessionStart) -> SessionStart:
+            self.start_session(plan.program, plan.minutes)
+            return plan
+
+        return self._off_loop("prepare_session", work, apply)
 
     def load_program(self, program: str | None = None) -> OffLoop[Program]:
         self._call("load_program", program)

@@ -13,11 +13,14 @@ import enum
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from device.box.api import OffLoop
 from device.box.assemble import TRACKS_PREFIX
 from device.box.controls import Controls
 from device.box.heart_feed import HeartFeed
+from device.box.session_start import SessionStart
 from device.box.settings import SessionSettings
 from device.dsp.engine import Engine
 from device.dsp.targets import OFF_DB, SoundTargets
@@ -31,6 +34,8 @@ from device.therapy.session import TherapySession
 
 log = logging.getLogger(__name__)
 
+#: The preference key of a profile's bandit state (what the personalisation learnt).
+BANDIT_PREFIX = "bandit:"
 #: Control tick of the therapy (targets to the engine), seconds.
 THERAPY_PERIOD_S = 0.25
 
@@ -123,35 +128,82 @@ class SessionRunner:
 
     # -- start and stop ---------------------------------------------------------------------
 
+    def prepare(
+        self,
+        program: str | Program | None = None,
+        minutes: float | None = None,
+        *,
+        load: Callable[[], Program] | None = None,
+    ) -> OffLoop[SessionStart]:
+        """A session start in two halves (call on the loop): ``work`` reads the program (a
+        name or, by default, the configured one; a :class:`Program` is taken as it is) and
+        the profile's preferences on any thread (``load``, when given, reads the program
+        instead); ``apply`` starts the session on the loop
+        and returns the start with its store id.
+
+        :raises StateError: a session is already playing, or the box is shutting down (at
+            the call and again at ``apply``).
+        :raises ValueError: ``minutes`` is not within 0..1440.
+        :raises ProgramError: (from ``work``) the program does not exist or is invalid.
+        """
+        self._can_start()
+        if minutes is not None and not (0 < minutes <= 24 * 60):
+            raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
+        s = self._settings()
+        name = program or self.default_program or s.program
+        dirs = self.program_dirs()
+        keys = [PREFERENCE_PREFIX + s.profile]
+        if s.personalise:
+            keys.append(BANDIT_PREFIX + s.profile)
+        read_preferences = self.recorder.preferences_job(keys)
+
+        def work() -> SessionStart:
+            if load is not None:
+                prog = load()
+            else:
+                prog = name if isinstance(name, Program) else load_program(name, dirs)
+            found, fault = read_preferences()
+            return SessionStart(prog, minutes, s, found, fault)
+
+        def apply(plan: SessionStart) -> SessionStart:
+            return replace(plan, session_id=self.begin(plan))
+
+        return OffLoop(work, apply)
+
     def start(
         self, program: str | Program | None = None, minutes: float | None = None
     ) -> int | None:
-        """Start a session with ``program`` (default: the configured one); its store id.
-
-        A :class:`Program` loaded off the loop is played as it is; a name is loaded here.
+        """Start a session with ``program`` (default: the configured one) on the calling
+        thread, reading its files here (for a caller that may block); its store id.
 
         :raises StateError: a session is already playing, or the box is shutting down.
         :raises ProgramError: the program does not exist or is invalid.
         :raises ValueError: ``minutes`` is not within 0..1440.
         """
+        return self.prepare(program, minutes).run().session_id
+
+    def _can_start(self) -> None:
         if self.state in IN_SESSION:
             raise StateError(f"a session is already {self.state}; stop it first")
         if self.state in (State.EXITING, State.STOPPING, State.STOPPED):
             raise StateError("the box is shutting down")
-        s = self._settings()
+
+    def begin(self, plan: SessionStart) -> int | None:
+        """Start the session ``plan`` prepared, now (on the loop; no disk); its store id.
+
+        :raises StateError: a session is already playing, or the box is shutting down.
+        """
+        self._can_start()
+        s, prog, minutes = plan.settings, plan.program, plan.minutes
+        if plan.storage_error is not None:
+            self.recorder.fault(plan.storage_error)
         self._stop_fade_s = s.stop_fade_s
         self._profile = s.profile
-        if isinstance(program, Program):
-            prog = program
-        else:
-            prog = load_program(program or self.default_program or s.program, self.program_dirs())
-        if minutes is not None and not (0 < minutes <= 24 * 60):
-            raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
         seed = secrets.randbits(32) if self.seed is None else self.seed
-        chooser = self._chooser(s, seed)
+        chooser = self._chooser(s, seed, plan.preferences.get(BANDIT_PREFIX + s.profile))
         # The profile's resonance estimate: the loop assesses or paces at it as its plan says.
         resonance = ResonanceEstimate.from_state(
-            self.recorder.preference(PREFERENCE_PREFIX + s.profile), s.profile
+            plan.preferences.get(PREFERENCE_PREFIX + s.profile), s.profile
         )
         self.heart.standby(False)
         self.session = TherapySession(
@@ -175,14 +227,15 @@ class SessionRunner:
         self.engine.chime("start")
         self._music_on = False
         self._tick_music(0.0, 0.0)
+        # The store hands out the id at once and queues the insert for its writer thread.
         session_id = self.recorder.start_session(prog.name, s.profile)
         self.recorder.event("start", f"program={prog.name}")
         return session_id
 
-    def _chooser(self, s: SessionSettings, seed: int) -> Chooser | None:
+    @staticmethod
+    def _chooser(s: SessionSettings, seed: int, state: object) -> Chooser | None:
         if not s.personalise:
             return None
-        state = self.recorder.preference(f"bandit:{s.profile}")
         if isinstance(state, dict) and state:
             return Chooser.from_state(state, seed=seed, profile=s.profile)
         return Chooser(seed=seed, profile=s.profile)
@@ -217,20 +270,43 @@ class SessionRunner:
         self.recorder.rating(kind)
         self.recorder.event("rating", kind)
 
-    def boot(self, auto_start: bool, program: str | None, minutes: float | None) -> None:
-        """The output is primed: start the first session, or wait idle with the sensor dark.
+    def boot(
+        self, auto_start: bool, program: str | None, minutes: float | None
+    ) -> OffLoop[SessionStart] | None:
+        """The output is primed: the first session's start to prepare, or wait idle with the
+        sensor dark (``None``).
 
-        A session a technician started before this (on the console) is kept.
+        The box stays *starting* while the start is prepared; its ``apply`` keeps a session a
+        technician started before it (on the console). A start that fails (:meth:`boot_failed`)
+        or is cancelled leaves the box idle.
         """
         if self.state != State.STARTING:
-            return
-        if auto_start or program:
-            try:
-                self.start(program, minutes)
-            except BedsideError as exc:  # a bad program must not stop the box: it waits idle
-                log.error("cannot start the session: %s", exc)
-                self.state = State.IDLE
-        else:
+            return None
+        if not (auto_start or program):
+            self.idle()
+            return None
+        try:
+            job = self.prepare(program, minutes)
+        except BedsideError as exc:
+            self.boot_failed(exc)
+            return None
+
+        def apply(plan: SessionStart) -> SessionStart:
+            if self.state != State.STARTING:
+                return plan  # a session started meanwhile (or the box exits): keep that
+            return job.apply(plan)
+
+        return OffLoop(job.work, apply)
+
+    def boot_failed(self, exc: Exception) -> None:
+        """The first session cannot start: a bad program must not stop the box; it waits idle."""
+        log.error("cannot start the session: %s", exc)
+        if self.state == State.STARTING:
+            self.state = State.IDLE
+
+    def idle(self) -> None:
+        """Wait idle with the sensor dark (after the boot, when no session starts)."""
+        if self.state == State.STARTING:
             self.state = State.IDLE
             self.heart.standby(True)
 
@@ -294,7 +370,7 @@ class SessionRunner:
             session.stop(self._clock() - self.t0, reason)
             self._drain_events()
             if session.chooser is not None:
-                prefs[f"bandit:{self._profile}"] = session.chooser.to_state()
+                prefs[BANDIT_PREFIX + self._profile] = session.chooser.to_state()
             if self.music is not None and self._music_on:
                 prefs[TRACKS_PREFIX + self._profile] = self.music.chooser.to_state()
             measured = session.measurements()

@@ -3,7 +3,8 @@
 :class:`BoxTasks` puts the running box's periodic work on its
 :class:`~device.sched.loop.Loop`. Each task returns its next deadline from the one it was
 given. The buttons act on the box through :class:`~device.box.api.BoxApi`, as the console
-does.
+does; the sessions they and the boot start are prepared off the loop on the box's
+:class:`~device.box.session_start.StartWorker`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from device.box.assemble import Parts
 from device.box.health import Health
 from device.box.options import RunOptions
 from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
+from device.box.session_start import StartWorker
 from device.console.server import ConsoleServer
 from device.exc import BedsideError
 from device.status import status_json, status_text
@@ -40,6 +42,7 @@ class BoxTasks:
     :param opts: the run's options (status format, program, minutes, duration).
     :param status_out: where the status line goes.
     :param exiting: True once the box was asked to exit (no session is started then).
+    :param starter: where the buttons' and the boot's session starts are prepared.
     """
 
     def __init__(
@@ -52,8 +55,10 @@ class BoxTasks:
         opts: RunOptions,
         status_out: TextIO,
         exiting: Callable[[], bool],
+        starter: StartWorker,
     ) -> None:
         self.box = box
+        self.starter = starter
         self.parts = parts
         self.runner = runner
         self.health = health
@@ -79,6 +84,8 @@ class BoxTasks:
             add("console", self._console, 0.0, budget_s=0.02, period=block_s)
             # ... and again halfway through each block's hand-over: replies wait half a block.
             loop.add_between(self._poll_console)
+        # Applies a prepared start as soon as its work is done (a no-op otherwise).
+        add("starter", self._starter, 0.0, budget_s=0.02, period=block_s)
         add("start", self._start, s.audio.buffer_blocks * block_s, budget_s=0.05)
         period = p.notifier.watchdog_ping_s
         if period:
@@ -151,10 +158,12 @@ class BoxTasks:
             if action == "start_stop":
                 if on_air:
                     box.stop_session("button")
+                elif self.starter.preparing:  # a double press starts one session
+                    log.info("button %s ignored: a session start is being prepared", action)
                 else:
-                    box.start_session()
-            elif action == "stop_fade" and on_air:
-                box.stop_session("button-long")
+                    self.starter.request(box.prepare_session(), self._failed(action))
+            elif action == "stop_fade" and (on_air or self.starter.preparing):
+                box.stop_session("button-long")  # cancels a start being prepared
             elif action == "volume_up":
                 box.set_volume_db(min(engine.volume_db + VOLUME_STEP_DB, engine.cap_dbfs))
             elif action == "volume_down":
@@ -164,6 +173,20 @@ class BoxTasks:
         except BedsideError as exc:
             log.info("button %s ignored: %s", action, exc)
 
+    @staticmethod
+    def _failed(action: str) -> Callable[[Exception], None]:
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, BedsideError):
+                log.info("button %s ignored: %s", action, exc)
+            else:
+                log.error("button %s failed: %r", action, exc)
+
+        return failed
+
+    def _starter(self, deadline: float) -> float:
+        self.starter.poll()
+        return deadline + self.parts.loop.block_s
+
     def _poll_console(self) -> None:
         if self.console is not None:
             self.console.poll(self.parts.clock.now())
@@ -172,16 +195,21 @@ class BoxTasks:
         self._poll_console()
         return deadline + self.parts.loop.block_s
 
-    def _start(self, deadline: float) -> None:
+    def _start(self, deadline: float) -> float | None:
         # The output buffer is primed with silence by now: a session may fade in.
         if self._exiting():
             return None
+        if self.starter.preparing:  # a button's start came first: its outcome decides
+            return deadline + self.parts.loop.block_s
         p = self.parts
         sensor = "present" if p.heart.sensor.present else "absent"
         p.recorder.event("boot", f"{PRODUCT} {__version__} audio={p.audio_spec} sensor={sensor}")
         if self.opts.config_error:
             p.recorder.event("config-fallback", self.opts.config_error)
-        self.runner.boot(p.settings.service.auto_start, self.opts.program, self.opts.minutes)
+        job = self.runner.boot(p.settings.service.auto_start, self.opts.program, self.opts.minutes)
+        if job is not None:
+            # Read off the loop while the primed output plays; the box is ready meanwhile.
+            self.starter.request(job, self.runner.boot_failed, self.runner.idle)
         p.notifier.ready()
         self.ready = True
         return None

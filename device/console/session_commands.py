@@ -2,7 +2,8 @@
 
 Handlers take the :class:`~device.console.commands.Console`, the arguments after the
 command's words and the loop time, and return a :class:`~device.console.protocol.Reply`.
-Program files are read off the loop (``SESSION START``, ``PROG LIST?``).
+Program files are read off the loop (``SESSION START``, ``PROG LIST?``), and so are the
+learnt preferences a session start reads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from device.console.protocol import Deferred, Reply
 from device.exc import BedsideError
 
 if TYPE_CHECKING:
+    from device.box.session_start import SessionStart
     from device.console.commands import Console
     from device.therapy.program import Program
 
@@ -40,7 +42,7 @@ def session_start(c: Console, args: list[str], now: float) -> Reply:
     listing = box.programs() if program is not None else None
     loader = box.load_program(program)
 
-    def work() -> Program:
+    def load() -> Program:
         if listing is not None and program is not None:
             # A name is matched case-insensitively against the programs on offer.
             try:
@@ -52,14 +54,21 @@ def session_start(c: Console, args: list[str], now: float) -> Reply:
                     return p
         return loader.work()
 
-    def finish(prog: Program, _now: float) -> Reply:
-        session = box.start_session(prog, minutes)
+    # The program and the profile's preferences are read off the loop; the session starts on it.
+    request = box.prepare_session(program, minutes, load=load)
+
+    def finish(plan: SessionStart, _now: float) -> Reply:
+        started = request.apply(plan)
         st = box.status()
         return Reply.data(
-            {"session": session, "program": st.get("program"), "remaining_s": st.get("remaining_s")}
+            {
+                "session": started.session_id,
+                "program": st.get("program"),
+                "remaining_s": st.get("remaining_s"),
+            }
         )
 
-    return Reply(deferred=Deferred(work, finish))
+    return Reply(deferred=Deferred(request.work, finish))
 
 
 def session_stop(c: Console, args: list[str], now: float) -> Reply:
