@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from console_doubles import MemoryPort, is_final
 
 import device.therapy.program as program_module
 from device.app import Box, RunOptions
 from device.config import Config
+from device.console.server import ConsoleServer
 from device.exc import ProgramError
 from device.store.sessions import Store
 from device.therapy.bandit import Chooser
@@ -203,13 +205,18 @@ def test_the_boot_auto_start_reads_the_program_off_the_loop(tmp_path: Path, hold
         assert kinds.index("boot") < kinds.index("start")
 
 
-def test_preferences_are_read_off_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def learnt_bandit(tmp_path: Path, draws: int) -> None:
+    """Store a bandit state of ``draws`` draws for the default profile."""
     store = Store(tmp_path / "state" / "sessions.db")
     learnt = Chooser(profile="default")
-    for _ in range(3):
+    for _ in range(draws):
         learnt.choose(program_module.load_program("wind-down").options)
     store.set_preference("bandit:default", learnt.to_state())
     store.close()
+
+
+def record_preference_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, threading.Thread]]:
+    """Every preference read from now on, with the thread it ran on."""
     reads: list[tuple[str, threading.Thread]] = []
     get = Store.get_preference
 
@@ -218,18 +225,50 @@ def test_preferences_are_read_off_the_loop(tmp_path: Path, monkeypatch: pytest.M
         return get(self, key, default)
 
     monkeypatch.setattr(Store, "get_preference", recorded)
-    with make_box(tmp_path) as box:
-        reads.clear()  # the music's taste is read while the box is built, before its loop runs
-        press_until_playing(box, 30)
-        assert box.state == "playing"
-        session = box.runner.session
-        assert session is not None and session.chooser is not None
-        draws = session.chooser.to_state()["profiles"]["default"]["draws"]
-        assert draws >= 3, "the learnt bandit state was not used"
+    return reads
+
+
+def assert_read_off_the_loop(box: Box, reads: list[tuple[str, threading.Thread]]) -> None:
+    assert box.state == "playing"
+    session = box.runner.session
+    assert session is not None and session.chooser is not None
+    draws = session.chooser.to_state()["profiles"]["default"]["draws"]
+    assert draws >= 3, "the learnt bandit state was not used"
     keys = {key for key, _ in reads}
     assert {"bandit:default", PREFERENCE_PREFIX + "default"} <= keys
     on_loop = [key for key, t in reads if t is threading.main_thread()]
     assert not on_loop, f"preferences read on the loop: {on_loop}"
+
+
+def test_preferences_are_read_off_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    learnt_bandit(tmp_path, 3)
+    reads = record_preference_reads(monkeypatch)
+    with make_box(tmp_path) as box:
+        reads.clear()  # the music's taste is read while the box is built, before its loop runs
+        press_until_playing(box, 30)
+        assert_read_off_the_loop(box, reads)
+
+
+def test_a_console_start_reads_the_preferences_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    learnt_bandit(tmp_path, 3)
+    reads = record_preference_reads(monkeypatch)
+    with make_box(tmp_path) as box:
+        reads.clear()
+        port = MemoryPort()
+        server = ConsoleServer(lambda: port, box, None, time.monotonic, serial="T")
+
+        def step(n: int) -> bool:
+            if n == 30:
+                port.inbox += b"SESSION START relax 5\r\n"
+            server.poll(box.clock.now())
+            return any(is_final(x) for x in port.sent.decode().split("\r\n") if x)
+
+        drive(box, step)
+        server.close()
+        assert "OK" in port.sent.decode().split("\r\n"), port.sent
+        assert_read_off_the_loop(box, reads)
 
 
 def test_on_a_virtual_clock_a_press_starts_at_once(
