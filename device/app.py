@@ -26,14 +26,14 @@ from device.box.assemble import assemble, build_console, close_parts, music_of
 from device.box.health import Health
 from device.box.live_config import LiveConfig
 from device.box.options import RunOptions
-from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
-from device.box.session_start import SessionStart, StartWorker
+from device.box.session_runner import THERAPY_PERIOD_S, SessionRunner, State
+from device.box.session_start import SessionStart
 from device.box.settings import SessionSettings
 from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
 from device.exc import StateError
 from device.status import LoopFigures, SoundFigures, assemble_status
-from device.therapy.program import Program, list_programs, load_program
+from device.therapy.program import Program, list_programs
 
 __all__ = ["BOX_HOOKS", "THERAPY_PERIOD_S", "Box", "BoxApi", "RunOptions", "State"]
 
@@ -87,18 +87,8 @@ class Box:
         if self.console is not None:
             self._emit_hooks.append(self.console.emit)
         out = sys.stdout if status_out is None else status_out
-        # A virtual clock cannot underrun: its starts finish at once, so renders repeat.
-        self.starter = StartWorker(wait=not p.clock.paced_by_sink)
         self.tasks = BoxTasks(
-            self,
-            p,
-            self.runner,
-            self.health,
-            self.console,
-            self.opts,
-            out,
-            self._exiting,
-            self.starter,
+            self, p, self.runner, self.health, self.console, self.opts, out, self._exiting
         )
         self.tasks.schedule()
         for hook in BOX_HOOKS:
@@ -146,51 +136,26 @@ class Box:
         dirs = self.runner.program_dirs()
         return OffLoop(lambda: list_programs(dirs))
 
-    def load_program(self, program: str | None = None) -> OffLoop[Program]:
-        """Load ``program`` (default: the configured one) off the loop for :meth:`start_session`.
-
-        Only the program file is read (at most 64 KiB; a bigger file is refused unread).
-        """
-        name = program or self.runner.default_program or str(self.config.therapy.program)
-        dirs = self.runner.program_dirs()
-        return OffLoop(lambda: load_program(name, dirs))
-
     def prepare_session(
-        self,
-        program: str | Program | None = None,
-        minutes: float | None = None,
-        *,
-        load: Callable[[], Program] | None = None,
+        self, program: str | Program | None = None, minutes: float | None = None
     ) -> OffLoop[SessionStart]:
-        """A session start: ``work`` reads the program and the profile's preferences off the
-        loop, ``apply`` starts the session on it (see :meth:`SessionRunner.prepare`).
-
-        :raises StateError: a session plays, or the box is shutting down.
-        :raises ValueError: ``minutes`` is not within 0..1440.
-        """
-        if self._exit_requested:
-            raise StateError("the box is shutting down")
-        return self.runner.prepare(program, minutes, load=load)
+        """A session start: its files read off the loop, then started on it (the runner's)."""
+        return self.runner.prepare(program, minutes)
 
     def start_session(
         self, program: str | Program | None = None, minutes: float | None = None
     ) -> int | None:
         """Start a session with ``program`` (default: the configured one); its store id.
 
-        Its files are read on the calling thread (for a caller that may block).
-
         :raises StateError: a session plays, or the box is shutting down.
         :raises ProgramError: the program does not exist or is invalid.
         """
-        return self.prepare_session(program, minutes).run().session_id
+        return self.runner.start(program, minutes)
 
     def stop_session(self, reason: str = "stop") -> None:
-        """Fade the session out within the stop fade (at most 2 s), then go idle; a start
-        being prepared (a button's, the boot's) is cancelled instead."""
-        if self.runner.state not in ON_AIR and self.starter.cancel():
-            log.info("session start cancelled (%s)", reason)
-            return
-        self.runner.stop(reason)
+        """Fade the session out within the stop fade (at most 2 s), then go idle."""
+        if not self.tasks.cancel_start(reason):  # a button's or the boot's start is dropped
+            self.runner.stop(reason)
 
     def set_volume_db(self, db: float) -> None:
         """Set the listener volume in dBFS (ramped); ``ValueError`` above the cap or < -60."""
@@ -326,7 +291,7 @@ class Box:
         if self._exit_requested:
             return
         self._exit_requested = True
-        self.starter.cancel()
+        self.tasks.starter.cancel()
         self.parts.notifier.stopping()
         self.runner.begin_exit(reason)
 
@@ -355,7 +320,7 @@ class Box:
         if self._closed:
             return
         self._closed = True
-        self.starter.close()
+        self.tasks.starter.close()
         if self.runner.playing():
             self.runner.end(self.runner.stop_reason or "exit")
         close_parts(self.parts, self.console)

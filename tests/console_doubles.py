@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from device.box.api import OffLoop
-from device.box.session_start import SessionStart
+from device.box.session_start import SessionStart, find_program
 from device.box.settings import SessionSettings
 from device.config import Config
 from device.console.protocol import Reply
 from device.console.server import ConsoleServer
 from device.exc import StateError, StorageError
-from device.therapy.program import Program, load_program
+from device.therapy.program import Program
 
 if TYPE_CHECKING:
     from device.box.api import BoxApi
@@ -97,11 +97,7 @@ class FakeBox:
         return None
 
     def prepare_session(
-        self,
-        program: str | Program | None = None,
-        minutes: float | None = None,
-        *,
-        load: Callable[[], Program] | None = None,
+        self, program: str | Program | None = None, minutes: float | None = None
     ) -> OffLoop[SessionStart]:
         self._call("prepare_session", program, minutes)
         if self.playing:
@@ -110,9 +106,7 @@ class FakeBox:
         name = program or str(self._config.therapy.program)
 
         def work() -> SessionStart:
-            prog = load() if load is not None else name
-            if not isinstance(prog, Program):
-                prog = load_program(prog, [])
+            prog = name if isinstance(name, Program) else find_program(name, [])
             return SessionStart(prog, minutes, settings, {})
 
         def apply(plan: SessionStart) -> SessionStart:
@@ -120,11 +114,6 @@ class FakeBox:
             return plan
 
         return self._off_loop("prepare_session", work, apply)
-
-    def load_program(self, program: str | None = None) -> OffLoop[Program]:
-        self._call("load_program", program)
-        name = program or str(self._config.therapy.program)
-        return self._off_loop("load_program", lambda: load_program(name, []))
 
     def stop_session(self, reason: str = "stop") -> None:
         self._call("stop_session", reason)

@@ -302,7 +302,7 @@ def test_a_bad_program_from_the_button_is_ignored_and_logged(
         box.tasks.button("start_stop")
         assert not box.runner.playing() and starts(box) == []
         assert "button start_stop ignored: " in caplog.text and "broken on purpose" in caplog.text
-        assert not box.starter.preparing
+        assert not box.tasks.starter.preparing
 
 
 def test_the_command_line_start_still_blocks_and_starts(tmp_path: Path) -> None:

@@ -57,15 +57,12 @@ class BoxApi(Protocol):
         """Everything the status line and ``STATUS?`` show."""
 
     def prepare_session(
-        self,
-        program: str | Program | None = None,
-        minutes: float | None = None,
-        *,
-        load: Callable[[], Program] | None = None,
+        self, program: str | Program | None = None, minutes: float | None = None
     ) -> OffLoop[SessionStart]:
         """Start a session (default: the configured program) in two halves: ``work`` reads
-        the program (``load``, when given, reads it instead) and the profile's preferences
-        off the loop; ``apply`` starts the session and gives it back with its store id.
+        the program (a name not found as spelt matches a program on offer case-insensitively)
+        and the profile's preferences off the loop; ``apply`` starts the session and gives
+        it back with its store id.
 
         ``StateError`` at the call (and at ``apply``) while a session plays.
         """
@@ -78,10 +75,6 @@ class BoxApi(Protocol):
         Everything :meth:`prepare_session` reads is read here, on the caller's thread (for
         the command line and tests: a caller that may block).
         """
-
-    def load_program(self, program: str | None = None) -> OffLoop[Program]:
-        """Load a program (default: the configured one) off the loop (files over 64 KiB are
-        refused unread)."""
 
     def stop_session(self, reason: str = "stop") -> None:
         """Fade the session out (at most 2 s), then go idle; or cancel a start being

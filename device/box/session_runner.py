@@ -20,22 +20,19 @@ from device.box.api import OffLoop
 from device.box.assemble import TRACKS_PREFIX
 from device.box.controls import Controls
 from device.box.heart_feed import HeartFeed
-from device.box.session_start import SessionStart
+from device.box.session_start import BANDIT_PREFIX, SessionStart, preference_keys, start_work
 from device.box.settings import SessionSettings
 from device.dsp.engine import Engine
 from device.dsp.targets import OFF_DB, SoundTargets
-from device.exc import BedsideError, StateError
+from device.exc import StateError
 from device.store.recorder import Recorder
-from device.therapy.bandit import Chooser
 from device.therapy.music_player import MusicPlayer
-from device.therapy.program import Program, list_programs, load_program
+from device.therapy.program import Program, list_programs
 from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
 from device.therapy.session import TherapySession
 
 log = logging.getLogger(__name__)
 
-#: The preference key of a profile's bandit state (what the personalisation learnt).
-BANDIT_PREFIX = "bandit:"
 #: Control tick of the therapy (targets to the engine), seconds.
 THERAPY_PERIOD_S = 0.25
 
@@ -129,57 +126,29 @@ class SessionRunner:
     # -- start and stop ---------------------------------------------------------------------
 
     def prepare(
-        self,
-        program: str | Program | None = None,
-        minutes: float | None = None,
-        *,
-        load: Callable[[], Program] | None = None,
+        self, program: str | Program | None = None, minutes: float | None = None
     ) -> OffLoop[SessionStart]:
-        """A session start in two halves (call on the loop): ``work`` reads the program (a
-        name or, by default, the configured one; a :class:`Program` is taken as it is) and
-        the profile's preferences on any thread (``load``, when given, reads the program
-        instead); ``apply`` starts the session on the loop
-        and returns the start with its store id.
+        """A session start in two halves (call on the loop): ``work`` reads the program
+        (default: the configured one; a :class:`Program` plays as it is) and the profile's
+        preferences on any thread; ``apply`` starts the session on the loop (no disk).
 
-        :raises StateError: a session is already playing, or the box is shutting down (at
-            the call and again at ``apply``).
+        :raises StateError: a session plays, or the box is shutting down (here and at apply).
         :raises ValueError: ``minutes`` is not within 0..1440.
-        :raises ProgramError: (from ``work``) the program does not exist or is invalid.
         """
         self._can_start()
         if minutes is not None and not (0 < minutes <= 24 * 60):
             raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
         s = self._settings()
+        read = self.recorder.preferences_job(preference_keys(s))
         name = program or self.default_program or s.program
-        dirs = self.program_dirs()
-        keys = [PREFERENCE_PREFIX + s.profile]
-        if s.personalise:
-            keys.append(BANDIT_PREFIX + s.profile)
-        read_preferences = self.recorder.preferences_job(keys)
-
-        def work() -> SessionStart:
-            if load is not None:
-                prog = load()
-            else:
-                prog = name if isinstance(name, Program) else load_program(name, dirs)
-            found, fault = read_preferences()
-            return SessionStart(prog, minutes, s, found, fault)
-
-        def apply(plan: SessionStart) -> SessionStart:
-            return replace(plan, session_id=self.begin(plan))
-
-        return OffLoop(work, apply)
+        work = start_work(name, self.program_dirs(), minutes, s, read)
+        return OffLoop(work, lambda plan: replace(plan, session_id=self.begin(plan)))
 
     def start(
         self, program: str | Program | None = None, minutes: float | None = None
     ) -> int | None:
-        """Start a session with ``program`` (default: the configured one) on the calling
-        thread, reading its files here (for a caller that may block); its store id.
-
-        :raises StateError: a session is already playing, or the box is shutting down.
-        :raises ProgramError: the program does not exist or is invalid.
-        :raises ValueError: ``minutes`` is not within 0..1440.
-        """
+        """:meth:`prepare` and start a session on the calling thread (which may block); its
+        store id (``ProgramError``: the program does not exist or is invalid)."""
         return self.prepare(program, minutes).run().session_id
 
     def _can_start(self) -> None:
@@ -189,10 +158,7 @@ class SessionRunner:
             raise StateError("the box is shutting down")
 
     def begin(self, plan: SessionStart) -> int | None:
-        """Start the session ``plan`` prepared, now (on the loop; no disk); its store id.
-
-        :raises StateError: a session is already playing, or the box is shutting down.
-        """
+        """Start the session ``plan`` prepared, now; its store id (``StateError`` as above)."""
         self._can_start()
         s, prog, minutes = plan.settings, plan.program, plan.minutes
         if plan.storage_error is not None:
@@ -200,17 +166,14 @@ class SessionRunner:
         self._stop_fade_s = s.stop_fade_s
         self._profile = s.profile
         seed = secrets.randbits(32) if self.seed is None else self.seed
-        chooser = self._chooser(s, seed, plan.preferences.get(BANDIT_PREFIX + s.profile))
         # The profile's resonance estimate: the loop assesses or paces at it as its plan says.
-        resonance = ResonanceEstimate.from_state(
-            plan.preferences.get(PREFERENCE_PREFIX + s.profile), s.profile
-        )
+        resonance = plan.resonance()
         self.heart.standby(False)
         self.session = TherapySession(
             prog,
             pacer_target_bpm=s.pacer_target_bpm,
             seed=seed,
-            chooser=chooser,
+            chooser=plan.chooser(seed),
             resonance=resonance,
         )
         self._resonance = resonance
@@ -231,14 +194,6 @@ class SessionRunner:
         session_id = self.recorder.start_session(prog.name, s.profile)
         self.recorder.event("start", f"program={prog.name}")
         return session_id
-
-    @staticmethod
-    def _chooser(s: SessionSettings, seed: int, state: object) -> Chooser | None:
-        if not s.personalise:
-            return None
-        if isinstance(state, dict) and state:
-            return Chooser.from_state(state, seed=seed, profile=s.profile)
-        return Chooser(seed=seed, profile=s.profile)
 
     def stop(self, reason: str = "stop") -> None:
         """Fade the session out within the stop fade (at most 2 s), then go idle.
@@ -269,34 +224,6 @@ class SessionRunner:
                 self.music.skip()
         self.recorder.rating(kind)
         self.recorder.event("rating", kind)
-
-    def boot(
-        self, auto_start: bool, program: str | None, minutes: float | None
-    ) -> OffLoop[SessionStart] | None:
-        """The output is primed: the first session's start to prepare, or wait idle with the
-        sensor dark (``None``).
-
-        The box stays *starting* while the start is prepared; its ``apply`` keeps a session a
-        technician started before it (on the console). A start that fails (:meth:`boot_failed`)
-        or is cancelled leaves the box idle.
-        """
-        if self.state != State.STARTING:
-            return None
-        if not (auto_start or program):
-            self.idle()
-            return None
-        try:
-            job = self.prepare(program, minutes)
-        except BedsideError as exc:
-            self.boot_failed(exc)
-            return None
-
-        def apply(plan: SessionStart) -> SessionStart:
-            if self.state != State.STARTING:
-                return plan  # a session started meanwhile (or the box exits): keep that
-            return job.apply(plan)
-
-        return OffLoop(job.work, apply)
 
     def boot_failed(self, exc: Exception) -> None:
         """The first session cannot start: a bad program must not stop the box; it waits idle."""

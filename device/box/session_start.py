@@ -13,13 +13,23 @@ start being prepared at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from device.box.api import OffLoop
 from device.box.settings import SessionSettings
-from device.therapy.program import Program
+from device.exc import BedsideError, ProgramError
+from device.therapy.bandit import Chooser
+from device.therapy.program import Program, list_programs, load_program
+from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
+
+#: The preference key of a profile's bandit state (what the personalisation learnt).
+BANDIT_PREFIX = "bandit:"
+
+#: Reads preferences off the loop: ``(values by key, storage fault text or None)``.
+PreferenceRead = Callable[[], tuple[dict[str, object], str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +48,73 @@ class SessionStart:
     storage_error: str | None = None
     #: The store's id of the session, once started (``None``: not started or not recorded).
     session_id: int | None = None
+
+    def chooser(self, seed: int) -> Chooser | None:
+        """The personalisation's chooser, continuing from the learnt state (``None``: off).
+
+        :raises ValueError: the stored state is malformed.
+        """
+        s = self.settings
+        if not s.personalise:
+            return None
+        state = self.preferences.get(BANDIT_PREFIX + s.profile)
+        if isinstance(state, dict) and state:
+            return Chooser.from_state(state, seed=seed, profile=s.profile)
+        return Chooser(seed=seed, profile=s.profile)
+
+    def resonance(self) -> ResonanceEstimate:
+        """The profile's resonance estimate (a fresh one when none is stored)."""
+        profile = self.settings.profile
+        return ResonanceEstimate.from_state(
+            self.preferences.get(PREFERENCE_PREFIX + profile), profile
+        )
+
+
+def preference_keys(settings: SessionSettings) -> list[str]:
+    """The preferences a session start of ``settings``' profile reads."""
+    keys = [PREFERENCE_PREFIX + settings.profile]
+    if settings.personalise:
+        keys.append(BANDIT_PREFIX + settings.profile)
+    return keys
+
+
+def find_program(name: str, dirs: Sequence[Path]) -> Program:
+    """Load the program ``name`` (or a file path); a name not found as it is spelt matches a
+    program on offer case-insensitively (every program file is read then).
+
+    :raises ProgramError: no such program, or it is invalid.
+    """
+    try:
+        return load_program(name, dirs)
+    except ProgramError as exc:
+        if "/" in name or name.endswith(".toml"):
+            raise
+        missing = exc
+    try:
+        programs = list_programs(dirs)
+    except (OSError, BedsideError):
+        programs = []  # the first error says what is wrong
+    for program in programs:
+        if program.name.lower() == name.lower():
+            return program
+    raise missing
+
+
+def start_work(
+    program: str | Program,
+    dirs: Sequence[Path],
+    minutes: float | None,
+    settings: SessionSettings,
+    read_preferences: PreferenceRead,
+) -> Callable[[], SessionStart]:
+    """The disk half of a session start: safe on any thread (it touches no loop state)."""
+
+    def work() -> SessionStart:
+        prog = program if isinstance(program, Program) else find_program(program, dirs)
+        found, fault = read_preferences()
+        return SessionStart(prog, minutes, settings, found, fault)
+
+    return work
 
 
 class _Pending:

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import TextIO
 
 from device import PRODUCT, __version__
-from device.box.api import BoxApi
+from device.box.api import BoxApi, OffLoop
 from device.box.assemble import Parts
 from device.box.health import Health
 from device.box.options import RunOptions
 from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
-from device.box.session_start import StartWorker
+from device.box.session_start import SessionStart, StartWorker
 from device.console.server import ConsoleServer
 from device.exc import BedsideError
 from device.status import status_json, status_text
@@ -42,7 +42,6 @@ class BoxTasks:
     :param opts: the run's options (status format, program, minutes, duration).
     :param status_out: where the status line goes.
     :param exiting: True once the box was asked to exit (no session is started then).
-    :param starter: where the buttons' and the boot's session starts are prepared.
     """
 
     def __init__(
@@ -55,10 +54,11 @@ class BoxTasks:
         opts: RunOptions,
         status_out: TextIO,
         exiting: Callable[[], bool],
-        starter: StartWorker,
     ) -> None:
         self.box = box
-        self.starter = starter
+        #: Prepares the buttons' and the boot's session starts off the loop. A virtual clock
+        #: cannot underrun: there each start is finished at once, so a render repeats exactly.
+        self.starter = StartWorker(wait=not parts.clock.paced_by_sink)
         self.parts = parts
         self.runner = runner
         self.health = health
@@ -206,13 +206,42 @@ class BoxTasks:
         p.recorder.event("boot", f"{PRODUCT} {__version__} audio={p.audio_spec} sensor={sensor}")
         if self.opts.config_error:
             p.recorder.event("config-fallback", self.opts.config_error)
-        job = self.runner.boot(p.settings.service.auto_start, self.opts.program, self.opts.minutes)
-        if job is not None:
-            # Read off the loop while the primed output plays; the box is ready meanwhile.
-            self.starter.request(job, self.runner.boot_failed, self.runner.idle)
+        self._boot(p.settings.service.auto_start or bool(self.opts.program))
         p.notifier.ready()
         self.ready = True
         return None
+
+    def _boot(self, auto_start: bool) -> None:
+        """Start the first session, or wait idle with the sensor dark.
+
+        The program and preferences are read off the loop while the primed output plays (the
+        box is ready meanwhile, and *starting* until the session starts). A session a
+        technician started first (on the console) is kept; a start that fails or is
+        cancelled leaves the box idle.
+        """
+        r = self.runner
+        if r.state != State.STARTING:
+            return
+        if not auto_start:
+            r.idle()
+            return
+        try:
+            job = r.prepare(self.opts.program, self.opts.minutes)
+        except BedsideError as exc:
+            r.boot_failed(exc)
+            return
+
+        def apply(plan: SessionStart) -> SessionStart:
+            return job.apply(plan) if r.state == State.STARTING else plan
+
+        self.starter.request(OffLoop(job.work, apply), r.boot_failed, r.idle)
+
+    def cancel_start(self, reason: str) -> bool:
+        """Cancel the session start being prepared (none plays yet); True if there was one."""
+        if self.runner.state in ON_AIR or not self.starter.cancel():
+            return False
+        log.info("session start cancelled (%s)", reason)
+        return True
 
     def _watchdog(self, deadline: float) -> float:
         notifier = self.parts.notifier

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from device.console.arguments import expect_args, field, number, off_loop, on_off
 from device.console.lines import flatten
 from device.console.protocol import Deferred, Reply
-from device.exc import BedsideError
 
 if TYPE_CHECKING:
     from device.box.session_start import SessionStart
@@ -39,23 +38,9 @@ def session_start(c: Console, args: list[str], now: float) -> Reply:
     if minutes is not None and not 0 < minutes <= MAX_MINUTES:
         raise ValueError(f"MINUTES must be more than 0 and at most {MAX_MINUTES}, not {minutes:g}")
     box = c.box
-    listing = box.programs() if program is not None else None
-    loader = box.load_program(program)
-
-    def load() -> Program:
-        if listing is not None and program is not None:
-            # A name is matched case-insensitively against the programs on offer.
-            try:
-                programs = listing.work()
-            except (OSError, BedsideError):
-                programs = []  # the loader below says what is wrong
-            for p in programs:
-                if str(field(p, "name")).lower() == program.lower():
-                    return p
-        return loader.work()
-
-    # The program and the profile's preferences are read off the loop; the session starts on it.
-    request = box.prepare_session(program, minutes, load=load)
+    # The program (a name matched case-insensitively) and the profile's preferences are read
+    # off the loop; the session starts on it.
+    request = box.prepare_session(program, minutes)
 
     def finish(plan: SessionStart, _now: float) -> Reply:
         started = request.apply(plan)
