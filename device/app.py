@@ -27,12 +27,13 @@ from device.box.health import Health
 from device.box.live_config import LiveConfig
 from device.box.options import RunOptions
 from device.box.session_runner import THERAPY_PERIOD_S, SessionRunner, State
+from device.box.session_start import SessionStart
 from device.box.settings import SessionSettings
 from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
 from device.exc import StateError
 from device.status import LoopFigures, SoundFigures, assemble_status
-from device.therapy.program import Program, list_programs, load_program
+from device.therapy.program import Program, list_programs
 
 __all__ = ["BOX_HOOKS", "THERAPY_PERIOD_S", "Box", "BoxApi", "RunOptions", "State"]
 
@@ -135,14 +136,11 @@ class Box:
         dirs = self.runner.program_dirs()
         return OffLoop(lambda: list_programs(dirs))
 
-    def load_program(self, program: str | None = None) -> OffLoop[Program]:
-        """Load ``program`` (default: the configured one) off the loop for :meth:`start_session`.
-
-        Only the program file is read (at most 64 KiB; a bigger file is refused unread).
-        """
-        name = program or self.runner.default_program or str(self.config.therapy.program)
-        dirs = self.runner.program_dirs()
-        return OffLoop(lambda: load_program(name, dirs))
+    def prepare_session(
+        self, program: str | Program | None = None, minutes: float | None = None
+    ) -> OffLoop[SessionStart]:
+        """A session start: its files read off the loop, then started on it (the runner's)."""
+        return self.runner.prepare(program, minutes)
 
     def start_session(
         self, program: str | Program | None = None, minutes: float | None = None
@@ -152,13 +150,12 @@ class Box:
         :raises StateError: a session plays, or the box is shutting down.
         :raises ProgramError: the program does not exist or is invalid.
         """
-        if self._exit_requested:
-            raise StateError("the box is shutting down")
         return self.runner.start(program, minutes)
 
     def stop_session(self, reason: str = "stop") -> None:
         """Fade the session out within the stop fade (at most 2 s), then go idle."""
-        self.runner.stop(reason)
+        if not self.tasks.cancel_start(reason):  # a button's or the boot's start is dropped
+            self.runner.stop(reason)
 
     def set_volume_db(self, db: float) -> None:
         """Set the listener volume in dBFS (ramped); ``ValueError`` above the cap or < -60."""
@@ -294,6 +291,7 @@ class Box:
         if self._exit_requested:
             return
         self._exit_requested = True
+        self.tasks.starter.cancel()
         self.parts.notifier.stopping()
         self.runner.begin_exit(reason)
 
@@ -322,6 +320,7 @@ class Box:
         if self._closed:
             return
         self._closed = True
+        self.tasks.starter.close()
         if self.runner.playing():
             self.runner.end(self.runner.stop_reason or "exit")
         close_parts(self.parts, self.console)

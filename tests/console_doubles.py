@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from device.box.api import OffLoop
+from device.box.session_start import SessionStart, find_program
+from device.box.settings import SessionSettings
 from device.config import Config
 from device.console.protocol import Reply
 from device.console.server import ConsoleServer
 from device.exc import StateError, StorageError
-from device.therapy.program import Program, load_program
+from device.therapy.program import Program
 
 if TYPE_CHECKING:
     from device.box.api import BoxApi
@@ -94,10 +96,24 @@ class FakeBox:
         self.playing = name or str(self._config.therapy.program)
         return None
 
-    def load_program(self, program: str | None = None) -> OffLoop[Program]:
-        self._call("load_program", program)
+    def prepare_session(
+        self, program: str | Program | None = None, minutes: float | None = None
+    ) -> OffLoop[SessionStart]:
+        self._call("prepare_session", program, minutes)
+        if self.playing:
+            raise StateError("a session is already playing; stop it first")
+        settings = SessionSettings.from_config(self._config)
         name = program or str(self._config.therapy.program)
-        return self._off_loop("load_program", lambda: load_program(name, []))
+
+        def work() -> SessionStart:
+            prog = name if isinstance(name, Program) else find_program(name, [])
+            return SessionStart(prog, minutes, settings, {})
+
+        def apply(plan: SessionStart) -> SessionStart:
+            self.start_session(plan.program, plan.minutes)
+            return plan
+
+        return self._off_loop("prepare_session", work, apply)
 
     def stop_session(self, reason: str = "stop") -> None:
         self._call("stop_session", reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -85,8 +86,8 @@ class NumpyBox:
             lambda: [{"name": "relax", "duration_s": np.float64(1800.0), "description": "calm"}]
         )
 
-    def load_program(self, program: str | None) -> OffLoop[object]:
-        return OffLoop(lambda: program)
+    def prepare_session(self, program: str | None, minutes: float | None) -> OffLoop[object]:
+        return OffLoop(lambda: program, lambda _plan: SimpleNamespace(session_id=np.int64(4)))
 
     def start_session(self, program: object, minutes: float | None) -> object:
         return np.int64(4)

@@ -9,7 +9,8 @@ A request that touches the disk (a program file, the session store, the config f
 returns an :class:`OffLoop`: the checks that need the box's state run at the call, on the
 loop; ``work()`` does the disk part and is safe on a worker thread (it touches no loop
 state); ``apply(result)`` runs back on the loop and gives the answer. The console runs
-``work`` on its worker thread; a caller on the loop that may block calls ``run()``.
+``work`` on its worker thread, the buttons and the boot on the box's start worker; a caller
+on the loop that may block calls ``run()``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from device.box.session_start import SessionStart
     from device.config import Config
     from device.therapy.program import Program
 
@@ -54,21 +56,29 @@ class BoxApi(Protocol):
     def status(self) -> dict[str, object]:
         """Everything the status line and ``STATUS?`` show."""
 
+    def prepare_session(
+        self, program: str | Program | None = None, minutes: float | None = None
+    ) -> OffLoop[SessionStart]:
+        """Start a session (default: the configured program) in two halves: ``work`` reads
+        the program (a name not found as spelt matches a program on offer case-insensitively)
+        and the profile's preferences off the loop; ``apply`` starts the session and gives
+        it back with its store id.
+
+        ``StateError`` at the call (and at ``apply``) while a session plays.
+        """
+
     def start_session(
         self, program: str | Program | None = None, minutes: float | None = None
     ) -> int | None:
         """Start a session (default: the configured program); its store id or ``None``.
 
-        A :class:`Program` already loaded (:meth:`load_program`) is played as it is; a name
-        is loaded here, on the caller's thread.
+        Everything :meth:`prepare_session` reads is read here, on the caller's thread (for
+        the command line and tests: a caller that may block).
         """
 
-    def load_program(self, program: str | None = None) -> OffLoop[Program]:
-        """Load a program (default: the configured one) off the loop (files over 64 KiB are
-        refused unread)."""
-
     def stop_session(self, reason: str = "stop") -> None:
-        """Fade the session out (at most 2 s), then go idle."""
+        """Fade the session out (at most 2 s), then go idle; or cancel a start being
+        prepared (a button's, the boot's)."""
 
     def programs(self) -> OffLoop[list[Program]]:
         """The programs available (every program file is read)."""

@@ -13,19 +13,21 @@ import enum
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from device.box.api import OffLoop
 from device.box.assemble import TRACKS_PREFIX
 from device.box.controls import Controls
 from device.box.heart_feed import HeartFeed
+from device.box.session_start import BANDIT_PREFIX, SessionStart, preference_keys, start_work
 from device.box.settings import SessionSettings
 from device.dsp.engine import Engine
 from device.dsp.targets import OFF_DB, SoundTargets
-from device.exc import BedsideError, StateError
+from device.exc import StateError
 from device.store.recorder import Recorder
-from device.therapy.bandit import Chooser
 from device.therapy.music_player import MusicPlayer
-from device.therapy.program import Program, list_programs, load_program
+from device.therapy.program import Program, list_programs
 from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
 from device.therapy.session import TherapySession
 
@@ -123,42 +125,55 @@ class SessionRunner:
 
     # -- start and stop ---------------------------------------------------------------------
 
+    def prepare(
+        self, program: str | Program | None = None, minutes: float | None = None
+    ) -> OffLoop[SessionStart]:
+        """A session start in two halves (call on the loop): ``work`` reads the program
+        (default: the configured one; a :class:`Program` plays as it is) and the profile's
+        preferences on any thread; ``apply`` starts the session on the loop (no disk).
+
+        :raises StateError: a session plays, or the box is shutting down (here and at apply).
+        :raises ValueError: ``minutes`` is not within 0..1440.
+        """
+        self._can_start()
+        if minutes is not None and not (0 < minutes <= 24 * 60):
+            raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
+        s = self._settings()
+        read = self.recorder.preferences_job(preference_keys(s))
+        name = program or self.default_program or s.program
+        work = start_work(name, self.program_dirs(), minutes, s, read)
+        return OffLoop(work, lambda plan: replace(plan, session_id=self.begin(plan)))
+
     def start(
         self, program: str | Program | None = None, minutes: float | None = None
     ) -> int | None:
-        """Start a session with ``program`` (default: the configured one); its store id.
+        """:meth:`prepare` and start a session on the calling thread (which may block); its
+        store id (``ProgramError``: the program does not exist or is invalid)."""
+        return self.prepare(program, minutes).run().session_id
 
-        A :class:`Program` loaded off the loop is played as it is; a name is loaded here.
-
-        :raises StateError: a session is already playing, or the box is shutting down.
-        :raises ProgramError: the program does not exist or is invalid.
-        :raises ValueError: ``minutes`` is not within 0..1440.
-        """
+    def _can_start(self) -> None:
         if self.state in IN_SESSION:
             raise StateError(f"a session is already {self.state}; stop it first")
         if self.state in (State.EXITING, State.STOPPING, State.STOPPED):
             raise StateError("the box is shutting down")
-        s = self._settings()
+
+    def begin(self, plan: SessionStart) -> int | None:
+        """Start the session ``plan`` prepared, now; its store id (``StateError`` as above)."""
+        self._can_start()
+        s, prog, minutes = plan.settings, plan.program, plan.minutes
+        if plan.storage_error is not None:
+            self.recorder.fault(plan.storage_error)
         self._stop_fade_s = s.stop_fade_s
         self._profile = s.profile
-        if isinstance(program, Program):
-            prog = program
-        else:
-            prog = load_program(program or self.default_program or s.program, self.program_dirs())
-        if minutes is not None and not (0 < minutes <= 24 * 60):
-            raise ValueError(f"minutes must be between 0 and 1440, not {minutes}")
         seed = secrets.randbits(32) if self.seed is None else self.seed
-        chooser = self._chooser(s, seed)
         # The profile's resonance estimate: the loop assesses or paces at it as its plan says.
-        resonance = ResonanceEstimate.from_state(
-            self.recorder.preference(PREFERENCE_PREFIX + s.profile), s.profile
-        )
+        resonance = plan.resonance()
         self.heart.standby(False)
         self.session = TherapySession(
             prog,
             pacer_target_bpm=s.pacer_target_bpm,
             seed=seed,
-            chooser=chooser,
+            chooser=plan.chooser(seed),
             resonance=resonance,
         )
         self._resonance = resonance
@@ -175,17 +190,10 @@ class SessionRunner:
         self.engine.chime("start")
         self._music_on = False
         self._tick_music(0.0, 0.0)
+        # The store hands out the id at once and queues the insert for its writer thread.
         session_id = self.recorder.start_session(prog.name, s.profile)
         self.recorder.event("start", f"program={prog.name}")
         return session_id
-
-    def _chooser(self, s: SessionSettings, seed: int) -> Chooser | None:
-        if not s.personalise:
-            return None
-        state = self.recorder.preference(f"bandit:{s.profile}")
-        if isinstance(state, dict) and state:
-            return Chooser.from_state(state, seed=seed, profile=s.profile)
-        return Chooser(seed=seed, profile=s.profile)
 
     def stop(self, reason: str = "stop") -> None:
         """Fade the session out within the stop fade (at most 2 s), then go idle.
@@ -217,20 +225,15 @@ class SessionRunner:
         self.recorder.rating(kind)
         self.recorder.event("rating", kind)
 
-    def boot(self, auto_start: bool, program: str | None, minutes: float | None) -> None:
-        """The output is primed: start the first session, or wait idle with the sensor dark.
+    def boot_failed(self, exc: Exception) -> None:
+        """The first session cannot start: a bad program must not stop the box; it waits idle."""
+        log.error("cannot start the session: %s", exc)
+        if self.state == State.STARTING:
+            self.state = State.IDLE
 
-        A session a technician started before this (on the console) is kept.
-        """
-        if self.state != State.STARTING:
-            return
-        if auto_start or program:
-            try:
-                self.start(program, minutes)
-            except BedsideError as exc:  # a bad program must not stop the box: it waits idle
-                log.error("cannot start the session: %s", exc)
-                self.state = State.IDLE
-        else:
+    def idle(self) -> None:
+        """Wait idle with the sensor dark (after the boot, when no session starts)."""
+        if self.state == State.STARTING:
             self.state = State.IDLE
             self.heart.standby(True)
 
@@ -294,7 +297,7 @@ class SessionRunner:
             session.stop(self._clock() - self.t0, reason)
             self._drain_events()
             if session.chooser is not None:
-                prefs[f"bandit:{self._profile}"] = session.chooser.to_state()
+                prefs[BANDIT_PREFIX + self._profile] = session.chooser.to_state()
             if self.music is not None and self._music_on:
                 prefs[TRACKS_PREFIX + self._profile] = self.music.chooser.to_state()
             measured = session.measurements()

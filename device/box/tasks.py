@@ -3,7 +3,8 @@
 :class:`BoxTasks` puts the running box's periodic work on its
 :class:`~device.sched.loop.Loop`. Each task returns its next deadline from the one it was
 given. The buttons act on the box through :class:`~device.box.api.BoxApi`, as the console
-does.
+does; the sessions they and the boot start are prepared off the loop on the box's
+:class:`~device.box.session_start.StartWorker`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from collections.abc import Callable
 from typing import TextIO
 
 from device import PRODUCT, __version__
-from device.box.api import BoxApi
+from device.box.api import BoxApi, OffLoop
 from device.box.assemble import Parts
 from device.box.health import Health
 from device.box.options import RunOptions
 from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
+from device.box.session_start import SessionStart, StartWorker
 from device.console.server import ConsoleServer
 from device.exc import BedsideError
 from device.status import status_json, status_text
@@ -54,6 +56,9 @@ class BoxTasks:
         exiting: Callable[[], bool],
     ) -> None:
         self.box = box
+        #: Prepares the buttons' and the boot's session starts off the loop. A virtual clock
+        #: cannot underrun: there each start is finished at once, so a render repeats exactly.
+        self.starter = StartWorker(wait=not parts.clock.paced_by_sink)
         self.parts = parts
         self.runner = runner
         self.health = health
@@ -79,6 +84,8 @@ class BoxTasks:
             add("console", self._console, 0.0, budget_s=0.02, period=block_s)
             # ... and again halfway through each block's hand-over: replies wait half a block.
             loop.add_between(self._poll_console)
+        # Applies a prepared start as soon as its work is done (a no-op otherwise).
+        add("starter", self._starter, 0.0, budget_s=0.02, period=block_s)
         add("start", self._start, s.audio.buffer_blocks * block_s, budget_s=0.05)
         period = p.notifier.watchdog_ping_s
         if period:
@@ -151,10 +158,12 @@ class BoxTasks:
             if action == "start_stop":
                 if on_air:
                     box.stop_session("button")
+                elif self.starter.preparing:  # a double press starts one session
+                    log.info("button %s ignored: a session start is being prepared", action)
                 else:
-                    box.start_session()
-            elif action == "stop_fade" and on_air:
-                box.stop_session("button-long")
+                    self.starter.request(box.prepare_session(), self._failed(action))
+            elif action == "stop_fade" and (on_air or self.starter.preparing):
+                box.stop_session("button-long")  # cancels a start being prepared
             elif action == "volume_up":
                 box.set_volume_db(min(engine.volume_db + VOLUME_STEP_DB, engine.cap_dbfs))
             elif action == "volume_down":
@@ -164,6 +173,20 @@ class BoxTasks:
         except BedsideError as exc:
             log.info("button %s ignored: %s", action, exc)
 
+    @staticmethod
+    def _failed(action: str) -> Callable[[Exception], None]:
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, BedsideError):
+                log.info("button %s ignored: %s", action, exc)
+            else:
+                log.error("button %s failed: %r", action, exc)
+
+        return failed
+
+    def _starter(self, deadline: float) -> float:
+        self.starter.poll()
+        return deadline + self.parts.loop.block_s
+
     def _poll_console(self) -> None:
         if self.console is not None:
             self.console.poll(self.parts.clock.now())
@@ -172,10 +195,12 @@ class BoxTasks:
         self._poll_console()
         return deadline + self.parts.loop.block_s
 
-    def _start(self, deadline: float) -> None:
+    def _start(self, deadline: float) -> float | None:
         # The output buffer is primed with silence by now: a session may fade in.
         if self._exiting():
             return None
+        if self.starter.preparing:  # a button's start came first: its outcome decides
+            return deadline + self.parts.loop.block_s
         p = self.parts
         sensor = "present" if p.heart.sensor.present else "absent"
         p.recorder.event("boot", f"{PRODUCT} {__version__} audio={p.audio_spec} sensor={sensor}")
@@ -183,10 +208,42 @@ class BoxTasks:
             p.recorder.event("config-fallback", self.opts.config_error)
         if not self.health.wall.is_set():  # logged once here, at every start
             p.recorder.event("clock-not-set", "the wall clock reads before this release")
-        self.runner.boot(p.settings.service.auto_start, self.opts.program, self.opts.minutes)
+        self._boot(p.settings.service.auto_start or bool(self.opts.program))
         p.notifier.ready()
         self.ready = True
         return None
+
+    def _boot(self, auto_start: bool) -> None:
+        """Start the first session, or wait idle with the sensor dark.
+
+        The program and preferences are read off the loop while the primed output plays (the
+        box is ready meanwhile, and *starting* until the session starts). A session a
+        technician started first (on the console) is kept; a start that fails or is
+        cancelled leaves the box idle.
+        """
+        r = self.runner
+        if r.state != State.STARTING:
+            return
+        if not auto_start:
+            r.idle()
+            return
+        try:
+            job = r.prepare(self.opts.program, self.opts.minutes)
+        except BedsideError as exc:
+            r.boot_failed(exc)
+            return
+
+        def apply(plan: SessionStart) -> SessionStart:
+            return job.apply(plan) if r.state == State.STARTING else plan
+
+        self.starter.request(OffLoop(job.work, apply), r.boot_failed, r.idle)
+
+    def cancel_start(self, reason: str) -> bool:
+        """Cancel the session start being prepared (none plays yet); True if there was one."""
+        if self.runner.state in ON_AIR or not self.starter.cancel():
+            return False
+        log.info("session start cancelled (%s)", reason)
+        return True
 
     def _watchdog(self, deadline: float) -> float:
         notifier = self.parts.notifier

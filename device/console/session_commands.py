@@ -2,7 +2,8 @@
 
 Handlers take the :class:`~device.console.commands.Console`, the arguments after the
 command's words and the loop time, and return a :class:`~device.console.protocol.Reply`.
-Program files are read off the loop (``SESSION START``, ``PROG LIST?``).
+Program files are read off the loop (``SESSION START``, ``PROG LIST?``), and so are the
+learnt preferences a session start reads.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import TYPE_CHECKING
 from device.console.arguments import expect_args, field, number, off_loop, on_off
 from device.console.lines import flatten
 from device.console.protocol import Deferred, Reply
-from device.exc import BedsideError
 
 if TYPE_CHECKING:
+    from device.box.session_start import SessionStart
     from device.console.commands import Console
     from device.therapy.program import Program
 
@@ -37,29 +38,22 @@ def session_start(c: Console, args: list[str], now: float) -> Reply:
     if minutes is not None and not 0 < minutes <= MAX_MINUTES:
         raise ValueError(f"MINUTES must be more than 0 and at most {MAX_MINUTES}, not {minutes:g}")
     box = c.box
-    listing = box.programs() if program is not None else None
-    loader = box.load_program(program)
+    # The program (a name matched case-insensitively) and the profile's preferences are read
+    # off the loop; the session starts on it.
+    request = box.prepare_session(program, minutes)
 
-    def work() -> Program:
-        if listing is not None and program is not None:
-            # A name is matched case-insensitively against the programs on offer.
-            try:
-                programs = listing.work()
-            except (OSError, BedsideError):
-                programs = []  # the loader below says what is wrong
-            for p in programs:
-                if str(field(p, "name")).lower() == program.lower():
-                    return p
-        return loader.work()
-
-    def finish(prog: Program, _now: float) -> Reply:
-        session = box.start_session(prog, minutes)
+    def finish(plan: SessionStart, _now: float) -> Reply:
+        started = request.apply(plan)
         st = box.status()
         return Reply.data(
-            {"session": session, "program": st.get("program"), "remaining_s": st.get("remaining_s")}
+            {
+                "session": started.session_id,
+                "program": st.get("program"),
+                "remaining_s": st.get("remaining_s"),
+            }
         )
 
-    return Reply(deferred=Deferred(work, finish))
+    return Reply(deferred=Deferred(request.work, finish))
 
 
 def session_stop(c: Console, args: list[str], now: float) -> Reply:

@@ -10,10 +10,11 @@ nothing and says why.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,8 @@ class Recorder:
         self.session_id: int | None = None
         self._events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self._rows: list[dict[str, object]] = []
+        #: Preferences this box saved (they may still wait for the card), by key.
+        self._saved: dict[str, object] = {}
         if error is not None:
             self.fault(error)
 
@@ -107,6 +110,7 @@ class Recorder:
         and save ``preferences``."""
         self.flush_rows()
         if self.store is not None and self.session_id is not None:
+            self._saved.update(preferences)
             try:
                 self.store.end_session(self.session_id, reason, hrv)
                 for key, value in preferences.items():
@@ -124,6 +128,35 @@ class Recorder:
         except StorageError as exc:
             self.fault(str(exc))
             return None
+
+    def preferences_job(
+        self, keys: Sequence[str]
+    ) -> Callable[[], tuple[dict[str, object], str | None]]:
+        """A read of the preferences ``keys`` for a worker thread (call this on the loop).
+
+        Values this box saved are taken now (the card may not hold them yet); the returned
+        function reads the others through :meth:`Store.reader` on its own thread and gives
+        ``(values, fault)``: a key not stored maps to ``None``, and ``fault`` is the text of a
+        storage failure (pass it to :meth:`fault` back on the loop), else ``None``.
+        """
+        store = self.store
+        known = {k: copy.deepcopy(self._saved[k]) for k in keys if k in self._saved}
+        wanted = [k for k in keys if k not in known]
+
+        def work() -> tuple[dict[str, object], str | None]:
+            values: dict[str, object] = dict.fromkeys(keys)
+            values.update(known)
+            if store is None or not wanted:
+                return values, None
+            try:
+                with store.reader() as reader:
+                    for key in wanted:
+                        values[key] = reader.get_preference(key)
+            except StorageError as exc:
+                return values, str(exc)
+            return values, None
+
+        return work
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -191,8 +224,9 @@ class Recorder:
         return counts
 
     def forget_events(self) -> None:
-        """Forget the events kept in memory (the store's user data was erased)."""
+        """Forget the events and preferences kept in memory (the store's user data was erased)."""
         self._events.clear()
+        self._saved.clear()
 
     def close(self) -> None:
         """Close the store (it finishes its queued writes). Idempotent."""
