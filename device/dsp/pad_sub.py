@@ -102,7 +102,8 @@ class SubBass:
         self.coherent = True
         #: Per slot: 1 when the slot's chord has a sub-bass, 0 when none fits.
         self._on = [0.0, 0.0]
-        self._g = np.zeros((4, 2), np.float32)
+        #: Gain of each slot's row at the segment's start and end (the pan included).
+        self._g = [[0.0, 0.0], [0.0, 0.0]]
         #: Bank rows the present segment renders (``lo == hi``: nothing).
         self.lo = self.hi = 0
 
@@ -149,28 +150,38 @@ class SubBass:
         if w0 <= 0.0 and w1 <= 0.0:
             return
         g = self._g
-        g.fill(0.0)
         for i, ((x, amp), w) in enumerate(zip(ends, (w0, w1), strict=True)):
             for s, incoming in ((slot, True), (1 - slot, False)):
+                a = 0.0
                 if incoming or x < 1.0:
                     a = self.amp * amp * w * self._on[s] * self._gain(x, incoming) * _PAN
-                    g[2 * i, s] = g[2 * i + 1, s] = a
+                g[i][s] = a
         both = ends[0][0] < 1.0 or ends[1][0] < 1.0
         self.lo, self.hi = (0, 2) if both else (slot, slot + 1)
 
     def render(self, out: np.ndarray, frames: int, ramp: np.ndarray, acc: np.ndarray) -> bool:
         """Add the planned sub-bass into ``out[:, :frames]``; ``ramp`` runs 0 -> 1 over the
-        segment, ``acc`` is a ``(4, frames)`` scratch buffer (the pad's)."""
+        segment, ``acc`` is a scratch buffer of at least 2 rows (the pad's).
+
+        The sub is centred, so one mono sum (each row times its linear gain ramp) is added
+        to both channels: half the work of a stereo gain matrix.
+        """
         lo, hi = self.lo, self.hi
         if hi <= lo:
             self.bank.skip(frames)
             return False
         rows = self.bank.render(frames, lo, hi, glide=False)
-        acc = acc[:, :frames]
-        np.einsum("ij,jk->ik", self._g[:, lo:hi], rows, out=acc)  # no BLAS: see tones.py
-        d = acc[2:4]
-        np.subtract(d, acc[0:2], out=d)
-        np.multiply(d, ramp[:frames], out=d)
-        out[:, :frames] += acc[0:2]
-        out[:, :frames] += d
+        gain, mono = acc[0, :frames], acc[1, :frames]
+        g0, g1 = self._g
+        for k in range(hi - lo):
+            s = lo + k
+            np.multiply(ramp[:frames], g1[s] - g0[s], out=gain)
+            gain += g0[s]
+            if k == 0:
+                np.multiply(rows[0], gain, out=mono)
+            else:
+                gain *= rows[k]
+                mono += gain
+        out[0, :frames] += mono
+        out[1, :frames] += mono
         return True
