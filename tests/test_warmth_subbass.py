@@ -17,7 +17,7 @@ import pytest
 from scipy import signal
 
 from device.dsp.engine import Engine
-from device.dsp.pad import REF_RMS
+from device.dsp.pad import REF_RMS, Pad
 from device.dsp.pad_sub import CLEAR_HZ, SUB_DB, SUB_RANGE, WARMTH_RATE, sub_bass_for
 from device.dsp.targets import OFF_DB, PAD_PRESETS, SoundTargets
 from device.dsp.tuning import PRESETS, carrier_grid, twin_offset_hz, voicing_for
@@ -45,6 +45,12 @@ def render(targets: SoundTargets, seconds: float) -> tuple[np.ndarray, Engine]:
         [e.render().astype(np.float64) for _ in range(round(seconds * RATE / e.block_frames))]
     )
     return x, e
+
+
+def pad_of(e: Engine) -> Pad:
+    pad = e.mixer.pad
+    assert pad is not None
+    return pad
 
 
 def partials_of(preset: str, chord: int, carrier: float | None) -> tuple[list[float], float]:
@@ -85,8 +91,8 @@ def test_warmth_adds_one_sine_below_120_hz_and_nothing_else(preset: str) -> None
     cold, e0 = render(pad_targets(preset, 0.0), 16.0)
     warm, e1 = render(pad_targets(preset, 1.0), 16.0)
     assert e0.limiter.active_segments == 0 and e1.limiter.active_segments == 0
-    hz = e1.mixer.pad.sub_hz
-    assert SUB_RANGE[0] <= hz <= SUB_RANGE[1] and e0.mixer.pad.sub_hz == hz
+    hz = pad_of(e1).sub_hz
+    assert SUB_RANGE[0] <= hz <= SUB_RANGE[1] and pad_of(e0).sub_hz == hz
     d = (warm - cold)[2 * RATE :]  # the first chord, past the fade-in
     t = np.arange(len(d)) / RATE
     basis = np.stack([np.sin(2 * np.pi * hz * t), np.cos(2 * np.pi * hz * t)], 1)
@@ -108,9 +114,9 @@ def test_warmth_adds_one_sine_below_120_hz_and_nothing_else(preset: str) -> None
 
 def test_at_warmth_0_the_sub_bass_is_not_rendered() -> None:
     _, e = render(pad_targets("warm", 0.0), 3.0)
-    assert e.mixer.pad.sub.hi == e.mixer.pad.sub.lo  # no rows planned, none computed
+    assert pad_of(e).sub.hi == pad_of(e).sub.lo  # no rows planned, none computed
     _, e = render(pad_targets("warm", 0.3), 3.0)
-    assert e.mixer.pad.sub.hi > e.mixer.pad.sub.lo
+    assert pad_of(e).sub.hi > pad_of(e).sub.lo
 
 
 @pytest.mark.parametrize("preset", PAD_PRESETS)
@@ -120,7 +126,7 @@ def test_the_sub_bass_brings_no_new_beat(preset: str) -> None:
     second = p.chord_s + p.xfade_s + 1.0
     length = min(16.0, p.chord_s - p.xfade_s - 2.0)
     x, e = render(pad_targets(preset, 1.0, pad_brightness=1.0), second + length)
-    assert e.mixer.pad.changes >= 1
+    assert pad_of(e).changes >= 1
     for start in (2.0, second):
         seg = x[round(start * RATE) : round((start + length) * RATE)]
         found = lines(seg[:, 0] + seg[:, 1])
@@ -142,7 +148,7 @@ def test_warmth_changes_and_chord_changes_are_click_free() -> None:
         (12.0, lambda e: e.set_targets(base.with_changes(warmth=1.0, pad_preset="deep"))),
     ]
     x = run(e, steps, 60.0)  # choir's chord change at 28 s, then deep's first chord at ~38 s
-    assert e.mixer.pad.changes >= 2 and e.mixer.pad.preset_name == "deep"
+    assert pad_of(e).changes >= 2 and pad_of(e).preset_name == "deep"
     f_max = 196 * 2 * 2 * 1.01 + 50  # the highest pad partial (as the pad's own click test)
     assert clicks(x, f_max).size == 0
     # the warmth ramps: the sub's own band (98 Hz +- 4 Hz) rises at WARMTH_RATE, no step
@@ -206,6 +212,6 @@ def test_render_with_warmth_allocates_nothing() -> None:
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    assert engine.mixer.pad.changes >= 1 and engine.mixer.pad.sub.hi > engine.mixer.pad.sub.lo
+    assert pad_of(engine).changes >= 1 and pad_of(engine).sub.hi > pad_of(engine).sub.lo
     assert after - before < 256
     assert worst < 4096
