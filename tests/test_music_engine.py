@@ -1,9 +1,4 @@
-"""Engine-level checks of the music voice, for when the voices engine (#13) is on main.
-
-Rename this file to ``tests/test_music_engine.py`` at the merge (on the music branch the
-engine has no ``add_voice`` yet, so pytest must not collect it there). It needs the three
-music fields in ``device.dsp.targets.CHECKS``: ``"music_db": Level()``,
-``"music_crossfade_s": Range(0.5, 30.0, " s")``, ``"warmth": Range(0.0, 1.0)``.
+"""Engine-level checks of the music voice (the voices engine of issue 13 with ``add_voice``).
 
 What it proves through the real engine: the music plays at ``music_db`` under the
 engine's master stage; with ``entrain_bed`` the engine's isochronic envelope pulses the

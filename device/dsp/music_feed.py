@@ -199,7 +199,12 @@ class MusicFeed:
     # --- decoder thread -----------------------------------------------------------------------
 
     def step(self) -> bool:
-        """One round of decoder work; True if it did something. The thread calls this."""
+        """One round of decoder work; True if it did something.
+
+        The thread (:meth:`start`) calls this in a loop. Without the thread, calling it until
+        it returns False between audio blocks decodes synchronously: the tests do that, so a
+        run is the same on a loaded machine (the product always runs the thread).
+        """
         busy = False
         for i, deck in enumerate(self.decks):
             if deck.state == SPENT:

@@ -5,7 +5,9 @@ The chords, their voicings and the carrier they leave room for come from one tun
 twin (a quiet sine less than 0.5 Hz above it) gives a slow chorus whose envelope dips by at
 most 5.4 dB. A note and its twin share one stereo position (so neither channel nor the mono
 sum sees a deeper dip); the three notes spread across the image. The upper partial's weight
-is the warmth/brightness control.
+is the brightness control. ``warmth`` adds a soft sub-bass below 120 Hz under each chord
+(``device/dsp/pad_sub.py``: its own two sine rows, on the same tuning, never rendered at
+warmth 0).
 
 Chords change every ``chord_s`` seconds over ``xfade_s`` seconds on a second, silent set of
 oscillators (a *slot*), note by note: a note both chords share carries on coherently (its
@@ -24,6 +26,7 @@ import math
 import numpy as np
 
 from device.dsp.oscillators import OscillatorBank
+from device.dsp.pad_sub import SubBass, sub_bass_for
 from device.dsp.ramps import Glide
 from device.dsp.swell import BreathSwell
 from device.dsp.targets import OFF_DB, SoundTargets
@@ -91,6 +94,9 @@ class Pad:
         # frequencies of every chord of every preset, voiced for the carrier (written on the
         # control side when the carrier moves; a chord change only copies a row)
         self._rows = {n: np.empty((len(p.chords), SLOT_ROWS)) for n, p in PRESETS.items()}
+        #: Per preset and chord: the sub-bass (Hz) and the index of the note it doubles, or -1.
+        self._subs = {n: [(0.0, -1)] * len(p.chords) for n, p in PRESETS.items()}
+        self.sub = SubBass(self.sample_rate, bank.out.shape[1], REF_RMS)
         for n in PRESETS:
             self._voice(n)
         self._freq = np.empty(SLOT_ROWS)
@@ -110,7 +116,9 @@ class Pad:
         """Write the voiced frequencies of every chord of ``name`` into its table (in place)."""
         rows = self._rows[name]
         for i in range(len(rows)):
-            slot_frequencies(PRESETS[name], voicing_for(name, i, self.carrier_hz), rows[i])
+            voicing = voicing_for(name, i, self.carrier_hz)
+            slot_frequencies(PRESETS[name], voicing, rows[i])
+            self._subs[name][i] = sub_bass_for(PRESETS[name], voicing, self.carrier_hz)
         return rows
 
     def select(self, name: str) -> None:
@@ -130,6 +138,9 @@ class Pad:
         self.bank.reset_rows(0, SLOT_ROWS, f)
         self.bank.reset_rows(SLOT_ROWS, ROWS, f)
         self._common = list(range(NOTES))
+        sub_hz, j = self._subs[name][0]
+        phases = None if j < 0 else (self.bank.phase[j], self.bank.phase[SLOT_ROWS + j])
+        self.sub.select(sub_hz, phases)
 
     def set_preset(self, name: str) -> None:
         """Ask for a preset; its first chord crossfades in as soon as no crossfade is running."""
@@ -176,6 +187,11 @@ class Pad:
                     for k in (0, NOTES, 2 * NOTES):
                         bank.phase[lo + k + j] = bank.phase[olo + k + i]
                     break
+        sub_hz, j = self._subs[self.preset_name][self.chord]
+        if j < 0:
+            self.sub.change(new, sub_hz, None, False)
+        else:
+            self.sub.change(new, sub_hz, float(bank.phase[lo + j]), self._common[j] >= 0)
         self.xfade.value = self.xfade.end = 0.0
         self._until_change = round(self.preset.chord_s * self.sample_rate)
         self.changes += 1
@@ -216,7 +232,9 @@ class Pad:
         self.xfade.target = 1.0
         x0, x1 = self.xfade.value, self.xfade.plan(seconds)
         b0, b1 = self.brightness.value, self.brightness.plan(seconds)
+        w0, w1 = self.sub.warmth.value, self.sub.warmth.plan(seconds)
         if amp0 == 0.0 and amp1 == 0.0:
+            self.sub.lo = self.sub.hi = 0
             return 0, 0
         gains.fill(0.0)
         cur_slot, old_slot = self.slot, 1 - self.slot
@@ -234,6 +252,7 @@ class Pad:
                         a = ra[k] * g
                         gains[2 * i, base + k] = a * self._pan_l[slot, k]
                         gains[2 * i + 1, base + k] = a * self._pan_r[slot, k]
+        self.sub.plan(cur_slot, ((x0, amp0), (x1, amp1)), w0, w1)
         if x0 >= 1.0 and x1 >= 1.0:
             return cur_slot * SLOT_ROWS, (cur_slot + 1) * SLOT_ROWS
         return 0, ROWS
@@ -243,7 +262,13 @@ class Pad:
         frac = played / self._frames if self._frames else 1.0
         self.xfade.commit(frac)
         self.brightness.commit(frac)
+        self.sub.warmth.commit(frac)
         self._until_change -= played
+
+    @property
+    def sub_hz(self) -> float:
+        """The sub-bass of the chord playing (Hz; 0.0 when it has none), heard at warmth > 0."""
+        return self.sub.hz(self.slot)
 
 
 class PadVoice:
@@ -278,19 +303,22 @@ class PadVoice:
         return self.pad
 
     def set_targets(self, targets: SoundTargets) -> None:
-        """Ask for the preset (crossfaded in at the next chord), brightness and carrier room."""
+        """Ask for the preset (crossfaded in at the next chord), brightness, warmth (the
+        sub-bass level) and carrier room."""
         pad = self._ready()
         pad.set_preset(targets.pad_preset)
         pad.brightness.target = targets.pad_brightness
+        pad.sub.warmth.target = targets.warmth
         tones_on = targets.tones_db > OFF_DB
         pad.set_carrier(
             carrier_on_grid(targets.carrier_hz, targets.pad_preset) if tones_on else None
         )
 
     def jump(self) -> None:
-        """Jump to the asked preset and brightness at once (only while nothing sounds)."""
+        """Jump to the asked preset, brightness and warmth at once (only while nothing sounds)."""
         pad = self._ready()
         pad.brightness.value = pad.brightness.end = pad.brightness.target
+        pad.sub.warmth.value = pad.sub.warmth.end = pad.sub.warmth.target
         if pad.pending_preset is not None:
             pad.select(pad.pending_preset)
 
@@ -302,6 +330,7 @@ class PadVoice:
         lo, hi = pad.plan(self._gp, frames, g0, g1, offsets)
         if hi <= lo:
             self.bank.skip(frames)
+            pad.sub.bank.skip(frames)
             self._commit(frames)
             return False
         rows = self.bank.render(frames, lo, hi, glide=False)  # chords never glide
@@ -312,6 +341,7 @@ class PadVoice:
         np.multiply(d, self._ramp[:frames], out=d)
         out[:, :frames] += acc[0:2]
         out[:, :frames] += d
+        pad.sub.render(out, frames, self._ramp, self._acc)  # after the pad: acc is free
         self._commit(frames)
         return True
 
@@ -321,9 +351,11 @@ class PadVoice:
         assert self.bank is not None
         pad.plan(self._gp, frames, 0.0, 0.0, (0.0, 0.0))
         self.bank.skip(frames)
+        pad.sub.bank.skip(frames)
         self._commit(frames)
 
     def _commit(self, frames: int) -> None:
         assert self.bank is not None and self.pad is not None
         self.bank.commit(frames)
+        self.pad.sub.bank.commit(frames)
         self.pad.commit(frames)

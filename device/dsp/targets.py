@@ -76,7 +76,8 @@ class SoundTargets:
     music_db: float = OFF_DB
     #: Equal-power crossfade between music tracks in seconds, 0.5-30.
     music_crossfade_s: float = 6.0
-    #: Low-frequency warmth 0 (flat) .. 1 (+6 dB low shelf on the music).
+    #: Low-frequency warmth 0 (flat) .. 1 (+6 dB low shelf on the music, a sub-bass under
+    #: the pad at -10 dB: ``device/dsp/pad_sub.py``).
     warmth: float = 0.0
 
     def with_changes(self, **changes: object) -> SoundTargets:

@@ -8,6 +8,11 @@ skip = -1). Choosing is Thompson sampling over a Gaussian posterior (or UCB1), s
 the chooser's seed, the profile and a draw counter, so the same state and seed choose the
 same. The state is a JSON-able dict (:meth:`Chooser.to_state` / :meth:`Chooser.from_state`)
 that the box keeps in its store.
+
+Every explicit rating is also kept per profile on its own (whatever it rated: a preset, a
+track, a program without options), as the listener's *enjoyment*. A listener who enjoys
+little gets more low-frequency warmth (:meth:`Chooser.warmth`): listeners who enjoyed
+little enjoyed more, and responded more, when low-frequency sound was added.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ HR_FALL_SCALE_BPM = 4.0
 
 #: Coherence rise worth a reward of 1 (HeartMath-style ratio).
 COHERENCE_RISE_SCALE = 4.0
+
+#: Pseudo-ratings at 0 (neither like nor skip) the enjoyment starts from: one skip alone
+#: is an enjoyment of -1/3, not -1.
+ENJOYMENT_PRIOR_N = 2.0
 
 _SHORT = {"pad_preset": "pad", "noise_colour": "noise", "entrain_kind": "entrain"}
 
@@ -100,6 +109,7 @@ class Chooser:
                 name: {
                     "draws": prof["draws"],
                     "sessions": prof["sessions"],
+                    "ratings": dict(prof["ratings"]),
                     "arms": {
                         option: {
                             value: {"n": arm["n"], "sum": arm["sum"], "sq": arm["sq"]}
@@ -121,7 +131,9 @@ class Chooser:
         return cls(state=state, **kwargs)
 
     def _profile(self) -> dict[str, Any]:
-        return self._profiles.setdefault(self.profile, {"draws": 0, "sessions": 0, "arms": {}})
+        return self._profiles.setdefault(
+            self.profile, {"draws": 0, "sessions": 0, "ratings": {"n": 0.0, "sum": 0.0}, "arms": {}}
+        )
 
     def _arm(self, option: str, value: str) -> dict[str, float]:
         arms = self._profile()["arms"].setdefault(option, {})
@@ -186,6 +198,19 @@ class Chooser:
         why = f"{self.method}: " + "; ".join(reasons) if reasons else "no options to choose"
         return Choice(values=values, why=why, profile=self.profile)
 
+    def enjoyment(self) -> tuple[float, float]:
+        """``(mean, n)`` of this profile's explicit ratings (like +1, skip -1), the mean
+        shrunk towards 0 by :data:`ENJOYMENT_PRIOR_N` pseudo-ratings (so -1 < mean < 1)."""
+        r = self._profile()["ratings"]
+        return r["sum"] / (r["n"] + ENJOYMENT_PRIOR_N), r["n"]
+
+    def warmth(self, base: float) -> float:
+        """The warmth (0-1) to play where a program asks for ``base``: raised towards 1 in
+        proportion to how little this listener enjoys what plays (never lowered)."""
+        mean, _ = self.enjoyment()
+        base = min(1.0, max(0.0, float(base)))
+        return base + (1.0 - base) * max(0.0, -mean)
+
     # --- learning ----------------------------------------------------------------------------
 
     def record(self, choice: Choice, reward: float) -> None:
@@ -214,11 +239,15 @@ class Chooser:
         return reward
 
     def rate(self, choice: Choice, kind: str) -> float:
-        """Credit an explicit rating ``kind`` ("like" or "skip"); return the reward given."""
+        """Credit an explicit rating ``kind`` ("like" or "skip") to what ``choice`` chose and
+        to the profile's enjoyment (also when it chose nothing); return the reward given."""
         if kind not in RATING_REWARD:
             raise ValueError(f"rating must be one of {', '.join(RATING_REWARD)}, not {kind!r}")
         reward = RATING_REWARD[kind]
         self.record(choice, reward)
+        ratings = self._profile()["ratings"]
+        ratings["n"] += 1.0
+        ratings["sum"] += reward
         return reward
 
     def __repr__(self) -> str:
@@ -264,5 +293,23 @@ def _parse_state(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             draws, sessions = int(prof.get("draws", 0)), int(prof.get("sessions", 0))
         except (TypeError, ValueError):
             raise ValueError(f"{where}: 'draws' and 'sessions' must be integers") from None
-        out[str(name)] = {"draws": draws, "sessions": sessions, "arms": arms}
+        out[str(name)] = {
+            "draws": draws,
+            "sessions": sessions,
+            "ratings": _parse_ratings(prof.get("ratings"), where),
+            "arms": arms,
+        }
     return out
+
+
+def _parse_ratings(raw: object, where: str) -> dict[str, float]:
+    """A profile's rating tally; absent in states saved before it was kept (no ratings)."""
+    if raw is None:
+        return {"n": 0.0, "sum": 0.0}
+    try:
+        n, total = float(raw["n"]), float(raw["sum"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where}: 'ratings' needs numbers 'n' and 'sum', got {raw!r}") from None
+    if not (math.isfinite(n) and math.isfinite(total)) or n < 0.0 or abs(total) > n:
+        raise ValueError(f"{where}: 'ratings' has n={n!r}, sum={total!r}")
+    return {"n": n, "sum": total}

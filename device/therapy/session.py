@@ -65,7 +65,9 @@ class TherapySession:
 
     ``pacer_target_bpm`` is the breathing target (4.5-7/min); ``chooser`` a
     :class:`~device.therapy.bandit.Chooser` that picks the program's options and learns
-    from the session (``None``: the program's own choices); ``closed_loop=False`` plays the
+    from the session (``None``: the program's own choices), and raises the targets'
+    ``warmth`` for a listener whose ratings are low (:meth:`Chooser.warmth`);
+    ``closed_loop=False`` plays the
     plain timeline; ``loop_settings`` passes keyword settings to
     :class:`~device.therapy.closed_loop.ClosedLoop` (for example ``glide_bpm_per_min``).
     ``seed`` seeds a chooser made here when ``chooser`` is ``None`` and
@@ -147,6 +149,11 @@ class TherapySession:
             targets = self.loop.update(local, heart, targets)
             for when, kind, detail in self.loop.drain_events():
                 self._event(self.t0 + when, kind, detail)
+        if self.chooser is not None:
+            # a listener who rates what plays low gets more low-frequency warmth
+            warmth = self.chooser.warmth(targets.warmth)
+            if warmth != targets.warmth:
+                targets = targets.with_changes(warmth=warmth)
         self._targets = targets
         self._heart = heart
         self._remaining_s = point.remaining_s
@@ -231,15 +238,18 @@ class TherapySession:
         self._event(t, "stop", reason)
 
     def rate(self, kind: str, t: float | None = None) -> None:
-        """Record an explicit rating ("like" or "skip") for this session's choices.
+        """Record an explicit rating ("like" or "skip") for this session's choices and the
+        listener's enjoyment (which sets the warmth from the next :meth:`update`).
 
         ``t`` is the loop time of the rating (default: the latest update's).
         """
         if t is None:
             t = (self.t0 or 0.0) + self._t
         reward = None
-        if self.chooser is not None and self.choice.values:
-            reward = self.chooser.rate(self.choice, kind)
+        if self.chooser is not None:
+            # the chooser keeps every rating as the listener's enjoyment, even with no options
+            given = self.chooser.rate(self.choice, kind)
+            reward = given if self.choice.values else None
         elif kind not in ("like", "skip"):
             raise ValueError(f"rating must be 'like' or 'skip', not {kind!r}")
         detail = kind if reward is None else f"{kind} ({reward:+.0f})"
@@ -276,6 +286,7 @@ class TherapySession:
             "why": self.choice.why,
             "profile": self.choice.profile,
             "reward": self.reward,
+            "warmth": None if targets is None else targets.warmth,
         }
 
     def measurements(self) -> SessionMeasurements | None:
