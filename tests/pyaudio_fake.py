@@ -13,9 +13,14 @@ Read from PyAudio 0.2.14's sources (``pip download --no-binary :all: pyaudio==0.
   raises (cleanup is idempotent).
 - ``PyAudio()`` is ``Pa_Initialize``; ``terminate()`` closes every stream first.
 
-The card is a buffer of ``capacity`` frames that the test drains with :meth:`Card.play`; a
-blocking write waits for room (here: the card plays the overflow at once); a drain past
-empty is an underrun, reported by the next ``Pa_WriteStream`` as ``paOutputUnderflowed``.
+The card is a buffer of ``capacity`` frames that the test drains with :meth:`Card.play`
+(or :meth:`Card.sleep`, wall time passing); a drain past empty is an underrun, reported by
+the next ``Pa_WriteStream`` as ``paOutputUnderflowed``. As PortAudio 19.6's ALSA host API
+(``pa_linux_alsa.c``: ``WriteStream``, ``PaAlsaStream_WaitForFrames``, ``avail_min`` = one
+period), a write that does not fit writes what fits, then waits until a whole period
+(half the buffer) is free: the card plays that much meanwhile. A card that stopped
+(``hung``: a USB card pulled out) never frees room, so such a write would wait for ever:
+the fake raises :class:`WaitsForEver` instead.
 """
 
 from __future__ import annotations
@@ -36,12 +41,21 @@ _TEXT = {
 }
 
 
+class WaitsForEver(BaseException):
+    """``Pa_WriteStream`` would poll for ever: room was asked of a card that stopped."""
+
+
 class Card:
     """The sound card behind the fake: its buffer, what it played, how it fails."""
 
-    def __init__(self, capacity: int = 4096, bytes_per_frame: int = 4) -> None:
+    def __init__(self, capacity: int = 4096, bytes_per_frame: int = 4, rate: int = 48000) -> None:
         self.capacity = capacity
         self.bytes_per_frame = bytes_per_frame
+        self.rate = rate
+        #: The card stopped taking frames (its buffer never drains).
+        self.hung = False
+        #: The fewest frames the buffer held right after a write.
+        self.low_after_write: int | None = None
         self.queued = 0
         self.underflowed = False
         #: Every byte handed to Pa_WriteStream, in order (the card plays all of it).
@@ -56,9 +70,15 @@ class Card:
 
     def play(self, frames: int) -> None:
         """The card plays ``frames`` frames of wall time (an underrun if it had fewer)."""
+        if self.hung:
+            return
         if frames > self.queued:
             self.underflowed = True
         self.queued = max(0, self.queued - frames)
+
+    def sleep(self, seconds: float) -> None:
+        """``seconds`` of wall time pass: the card plays that much of what it holds."""
+        self.play(round(seconds * self.rate))
 
 
 class FakeStream:
@@ -85,7 +105,16 @@ class FakeStream:
         err = paOutputUnderflowed if card.underflowed else paNoError
         card.underflowed = False
         card.played += bytes(frames[: n * card.bytes_per_frame])
-        card.queued = min(card.capacity, card.queued + n)  # blocks until it fits
+        room = card.capacity - card.queued
+        if n <= room:
+            card.queued += n
+        else:  # writes what fits, then polls until a whole period is free
+            if card.hung:
+                raise WaitsForEver(f"{n} frames asked of a stopped card with room for {room}")
+            period = card.capacity // 2
+            card.queued = card.capacity - period + (n - room)
+        low = card.low_after_write
+        card.low_after_write = card.queued if low is None else min(low, card.queued)
         if err == paOutputUnderflowed and exception_on_underflow:
             self._open = False  # PyAudioStream_Cleanup, although the data was written
             raise OSError(err, _TEXT[err])

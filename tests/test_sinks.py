@@ -14,7 +14,7 @@ import pytest
 from pyaudio_fake import Card, FakePyAudioModule, paUnanticipatedHostError
 
 from device.drivers.audio import AudioSink, NullSink, WavSink, float_to_int16, open_sink
-from device.drivers.pyaudio_sink import REINIT_AFTER, PyAudioSink
+from device.drivers.pyaudio_sink import REINIT_AFTER, REOPEN_INTERVAL_S, PyAudioSink
 from device.drivers.realtime_sink import RealTimeSink
 from device.dsp.engine import Engine
 from device.exc import AudioDeviceError
@@ -203,7 +203,7 @@ def fake_sink(card: Card, now: list[float], buffer_blocks: int = 4) -> PyAudioSi
         sample_rate=RATE,
         buffer_blocks=buffer_blocks,
         backend=FakePyAudioModule(card),
-        sleep=lambda s: None,
+        sleep=card.sleep,
         monotonic=lambda: now[0],
     )
 
@@ -231,6 +231,58 @@ def test_a_late_block_costs_its_lateness_never_the_stream() -> None:
     np.testing.assert_array_equal(
         played[sink.primed_frames :], float_to_int16(np.concatenate(blocks))
     )
+
+
+def test_the_buffer_stays_full_to_within_one_write() -> None:
+    # PortAudio's own blocking write lets the buffer run down to one period (half of it)
+    # before it returns; the sink waits for room itself, so a late loop has the whole buffer.
+    card = Card(capacity=8 * 1024)
+    sink = fake_sink(card, [0.0], buffer_blocks=8)
+    card.low_after_write = None  # from here on: the priming filled the buffer
+    for b in engine_blocks(40):
+        card.sleep(0.004)  # the loop renders faster than the card plays
+        sink.write(b)
+    assert card.low_after_write is not None
+    assert card.low_after_write >= card.capacity - 1024
+    assert (sink.underruns, sink.errors) == (0, 0)
+
+
+def test_a_card_that_stops_playing_is_a_fault_not_a_hang() -> None:
+    # A USB card pulled out: its buffer never drains, and Pa_WriteStream would poll for ever.
+    card = Card(capacity=4 * 1024)
+    now = [0.0]
+    sink = fake_sink(card, now)
+    blocks = engine_blocks(8)
+    for b in blocks[:4]:
+        sink.write(b)
+    assert sink.healthy
+    card.hung = True
+    sink.write(blocks[4])  # waits STALL_S for room, then gives up: no WaitsForEver
+    assert not sink.healthy and sink.errors == 1
+    assert "stopped playing" in sink.last_error
+    assert not card.played.endswith(float_to_int16(blocks[4]).tobytes())
+
+
+def test_a_named_card_that_failed_is_looked_for_again_at_once() -> None:
+    card = Card()
+    now = [0.0]
+    sink = PyAudioSink(
+        sample_rate=RATE,
+        device="fakecard",
+        buffer_blocks=4,
+        backend=FakePyAudioModule(card),
+        sleep=card.sleep,
+        monotonic=lambda: now[0],
+    )
+    block = engine_blocks(1)[0]
+    sink.write(block)
+    card.fail = paUnanticipatedHostError
+    sink.write(block)
+    assert not sink.healthy and card.initialised == 1
+    card.fail = None
+    now[0] += REOPEN_INTERVAL_S
+    sink.write(block)  # the first reopen rescans the cards: the USB card may be back
+    assert sink.healthy and sink.reopens == 1 and card.initialised == 2
 
 
 def test_the_fake_closes_the_stream_as_pyaudio_does_on_exception_on_underflow() -> None:

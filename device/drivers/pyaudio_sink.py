@@ -8,6 +8,14 @@ and the block is played) and detects underruns from ``get_write_available()`` in
 buffer held audio after the last write and is all free now, so it ran dry. A late block
 then costs the silence of its lateness, never a reopen.
 
+The sink never lets ``Pa_WriteStream`` wait for room. PortAudio 19.6's blocking write, when
+the buffer is full, polls until a whole period (half the buffer) is free, so the buffer
+runs as low as one period before the loop is let go, and on a USB card pulled out it polls
+for ever (seen in the lab: the loop hung until the watchdog killed it). So before each write
+the sink waits itself, in sleeps of the missing time, until the data fits: the buffer stays
+full to within one write, and a card whose buffer does not drain for :data:`STALL_S` is a
+device error like any other (closed, reported, reopened).
+
 One ``PyAudio()`` (``Pa_Initialize``, which probes every ALSA and JACK name: ~60 ms and
 ~60 lines on stderr) serves the sink's whole life, reopens included; it is made again only
 after :data:`REINIT_AFTER` reopens in a row failed (a USB card that came back under a new
@@ -29,6 +37,8 @@ from device.exc import AudioDeviceError
 REOPEN_INTERVAL_S = 1.0
 #: Failed reopens in a row after which PortAudio is initialised again (rescans the cards).
 REINIT_AFTER = 3
+#: Seconds without the output buffer draining at all after which the card counts as stopped.
+STALL_S = 1.0
 
 
 class PyAudioSink(BlockSink):
@@ -80,6 +90,7 @@ class PyAudioSink(BlockSink):
         self._stream: Any = None
         self._next_try = 0.0
         self._failed_reopens = 0
+        self._missing = False
         #: Frames the output buffer holds when full (``get_write_available()`` of an empty one).
         self.capacity_frames = 0
         self._free_after_write = 0
@@ -112,6 +123,8 @@ class PyAudioSink(BlockSink):
             names.append(str(info.get("name")))
             if self.device.lower() in str(info.get("name", "")).lower():
                 return i
+        # A named card missing from PortAudio's list: only a rescan can find it again.
+        self._missing = True
         raise AudioDeviceError(
             f"no audio output device matches {self.device!r} "
             f"(outputs: {', '.join(names) or 'none'})"
@@ -174,9 +187,10 @@ class PyAudioSink(BlockSink):
         if now < self._next_try:
             return
         self._next_try = now + REOPEN_INTERVAL_S
-        if self._failed_reopens >= REINIT_AFTER:
+        if self._failed_reopens >= REINIT_AFTER or self._missing:
             self._terminate()  # rescan: the card may be back under another index
             self._failed_reopens = 0
+            self._missing = False
         try:
             self._open()
         except AudioDeviceError as exc:
@@ -199,6 +213,7 @@ class PyAudioSink(BlockSink):
             if free >= self.capacity_frames > self._free_after_write:
                 # Audio was queued after the last write and all of it is gone: it ran dry.
                 self._underruns += 1
+            self._wait_for_room(stream, free, min(frames, self.capacity_frames))
             # Never exception_on_underflow=True: PyAudio closes the stream when it raises.
             stream.write(data, frames, exception_on_underflow=False)
             self._free_after_write = int(stream.get_write_available())
@@ -206,8 +221,24 @@ class PyAudioSink(BlockSink):
             self._failed(f"{type(exc).__name__}: {exc}")
             self._close_stream()
             self._next_try = self._monotonic() + REOPEN_INTERVAL_S
+            # A named card that failed is likely gone (a USB card pulled out): rescan first.
+            self._missing = self.device != ""
             return
         self._delivered()
+
+    def _wait_for_room(self, stream: Any, free: int, frames: int) -> None:
+        """Sleep until ``frames`` fit (``free`` fit now); raises on a card that stopped."""
+        still_s = 0.0
+        while free < frames:
+            step = max((frames - free) / self.sample_rate, 0.001)
+            self._sleep(step)
+            now_free = int(stream.get_write_available())
+            still_s = 0.0 if now_free > free else still_s + step
+            if still_s >= STALL_S:
+                raise AudioDeviceError(
+                    f"the sound card stopped playing: its buffer did not drain in {still_s:.1f} s"
+                )
+            free = now_free
 
     def close(self) -> None:
         """Stop and close the stream and PortAudio (idempotent)."""
