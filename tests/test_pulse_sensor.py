@@ -459,3 +459,25 @@ def test_standby_darkens_the_chip_and_wakes_on_the_clocks_index():
     # Indices go on from the clock, so sample times stay true across the standby.
     assert abs(blocks[0].start_index / blocks[0].rate_hz - 105.0) < 0.5
     assert rig.sensor.contact and rig.sensor.info()["standby"] is False
+
+
+class StuckInReset(SimulatedMAX30102):
+    """A plain register file (as i2c-stub is): RESET is stored, never self-clears."""
+
+    def _write_reg(self, reg: int, value: int) -> None:
+        if reg == 0x09 and value & 0x40:
+            self._regs[reg] = value & 0xC7
+            return
+        super()._write_reg(reg, value)
+
+
+def test_a_chip_retried_every_second_is_announced_once(caplog):
+    rig = Rig()
+    rig.chip = StuckInReset(rig.clock, rig.model)
+    caplog.set_level("INFO", logger="device.drivers")
+    rig.sensor = PulseSensor(rig.open_bus, clock=rig.clock, sleep=lambda s: None)
+    rig.run(6.0)
+    assert not rig.sensor.present and rig.opened >= 3  # retried every second
+    found = [r for r in caplog.records if "found at" in r.getMessage() and r.levelname == "INFO"]
+    reset = [r for r in caplog.records if "did not finish its reset" in r.getMessage()]
+    assert len(found) == 1 and len(reset) == 1

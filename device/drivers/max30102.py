@@ -144,6 +144,8 @@ class MAX30102(Max30102Io):
     :param led_red_ma: Red LED current, mA (0-51).
     :param led_ir_ma: IR LED current, mA (0-51).
     :param fifo_a_full: FIFO_A_FULL: empty slots left when A_FULL fires (0x0F = 17 unread).
+    :param announce: log the chip found at INFO (a caller retrying every second passes
+        ``False`` after its first try, so the journal says it once).
     :param retrier: retry policy shared with the caller (a fresh one by default).
     :param monotonic: clock (s) timing the reset and temperature waits.
     :param sleep: sleep (s) between those polls and between retries of a fresh retrier.
@@ -169,6 +171,7 @@ class MAX30102(Max30102Io):
         retrier: Retrier | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        announce: bool = True,
     ) -> None:
         self._closed = True  # until the chip is identified: close() must not touch it
         self.bus = bus
@@ -186,6 +189,12 @@ class MAX30102(Max30102Io):
         self.overflows = 0
         self.samples_lost = 0
         self.part_id, self.rev_id = self._identify()
+        log.log(
+            logging.INFO if announce else logging.DEBUG,
+            "MAX30102 rev 0x%02X found at %s",
+            self.rev_id,
+            self._where(),
+        )
         self._closed = False
         self._settings = (sample_rate_sps, averaging, pulse_width_us, adc_range_na)
         try:
@@ -231,7 +240,6 @@ class MAX30102(Max30102Io):
                 f"0x{part:02X}, expected 0x{PART_ID:02X}; {check}",
             )
         rev = self._read(Reg.REV_ID)
-        log.info("MAX30102 rev 0x%02X found at %s", rev, self._where())
         return part, rev
 
     def reset(self) -> None:

@@ -82,6 +82,7 @@ class SensorRecovery(LedControl):
                 led_red_ma=self._led_red_ma,
                 led_ir_ma=self._led_ir_ma,
                 retrier=self._retrier,
+                announce=self.last_error is None,  # once, not at every retry
                 **self._settings,
             )
         except Exception as exc:  # no sensor fault may stop the box

@@ -101,6 +101,15 @@ def wheelhouse(log) -> Path:
     return out
 
 
+def overlay(backing: Path, disk: Path) -> Path:
+    """A qcow2 disk that reads ``backing`` (a qcow2 never written again) and keeps its writes."""
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(backing), "-F", "qcow2", str(disk)],
+        check=True,
+    )
+    return disk
+
+
 def run_disks(img: Path, wheels: Path, rundir: Path) -> tuple[Path, Path]:
     """A qcow2 overlay on the base image, and a read-only disk with the tree and the wheels."""
     disk = rundir / "box.qcow2"
