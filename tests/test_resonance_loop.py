@@ -63,6 +63,18 @@ def test_a_follower_is_stepped_down_half_a_breath_at_a_time_for_2_minutes_each()
     assert sum(d.startswith("step paced=") for _, d in kinds) == len(measured.steps)
 
 
+def test_a_slow_follower_reaches_the_first_candidate_by_minute_8_and_steps_all_five() -> None:
+    # Lag 13 s, compliance 0.96: the gates once took the minute-old breathing peak for
+    # their lag and glided at half speed, reaching 6.5/min only at 11.5 min.
+    spec = {**follower(5.0), "lag_s": 13.0, "compliance": 0.96}
+    session, ticks = play(Listener(spec, seed=3), ResonanceEstimate())
+    first = next(t for t, p, _, _ in ticks if p == pytest.approx(FIRST_BPM, abs=0.01))
+    assert first <= 8.0 * 60.0
+    measured = session.measurements()
+    assert measured is not None
+    assert [s.paced_bpm for s in measured.steps] == [6.5, 6.0, 5.5, 5.0, 4.5]
+
+
 def test_the_pacer_never_rises_but_between_candidates_and_stays_rate_limited() -> None:
     _, ticks = play(Listener(follower(7.0), seed=5), ResonanceEstimate())
     rises = 0

@@ -12,7 +12,10 @@ and the latest heart state each control tick and returns adapted targets:
   coherence falls, and resumes once they are within ``lag_resume_bpm`` (1/min). A glide
   step never takes the pacer further than that below their breathing, so breathing's own
   wander has room; "their breathing" is the highest estimate of the last ``breath_hold_s``
-  (60 s), so a momentary dip never lets the pacer pull ahead.
+  (60 s), so a momentary dip never lets the pacer pull ahead, lowered by as much as the
+  pacer itself fell meanwhile as the estimate (a 64-s spectral window, 32 s behind) would
+  show it, never below the latest estimate: a listener who breathes with the glide is not
+  taken for one a minute's glide behind (``device.therapy.loop_signal``).
 * Once the pacer has reached the target, coherence high for 60 s lets it settle at the
   listener's own rate (following them down to 4.5/min, never up).
 * The entrainment rate follows the program's descent behind the same gate.
@@ -239,6 +242,8 @@ class ClosedLoop:
             self._t_first = t
         dt = 0.0 if self._t_last is None else min(max(t - self._t_last, 0.0), 5.0)
         self._t_last = t
+        # The pacer played since the last tick, as the breathing estimate will show it.
+        self._watch.see_pacer(t, dt, self.pacer_bpm)
         good = self._watch.observe(t, dt, heart)
 
         if self.state == "open-loop":
