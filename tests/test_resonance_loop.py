@@ -171,6 +171,29 @@ def test_after_two_sessions_the_third_paces_at_the_estimate() -> None:
     assert min(p for _, p, _, _ in ticks) == pytest.approx(estimate.pace_bpm, abs=0.01)
 
 
+@pytest.mark.parametrize("rate", [5.0, 6.0, 6.8])
+def test_a_paced_session_paces_the_estimate_all_through_the_programs_slow_part(
+    rate: float,
+) -> None:
+    # The wind-down's slow part: its plan within 0.5/min of its end (6.5 -> 6.0/min from
+    # minute 12 to 18). The plan once was shifted only to end there: the estimate was
+    # reached at minute 18, as the fade began.
+    estimate = SessionPlan("pace", (rate,), rate)
+    loop = ClosedLoop(resonance=estimate, program_min_pacer_bpm=6.0)
+    session = TherapySession(load_program("wind-down", []))
+    session.loop = loop
+    listener = Listener(follower(5.5), seed=4)
+    heart = IdealHeart(listener)
+    t, paced = 0.0, []
+    while t < 18 * 60.0:
+        targets = session.update(t, heart.snapshot(t))
+        if t >= 12.5 * 60.0:
+            paced.append(targets.pacer_bpm)
+        listener.step(t + DT, DT, targets.pacer_bpm, targets)
+        t += DT
+    assert paced and all(p == pytest.approx(rate, abs=0.01) for p in paced)
+
+
 def test_a_candidate_counts_only_the_time_the_listener_follows_it() -> None:
     loop = ClosedLoop(resonance=SessionPlan("assess", (7.0, 6.5)), program_min_pacer_bpm=6.0)
     plain = SoundTargets(pacer_bpm=6.0, entrain_hz=6.0)

@@ -30,7 +30,9 @@ and the latest heart state each control tick and returns adapted targets:
 * Given the profile's ``resonance`` (``device.therapy.resonance``) the target becomes the
   candidate rate of the session's assessment (``device.therapy.assessment``): the first
   (6.5/min with no estimate; where an unfinished descent stopped, one rate on) reached
-  behind all the same gates, the plan shifted to end at the lowest; each held until
+  behind all the same gates, the plan shifted to reach the lowest (or the estimate)
+  where it comes within 0.5/min of its own end (the program's slow part, so the estimate
+  is paced all through it, not only at its end); each held until
   followed for 2 min (its last 70 s measured), the next 0.5/min slower; past the peak,
   steps back up 0.5/min at a time at the glide rate, never while the heart speeds up
   (20 s mean 1 bpm over the 90 s mean); a lost signal restarts the candidate; a confident
@@ -62,6 +64,10 @@ STATES = ("open-loop", "adapting", "holding", "settled", "frozen", "fallback")
 
 #: Hard rate limit of any adapted tempo: 1 per 15 s, in units per second.
 MAX_TEMPO_RATE_PER_S = 1.0 / 15.0
+
+#: The program's slow part: where its plan is within this of its slowest rate, /min. A
+#: session with a resonance plan paces its slowest rate (the estimate) all through it.
+SLOW_PART_BPM = 0.5
 
 
 def _check(name: str, value: float, low: float, high: float, unit: str) -> float:
@@ -388,15 +394,7 @@ class ClosedLoop:
             elif up:
                 new = p_prev if self._watch.heart_rising() else min(goal, p_prev + step)
             else:
-                # The program's plan shifted to end at the slowest rate this session paces
-                # (the target, or the assessment's lowest candidate): never ahead of it.
-                end = (
-                    self.pacer_target_bpm if self.assessment is None else self.assessment.lowest_bpm
-                )
-                shift = (
-                    0.0 if self.program_min_pacer_bpm is None else self.program_min_pacer_bpm - end
-                )
-                new = max(p_prev - step, goal, plain.pacer_bpm - shift)
+                new = max(p_prev - step, goal, plain.pacer_bpm - self._plan_shift())
             if breathing is not None:
                 # Never leave the listener behind: a step stays within lag_resume of them.
                 floor = min(p_prev, breathing - self.lag_resume_bpm)
@@ -421,6 +419,19 @@ class ClosedLoop:
             self._set_state(t, "adapting", "listener follows")
         pacer = None if plain.pacer_bpm is None else self._p
         return plain.with_changes(pacer_bpm=pacer, entrain_hz=self._e)
+
+    def _plan_shift(self) -> float:
+        """How far below the program's plan the pacer may glide, breaths/min.
+
+        The plan is shifted to end at the slowest rate this session paces: the target; with
+        a resonance plan its lowest candidate (or the estimate), reached already where the
+        plan comes within ``SLOW_PART_BPM`` of its own end (the program's slow part).
+        """
+        if self.program_min_pacer_bpm is None:
+            return 0.0
+        if self.assessment is None:
+            return self.program_min_pacer_bpm - self.pacer_target_bpm
+        return self.program_min_pacer_bpm + SLOW_PART_BPM - self.assessment.lowest_bpm
 
     def _anchor_step(self, t: float, dt: float, plain: SoundTargets) -> SoundTargets:
         """Glide to the breathing first estimated after the start (see :class:`_Anchor`)."""
