@@ -257,11 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             run_session(make_listener(spec, seed=1000 * n + k), FixedRate(6.0)).swing_bpm
             for k in paced_k
         ]
-        plain = run_session(make_listener(spec, seed=1000 * n + 99), None)
+        glide = run_session(make_listener(spec, seed=1000 * n + 99), None)
         swing_est = statistics.fmean(at_est) if at_est else float("nan")
         swing_six = statistics.fmean(at_six) if at_six else float("nan")
         ratio = swing_est / swing_six
-        plain_ratio = swing_est / plain.swing_bpm
+        plain_ratio = swing_est / glide.swing_bpm
         est = [o.estimate for o in outcomes]
         within05_2 += est[1] is not None and abs(est[1] - truth) <= 0.5
         within025_5 += est[4] is not None and abs(est[4] - truth) <= 0.25
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             f" {n:2d}  {truth:4.2f}  {spec['resonance_width_bpm']:4.2f} {spec['compliance']:4.2f}"
             f" {spec['lag_s']:4.1f} | {show(est[0])} {show(est[1])} {show(est[2])} {show(est[4])}"
             f" | {outcomes[1].confidence:4.2f}  | {plans:32s} | {swing_six:5.2f} {swing_est:5.2f}"
-            f" {ratio:5.2f} | {plain.swing_bpm:5.2f}  {plain_ratio:5.2f}"
+            f" {ratio:5.2f} | {glide.swing_bpm:5.2f}  {plain_ratio:5.2f}"
         )
         if args.detail:
             for k, o in enumerate(outcomes):
@@ -337,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             pulse = PulseModel(7000 + 10 * n + k)
             listener = Listener({**spec, "sleep_per_h": 0.0}, seed=7000 + 10 * n + k, pulse=pulse)
             out = run_session(listener, estimate, RealHeart(listener, pulse))
-            est = "  -  " if out.estimate is None else f"{out.estimate:5.2f}"
-            shown.append(f"{out.plan} {est} ({out.confidence:.2f})")
+            after = "  -  " if out.estimate is None else f"{out.estimate:5.2f}"
+            shown.append(f"{out.plan} {after} ({out.confidence:.2f})")
         print(f" {n:2d}  truth {spec['resonance_bpm']:4.2f}: " + ", ".join(shown))
 
     print()
