@@ -6,10 +6,14 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
+from device.drivers.samples import SampleBlock
+from device.dsp.heart import HeartAnalyzer
 from device.dsp.targets import SoundTargets
 from device.sim.listener import KINDS, IdealHeart, Listener
+from device.sim.pulse import PulseModel
 from device.therapy.closed_loop import ClosedLoop
 from device.therapy.program import load_program
 from device.therapy.resonance import DWELL_S, FIRST_BPM, ResonanceEstimate, SessionPlan
@@ -73,6 +77,33 @@ def test_a_slow_follower_reaches_the_first_candidate_by_minute_8_and_steps_all_f
     measured = session.measurements()
     assert measured is not None
     assert [s.paced_bpm for s in measured.steps] == [6.5, 6.0, 5.5, 5.0, 4.5]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_through_the_real_heart_analysis_a_compliant_listener_is_stepped_from_minute_9(
+    seed: int,
+) -> None:
+    # The simulated PPG (50 Hz) through the product's heart analysis, whose breathing
+    # estimate is a 64-s spectral peak: the gates once reached 6.5/min only at 12.5 min.
+    pulse = PulseModel(seed)
+    listener = Listener({**KINDS["compliant"], "sleep_per_h": 0.0}, seed=seed, pulse=pulse)
+    analyzer = HeartAnalyzer(50.0)
+    session = TherapySession(load_program("wind-down", []), resonance=ResonanceEstimate())
+    t, done, first = 0.0, 0, None
+    while t < session.timeline.duration_s:
+        n = round(t * 50.0) - done
+        if n > 0:
+            ir, red = pulse.render((done + 1 + np.arange(n)) / 50.0)
+            analyzer.feed(SampleBlock(done, 50.0, ir * 1000.0, red * 1000.0))
+            done += n
+        targets = session.update(t, analyzer.snapshot())
+        if first is None and targets.pacer_bpm == pytest.approx(FIRST_BPM, abs=0.01):
+            first = t
+        listener.step(t + DT, DT, targets.pacer_bpm, targets)
+        t += DT
+    assert first is not None and first <= 9.0 * 60.0
+    measured = session.measurements()
+    assert measured is not None and len(measured.steps) >= 4
 
 
 def test_the_pacer_never_rises_but_between_candidates_and_stays_rate_limited() -> None:
