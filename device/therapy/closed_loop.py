@@ -107,6 +107,20 @@ def _entrain_step(e: float, plan_hz: float, step: float, hold: bool) -> float:
     return min(plan_hz, e + 4.0 * step) if plan_hz > e else e
 
 
+def _plan_shift(program_min: float | None, target: float, assessment: Assessment | None) -> float:
+    """How far below the program's plan (slowest rate ``program_min``) the pacer may glide.
+
+    The plan is shifted to end at the slowest rate the session paces: ``target``; with a
+    resonance ``assessment`` its lowest candidate (or the estimate), reached already where
+    the plan comes within ``SLOW_PART_BPM`` of its own end (the program's slow part).
+    """
+    if program_min is None:
+        return 0.0
+    if assessment is None:
+        return program_min - target
+    return program_min + SLOW_PART_BPM - assessment.lowest_bpm
+
+
 class _Anchor:
     """Meeting the listener's first breathing estimate: once, only up, 1/min per 15 s.
 
@@ -394,7 +408,10 @@ class ClosedLoop:
             elif up:
                 new = p_prev if self._watch.heart_rising() else min(goal, p_prev + step)
             else:
-                new = max(p_prev - step, goal, plain.pacer_bpm - self._plan_shift())
+                lead = _plan_shift(
+                    self.program_min_pacer_bpm, self.pacer_target_bpm, self.assessment
+                )
+                new = max(p_prev - step, goal, plain.pacer_bpm - lead)
             if breathing is not None:
                 # Never leave the listener behind: a step stays within lag_resume of them.
                 floor = min(p_prev, breathing - self.lag_resume_bpm)
@@ -419,19 +436,6 @@ class ClosedLoop:
             self._set_state(t, "adapting", "listener follows")
         pacer = None if plain.pacer_bpm is None else self._p
         return plain.with_changes(pacer_bpm=pacer, entrain_hz=self._e)
-
-    def _plan_shift(self) -> float:
-        """How far below the program's plan the pacer may glide, breaths/min.
-
-        The plan is shifted to end at the slowest rate this session paces: the target; with
-        a resonance plan its lowest candidate (or the estimate), reached already where the
-        plan comes within ``SLOW_PART_BPM`` of its own end (the program's slow part).
-        """
-        if self.program_min_pacer_bpm is None:
-            return 0.0
-        if self.assessment is None:
-            return self.program_min_pacer_bpm - self.pacer_target_bpm
-        return self.program_min_pacer_bpm + SLOW_PART_BPM - self.assessment.lowest_bpm
 
     def _anchor_step(self, t: float, dt: float, plain: SoundTargets) -> SoundTargets:
         """Glide to the breathing first estimated after the start (see :class:`_Anchor`)."""
