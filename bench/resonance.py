@@ -5,11 +5,15 @@ follow the pacer (compliance 0.95-1.0, lag 8-14 s), each have five 20-minute win
 sessions in a row through the closed loop, the ideal heart analysis and the simulated
 listener (no Box), their profile's :class:`ResonanceEstimate` carried from one to the next
 as the Box does. Printed: the estimate after each session against the truth; the plan each
-session ran; the heart's breathing swing (the listener's true peak-to-trough, minutes 12-18)
-in the sessions paced at the estimate against a session at a fixed 6.0/min; listeners who
-do not follow; and the measurement's cost per second of session.
+session ran; the heart's breathing swing (the listener's true peak-to-trough, minutes 12-18:
+the wind-down's slow part) in the sessions paced at the estimate against the same session
+(same listener, same seed, same loop and plan) paced at a fixed 6.0/min instead, and against
+the plain closed loop's glide to 6.0/min (no resonance plan: it reaches 6.0 only at the
+program's end, minute 18); listeners who do not follow; and the measurement's cost per
+second of session. ``--detail`` prints each session's steps (when the first candidate was
+reached; per step the paced and breathing rate and the swing measured and true).
 
-    .venv/bin/python bench/resonance.py [--listeners 24] [--seed 1]
+    .venv/bin/python bench/resonance.py [--listeners 24] [--seed 1] [--detail]
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from device.dsp.targets import SoundTargets
 from device.sim.listener import KINDS, IdealHeart, Listener
 from device.therapy.assessment import Assessment
 from device.therapy.program import load_program
-from device.therapy.resonance import ResonanceEstimate
+from device.therapy.resonance import ResonanceEstimate, SessionPlan
 from device.therapy.session import TherapySession
 
 DT = 0.25
@@ -52,6 +56,21 @@ class Outcome:
     confidence: float
     stepped: int = 0
     events: list[str] = field(default_factory=list)
+    #: Minute the pacer first reached the session's first goal (``None``: never).
+    first_goal_min: float | None = None
+
+
+class FixedRate(ResonanceEstimate):
+    """An estimate that always paces at ``rate``: the same loop and plan as pacing at an
+    estimate, only the rate differs (the fair comparison for the swing)."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__("fixed")
+        self.rate = rate
+
+    def plan(self) -> SessionPlan:
+        """Pace at :attr:`rate`."""
+        return SessionPlan("pace", (self.rate,), self.rate)
 
 
 def make_listener(spec: dict[str, float], seed: int) -> Listener:
@@ -96,13 +115,20 @@ def run_session(
     goals: list[float] = []
     t = 0.0
     stepped = 0
+    first_goal: float | None = None
+    events: list[str] = []
     while t < session.timeline.duration_s:
         targets = session.update(t, heart.snapshot(t))
         loop = session.loop
         assert loop is not None
         if not goals or goals[-1] != loop.goal_bpm:
             goals.append(loop.goal_bpm)
-        for _, kind, detail in session.drain_events():
+        pacer = targets.pacer_bpm
+        if first_goal is None and pacer is not None and abs(pacer - goals[0]) < 0.01:
+            first_goal = t / 60.0
+        for when, kind, detail in session.drain_events():
+            if kind == "resonance":
+                events.append(f"{when / 60.0:4.1f} min {detail}")
             if kind == "resonance" and detail.startswith("next rate"):
                 stepped += 1
         if SWING_WINDOW_S[0] <= t < SWING_WINDOW_S[1]:
@@ -112,12 +138,18 @@ def run_session(
         listener.step(t + DT, DT, targets.pacer_bpm, targets)
         t += DT
     plan = "fixed" if session.loop is None or session.loop.assessment is None else ""
-    if estimate is not None:
+    if estimate is not None and not isinstance(estimate, FixedRate):
         assert session.loop is not None and session.loop.assessment is not None
         plan = session.loop.assessment.plan.kind
         measured = session.measurements()
         if measured is not None:
             estimate.update(measured)
+            for step in measured.steps:
+                true = listener.resting_swing_bpm(step.breathing_bpm)
+                events.append(
+                    f"  paced {step.paced_bpm:5.3f} breathing {step.breathing_bpm:5.2f}"
+                    f" swing {step.swing_bpm:5.2f} (true {true:5.2f})"
+                )
     return Outcome(
         plan=plan or "fixed",
         goals=goals,
@@ -126,6 +158,8 @@ def run_session(
         estimate=None if estimate is None else estimate.resonance_bpm,
         confidence=0.0 if estimate is None else estimate.confidence,
         stepped=stepped,
+        events=events,
+        first_goal_min=first_goal,
     )
 
 
@@ -193,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listeners", type=int, default=24)
     ap.add_argument("--non-followers", type=int, default=6)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--detail", action="store_true", help="print each session's steps")
     ap.add_argument(
         "--real", type=int, default=4, help="listeners run through the real heart analysis"
     )
@@ -203,10 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.listeners} following listeners, {SESSIONS} wind-down sessions each")
     print(
         "  #  truth width comp  lag | est1  est2  est3  est5 | conf2 | plans"
-        "                     | swing@6  swing@est  ratio"
+        "                            | swing@6 @est  ratio | plain@6 ratio"
     )
     within05_2 = within025_5 = paced3 = 0
     far_ratios: list[float] = []
+    far_plain: list[float] = []
     for n in range(args.listeners):
         spec = draw_follower(rng)
         truth = spec["resonance_bpm"]
@@ -214,16 +250,25 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = [
             run_session(make_listener(spec, seed=1000 * n + k), estimate) for k in range(SESSIONS)
         ]
-        fixed = run_session(make_listener(spec, seed=1000 * n + 99), None)
-        at_est = [o.swing_bpm for o in outcomes if o.plan == "pace"]
+        # Each session paced at the estimate against its twin paced at 6.0 the same way.
+        paced_k = [k for k, o in enumerate(outcomes) if o.plan == "pace"]
+        at_est = [outcomes[k].swing_bpm for k in paced_k]
+        at_six = [
+            run_session(make_listener(spec, seed=1000 * n + k), FixedRate(6.0)).swing_bpm
+            for k in paced_k
+        ]
+        glide = run_session(make_listener(spec, seed=1000 * n + 99), None)
         swing_est = statistics.fmean(at_est) if at_est else float("nan")
-        ratio = swing_est / fixed.swing_bpm
+        swing_six = statistics.fmean(at_six) if at_six else float("nan")
+        ratio = swing_est / swing_six
+        plain_ratio = swing_est / glide.swing_bpm
         est = [o.estimate for o in outcomes]
         within05_2 += est[1] is not None and abs(est[1] - truth) <= 0.5
         within025_5 += est[4] is not None and abs(est[4] - truth) <= 0.25
         paced3 += outcomes[2].plan == "pace"
         if abs(truth - 6.0) >= 1.0:
             far_ratios.append(ratio)
+            far_plain.append(plain_ratio)
 
         def show(x: float | None) -> str:
             return "  -  " if x is None else f"{x:5.2f}"
@@ -232,9 +277,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f" {n:2d}  {truth:4.2f}  {spec['resonance_width_bpm']:4.2f} {spec['compliance']:4.2f}"
             f" {spec['lag_s']:4.1f} | {show(est[0])} {show(est[1])} {show(est[2])} {show(est[4])}"
-            f" | {outcomes[1].confidence:4.2f}  | {plans:25s} | {fixed.swing_bpm:6.2f}"
-            f"   {swing_est:6.2f}   {ratio:5.2f}"
+            f" | {outcomes[1].confidence:4.2f}  | {plans:32s} | {swing_six:5.2f} {swing_est:5.2f}"
+            f" {ratio:5.2f} | {glide.swing_bpm:5.2f}  {plain_ratio:5.2f}"
         )
+        if args.detail:
+            for k, o in enumerate(outcomes):
+                first = "never" if o.first_goal_min is None else f"{o.first_goal_min:4.1f} min"
+                print(f"      session {k + 1}: {o.plan}, first goal reached at {first}")
+                for line in o.events:
+                    print(f"        {line}")
     total = args.listeners
     print()
     print(f"within 0.5/min after <= 2 sessions : {within05_2}/{total} (target >= 4 in 5)")
@@ -245,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
             f"swing at the estimate / at 6.0, resonance >= 1/min from 6: "
             f"min {min(far_ratios):.2f}, mean {statistics.fmean(far_ratios):.2f} "
             f"over {len(far_ratios)} listeners (target >= 1.5)"
+        )
+        print(
+            f"  (against the plain loop's glide to 6.0: min {min(far_plain):.2f}, "
+            f"mean {statistics.fmean(far_plain):.2f})"
         )
 
     print()
@@ -282,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             pulse = PulseModel(7000 + 10 * n + k)
             listener = Listener({**spec, "sleep_per_h": 0.0}, seed=7000 + 10 * n + k, pulse=pulse)
             out = run_session(listener, estimate, RealHeart(listener, pulse))
-            est = "  -  " if out.estimate is None else f"{out.estimate:5.2f}"
-            shown.append(f"{out.plan} {est} ({out.confidence:.2f})")
+            after = "  -  " if out.estimate is None else f"{out.estimate:5.2f}"
+            shown.append(f"{out.plan} {after} ({out.confidence:.2f})")
         print(f" {n:2d}  truth {spec['resonance_bpm']:4.2f}: " + ", ".join(shown))
 
     print()

@@ -159,7 +159,8 @@ def test_restless_with_unknown_breathing_is_met_once_then_never_faster() -> None
 
 
 def test_contact_loss_freezes_falls_back_over_30_s_and_resumes_after_10_s() -> None:
-    listener = Listener(awake("compliant"), seed=4)
+    # A slow follower: at 300 s the loop still holds the pacer above the program's plan.
+    listener = Listener({**awake("compliant"), "lag_s": 60.0}, seed=4)
     session, ticks = run(listener, "wind-down", until=700.0, contact_off=(300.0, 400.0))
     by_t = {k.t: k for k in ticks}
     before = by_t[299.75]
@@ -340,6 +341,41 @@ def test_signal_watch_breath_peak_is_the_highest_of_its_window_and_forgets_old_o
     assert watch.track_breathing(10.5, 6.5) == 7.0  # 9.0 is older than 10 s now
     assert watch.track_breathing(20.0, None) == 6.5
     assert watch.track_breathing(21.0, None) is None
+
+
+def test_signal_watch_view_falls_with_a_gliding_pacer_but_holds_for_one_that_stays() -> None:
+    # The estimate trails the breathing by 32 s (a 64-s spectral window): a listener who
+    # breathes with a pacer gliding down 1/min per minute shows an estimate 0.5 behind it.
+    gliding = SignalWatch(quality_min=0.6, coherence_high=1.8, breath_hold_s=60.0)
+    still = SignalWatch(quality_min=0.6, coherence_high=1.8, breath_hold_s=60.0)
+    seen = 10.0
+    for i in range(241):
+        t = i * 0.25
+        pacer = 10.0 - t / 60.0
+        seen += (pacer - seen) * (0.25 / 32.0) if i else 0.0
+        gliding.see_pacer(t, 0.25, pacer)
+        still.see_pacer(t, 0.25, 10.0)
+        view = gliding.track_breathing(t, seen)  # they breathe exactly with it
+        held = still.track_breathing(t, seen)
+    assert gliding.breath_peak == pytest.approx(10.0)  # the raw peak of the window
+    # The view falls as the pacer, as the estimate shows it, fell: their lag is 0.5 (the
+    # estimate's own delay), not the 1.0+ of the minute-old peak.
+    assert view == pytest.approx(seen, abs=0.01) and view - pacer < 0.6
+    assert held == pytest.approx(10.0)  # the pacer held still: a falling estimate is a dip
+
+
+def test_signal_watch_view_never_falls_faster_than_the_pacer_nor_below_the_estimate() -> None:
+    watch = SignalWatch(quality_min=0.6, coherence_high=1.8, breath_hold_s=60.0)
+    for i in range(241):  # the pacer glides 1/min in a minute, seen (as the estimate) 0.6
+        t = i * 0.25
+        watch.see_pacer(t, 0.25, 10.0 - t / 60.0)
+        watch.track_breathing(t, 11.0)
+    assert watch.seen_pacer is not None and 9.3 < watch.seen_pacer < 9.5
+    fall = 10.0 - watch.seen_pacer
+    # A deep dip of the estimate lowers the view only as far as the pacer fell.
+    assert watch.track_breathing(60.25, 7.0) == pytest.approx(11.0 - fall, abs=0.01)
+    assert watch.track_breathing(60.5, 10.9) == pytest.approx(10.9)  # the latest wins
+    assert SignalWatch(0.6, 1.8, 60.0).track_breathing(0.0, 8.0) == 8.0  # no pacer yet
 
 
 def test_signal_watch_tells_a_rising_heart_and_falling_coherence() -> None:

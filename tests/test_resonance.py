@@ -54,6 +54,18 @@ def test_one_rate_or_a_flat_curve_says_little() -> None:
     assert flat is not None and flat.weight < 0.25  # a 1 % rise: a fifth of the weight
 
 
+def test_a_best_edge_step_its_neighbour_matches_within_the_noise_is_a_peak_between_them() -> None:
+    # 12.8 at 5.5 and 12.6 at 6.0 (breathing 5.8 and 6.3): within 5 %, the swing's noise.
+    flat = session_peak(tuple(step(p, s) for p, s in [(6.5, 9.9), (6.0, 12.6), (5.5, 12.8)]))
+    assert flat is not None and flat.bracketed and flat.edge == "" and flat.weight == 1.0
+    assert 5.8 <= flat.rate <= 6.3
+    est = ResonanceEstimate()
+    est.update(assessed((6.5, 9.9), (6.0, 12.6), (5.5, 12.8)))
+    assert est.ladder == ()  # not a descent to carry on down
+    rising = session_peak(tuple(step(p, s) for p, s in [(6.5, 9.9), (6.0, 12.0), (5.5, 12.8)]))
+    assert rising is not None and rising.edge == "low"  # 6.7 % more: still rising
+
+
 # --- the estimate across sessions -------------------------------------------------------------
 
 
@@ -131,6 +143,32 @@ def test_recent_sessions_weigh_more_and_disagreement_lowers_the_confidence() -> 
     assert agree.resonance_bpm == pytest.approx(5.8)
     assert drift.resonance_bpm is not None and drift.resonance_bpm > 5.8 + 0.5  # nearer 6.8
     assert drift.confidence < agree.confidence
+
+
+def test_the_confidence_is_that_of_the_mean_so_two_sessions_0_6_apart_may_pace() -> None:
+    # Each session's peak is noisy (+-0.3/min); the estimate is their mean, whose error
+    # shrinks with more sessions: two bracketed peaks 0.6 apart (5.8 and 5.2) pace next.
+    est = ResonanceEstimate()
+    est.update(assessed((6.0, 8.0), (5.5, 10.0), (5.0, 8.0)))
+    est.update(assessed((5.5, 7.0), (5.0, 10.0), (4.5, 9.0)))
+    first, second = (r.rate for r in est._records)
+    assert first - second == pytest.approx(0.625, abs=0.01)
+    assert est.confidence >= CONFIDENT and est.plan().kind == "pace"
+    far = ResonanceEstimate()  # 1.1/min apart: not sure
+    far.update(assessed((6.5, 8.0), (6.0, 10.0), (5.5, 7.0)))
+    far.update(assessed((5.5, 7.0), (5.0, 10.0), (4.5, 8.0)))
+    assert far.confidence < CONFIDENT
+
+
+def test_a_descent_still_rising_below_the_estimate_contradicts_it() -> None:
+    est = ResonanceEstimate()
+    est.update(assessed((7.0, 8.0), (6.5, 10.0), (6.0, 8.0)))  # a peak at 6.8 (breathing)
+    assert est.confidence < CONFIDENT
+    # The next band, around it, still rises at its slowest rate (breathing 5.8): the peak
+    # is not where the estimate says. It supports nothing; the descent is carried on.
+    est.update(assessed((6.0, 8.0), (5.5, 9.0), (5.0, 11.0)))
+    assert est.ladder and est.confidence < 0.5
+    assert est.plan().kind == "assess" and est.plan().candidates[0] == 4.5
 
 
 def test_nothing_measured_changes_nothing() -> None:

@@ -6,10 +6,14 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
+from device.drivers.samples import SampleBlock
+from device.dsp.heart import HeartAnalyzer
 from device.dsp.targets import SoundTargets
 from device.sim.listener import KINDS, IdealHeart, Listener
+from device.sim.pulse import PulseModel
 from device.therapy.closed_loop import ClosedLoop
 from device.therapy.program import load_program
 from device.therapy.resonance import DWELL_S, FIRST_BPM, ResonanceEstimate, SessionPlan
@@ -61,6 +65,45 @@ def test_a_follower_is_stepped_down_half_a_breath_at_a_time_for_2_minutes_each()
     assert swings[5.5] > swings[6.0] > swings[6.5]  # rising toward the resonance at 5
     kinds = [(k, d) for _, k, d in session.drain_events() if k == "resonance"]
     assert sum(d.startswith("step paced=") for _, d in kinds) == len(measured.steps)
+
+
+def test_a_slow_follower_reaches_the_first_candidate_by_minute_8_and_steps_all_five() -> None:
+    # Lag 13 s, compliance 0.96: the gates once took the minute-old breathing peak for
+    # their lag and glided at half speed, reaching 6.5/min only at 11.5 min.
+    spec = {**follower(5.0), "lag_s": 13.0, "compliance": 0.96}
+    session, ticks = play(Listener(spec, seed=3), ResonanceEstimate())
+    first = next(t for t, p, _, _ in ticks if p == pytest.approx(FIRST_BPM, abs=0.01))
+    assert first <= 8.0 * 60.0
+    measured = session.measurements()
+    assert measured is not None
+    assert [s.paced_bpm for s in measured.steps] == [6.5, 6.0, 5.5, 5.0, 4.5]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_through_the_real_heart_analysis_a_compliant_listener_is_stepped_from_minute_9(
+    seed: int,
+) -> None:
+    # The simulated PPG (50 Hz) through the product's heart analysis, whose breathing
+    # estimate is a 64-s spectral peak: the gates once reached 6.5/min only at 12.5 min.
+    pulse = PulseModel(seed)
+    listener = Listener({**KINDS["compliant"], "sleep_per_h": 0.0}, seed=seed, pulse=pulse)
+    analyzer = HeartAnalyzer(50.0)
+    session = TherapySession(load_program("wind-down", []), resonance=ResonanceEstimate())
+    t, done, first = 0.0, 0, None
+    while t < session.timeline.duration_s:
+        n = round(t * 50.0) - done
+        if n > 0:
+            ir, red = pulse.render((done + 1 + np.arange(n)) / 50.0)
+            analyzer.feed(SampleBlock(done, 50.0, ir * 1000.0, red * 1000.0))
+            done += n
+        targets = session.update(t, analyzer.snapshot())
+        if first is None and targets.pacer_bpm == pytest.approx(FIRST_BPM, abs=0.01):
+            first = t
+        listener.step(t + DT, DT, targets.pacer_bpm, targets)
+        t += DT
+    assert first is not None and first <= 9.0 * 60.0
+    measured = session.measurements()
+    assert measured is not None and len(measured.steps) >= 4
 
 
 def test_the_pacer_never_rises_but_between_candidates_and_stays_rate_limited() -> None:
@@ -157,6 +200,29 @@ def test_after_two_sessions_the_third_paces_at_the_estimate() -> None:
     assert session.loop.assessment.plan.kind == "pace"
     assert {g for _, _, g, _ in ticks} == {estimate.pace_bpm}
     assert min(p for _, p, _, _ in ticks) == pytest.approx(estimate.pace_bpm, abs=0.01)
+
+
+@pytest.mark.parametrize("rate", [5.0, 6.0, 6.8])
+def test_a_paced_session_paces_the_estimate_all_through_the_programs_slow_part(
+    rate: float,
+) -> None:
+    # The wind-down's slow part: its plan within 0.5/min of its end (6.5 -> 6.0/min from
+    # minute 12 to 18). The plan once was shifted only to end there: the estimate was
+    # reached at minute 18, as the fade began.
+    estimate = SessionPlan("pace", (rate,), rate)
+    loop = ClosedLoop(resonance=estimate, program_min_pacer_bpm=6.0)
+    session = TherapySession(load_program("wind-down", []))
+    session.loop = loop
+    listener = Listener(follower(5.5), seed=4)
+    heart = IdealHeart(listener)
+    t, paced = 0.0, []
+    while t < 18 * 60.0:
+        targets = session.update(t, heart.snapshot(t))
+        if t >= 12.5 * 60.0:
+            paced.append(targets.pacer_bpm)
+        listener.step(t + DT, DT, targets.pacer_bpm, targets)
+        t += DT
+    assert paced and all(p == pytest.approx(rate, abs=0.01) for p in paced)
 
 
 def test_a_candidate_counts_only_the_time_the_listener_follows_it() -> None:

@@ -12,7 +12,10 @@ and the latest heart state each control tick and returns adapted targets:
   coherence falls, and resumes once they are within ``lag_resume_bpm`` (1/min). A glide
   step never takes the pacer further than that below their breathing, so breathing's own
   wander has room; "their breathing" is the highest estimate of the last ``breath_hold_s``
-  (60 s), so a momentary dip never lets the pacer pull ahead.
+  (60 s), so a momentary dip never lets the pacer pull ahead, lowered by as much as the
+  pacer itself fell meanwhile as the estimate (a 64-s spectral window, 32 s behind) would
+  show it, never below the latest estimate: a listener who breathes with the glide is not
+  taken for one a minute's glide behind (``device.therapy.loop_signal``).
 * Once the pacer has reached the target, coherence high for 60 s lets it settle at the
   listener's own rate (following them down to 4.5/min, never up).
 * The entrainment rate follows the program's descent behind the same gate.
@@ -27,7 +30,9 @@ and the latest heart state each control tick and returns adapted targets:
 * Given the profile's ``resonance`` (``device.therapy.resonance``) the target becomes the
   candidate rate of the session's assessment (``device.therapy.assessment``): the first
   (6.5/min with no estimate; where an unfinished descent stopped, one rate on) reached
-  behind all the same gates, the plan shifted to end at the lowest; each held until
+  behind all the same gates, the plan shifted to reach the lowest (or the estimate)
+  where it comes within 0.5/min of its own end (the program's slow part, so the estimate
+  is paced all through it, not only at its end); each held until
   followed for 2 min (its last 70 s measured), the next 0.5/min slower; past the peak,
   steps back up 0.5/min at a time at the glide rate, never while the heart speeds up
   (20 s mean 1 bpm over the 90 s mean); a lost signal restarts the candidate; a confident
@@ -59,6 +64,10 @@ STATES = ("open-loop", "adapting", "holding", "settled", "frozen", "fallback")
 
 #: Hard rate limit of any adapted tempo: 1 per 15 s, in units per second.
 MAX_TEMPO_RATE_PER_S = 1.0 / 15.0
+
+#: The program's slow part: where its plan is within this of its slowest rate, /min. A
+#: session with a resonance plan paces its slowest rate (the estimate) all through it.
+SLOW_PART_BPM = 0.5
 
 
 def _check(name: str, value: float, low: float, high: float, unit: str) -> float:
@@ -96,6 +105,20 @@ def _entrain_step(e: float, plan_hz: float, step: float, hold: bool) -> float:
         return e if hold else max(plan_hz, e - step)
     # Only the program raises it (a wake ramp), four times faster; the heart never does.
     return min(plan_hz, e + 4.0 * step) if plan_hz > e else e
+
+
+def _plan_shift(program_min: float | None, target: float, assessment: Assessment | None) -> float:
+    """How far below the program's plan (slowest rate ``program_min``) the pacer may glide.
+
+    The plan is shifted to end at the slowest rate the session paces: ``target``; with a
+    resonance ``assessment`` its lowest candidate (or the estimate), reached already where
+    the plan comes within ``SLOW_PART_BPM`` of its own end (the program's slow part).
+    """
+    if program_min is None:
+        return 0.0
+    if assessment is None:
+        return program_min - target
+    return program_min + SLOW_PART_BPM - assessment.lowest_bpm
 
 
 class _Anchor:
@@ -239,6 +262,8 @@ class ClosedLoop:
             self._t_first = t
         dt = 0.0 if self._t_last is None else min(max(t - self._t_last, 0.0), 5.0)
         self._t_last = t
+        # The pacer played since the last tick, as the breathing estimate will show it.
+        self._watch.see_pacer(t, dt, self.pacer_bpm)
         good = self._watch.observe(t, dt, heart)
 
         if self.state == "open-loop":
@@ -383,15 +408,10 @@ class ClosedLoop:
             elif up:
                 new = p_prev if self._watch.heart_rising() else min(goal, p_prev + step)
             else:
-                # The program's plan shifted to end at the slowest rate this session paces
-                # (the target, or the assessment's lowest candidate): never ahead of it.
-                end = (
-                    self.pacer_target_bpm if self.assessment is None else self.assessment.lowest_bpm
+                lead = _plan_shift(
+                    self.program_min_pacer_bpm, self.pacer_target_bpm, self.assessment
                 )
-                shift = (
-                    0.0 if self.program_min_pacer_bpm is None else self.program_min_pacer_bpm - end
-                )
-                new = max(p_prev - step, goal, plain.pacer_bpm - shift)
+                new = max(p_prev - step, goal, plain.pacer_bpm - lead)
             if breathing is not None:
                 # Never leave the listener behind: a step stays within lag_resume of them.
                 floor = min(p_prev, breathing - self.lag_resume_bpm)

@@ -5,6 +5,15 @@ state each control tick: whether the signal is good and since when, a fast and a
 of coherence and of the heart rate (so the loop can tell a falling coherence or a rising
 heart), how long coherence has been high, and the highest breathing estimate of a recent
 window (the slowest-to-fall view of the listener's breathing the pacer's gates use).
+
+That view (:meth:`SignalWatch.track_breathing`) is the highest estimate of the last
+``breath_hold_s``, lowered by as much as the pacer itself fell meanwhile as the estimate
+would show it, never below the latest estimate. The estimate is a spectral peak over the
+heart analysis' last 64 s, so it trails the breathing by about 32 s; the watch passes the
+pacer through the same delay (:attr:`SignalWatch.seen_pacer`). A listener who breathes
+with a gliding pacer is thus not taken for one who lags it by the whole window's glide,
+while for one who does not follow (their estimate stays up) and for a dip while the pacer
+holds, the view stays at the window's peak.
 """
 
 from __future__ import annotations
@@ -53,13 +62,25 @@ class SignalWatch:
 
     ``quality_min``: the lowest signal quality that counts as good; ``coherence_high``: the
     coherence counted as high (it stops counting below 0.75 of it); ``breath_hold_s``: the
-    window whose highest breathing estimate :attr:`breath_peak` is.
+    window whose highest breathing estimate :attr:`breath_peak` is; ``estimate_delay_s``:
+    how far the breathing estimate trails the breathing (half the heart analysis' 64-s
+    window, ``device.dsp.heart.COH_WINDOW_S``).
     """
 
-    def __init__(self, quality_min: float, coherence_high: float, breath_hold_s: float) -> None:
+    def __init__(
+        self,
+        quality_min: float,
+        coherence_high: float,
+        breath_hold_s: float,
+        estimate_delay_s: float = 32.0,
+    ) -> None:
         self.quality_min = quality_min
         self.coherence_high = coherence_high
         self.breath_hold_s = breath_hold_s
+        self.estimate_delay_s = estimate_delay_s
+        #: The pacer as the breathing estimate would show it, /min (``None``: no pacer).
+        self.seen_pacer: float | None = None
+        self._seen_peaks: deque[tuple[float, float]] = deque()
         #: Since when the signal has been good / bad (``None`` while it is not).
         self.good_since: float | None = None
         self.bad_since: float | None = None
@@ -123,17 +144,34 @@ class SignalWatch:
             return False
         return fast < 0.85 * slow - 0.05 and fast < self.coherence_high
 
+    def see_pacer(self, t: float, dt: float, pacer: float | None) -> None:
+        """The pacer played for the ``dt`` s up to ``t``: :attr:`seen_pacer` moves toward it.
+
+        A first-order delay of ``estimate_delay_s``: on a steady glide it trails the pacer
+        by as long as the estimate trails the breathing.
+        """
+        if pacer is None or self.seen_pacer is None or self.estimate_delay_s <= 0.0:
+            self.seen_pacer = pacer
+        else:
+            self.seen_pacer += (pacer - self.seen_pacer) * min(1.0, dt / self.estimate_delay_s)
+        _window_max(self._seen_peaks, t, self.breath_hold_s, self.seen_pacer)
+
     def track_breathing(self, t: float, breathing: float | None) -> float | None:
-        """Take in a breathing estimate at ``t``; the highest of the last ``breath_hold_s``."""
+        """Take in a breathing estimate at ``t``; the gates' view of the breathing, /min.
+
+        The highest estimate of the last ``breath_hold_s``, less the fall of
+        :attr:`seen_pacer` from its highest of the same window, never below the latest
+        estimate of the window (``None`` without one).
+        """
         peaks = self._breath_peaks
-        while peaks and peaks[0][0] < t - self.breath_hold_s:
-            peaks.popleft()
-        if breathing is not None:
-            # A monotonic queue: its head is the highest estimate of the window.
-            while peaks and peaks[-1][1] <= breathing:
-                peaks.pop()
-            peaks.append((t, breathing))
-        return self.breath_peak
+        _window_max(peaks, t, self.breath_hold_s, breathing)
+        if not peaks:
+            return None
+        # The queue's tail is the latest estimate of the window, its head the highest.
+        latest, peak = peaks[-1][1], peaks[0][1]
+        seen = self._seen_peaks
+        fall = 0.0 if not seen or self.seen_pacer is None else seen[0][1] - self.seen_pacer
+        return max(latest, peak - fall)
 
     @property
     def breath_peak(self) -> float | None:
@@ -142,3 +180,15 @@ class SignalWatch:
 
     def __repr__(self) -> str:
         return f"<SignalWatch good_since={self.good_since} bad_since={self.bad_since}>"
+
+
+def _window_max(
+    queue: deque[tuple[float, float]], t: float, span: float, value: float | None
+) -> None:
+    """Keep ``queue`` the monotonic queue of the last ``span`` s (its head the highest)."""
+    while queue and queue[0][0] < t - span:
+        queue.popleft()
+    if value is not None:
+        while queue and queue[-1][1] <= value:
+            queue.pop()
+        queue.append((t, value))

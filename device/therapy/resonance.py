@@ -47,6 +47,9 @@ MIN_CYCLES = 3
 MIN_CYCLE_SAMPLES = 6
 #: Stop descending once the two steps after the best swing this share of it or less.
 EARLY_STOP_SHARE = 0.85
+#: A best step at the edge of a session's steps whose neighbour swings within this factor
+#: of it (the swing's noise) is a peak between the two, not a still-rising swing.
+FLAT_TOP = 1.05
 #: Confidence from which sessions pace straight at the estimate.
 CONFIDENT = 0.6
 #: Weight of a session's measurement per session of age (recent sessions weigh more).
@@ -183,6 +186,17 @@ class _Record:
     edge: str = ""
 
 
+def _bounds(record: _Record, rate: float) -> bool:
+    """True when an unbracketed ``record`` agrees with ``rate``: its swing still rose at its
+    slowest (``low``) or fastest (``high``) breathing, and ``rate`` lies beyond it (within
+    a step: a peak found later may lie half way to that edge's neighbour)."""
+    if record.edge == "low":
+        return rate <= record.rate + STEP_BPM
+    if record.edge == "high":
+        return rate >= record.rate - STEP_BPM
+    return False
+
+
 def _vertex(points: list[tuple[float, float]]) -> float | None:
     """The vertex of the parabola through three points (``None`` unless it opens down)."""
     (x0, y0), (x1, y1), (x2, y2) = points
@@ -226,6 +240,16 @@ def session_peak(steps: tuple[StepResult, ...]) -> _Record | None:
         weight, bracketed, edge = 1.0, True, ""
     else:
         at_limit = best.paced_bpm <= RANGE_BPM[0] + 0.01 or best.paced_bpm >= RANGE_BPM[1] - 0.01
+        near = 1 if b == 0 else len(steps) - 2
+        if swings[near] * FLAT_TOP >= swings[b]:
+            # Best at the edge, but its neighbour swings as much within the noise: the peak
+            # lies between the two (the parabola's vertex there, else half way).
+            low, high = sorted((xs[b], xs[near]))
+            vertex = _vertex(points[:3] if b == 0 else points[-3:]) if len(steps) >= 3 else None
+            rate = 0.5 * (low + high) if vertex is None else min(max(vertex, low), high)
+            top = max(swings)
+            weight = 0.0 if top <= 0.0 else min(1.0, (top - min(swings)) / top / 0.05)
+            return _Record(rate, offset, weight, True)
         # A peak at the range's end is as good as any (the pacer goes no further); a
         # descent cut short on a still-rising swing only bounds the rate.
         weight, bracketed = (0.9, True) if at_limit else (0.4, False)
@@ -302,19 +326,27 @@ class ResonanceEstimate:
     def confidence(self) -> float:
         """How sure the estimate is, 0..1: more, more recent and agreeing sessions.
 
-        ``1 - exp(-W / WEIGHT_SCALE)`` of the sessions' decayed weights ``W`` (every
-        measured session supports it), times ``exp(-(s / SPREAD_BPM)^2)`` of the weighted
-        spread ``s`` of the rates behind the estimate.
+        ``1 - exp(-W / WEIGHT_SCALE)`` of the decayed weights ``W`` of the sessions that
+        support it (every peak found, and a descent cut short that bounds the rate where
+        the estimate lies: one whose swing still rose at its slowest rate, below the
+        estimate, contradicts it and supports nothing), times ``exp(-(e / SPREAD_BPM)^2)``
+        of the standard error ``e`` of the weighted mean: the weighted spread of the rates
+        behind it times ``sqrt(sum w^2) / sum w``.
         """
         rate = self.resonance_bpm
         if rate is None:
             return 0.0
         n = len(self._records)
-        support = sum(r.weight * DECAY ** (n - 1 - i) for i, r in enumerate(self._records))
+        support = sum(
+            r.weight * DECAY ** (n - 1 - i)
+            for i, r in enumerate(self._records)
+            if r.bracketed or _bounds(r, rate)
+        )
         weighted = self._weights()
         total = sum(w for _, w in weighted)
         spread = math.sqrt(sum(w * (r.rate - rate) ** 2 for r, w in weighted) / total)
-        return (1.0 - math.exp(-support / WEIGHT_SCALE)) * math.exp(-((spread / SPREAD_BPM) ** 2))
+        error = spread * math.sqrt(sum(w * w for _, w in weighted)) / total
+        return (1.0 - math.exp(-support / WEIGHT_SCALE)) * math.exp(-((error / SPREAD_BPM) ** 2))
 
     # --- the next session -------------------------------------------------------------------
 
