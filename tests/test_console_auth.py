@@ -215,6 +215,46 @@ def test_pin_show_default_and_reset_as_root(tmp_path: Path) -> None:
     assert store.is_default()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_files_root_writes_belong_to_the_service_user_before_they_appear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A power cut right after the rename must not leave a root-owned PIN file that the
+    # service cannot read (seen in the lab): the owner is set on the temporary file.
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 4321, 4321)
+    calls: list[tuple[str, object]] = []
+    real_fchown, real_replace, real_link = os.fchown, os.replace, os.link
+
+    def fchown(fd: int, uid: int, gid: int) -> None:
+        calls.append(("fchown", uid))
+        real_fchown(fd, uid, gid)
+
+    def replace(src: object, dst: object) -> None:
+        calls.append(("replace", Path(str(dst)).name))
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    def link(src: object, dst: object) -> None:
+        calls.append(("link", Path(str(dst)).name))
+        real_link(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fchown", fchown)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "link", link)
+    store = PinStore(state, "machine:abc", scrypt_n=FAST_N)
+    assert store.is_default()
+    assert calls == [
+        ("fchown", 4321),
+        ("link", SECRET_FILE),
+        ("fchown", 4321),
+        ("replace", PIN_FILE),
+    ]
+    for name in (PIN_FILE, SECRET_FILE):
+        st = (state / name).stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (4321, 4321, 0o600)
+
+
 SETPRIV = shutil.which("setpriv")
 
 

@@ -471,4 +471,3 @@ def test_program_devices_pipes_and_long_names_are_errors(tmp_path: Path) -> None
         assert load_program("sleep", [locked]).name == "sleep"  # an unreadable dir is skipped
     finally:
         locked.chmod(0o755)
-

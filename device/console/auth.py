@@ -193,8 +193,12 @@ class PinStore:
     def _write_record(self, record: dict[str, object]) -> None:
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.pin_path, json.dumps(record).encode() + b"\n", mode=0o600)
-            self._match_owner(self.pin_path)
+            atomic_write_bytes(
+                self.pin_path,
+                json.dumps(record).encode() + b"\n",
+                mode=0o600,
+                owner=self._owner(),
+            )
         except StorageError:
             raise
         except OSError as exc:
@@ -225,6 +229,9 @@ class PinStore:
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=self.state_dir)
+            owner = self._owner()
+            if owner is not None:
+                os.fchown(fd, *owner)
             with os.fdopen(fd, "w", encoding="ascii") as f:
                 f.write(secret.hex() + "\n")
                 f.flush()
@@ -240,16 +247,17 @@ class PinStore:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-        self._match_owner(self.secret_path)
         return secret
 
-    def _match_owner(self, path: Path) -> None:
-        # When root writes here (bedside pin ...), the service user must still read the file.
+    def _owner(self) -> tuple[int, int] | None:
+        # When root writes here (bedside pin ...), the service user must still read the file:
+        # it gets the state directory's owner before it appears (see atomic_write_bytes).
         if os.geteuid() != 0:
-            return
+            return None
         st = self.state_dir.stat()
-        if st.st_uid != 0 or st.st_gid != 0:
-            os.chown(path, st.st_uid, st.st_gid)
+        if st.st_uid == 0 and st.st_gid == 0:
+            return None
+        return (st.st_uid, st.st_gid)
 
     def __repr__(self) -> str:
         return f"<PinStore {self.pin_path}>"

@@ -70,11 +70,20 @@ def clean_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    owner: tuple[int, int] | None = None,
+) -> None:
     """Replace ``path`` with ``data`` atomically, with permission bits ``mode``.
 
-    Raises :class:`~device.exc.StorageError` naming the file when anything fails; the old
-    file is then untouched and no temporary file is left behind.
+    ``owner`` (uid, gid) is given to the new file before it replaces the old one, so that a
+    power cut cannot leave the new content with the writer's ownership (a chown after the
+    rename is metadata the card may never get). Raises :class:`~device.exc.StorageError`
+    naming the file when anything fails; the old file is then untouched and no temporary
+    file is left behind.
     """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
@@ -86,6 +95,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
         tmp = name
         try:
             os.fchmod(fd, mode)
+            if owner is not None:
+                os.fchown(fd, *owner)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)

@@ -111,7 +111,9 @@ ARECORD = "arecord -q -D hw:Loopback,1,0 -f S16_LE -c 2 -r 48000 -t raw"
 def audio(lab) -> tuple[bool, dict, str]:
     vm, con = lab.vm, lab.con
     old = main_pid(vm)
-    vm.out("systemctl set-environment LAB_TAP=/run/bedside/lab-tap.raw; systemctl restart bedside")
+    vm.out(
+        "systemctl set-environment LAB_TAP=/run/bedside/lab-tap.raw; systemctl restart bedside", 400
+    )
     try:
         got = sound_after(vm, old, 120)
         if got is None:
@@ -134,7 +136,8 @@ def audio(lab) -> tuple[bool, dict, str]:
         if gaps:
             note.append("first gaps " + json.dumps(gaps[:3]))
         # Three stalls of 300 ms while the card's other side records.
-        vm.out(f"({ARECORD} -d 16 /run/lab-cap2.raw &) ; sleep 2")
+        # Its stdio off the agent's pipes, or the agent waits for the recording to end.
+        vm.out(f"({ARECORD} -d 16 /run/lab-cap2.raw </dev/null >/dev/null 2>&1 &) ; sleep 2")
         counted, stalls = [], []
         for _ in range(3):
             u_before = int(status(con)["underruns"])
@@ -173,7 +176,8 @@ def audio(lab) -> tuple[bool, dict, str]:
         return ok, figs, "; ".join(note)
     finally:
         vm.sh(
-            "systemctl unset-environment LAB_TAP; systemctl restart bedside; rm -f /run/lab-*.raw"
+            "systemctl unset-environment LAB_TAP; systemctl restart bedside; rm -f /run/lab-*.raw",
+            400,
         )
         lab.con.ready(120)
 
@@ -307,7 +311,11 @@ def watchdog(lab) -> tuple[bool, dict, str]:
             plays.append(snd is not None and steady and not failed)
             notes.append(f"{what}: {'plays' if plays[-1] else 'NOT playing steadily'}")
     finally:
-        vm.out("cp -p /root/config.toml.lab /etc/bedside/config.toml; systemctl restart bedside")
+        vm.out(
+            "cp -p /root/config.toml.lab /etc/bedside/config.toml; "
+            "systemctl restart --no-block bedside"
+        )
+        vm.wait_for("systemctl is-active -q bedside", BOOT_BOUND_S)
         if lab.con is not None:
             lab.con.ready(120)
     figs["crash_config_plays"] = all(plays)

@@ -64,7 +64,7 @@ def _restart_and_wait(lab, settle: float) -> str:
     vm = lab.vm
     old = main_pid(vm)
     since = vm.out("date '+%F %T'").strip()
-    vm.out("systemctl restart bedside")
+    vm.out("systemctl restart bedside", 400)
     sound_after(vm, old, 120)
     time.sleep(settle)
     return vm.out(f"journalctl --no-pager -o cat -u bedside --since '{since}'")
@@ -98,7 +98,7 @@ def i2c(lab) -> tuple[bool, dict, str]:
     finally:
         vm.sh("systemctl stop bedside; rmmod i2c-stub")
         _set(vm, "i2c_bus", "1")
-        vm.sh("systemctl start bedside")
+        vm.sh("systemctl start bedside", 400)
         if lab.con is not None:
             lab.con.ready(120)
     figs = {"i2c_probe_ok": all(seen.values()) and len(seen) == 3, "i2c_closed_loop": False}
@@ -145,7 +145,7 @@ def card(lab) -> tuple[bool, dict, str]:
             raise LabError("the USB sound card did not appear")
         _set(vm, "device", '"USB Audio"')
         old = main_pid(vm)
-        vm.out("systemctl restart bedside")
+        vm.out("systemctl restart bedside", 400)
         pid = main_pid(vm)
         deadline = time.monotonic() + 120
         while not _usb_playing(vm, pid) and time.monotonic() < deadline:
@@ -177,7 +177,7 @@ def card(lab) -> tuple[bool, dict, str]:
         notes.append(f"same process throughout {alive}")
     finally:
         _set(vm, "device", '""')
-        vm.sh("systemctl restart bedside")
+        vm.sh("systemctl restart bedside", 400)
         with contextlib.suppress(LabError):
             vm.qmp_cmd("device_del", id="usbcard")
         lab.con.ready(120)

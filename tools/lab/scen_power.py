@@ -160,11 +160,16 @@ class Power:
             if not self.pin:  # the same machine and secret at every boot
                 pin = lab.vm.out("/opt/bedside/venv/bin/bedside pin show-default").split()
                 self.pin = next((w for w in pin if w.isdigit() and len(w) >= 6), "")
-            con.ask(f"AUTH {self.pin}")
+            ok, lines = con.ask(f"AUTH {self.pin}")
+            if not ok:
+                ls = lab.vm.out("ls -ln /var/lib/bedside")
+                self.failures.append(f"AUTH with the default PIN refused: {lines} ({ls})")
             ok, lines = con.ask("ERASE USERDATA")
             token = fields(lines[0]).get("token", "") if ok else ""
             if not token:
-                raise LabError(f"ERASE USERDATA gave no token: {lines}")
+                self.failures.append(f"ERASE USERDATA gave no token: {lines}")
+                lab.down(cut=True)
+                return
             self.erase_cut = set(self.known)
             con.send_raw(f"ERASE USERDATA {token}")
             time.sleep(rng.uniform(0, 0.3))
