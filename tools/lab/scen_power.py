@@ -136,6 +136,17 @@ class Power:
         r = _parse(self.lab.vm.out(STORE, 120))
         self.known.update(r["finished"])
 
+    def login(self) -> None:
+        """The service login with this box's default PIN (as a technician gets it: as root)."""
+        lab = self.lab
+        if not self.pin:  # the same machine and secret at every boot
+            pin = lab.vm.out("/opt/bedside/venv/bin/bedside pin show-default").split()
+            self.pin = next((w for w in pin if w.isdigit() and len(w) >= 6), "")
+        ok, lines = lab.con.ask(f"AUTH {self.pin}", 60)
+        if not ok:
+            ls = lab.vm.out("ls -ln /var/lib/bedside")
+            self.failures.append(f"AUTH with the default PIN refused: {lines} ({ls})")
+
     def act(self, kind: str) -> None:
         """Start what the cut interrupts and SIGKILL QEMU at a random moment in it."""
         lab, rng = self.lab, self.rng
@@ -152,18 +163,13 @@ class Power:
             if sid >= 0:
                 self.cut_session = (sid, elapsed)
         elif kind == "cfgsave":
+            self.login()  # CFG SAVE needs the service login
             con.ask(f"CFG SET audio.volume_db {rng.randint(-30, -13)}")
             con.send_raw("CFG SAVE")
             time.sleep(rng.uniform(0, 0.4))
             lab.down(cut=True)
         elif kind == "erase":
-            if not self.pin:  # the same machine and secret at every boot
-                pin = lab.vm.out("/opt/bedside/venv/bin/bedside pin show-default").split()
-                self.pin = next((w for w in pin if w.isdigit() and len(w) >= 6), "")
-            ok, lines = con.ask(f"AUTH {self.pin}")
-            if not ok:
-                ls = lab.vm.out("ls -ln /var/lib/bedside")
-                self.failures.append(f"AUTH with the default PIN refused: {lines} ({ls})")
+            self.login()
             ok, lines = con.ask("ERASE USERDATA")
             token = fields(lines[0]).get("token", "") if ok else ""
             if not token:
