@@ -54,6 +54,8 @@ class Card:
         self.rate = rate
         #: The card stopped taking frames (its buffer never drains).
         self.hung = False
+        #: Seconds the next :meth:`sleep` oversleeps (the process stopped while it slept).
+        self.stall_s = 0.0
         #: The fewest frames the buffer held right after a write.
         self.low_after_write: int | None = None
         self.queued = 0
@@ -77,8 +79,12 @@ class Card:
         self.queued = max(0, self.queued - frames)
 
     def sleep(self, seconds: float) -> None:
-        """``seconds`` of wall time pass: the card plays that much of what it holds."""
-        self.play(round(seconds * self.rate))
+        """``seconds`` of wall time pass: the card plays that much of what it holds.
+
+        ``stall_s`` more pass at the next sleep: the process was stopped in it (SIGSTOP).
+        """
+        self.play(round((seconds + self.stall_s) * self.rate))
+        self.stall_s = 0.0
 
 
 class FakeStream:

@@ -247,6 +247,20 @@ def test_the_buffer_stays_full_to_within_one_write() -> None:
     assert (sink.underruns, sink.errors) == (0, 0)
 
 
+def test_a_stall_while_waiting_for_room_is_counted_as_an_underrun() -> None:
+    # SIGSTOP lands while the sink sleeps for room (where a full buffer keeps it): the
+    # buffer runs dry in that sleep, and the underrun must be counted all the same.
+    card = Card(capacity=8 * 1024)
+    sink = fake_sink(card, [0.0], buffer_blocks=8)
+    blocks = engine_blocks(30)
+    for b in blocks[:10]:
+        sink.write(b)
+    card.stall_s = 0.3  # longer than the 171 ms buffer
+    for b in blocks[10:]:
+        sink.write(b)
+    assert (sink.underruns, sink.errors, sink.reopens) == (1, 0, 0)
+
+
 def test_a_card_that_stops_playing_is_a_fault_not_a_hang() -> None:
     # A USB card pulled out: its buffer never drains, and Pa_WriteStream would poll for ever.
     card = Card(capacity=4 * 1024)

@@ -209,10 +209,7 @@ class PyAudioSink(BlockSink):
                 return
         stream = self._stream
         try:
-            free = int(stream.get_write_available())
-            if free >= self.capacity_frames > self._free_after_write:
-                # Audio was queued after the last write and all of it is gone: it ran dry.
-                self._underruns += 1
+            free = self._free(stream)
             self._wait_for_room(stream, free, min(frames, self.capacity_frames))
             # Never exception_on_underflow=True: PyAudio closes the stream when it raises.
             stream.write(data, frames, exception_on_underflow=False)
@@ -226,13 +223,22 @@ class PyAudioSink(BlockSink):
             return
         self._delivered()
 
+    def _free(self, stream: Any) -> int:
+        """Frames that fit now; counts an underrun when the buffer ran dry since the last write."""
+        free = int(stream.get_write_available())
+        if free >= self.capacity_frames > self._free_after_write:
+            # Audio was queued after the last write and all of it is gone: it ran dry.
+            self._underruns += 1
+            self._free_after_write = free  # once per dry spell
+        return free
+
     def _wait_for_room(self, stream: Any, free: int, frames: int) -> None:
         """Sleep until ``frames`` fit (``free`` fit now); raises on a card that stopped."""
         still_s = 0.0
         while free < frames:
             step = max((frames - free) / self.sample_rate, 0.001)
-            self._sleep(step)
-            now_free = int(stream.get_write_available())
+            self._sleep(step)  # a stall here (the process stopped) is seen by _free
+            now_free = self._free(stream)
             still_s = 0.0 if now_free > free else still_s + step
             if still_s >= STALL_S:
                 raise AudioDeviceError(
