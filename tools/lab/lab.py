@@ -7,6 +7,7 @@ scenario as it goes; the last line on stdout is one JSON object with every figur
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -74,7 +75,9 @@ def log(msg: str) -> None:
 
 
 def usage() -> str:
-    lines = ["usage: tools/lab/run [SCENARIO...]   (none: all of them)", "", "scenarios:"]
+    lines = ["usage: tools/lab/run [SCENARIO...]   (none: all of them)"]
+    lines += ["       tools/lab/run --prepare       (only build the cached image and wheels)"]
+    lines += ["", "scenarios:"]
     lines += [f"  {n:<10} {what}" for n, what, _ in SCENARIOS]
     lines += ["", "Bounds, figures and how it works: docs/lab.md"]
     return "\n".join(lines)
@@ -153,6 +156,8 @@ def start_main(lab: Lab) -> None:
         raise LabError("the main boot: bedside.service is not up and answering")
 
 
+#: Run directories kept in the cache (the newest; older ones are removed at a run's start).
+KEEP_RUNS = 3
 #: Scenarios of the main boot that run alone: real-time sound and the card's timing.
 ALONE = ("boot", "audio", "card")
 
@@ -184,6 +189,8 @@ def run(names: list[str]) -> int:
     runs.mkdir(parents=True, exist_ok=True)
     rundir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
     log(f"run directory {rundir}")
+    for old in sorted(runs.iterdir())[:-KEEP_RUNS]:  # each holds ~1 GB of disks
+        shutil.rmtree(old, ignore_errors=True)
     disk, data = build.run_disks(img, wheels, rundir)
     install(Lab(img, disk, rundir), data)
     # The installed disk is never written again: the main boots and the power cuts each
@@ -234,6 +241,14 @@ def run(names: list[str]) -> int:
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(usage())
+        return 0
+    if argv == ["--prepare"]:  # the cached parts only (CI runs this beside the tests)
+        try:
+            build.image(log)
+            build.wheelhouse(log)
+        except LabError as exc:
+            print(f"tools/lab/run: {exc}", file=sys.stderr)
+            return 1
         return 0
     known = [n for n, _, _ in SCENARIOS]
     unknown = [a for a in argv if a not in known]
