@@ -325,3 +325,24 @@ def run_server(
             return [x for x in lines if x]
         time.sleep(0.0005)
     raise AssertionError(f"no {finals} replies: {bytes(port.sent[-500:])!r}")
+
+
+class Hold:
+    """Wraps a function so that each call first waits for ``gate``, noting its thread.
+
+    The wait is bounded (10 s): a call made on the loop stalls the loop, not the test.
+    """
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn``, held at the gate."""
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.threads.append(threading.current_thread())
+            self.gate.wait(10.0)
+            return fn(*args, **kwargs)
+
+        return held

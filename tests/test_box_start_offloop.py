@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_doubles import MemoryPort, is_final
+from console_doubles import Hold, MemoryPort, is_final
 
 import device.therapy.program as program_module
 from device.app import Box, RunOptions
@@ -36,22 +36,6 @@ from device.therapy.resonance import PREFERENCE_PREFIX
 HOLD_BLOCKS = 25
 #: Wall-time bound of one driven run, s (a safety net: a run normally ends in about 2 s).
 WALL_LIMIT_S = 30.0
-
-
-class Hold:
-    """Wraps a function so that each call first waits for ``gate``, noting its thread."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.threads: list[threading.Thread] = []
-
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def held(*args: Any, **kwargs: Any) -> Any:
-            self.threads.append(threading.current_thread())
-            self.gate.wait(10.0)  # bounded: a read on the loop stalls the loop, not the test
-            return fn(*args, **kwargs)
-
-        return held
 
 
 @pytest.fixture

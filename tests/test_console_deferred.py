@@ -14,12 +14,12 @@ import io
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_doubles import FakeBox, MemoryPort, answer, is_final
+from console_doubles import FakeBox, Hold, MemoryPort, answer, is_final
 
 import device.box.live_config as live_config
 import device.therapy.program as program_module
@@ -34,22 +34,6 @@ from device.store.sessions import Store
 
 #: Console polls (20 ms of loop time each) the disk part is held for.
 HOLD_POLLS = 30
-
-
-class Hold:
-    """Wraps a function so that each call first waits for ``gate``, noting its thread."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.threads: list[threading.Thread] = []
-
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def held(*args: Any, **kwargs: Any) -> Any:
-            self.threads.append(threading.current_thread())
-            self.gate.wait(5.0)  # a bounded wait: an inline call stalls the loop, not the test
-            return fn(*args, **kwargs)
-
-        return held
 
 
 @pytest.fixture

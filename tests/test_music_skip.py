@@ -35,12 +35,11 @@ SKIP_S = 5.0
 TOTAL_S = SKIP_S + XFADE_S + 4.0
 
 
-def skip_run(lib: Path, state: Path) -> tuple[np.ndarray, list[object], float, MusicPlayer]:
-    """Play ``lib``'s music, skip at SKIP_S; return (output (n, 2), track per block, the
-    time the crossfade starts (the first segment edge after the skip), the player)."""
+def music_only(lib: Path, state: Path, seed: int) -> tuple[MusicPlayer, Engine]:
+    """``lib`` scanned, its player's voice alone in an engine, at full music level, faded in."""
     with MusicIndex.in_state_dir(state) as index:
         scan(index, lib)
-    player = MusicPlayer.open(lib, state, RATE, TrackChooser(seed=3))
+    player = MusicPlayer.open(lib, state, RATE, TrackChooser(seed=seed))
     engine = Engine(sample_rate=RATE, block_frames=BLOCK, volume_db=-6.0, cap_dbfs=0.0)
     engine.add_voice(player.voice)
     engine.set_targets(
@@ -51,6 +50,13 @@ def skip_run(lib: Path, state: Path) -> tuple[np.ndarray, list[object], float, M
         immediate=True,
     )  # fmt: skip
     engine.fade_in(0.0)
+    return player, engine
+
+
+def skip_run(lib: Path, state: Path) -> tuple[np.ndarray, list[object], float, MusicPlayer]:
+    """Play ``lib``'s music, skip at SKIP_S; return (output (n, 2), track per block, the
+    time the crossfade starts (the first segment edge after the skip), the player)."""
+    player, engine = music_only(lib, state, seed=3)
     out, tracks = [], []
     b, seg = engine.block_frames, engine.segment_frames
     skip_block = round(SKIP_S * RATE / b)
@@ -145,19 +151,7 @@ def test_a_skip_during_a_crossfade_waits_for_it_then_crossfades_again(
     lib.mkdir()
     for i, name in enumerate(("a.flac", "b.flac", "c.flac")):
         write(lib / name, sine(300.0 + 75.0 * i, 40.0))
-    with MusicIndex.in_state_dir(tmp_path / "state") as index:
-        scan(index, lib)
-    player = MusicPlayer.open(lib, tmp_path / "state", RATE, TrackChooser(seed=4))
-    engine = Engine(sample_rate=RATE, block_frames=BLOCK, volume_db=-6.0, cap_dbfs=0.0)
-    engine.add_voice(player.voice)
-    engine.set_targets(
-        SoundTargets(
-            tones_db=OFF_DB, pad_db=OFF_DB, noise_db=OFF_DB, pacer_bpm=None,
-            entrain_kind="none", music_db=0.0, music_crossfade_s=XFADE_S,
-        ),
-        immediate=True,
-    )  # fmt: skip
-    engine.fade_in(0.0)
+    player, engine = music_only(lib, tmp_path / "state", seed=4)
     presses = {round(when_s * RATE / BLOCK), round((when_s + 2.0) * RATE / BLOCK)}
     out = []
     for i in range(round((when_s + 3 * XFADE_S) * RATE / BLOCK)):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import random
+import sys
 import threading
 import time
+from pathlib import Path
 
 import serial
 from vm import LabError
 
-from device.console.commands import COMMANDS
-from device.console.protocol import parse_request
+# The burst is the one the pty tests write (tests/console_burst_lines.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from console_burst_lines import burst_lines, in_order
 
 
 class Console:
@@ -97,24 +99,6 @@ def status(con: Console) -> dict[str, str]:
     return fields(lines[0])
 
 
-#: The words of issue 16 item 15's burst.
-BURST_WORDS = ("PING", "STATUS?", "ID?", "VOL?", "HELP", "FOO", "PROG?", "SENSOR?", "CFG?", "X")
-
-
-def burst_lines(n: int = 2000, seed: int = 7) -> list[str]:
-    """The issue's burst: a word and up to four of ``abc123 ?`` appended (``Random(7)``)."""
-    rng = random.Random(seed)
-    return [
-        rng.choice(BURST_WORDS) + "".join(rng.choice("abc123 ?") for _ in range(rng.randint(0, 4)))
-        for _ in range(n)
-    ]
-
-
-def _unknown(line: str) -> bool:
-    words = tuple(w.upper() for w in parse_request(line).words)
-    return not any(words[: len(c.words)] == c.words for c in COMMANDS)
-
-
 def burst(con: Console, quiet_s: float = 10.0, write_s: float = 120.0) -> tuple[bool, str]:
     """Write the whole burst before reading a byte, then read until the port is quiet.
 
@@ -148,14 +132,9 @@ def burst(con: Console, quiet_s: float = 10.0, write_s: float = 120.0) -> tuple[
     took = last - t0
     text = got.decode("ascii", errors="replace").split("\r\n")
     finals = [x for x in text if x == "OK" or x.startswith(("OK ", "ERR "))]
-    errs = [x for x in finals if x.startswith("ERR 1 unknown command '")]
-    want = [x for x in lines if _unknown(x)]
-    in_order = len(errs) == len(want) and all(
-        " ".join(line.split()).upper().startswith(reply.split("'")[1].rstrip(".").upper())
-        for reply, line in zip(errs, want, strict=True)
-    )
-    ok = len(finals) == len(lines) and in_order
+    ordered = in_order(lines, finals)
+    ok = len(finals) == len(lines) and ordered
     return ok, (
         f"burst of {len(lines)} lines ({len(data)} bytes): {len(finals)} final replies, "
-        f"unknown-command errors in order {in_order}, {len(got)} bytes back in {took:.1f} s"
+        f"unknown-command errors in order {ordered}, {len(got)} bytes back in {took:.1f} s"
     )
