@@ -281,13 +281,14 @@ def watchdog(lab) -> tuple[bool, dict, str]:
     pid, n0 = main_pid(vm), restarts(vm)
     if pid <= 0:
         return False, {}, "bedside.service has no main process to hang"
+    since = vm.out("date +%s").strip()
     hang = vm.sh(f"kill -STOP {pid}")["mono"]
     got = sound_after(vm, pid, WATCHDOG_BOUND_S)
     figs: dict[str, object] = {}
     notes = []
     if got is not None:
         figs["watchdog_restart_s"] = round(got[0] - hang, 1)
-    j = vm.journal()
+    j = vm.journal(extra=f"--since @{int(since) - 1}")
     killed = "watchdog timeout" in j.lower()
     notes.append(f"restarts {n0}->{restarts(vm)}, journal watchdog line {killed}")
     ok = got is not None and killed
