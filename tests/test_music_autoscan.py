@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -13,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from console_doubles import answer
+from test_console_music import console_for
+from test_music_run_e2e import TONES, run_box, tone_prominence_db, write_tracks
 
+from device.app import Box, RunOptions
 from device.box.music_scan import MusicScan, scan_command
+from device.config import Config
 from device.store.music_index import MusicIndex, Track
 from device.therapy.music_player import MusicPlayer
 from device.therapy.track_choice import TrackChooser
-from tests.test_music_run_e2e import TONES, tone_prominence_db, write_tracks
-from tests.test_run_e2e import run_box
 
 RATE = 48000
 
@@ -178,3 +182,24 @@ def test_my_music_without_any_track_plays_its_sound_and_says_why(tmp_path, bedsi
     with wave.open(str(out)) as w:
         data = np.frombuffer(w.readframes(w.getnframes()), "<i2")
     assert np.sqrt(np.mean(data[len(data) // 2 :].astype(np.float64) ** 2)) > 30.0  # it sounds
+
+
+def test_music_scan_on_the_console_finds_tracks_copied_in_while_the_box_runs(tmp_path):
+    music, state = tmp_path / "music", tmp_path / "state"
+    music.mkdir()
+    cfg = Config.defaults().with_value("service.auto_start", False)
+    cfg = cfg.with_value("music.dir", str(music))
+    opts = RunOptions(sim=True, audio="null", speed=None, status="none", state_dir=str(state))
+    with Box(cfg, opts, status_out=io.StringIO()) as box:
+        scan = box.parts.music_scan
+        assert scan is not None and scan.finished == 1  # the start scan (empty folder)
+        console = console_for(box, tmp_path)
+        assert list(answer(console, "MUSIC LIST").lines) == []
+        music.rmdir()
+        tone_folder(music)
+        reply = answer(console, "MUSIC SCAN")
+        assert reply.code == 0 and list(reply.lines) == [f"scanning={music}"]
+        assert answer(console, "MUSIC SCAN").code == 4  # one at a time
+        wait_for(scan, 2)  # what the store task does, once a second
+        assert len(list(answer(console, "MUSIC LIST").lines)) == 3
+        assert scan.last == {"tracks": 3, "new": 3, "unreadable": 0}

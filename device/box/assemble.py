@@ -196,6 +196,22 @@ def music_of(parts: Parts) -> MusicPlayer:
     return parts.music
 
 
+def rescan_music(parts: Parts) -> dict[str, object]:
+    """``MUSIC SCAN``: scan the music folder again in a child; the loop never waits for it.
+
+    :raises StateError: the box has no music, or a scan is running.
+    """
+    music = music_of(parts)
+    if parts.music_scan is None:  # the folder was missing at start (a USB stick put in since)
+        assert parts.state_dir is not None  # a player exists only with a state directory
+        parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+    if parts.music_scan.running:
+        raise StateError(f"a scan of {music.folder} is running")
+    if not parts.music_scan.start():
+        raise StateError(f"the scan of {music.folder} cannot start (see the log)")
+    return {"scanning": music.folder}
+
+
 def _pulse(
     s: BoxSettings, opts: RunOptions, now: Callable[[], float], seed: int
 ) -> tuple[SimRig | None, PulseInput, bool]:

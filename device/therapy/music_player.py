@@ -23,6 +23,7 @@ from pathlib import Path
 from device.dsp.music_feed import Cue, MusicFeed
 from device.dsp.music_voice import MusicVoice
 from device.dsp.targets import OFF_DB, SoundTargets
+from device.exc import StateError
 from device.store.music_index import MusicIndex, Track
 from device.therapy.track_choice import Candidate, TrackChooser, track_reward
 
@@ -137,10 +138,13 @@ class MusicPlayer:
         ]
 
     def play(self, n: int) -> dict[str, object]:
-        """``MUSIC PLAY n``: crossfade to track ``n`` (1-based); SettingError when there is none."""
+        """``MUSIC PLAY n``: crossfade to track ``n`` (1-based).
+
+        :raises StateError: no track is indexed. :raises ValueError: no track ``n``.
+        """
         tracks = self._tracks
         if not tracks:
-            raise ValueError(f"no track to play: nothing indexed in {self.folder or 'the folder'}")
+            raise StateError(f"no track to play: nothing indexed in {self.folder or 'the folder'}")
         if not 1 <= n <= len(tracks):
             raise ValueError(f"no track {n}: MUSIC LIST numbers the {len(tracks)} tracks from 1")
         t = tracks[n - 1]
