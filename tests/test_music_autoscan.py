@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 from console_doubles import answer
 from test_console_music import console_for
-from test_music_run_e2e import TONES, run_box, tone_prominence_db, write_tracks
+from test_music_run_e2e import TONES, run_box, steady_tracks, tone_prominence_db, write_tracks
 
 from device.app import Box, RunOptions
 from device.box.music_scan import MusicScan, scan_command
@@ -152,8 +152,7 @@ def test_my_music_plays_a_folder_that_was_never_scanned(tmp_path, bedside_cmd, c
     assert "music: 3 tracks indexed (3 new, 0 unreadable)" in proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert {ln["track"] for ln in lines if ln.get("track")} <= set(TONES)
-    # the tracks that played well inside the analysed stretch (past a crossfade at its start)
-    names = {ln["track"] for ln in lines if ln.get("track") and 26 <= float(ln["t"]) <= 50}
+    names = steady_tracks(lines)
     assert names, lines
     with wave.open(str(out)) as w:
         rate = w.getframerate()
