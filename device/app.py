@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from device.box.api import BoxApi, OffLoop
-from device.box.assemble import assemble, build_console, close_parts, music_of
+from device.box.assemble import assemble, build_console, close_parts, music_of, rescan_music
 from device.box.health import Health
 from device.box.live_config import LiveConfig
 from device.box.options import RunOptions
@@ -246,6 +246,10 @@ class Box:
     def music_play(self, n: int) -> dict[str, object]:
         """``MUSIC PLAY n``: crossfade to track ``n``. :raises ValueError: no such track."""
         return music_of(self.parts).play(n)
+
+    def music_scan(self) -> dict[str, object]:
+        """``MUSIC SCAN``: rescan the music folder in a child (the tracks arrive when done)."""
+        return rescan_music(self.parts)
 
     def erase_userdata(self) -> OffLoop[dict[str, int]]:
         """Erase every session, row, event, rating and learned preference (off the loop).

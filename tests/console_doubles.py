@@ -196,13 +196,16 @@ class FakeBox:
         if not self.playing:
             raise StateError("no session is playing")
 
-    #: The fake's music library (``MUSIC LIST``); empty: no indexed music.
+    #: The fake's music library (``MUSIC LIST``); empty: nothing indexed yet.
     tracks: tuple[str, ...] = ("rain.flac", "harbour.ogg")
     track_n: int | None = None
+    #: False: the box has no music at all (no state directory), as the real one answers.
+    has_music: bool = True
+    scanning: bool = False
 
     def _music(self) -> None:
-        if not self.tracks:
-            raise StateError("no music: the music folder has no indexed track (bedside music scan)")
+        if not self.has_music:
+            raise StateError("no music: the box has no state directory for the music index")
 
     def music_describe(self) -> dict[str, object]:
         self._call("music_describe")
@@ -218,12 +221,22 @@ class FakeBox:
     def music_play(self, n: int) -> dict[str, object]:
         self._call("music_play", n)
         self._music()
+        if not self.tracks:
+            raise StateError("no track to play: nothing indexed in the folder")
         if not 1 <= n <= len(self.tracks):
             raise ValueError(
                 f"no track {n}: MUSIC LIST numbers the {len(self.tracks)} tracks from 1"
             )
         self.track_n = n
         return {"n": n, "name": self.tracks[n - 1]}
+
+    def music_scan(self) -> dict[str, object]:
+        self._call("music_scan")
+        self._music()
+        if self.scanning:
+            raise StateError("a scan of /music is running")
+        self.scanning = True
+        return {"scanning": "/music"}
 
     def erase_userdata(self) -> OffLoop[dict[str, int]]:
         self._call("erase_userdata")

@@ -53,14 +53,18 @@ def test_music_list_play_and_describe_on_the_real_box(music_box: Box, tmp_path: 
     assert music_box.status()["track"] is None  # nothing plays before a session
 
 
-def test_a_box_without_music_answers_err_4(tmp_path: Path) -> None:
+def test_a_box_with_no_track_yet_says_none_and_refuses_to_play(tmp_path: Path) -> None:
     cfg = Config.defaults().with_value("service.auto_start", False)
     cfg = cfg.with_value("music.dir", str(tmp_path / "none"))
     opts = RunOptions(sim=True, audio="null", speed=None, status="none")
     with Box(cfg, opts, status_out=io.StringIO()) as box:
         console = console_for(box, tmp_path)
-        for line in ("MUSIC?", "MUSIC LIST", "MUSIC PLAY 1"):
-            assert answer(console, line).code == 4, line
+        idle = answer(console, "MUSIC?")
+        assert idle.code == 0 and "track=none" in " ".join(idle.lines)
+        assert "tracks=0" in " ".join(idle.lines)
+        listing = answer(console, "MUSIC LIST")
+        assert listing.code == 0 and list(listing.lines) == []
+        assert answer(console, "MUSIC PLAY 1").code == 4
         assert box.status()["track"] is None
 
 
@@ -75,3 +79,7 @@ def test_music_commands_on_the_fake_box(tmp_path: Path) -> None:
     assert "track=harbour.ogg" in " ".join(answer(console, "MUSIC?").lines)
     assert answer(console, "MUSIC PLAY 3").code == 2
     assert any("MUSIC PLAY" in ln for ln in answer(console, "HELP MUSIC").lines)
+    assert list(answer(console, "MUSIC SCAN").lines) == ["scanning=/music"]
+    assert answer(console, "MUSIC SCAN").code == 4  # one scan at a time
+    box.has_music = False
+    assert answer(console, "MUSIC SCAN").code == 4

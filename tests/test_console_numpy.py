@@ -153,6 +153,9 @@ class NumpyBox:
     def music_play(self, n: int) -> dict[str, object]:
         return {"n": np.int64(n), "name": "rain.flac"}
 
+    def music_scan(self) -> dict[str, object]:
+        return {"scanning": "/music", "tracks": np.int64(3)}
+
     def erase_userdata(self) -> OffLoop[dict[str, object]]:
         return OffLoop(lambda: {"sessions": np.int64(2)})
 
@@ -188,6 +191,7 @@ LINES = [
     "MUSIC?",
     "MUSIC LIST",
     "MUSIC PLAY 1",
+    "MUSIC SCAN",
     "ERASE USERDATA",
     "RESTART",
     "ERR?",

@@ -43,6 +43,16 @@ def indexed_library(
     return music, state
 
 
+def steady_tracks(lines: list[dict[str, object]]) -> set[str]:
+    """The tracks the status names at 26-50 s: each plays for long inside the analysed 20-60 s.
+
+    A track named only at the stretch's edges (in a crossfade at its start, or begun near its
+    end) may sound for a few seconds only; the decoder thread's timing against a virtual clock
+    moves a track change by a few seconds from run to run.
+    """
+    return {str(ln["track"]) for ln in lines if ln.get("track") and 26 <= float(ln["t"]) <= 50}  # type: ignore[arg-type]
+
+
 def tone_prominence_db(x: np.ndarray, rate: int, hz: float) -> float:
     """Power in the bins at ``hz`` over the median of the 0.8-1.2 x ``hz`` band, dB."""
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
@@ -83,8 +93,9 @@ def test_my_music_plays_the_indexed_tracks(tmp_path, bedside_cmd, cli_env):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
-    names = {ln["track"] for ln in lines if ln.get("track")}
-    assert names and names <= set(TONES), names
+    assert {ln["track"] for ln in lines if ln.get("track")} <= set(TONES)
+    names = steady_tracks(lines)
+    assert names, lines
     assert all("track_tempo_bpm" in ln for ln in lines)
     with wave.open(str(out)) as w:
         rate = w.getframerate()

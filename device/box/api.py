@@ -128,6 +128,10 @@ class BoxApi(Protocol):
     def music_play(self, n: int) -> dict[str, object]:
         """``MUSIC PLAY n``: crossfade to track ``n`` (``ValueError``: no such track)."""
 
+    def music_scan(self) -> dict[str, object]:
+        """``MUSIC SCAN``: index the music folder again in a child process, not waiting for it
+        (``StateError``: no music, or a scan is running)."""
+
     def erase_userdata(self) -> OffLoop[dict[str, int]]:
         """Erase every personal record; the counts erased (``StateError`` while playing)."""
 

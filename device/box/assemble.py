@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from device.box.controls import Controls
 from device.box.heart_feed import HeartFeed, PulseInput
+from device.box.music_scan import MusicScan
 from device.box.options import RunOptions
 from device.box.settings import BoxSettings
 from device.box.systemd import Notifier
@@ -65,8 +66,11 @@ class Parts:
     controls: Controls | None
     #: A sensor is configured, so its absence is a fault.
     sensor_expected: bool
-    #: The listener's music (``None``: no folder, no indexed track or no state directory).
+    #: The listener's music (``None``: no state directory or an unreadable index); it may
+    #: have no track yet (silence until its scan indexes some).
     music: MusicPlayer | None = None
+    #: The box's own scan of the music folder (``None``: no music or no such folder).
+    music_scan: MusicScan | None = None
 
 
 def sink_spec(settings: BoxSettings, opts: RunOptions) -> str:
@@ -116,6 +120,7 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     state_dir, scratch = _state_dir(s, opts)
     recorder = _recorder(s, state_dir, clock.now, emit)
     music = _music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
+    music_scan = _music_scan(music, state_dir, wait=not sink.paces)
     return Parts(
         settings=s,
         engine=engine,
@@ -132,6 +137,7 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
         controls=_controls(s, opts, clock.now),
         sensor_expected=expected,
         music=music,
+        music_scan=music_scan,
     )
 
 
@@ -159,19 +165,51 @@ def _music(
     except (StorageError, OSError) as exc:
         log.warning("no music: the music index cannot be read (%s)", exc)
         return None
-    if not player.listing():
-        log.info("no music: no indexed track in %s (bedside music scan indexes it)", music_dir)
-        player.close()
-        return None
     engine.add_voice(player.voice)
     return player
 
 
+def _music_scan(
+    music: MusicPlayer | None, state_dir: Path | None, *, wait: bool
+) -> MusicScan | None:
+    """Start the box's scan of the music folder in a child (see :mod:`device.box.music_scan`).
+
+    A virtual-clock box (``wait``) waits for the scan here, before its loop starts, so its
+    sessions play the new tracks and a run repeats exactly; a real-time box never waits: its
+    loop polls the child (:meth:`MusicScan.poll`) and the tracks arrive when it is done.
+    """
+    if music is None or state_dir is None:
+        return None
+    if not os.path.isdir(music.folder):
+        log.info("no music: the music folder %s does not exist", music.folder)
+        return None
+    scan = MusicScan(music.folder, state_dir, music.set_tracks)
+    if scan.start() and wait:
+        scan.wait()
+    return scan
+
+
 def music_of(parts: Parts) -> MusicPlayer:
-    """The box's music player. :raises StateError: the box has no indexed music."""
+    """The box's music player. :raises StateError: the box has no music (no state directory)."""
     if parts.music is None:
-        raise StateError("no music: the music folder has no indexed track (bedside music scan)")
+        raise StateError("no music: the box has no state directory for the music index")
     return parts.music
+
+
+def rescan_music(parts: Parts) -> dict[str, object]:
+    """``MUSIC SCAN``: scan the music folder again in a child; the loop never waits for it.
+
+    :raises StateError: the box has no music, or a scan is running.
+    """
+    music = music_of(parts)
+    if parts.music_scan is None:  # the folder was missing at start (a USB stick put in since)
+        assert parts.state_dir is not None  # a player exists only with a state directory
+        parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+    if parts.music_scan.running:
+        raise StateError(f"a scan of {music.folder} is running")
+    if not parts.music_scan.start():
+        raise StateError(f"the scan of {music.folder} cannot start (see the log)")
+    return {"scanning": music.folder}
 
 
 def _pulse(
@@ -277,6 +315,7 @@ def close_parts(parts: Parts, console: ConsoleServer | None) -> None:
         ("controls", None if p.controls is None else p.controls.close),
         ("console", None if console is None else console.close),
         ("sensor", p.heart.close),
+        ("music scan", None if p.music_scan is None else p.music_scan.close),
         ("music", None if p.music is None else p.music.close),
         ("sink", p.sink.close),
         ("store", p.recorder.close),

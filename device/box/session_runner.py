@@ -26,7 +26,7 @@ from device.dsp.engine import Engine
 from device.dsp.targets import OFF_DB, SoundTargets
 from device.exc import StateError
 from device.store.recorder import Recorder
-from device.therapy.music_player import MusicPlayer
+from device.therapy.music_player import MusicPlayer, stand_in
 from device.therapy.program import Program, list_programs
 from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
 from device.therapy.session import TherapySession
@@ -252,7 +252,7 @@ class SessionRunner:
         session = self.session
         if session is not None and self.state in ON_AIR:
             st = now - self.t0
-            self.targets = session.update(st, heart)
+            self.targets = stand_in(session.update(st, heart), self.music)
             self.engine.set_targets(self.targets)
             self._tick_music(st, THERAPY_PERIOD_S, heart.hr_bpm, heart.coherence)
             if self.state == State.PLAYING and st >= session.program.body_s:

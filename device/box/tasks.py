@@ -140,6 +140,8 @@ class BoxTasks:
     def _store(self, deadline: float) -> float:
         self.parts.recorder.tick(self.parts.settings.store.retention_days)
         self.health.show(self.parts.controls, deadline)
+        if self.parts.music_scan is not None:
+            self.parts.music_scan.poll()  # non-blocking; the result loads on a worker thread
         return deadline + 1.0
 
     def _controls(self, deadline: float) -> float:

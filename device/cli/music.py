@@ -9,7 +9,9 @@ skipped. On a terminal a progress line counts the files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,14 @@ def register(subparsers: Any) -> None:
     s.add_argument("--json", action="store_true", help="one JSON object per track")
     s.add_argument("--state-dir", metavar="DIR", help="state directory (default: config)")
     s.add_argument("--config", metavar="FILE", help="configuration file to take defaults from")
+    s.add_argument(
+        "--summary",
+        action="store_true",
+        help='only one JSON line: {"tracks": N, "new": M, "unreadable": K} (the box uses it)',
+    )
+    s.add_argument(
+        "--idle", action="store_true", help="run at idle CPU priority (the box's own scans)"
+    )
     s.set_defaults(func=_scan)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -31,6 +41,18 @@ def register(subparsers: Any) -> None:
 def _usage(p: argparse.ArgumentParser) -> int:
     p.print_help(sys.stderr)
     return 2
+
+
+def lower_priority() -> None:
+    """Make the calling process idle-priority: ``SCHED_IDLE`` where Linux has it, nice 19.
+
+    The box runs at ``SCHED_FIFO`` (systemd/bedside.service), which a child inherits; moving
+    down needs no privilege, so it works under ``NoNewPrivileges``.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -42,9 +64,14 @@ def _scan(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
     folder = Path(args.dir or str(cfg.music.dir))  # type: ignore[union-attr]
     state = Path(args.state_dir or str(cfg.store.state_dir))  # type: ignore[union-attr]
-    tty = sys.stderr.isatty()
+    if args.idle:
+        lower_priority()
+    tty = sys.stderr.isatty() and not args.summary
+    new: set[Path] = set()
 
     def progress(done: int, total: int, path: Path, measured: bool) -> None:
+        if measured:
+            new.add(path)
         if tty:
             name = path.name if len(path.name) <= 40 else path.name[:37] + "..."
             print(f"\rscanning {done}/{total} {name:<40}", end="", file=sys.stderr, flush=True)
@@ -53,10 +80,14 @@ def _scan(args: argparse.Namespace) -> int:
         tracks = scan(index, folder, progress)
     if tty and tracks:
         print(file=sys.stderr)
-    bad = 0
+    bad = sum(t.error is not None for t in tracks)
+    if args.summary:
+        fresh = sum(Path(t.path) in new and t.error is None for t in tracks)
+        summary = {"tracks": len(tracks) - bad, "new": fresh, "unreadable": bad}
+        print(json.dumps(summary))
+        return 0
     for t in tracks:
         if t.error is not None:
-            bad += 1
             print(f"bedside: skipped: {t.error}", file=sys.stderr)
         if args.json:
             print(json.dumps(t.to_json()))

@@ -358,6 +358,7 @@ COMMANDS: tuple[Command, ...] = (
     _c("MUSIC?", "", "The track playing: name, number, tempo, position.", music.music),
     _c("MUSIC LIST", "", "The listener's playable tracks, numbered from 1.", music.music_list),
     _c("MUSIC PLAY", "<N>", "Crossfade to track N of MUSIC LIST.", music.music_play),
+    _c("MUSIC SCAN", "", "Index the music folder again, in the background.", music.music_scan),
     _c("AUTH", "<PIN>", "Log in for service commands (ends after 10 min idle).", svc.auth),
     _c("LOGOUT", "", "End the service login.", svc.logout),
     _c("PIN SET", "<NEW>", "Change the service PIN (6-12 digits).", svc.pin_set, True),

@@ -1,9 +1,9 @@
-"""Console commands for the listener's music: MUSIC?, MUSIC LIST, MUSIC PLAY.
+"""Console commands for the listener's music: MUSIC?, MUSIC LIST, MUSIC PLAY, MUSIC SCAN.
 
 Handlers take the :class:`~device.console.commands.Console`, the arguments after the
 command's words and the loop time, and return a :class:`~device.console.protocol.Reply`.
-A box without indexed music answers ``ERR 4``; a track number that is not in the list
-(or not a number) answers ``ERR 2``.
+A box without music (no state directory) answers ``ERR 4``, as ``MUSIC PLAY`` does while no
+track is indexed; a track number that is not in the list (or not a number) answers ``ERR 2``.
 """
 
 from __future__ import annotations
@@ -35,3 +35,9 @@ def music_play(c: Console, args: list[str], now: float) -> Reply:
     if not text.isdigit():
         raise ValueError(f"MUSIC PLAY takes a track number from MUSIC LIST, not {text!r}")
     return Reply.data(c.box.music_play(int(text)))
+
+
+def music_scan(c: Console, args: list[str], now: float) -> Reply:
+    """``MUSIC SCAN``: index the music folder again (in the background; ``MUSIC LIST`` after)."""
+    expect_args(args, 0, 0, "MUSIC SCAN")
+    return Reply.data(c.box.music_scan())

@@ -6,20 +6,31 @@ control tick and :meth:`MusicPlayer.close` at the end. The console's ``MUSIC?``,
 ``MUSIC LIST`` and ``MUSIC PLAY n`` and the like/skip buttons call :meth:`describe`,
 :meth:`listing`, :meth:`play`, :meth:`like` and :meth:`skip`; the status line takes
 :meth:`status_fields`. Everything here runs on the control side or the decoder thread, never
-in the audio path. Tracks come from the music index (``bedside music scan``); files not in it
-yet are not played (scanning decodes every file and belongs in a worker or that command).
+in the audio path. Tracks come from the music index: ``bedside music scan`` or the box's own
+scan at start (:mod:`device.box.music_scan`, a child process), whose tracks arrive through
+:meth:`set_tracks`. A player may start with no track at all: its voice plays silence and
+``MUSIC?`` says ``track: None`` until tracks are indexed.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from device.dsp.music_feed import Cue, MusicFeed
 from device.dsp.music_voice import MusicVoice
+from device.dsp.targets import OFF_DB, SoundTargets
+from device.exc import StateError
 from device.store.music_index import MusicIndex, Track
 from device.therapy.track_choice import Candidate, TrackChooser, track_reward
+
+log = logging.getLogger(__name__)
+
+#: The pad's usual level, dB: where it stands in for missing music.
+_PAD_DB = SoundTargets().pad_db
 
 #: A track must play this long before the heart's response is credited to it, seconds.
 MIN_CREDIT_S = 60.0
@@ -28,8 +39,13 @@ MIN_CREDIT_S = 60.0
 class MusicPlayer:
     """Plays the playable ``tracks`` through a :class:`MusicFeed` and a :class:`MusicVoice`."""
 
-    def __init__(self, tracks: Sequence[Track], sample_rate: int, chooser: TrackChooser) -> None:
-        self._tracks = [t for t in tracks if t.playable and t.lufs is not None]
+    def __init__(
+        self, tracks: Sequence[Track], sample_rate: int, chooser: TrackChooser, folder: str = ""
+    ) -> None:
+        self._tracks = _playable(tracks)
+        #: The music folder the tracks come from (for messages).
+        self.folder = folder
+        self._told_empty = False
         self.chooser = chooser
         self._lock = threading.Lock()
         self._progress = 0.0
@@ -50,7 +66,26 @@ class MusicPlayer:
     ) -> MusicPlayer:
         """A player over the indexed tracks under ``music_dir`` (index in ``state_dir``)."""
         with MusicIndex.in_state_dir(state_dir) as index:
-            return cls(index.tracks(music_dir), sample_rate, chooser)
+            return cls(index.tracks(music_dir), sample_rate, chooser, str(music_dir))
+
+    def set_tracks(self, tracks: Sequence[Track]) -> int:
+        """Play from ``tracks`` (a fresh scan's rows) from the next choice on; any thread.
+
+        The playing track plays on. Returns how many tracks are playable now.
+        """
+        playable = _playable(tracks)
+        with self._lock:
+            self._tracks = playable
+            self._disabled &= {t.path for t in playable}
+        if playable:
+            self._told_empty = False
+        self.feed.poke()
+        return len(playable)
+
+    @property
+    def has_tracks(self) -> bool:
+        """True when at least one playable track is indexed."""
+        return bool(self._tracks)
 
     # --- decoder thread -----------------------------------------------------------------------
 
@@ -60,14 +95,13 @@ class MusicPlayer:
 
     def _next_cue(self) -> Cue | None:
         with self._lock:
-            pool = [
-                Candidate(t.path, t.tempo_bpm) for t in self._tracks if t.path not in self._disabled
-            ]
+            tracks = self._tracks
+            pool = [Candidate(t.path, t.tempo_bpm) for t in tracks if t.path not in self._disabled]
             picked = self.chooser.choose(pool, progress=self._progress, heart_bpm=self._heart)
             if picked is None:
                 return None
             self.why = picked[1]
-            return self._cue(next(t for t in self._tracks if t.path == picked[0].key))
+            return self._cue(next(t for t in tracks if t.path == picked[0].key))
 
     def _failed(self, cue: Cue, error: str) -> None:
         with self._lock:
@@ -76,7 +110,14 @@ class MusicPlayer:
     # --- control side -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start decoding (the first track is chosen at once)."""
+        """Start decoding (the first track is chosen at once; silence while there is none)."""
+        if not self._tracks and not self._told_empty:
+            self._told_empty = True
+            log.info(
+                "music: no playable track in %s yet; the session plays without music until "
+                "the scan indexes some",
+                self.folder or "the music folder",
+            )
         self.feed.start()
 
     def close(self) -> None:
@@ -93,16 +134,20 @@ class MusicPlayer:
                 "tempo_bpm": None if t.tempo_bpm is None else round(t.tempo_bpm, 1),
                 "lufs": None if t.lufs is None else round(t.lufs, 1),
             }
-            for i, t in enumerate(self._tracks, 1)
+            for i, t in enumerate(list(self._tracks), 1)
         ]
 
     def play(self, n: int) -> dict[str, object]:
-        """``MUSIC PLAY n``: crossfade to track ``n`` (1-based); SettingError when there is none."""
-        if not 1 <= n <= len(self._tracks):
-            raise ValueError(
-                f"no track {n}: MUSIC LIST numbers the {len(self._tracks)} tracks from 1"
-            )
-        t = self._tracks[n - 1]
+        """``MUSIC PLAY n``: crossfade to track ``n`` (1-based).
+
+        :raises StateError: no track is indexed. :raises ValueError: no track ``n``.
+        """
+        tracks = self._tracks
+        if not tracks:
+            raise StateError(f"no track to play: nothing indexed in {self.folder or 'the folder'}")
+        if not 1 <= n <= len(tracks):
+            raise ValueError(f"no track {n}: MUSIC LIST numbers the {len(tracks)} tracks from 1")
+        t = tracks[n - 1]
         with self._lock:
             self.chooser.last = t.path
         self.feed.cue(self._cue(t))
@@ -131,16 +176,16 @@ class MusicPlayer:
 
     def describe(self) -> dict[str, object]:
         """``MUSIC?``: the playing track, its number, tempo and position."""
-        key = self._playing_key()
-        n = next((i for i, t in enumerate(self._tracks, 1) if t.path == key), None)
-        track = None if n is None else self._tracks[n - 1]
+        key, tracks = self._playing_key(), self._tracks
+        n = next((i for i, t in enumerate(tracks, 1) if t.path == key), None)
+        track = None if n is None else tracks[n - 1]
         return {
             "track": None if track is None else track.name,
             "n": n,
             "tempo_bpm": None if track is None or track.tempo_bpm is None
             else round(track.tempo_bpm, 1),
             "position_s": round(self.voice.position_s, 1),
-            "tracks": len(self._tracks),
+            "tracks": len(tracks),
             "stalls": self.voice.stalls,
             "errors": self.feed.errors,
         }  # fmt: skip
@@ -184,3 +229,22 @@ class MusicPlayer:
         if now is not None:
             self._last = now
         return reward
+
+
+def _playable(tracks: Sequence[Track]) -> list[Track]:
+    return [t for t in tracks if t.playable and t.lufs is not None]
+
+
+def stand_in(targets: SoundTargets, music: MusicPlayer | None) -> SoundTargets:
+    """``targets`` for a session whose music asks for a voice that has no track to play.
+
+    A program that plays only music (``my-music``: pad, tones and noise off) would be silent
+    without it, its pacer, swell and entrainment laid on nothing. Until tracks are indexed the
+    pad stands in, at the pad's usual level (no louder than the music's), under the same
+    swell and entrainment; the engine ramps the change both ways.
+    """
+    if targets.music_db <= OFF_DB or targets.pad_db > OFF_DB:
+        return targets
+    if music is not None and music.has_tracks:
+        return targets
+    return replace(targets, pad_db=min(targets.music_db, _PAD_DB))
