@@ -94,6 +94,8 @@ class FakeStream:
         self._parent = parent
         self._card = card
         self._open = True  # PyAudioStream_IsOpen
+        #: The next write meets an underrun inside Pa_WriteStream (a stall just before it).
+        self.stall_in_write = False
         self._is_running = True
         card.queued = 0
         card.underflowed = False
@@ -110,6 +112,12 @@ class FakeStream:
             raise OSError(card.fail, _TEXT.get(card.fail, "error"))
         err = paOutputUnderflowed if card.underflowed else paNoError
         card.underflowed = False
+        if self.stall_in_write:
+            # The process stopped between its check and this write: the card ran dry,
+            # PortAudio restarts the PCM (snd_pcm_drop) and this write's frames are dropped.
+            self.stall_in_write = False
+            card.queued = 0
+            return
         card.played += bytes(frames[: n * card.bytes_per_frame])
         room = card.capacity - card.queued
         if n <= room:

@@ -261,6 +261,20 @@ def test_a_stall_while_waiting_for_room_is_counted_as_an_underrun() -> None:
     assert (sink.underruns, sink.errors, sink.reopens) == (1, 0, 0)
 
 
+def test_a_stall_just_before_a_write_is_counted_as_an_underrun() -> None:
+    # Seen in the lab: SIGSTOP between the sink's check and Pa_WriteStream. PortAudio met
+    # the underrun inside the write, restarted the PCM and dropped the frames: empty after.
+    card = Card(capacity=8 * 1024)
+    sink = fake_sink(card, [0.0], buffer_blocks=8)
+    blocks = engine_blocks(20)
+    for b in blocks[:10]:
+        sink.write(b)
+    sink._stream.stall_in_write = True
+    for b in blocks[10:]:
+        sink.write(b)
+    assert (sink.underruns, sink.errors, sink.reopens) == (1, 0, 0)
+
+
 def test_a_card_that_stops_playing_is_a_fault_not_a_hang() -> None:
     # A USB card pulled out: its buffer never drains, and Pa_WriteStream would poll for ever.
     card = Card(capacity=4 * 1024)

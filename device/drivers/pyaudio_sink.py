@@ -211,9 +211,15 @@ class PyAudioSink(BlockSink):
         try:
             free = self._free(stream)
             self._wait_for_room(stream, free, min(frames, self.capacity_frames))
+            held = free < self.capacity_frames  # the buffer held audio at the check
             # Never exception_on_underflow=True: PyAudio closes the stream when it raises.
             stream.write(data, frames, exception_on_underflow=False)
-            self._free_after_write = int(stream.get_write_available())
+            after = int(stream.get_write_available())
+            if held and after >= self.capacity_frames:
+                # Empty right after a write: PortAudio met the underrun inside Pa_WriteStream
+                # (the loop was stopped between its check and the write) and restarted.
+                self._underruns += 1
+            self._free_after_write = after
         except Exception as exc:
             self._failed(f"{type(exc).__name__}: {exc}")
             self._close_stream()

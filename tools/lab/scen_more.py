@@ -200,13 +200,17 @@ def clock(lab) -> tuple[bool, dict, str]:
     con = lab.con
     con.ready(120)
     guest_date = vm.out("date -u '+%F %T'").strip()
-    ids = []
+    ids, refused = [], []
     for _ in range(2):
         con.ask("SESSION STOP")
-        time.sleep(3)
-        ok, lines = con.ask("SESSION START wind-down 5")
+        deadline = time.monotonic() + 60
+        while status(con).get("state") != "idle" and time.monotonic() < deadline:
+            time.sleep(1)  # the stop fade, slower under TCG
+        ok, lines = con.ask("SESSION START wind-down 5", 60)
         if ok:
             ids.append(int(fields(lines[0])["session"]))
+        else:
+            refused.append(lines[-1])
         time.sleep(4)
     con.ask("SESSION STOP")
     time.sleep(3)
@@ -231,4 +235,6 @@ def clock(lab) -> tuple[bool, dict, str]:
         f"{ids} recorded and ordered {ordered}; status clock keys {clock_key or 'none'}; "
         f"journal says clock not set {said_journal}"
     )
+    if refused:
+        note += f"; SESSION START refused: {refused}"
     return bool(figs["clock_wrong_handled"]), figs, note
