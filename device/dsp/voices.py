@@ -12,6 +12,7 @@ from device.dsp.noise import NoiseBed
 from device.dsp.pad import PadVoice
 from device.dsp.tones import ToneVoice
 from device.dsp.voice import VoiceContext, VoiceFactory
+from device.music.composer.voice import ComposerVoice
 
 
 def _tones(ctx: VoiceContext) -> ToneVoice:
@@ -26,5 +27,9 @@ def _noise(ctx: VoiceContext) -> NoiseBed:
     return NoiseBed(ctx.seed)
 
 
+def _composer(ctx: VoiceContext) -> ComposerVoice:
+    return ComposerVoice(ctx.swell, ctx.seed)
+
+
 #: The voices every engine plays unless it is given others.
-BUILTIN_VOICES: tuple[VoiceFactory, ...] = (_tones, _pad, _noise)
+BUILTIN_VOICES: tuple[VoiceFactory, ...] = (_tones, _pad, _noise, _composer)
