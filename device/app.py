@@ -32,6 +32,7 @@ from device.box.settings import SessionSettings
 from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
 from device.exc import StateError
+from device.music.composer.voice import composer_in
 from device.status import LoopFigures, SoundFigures, assemble_status
 from device.therapy.program import Program, list_programs
 
@@ -236,7 +237,11 @@ class Box:
         self.runner.rate(kind)
 
     def music_describe(self) -> dict[str, object]:
-        """``MUSIC?``: the playing track. :raises StateError: no music folder indexed."""
+        """``MUSIC?``: the composed music playing (style, key, tempo, theme), else the
+        playing track. :raises StateError: nothing composed and no music folder indexed."""
+        composer = composer_in(self.parts.engine.voices)
+        if composer is not None and (composer.status()["composed"] or composer.error):
+            return composer.describe()
         return music_of(self.parts).describe()
 
     def music_listing(self) -> list[dict[str, object]]:

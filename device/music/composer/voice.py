@@ -21,8 +21,9 @@ substitute.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -31,6 +32,8 @@ from device.dsp.targets import OFF_DB, SoundTargets
 from device.music.composer.score import Composer
 from device.music.composer.synth import ComposerUnavailable, FluidSynthBackend, SynthBackend
 from device.music.composer.timing import Breath
+
+log = logging.getLogger(__name__)
 
 #: Events the ring holds (a phrase is 20-80 events).
 RING = 4096
@@ -108,8 +111,10 @@ class ComposerVoice:
         once, here on the control side; with a worker: on the worker)."""
         self._targets = targets
         self.set_theme(int(targets.composer_theme))
-        if self.wanted(targets) and self.synth is None and self._worker is None:
-            self.load()
+        inline = self._worker is None
+        if inline and self.wanted(targets) and self.synth is None and not self.load():
+            # offline: say so at once, never play a silent stand-in
+            raise ComposerUnavailable(self.error or "the composer cannot play")
 
     def load(self) -> bool:
         """Load the synthesiser (slow: seconds); on failure set :attr:`error`. True if ready."""
@@ -141,7 +146,11 @@ class ComposerVoice:
 
     def _work(self) -> None:
         while not self._stop.wait(POLL_S):
-            if self.wanted(self._targets) and self.load():
+            if not self.wanted(self._targets):
+                continue
+            if self.synth is None and self.error is None and not self.load():
+                log.error("composer: %s", self.error)  # a fault in MUSIC? and the status
+            if self.synth is not None:
                 self.compose_ahead(self._frame + self.frames_per_block)
 
     @property
@@ -219,6 +228,11 @@ class ComposerVoice:
             self._silenced = True
         self._frame = end
 
+    def describe(self) -> dict[str, object]:
+        """``MUSIC?`` while composing: style, key, tempo, theme, section (or the fault)."""
+        st = self.status()
+        return {k: st.get(k) for k in _describe_keys()}
+
     def status(self) -> dict[str, object]:
         """What the composer plays and its health, for ``MUSIC?`` and the status."""
         info: dict[str, object] = {"composed": False} if not self.composer.info else dict(
@@ -232,3 +246,12 @@ class ComposerVoice:
             composer_starved=self.starved,
         )
         return info
+
+
+def composer_in(voices: Iterable[object]) -> ComposerVoice | None:
+    """The composer among an engine's ``voices`` (``engine.voices``), if it has one."""
+    return next((v for v in voices if isinstance(v, ComposerVoice)), None)
+
+
+def _describe_keys() -> tuple[str, ...]:
+    return ("composed", "style", "key", "tempo_bpm", "theme", "section", "composer_error")
