@@ -111,27 +111,30 @@ class Voicer:
         return carrier_hz is None or not clashes_with_tones(carrier_hz, ps)
 
     def voice(
-        self, chord: Chord, register: tuple[int, int], bass: int, carrier_hz: float | None
-    ) -> tuple[int, ...]:
-        """The voicing of ``chord`` over ``bass`` moving least from the last one."""
-        options = _voicings(chord, self.tonic_key, register)
+        self, chord: Chord, register: tuple[int, int], bass_register: tuple[int, int],
+        carrier_hz: float | None,
+    ) -> tuple[int | None, tuple[int, ...]]:
+        """The bass and the voicing of ``chord`` that move least from the last chord and
+        beat neither each other nor the carrier (fewer notes where nothing else is clean:
+        the root and third, the bass an octave up, no bass, at worst silence)."""
         centre = 0.5 * (register[0] + register[1])
 
         def cost(v: tuple[int, ...]) -> float:
-            if self.last is None:
-                return abs(sum(v) / len(v) - centre)
+            if self.last is None or len(v) != len(self.last):
+                return 100.0 * (TEXTURE_NOTES - len(v)) + abs(sum(v) / max(len(v), 1) - centre)
             return sum(abs(a - b) for a, b in zip(v, self.last, strict=True))
 
-        best: tuple[int, ...] | None = None
-        for v in sorted(options, key=lambda v: (cost(v), v)):
-            if self.clean((bass, *v), carrier_hz):
-                best = v
-                break
-        if best is None:  # nothing clean in the register: the root alone over the bass
-            root = bass + 12 * max(1, (register[0] - bass + 11) // 12)
-            best = (root,)
-        self.last = best if len(best) == TEXTURE_NOTES else self.last
-        return best
+        low = self.bass(chord, bass_register)
+        options = _voicings(chord, self.tonic_key, register)
+        options += [v[:2] for v in options] + [()]
+        for bass in (low, low + 12, None):
+            below = () if bass is None else (bass,)
+            for v in sorted(set(options), key=lambda v: (cost(v), v)):
+                if v + below and self.clean(below + v, carrier_hz):
+                    if len(v) == TEXTURE_NOTES:
+                        self.last = v
+                    return bass, v
+        return None, ()
 
     def bass(self, chord: Chord, register: tuple[int, int]) -> int:
         """The chord's root in the bass register (the lowest such key)."""

@@ -107,17 +107,17 @@ def _height(beat: float, shape: PhraseShape) -> float:
     return max(0.0, 1.0 - (beat - top) / max(shape.beats - top, 1.0))
 
 
-def fit(degree: int, chord_degrees: tuple[int, ...], strong: bool) -> int:
+def fit(degree: int, chord_degrees: tuple[int, ...], strong: bool, previous: int | None) -> int:
     """``degree`` moved to the nearest chord tone when it falls on a strong or long note.
 
-    ``chord_degrees`` are the chord's scale degrees modulo 7.
+    ``chord_degrees`` are the chord's scale degrees modulo 7. A move that would repeat the
+    ``previous`` note is taken only when nothing else is near (the line keeps moving).
     """
     if not strong or degree % 7 in chord_degrees:
         return degree
-    for d in (-1, 1, -2, 2):
-        if (degree + d) % 7 in chord_degrees:
-            return degree + d
-    return degree
+    options = [degree + d for d in (-1, 1, -2, 2) if (degree + d) % 7 in chord_degrees]
+    options.sort(key=lambda d: (d == previous, abs(d - degree)))
+    return options[0] if options else degree
 
 
 def snap_pentatonic(degree: int, allowed: tuple[int, ...]) -> int:

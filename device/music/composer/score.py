@@ -58,6 +58,8 @@ class Composer:
         #: are final).
         self.index = 0
         self.horizon = 0
+        #: Frame where the last phrase composed starts.
+        self.phrase_start = 0
         self._held: dict[tuple[int, int], int] = {}
         self._tuning = ""
         self._style = ""
@@ -86,7 +88,7 @@ class Composer:
         self.index += 1
         self.horizon = round(beats[-1])
         events: list[Event] = []
-        start = round(beats[0])
+        start = self.phrase_start = round(beats[0])
         style_name = t.composer_style
         self._release_other_styles(style_name, start, events)
         if style_name not in STYLES:  # "pad": no composed music, the clock runs on
@@ -200,11 +202,13 @@ class Composer:
 
         sounding: list[tuple[float, float, tuple[int, ...], Chord]] = []
         for chord, (b0, b1) in zip(chords, bounds, strict=True):
-            bass = voicer.bass(chord, _range(style.bass, drop))
-            keys = voicer.voice(chord, _range(style.texture, drop), bass, carrier)
-            sounding.append((b0, b1, (bass, *keys), chord))
+            bass, keys = voicer.voice(
+                chord, _range(style.texture, drop), _range(style.bass, drop), carrier
+            )
+            below = () if bass is None else (bass,)
+            sounding.append((b0, b1, below + keys, chord))
             vel = round(34 + 26 * energy + 12 * t.warmth)
-            self._hold(channel(name, 2), (bass,), min(110, vel + 14), frame(b0), events)
+            self._hold(channel(name, 2), below, min(110, vel + 14), frame(b0), events)
             if style.texture_kind == "sustain":
                 self._hold(channel(name, 1), keys, vel, frame(b0), events)
             else:
@@ -246,7 +250,14 @@ class Composer:
         peak = start + 2 + round(3 * energy) + rng.randint(0, 1)
         shape = melody.PhraseShape(n, inhale, start, peak, end, energy)
         motif: Motif = self.second if role.letter.startswith("B") else self.theme
-        for note in melody.phrase(motif, shape, rng, role.theme):
+        notes = melody.phrase(motif, shape, rng, role.theme)
+        # one octave for the whole phrase: the line keeps its shape inside the register
+        top = max(n.degree for n in notes)
+        shift = 0
+        while base + 12 * (top // 7) + mode[top % 7] + shift > hi and shift > -24:
+            shift -= 12
+        previous: int | None = None
+        for note in notes:
             _, _, chord_keys, chord = next(
                 s for s in sounding if s[0] <= note.beat < s[1] or s is sounding[-1]
             )
@@ -255,10 +266,8 @@ class Composer:
             if style.pentatonic:
                 degree = melody.snap_pentatonic(degree, PENTATONIC)
             chord_degrees = tuple((chord.degree + k) % 7 for k in (0, 2, 4))
-            degree = melody.fit(degree, chord_degrees, strong)
-            key = base + 12 * (degree // 7) + mode[degree % 7]
-            while key > hi:
-                key -= 12
+            degree = previous = melody.fit(degree, chord_degrees, strong, previous)
+            key = base + shift + 12 * (degree // 7) + mode[degree % 7]
             while key < lo:
                 key += 12
             if strong and not voicer.clean((key, *chord_keys), carrier):

@@ -76,6 +76,9 @@ class ComposerVoice:
         self._frame = 0
         self._breath = Breath(0, 0.0, None)
         self._worker: threading.Thread | None = None
+        #: True: the audio path composes what it needs itself (offline renders); False: a
+        #: worker (or the caller, through :meth:`compose_ahead`) does.
+        self.inline = True
         self._stop = threading.Event()
         self._silenced = True
         self._ev_frame = np.zeros(RING, np.int64)
@@ -111,8 +114,7 @@ class ComposerVoice:
         once, here on the control side; with a worker: on the worker)."""
         self._targets = targets
         self.set_theme(int(targets.composer_theme))
-        inline = self._worker is None
-        if inline and self.wanted(targets) and self.synth is None and not self.load():
+        if self.inline and self.wanted(targets) and self.synth is None and not self.load():
             # offline: say so at once, never play a silent stand-in
             raise ComposerUnavailable(self.error or "the composer cannot play")
 
@@ -132,6 +134,7 @@ class ComposerVoice:
     def start_worker(self) -> None:
         """Compose and load on a worker thread from now on (the box; idempotent)."""
         if self._worker is None:
+            self.inline = False
             self._worker = threading.Thread(target=self._work, name="composer", daemon=True)
             self._worker.start()
 
@@ -162,7 +165,7 @@ class ComposerVoice:
         """Compose phrases until the music reaches ``LEAD_S`` past frame ``until``."""
         lead = round(LEAD_S * self.rate)
         while self.composer.horizon < until + lead:
-            events = self.composer.compose(self._targets, self._breath, max(until, self._frame))
+            events = self.composer.compose(self._targets, self._breath, self._frame)
             if self._written + len(events) - self._read > RING:
                 self.overflows += 1
                 return
@@ -184,7 +187,7 @@ class ComposerVoice:
         if synth is None or not self.wanted(self._targets):
             self.skip(frames)
             return False
-        if self._worker is None:
+        if self.inline:
             self.compose_ahead(self._frame + frames)
         end = self._frame + frames
         if self.composer.horizon < end:
