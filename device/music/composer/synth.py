@@ -45,8 +45,11 @@ INSTALL_HINT = (
     "pip install pyfluidsynth (the 'compose' extra)"
 )
 #: FluidSynth settings: voices at once (tails included), output gain, reverb.
-POLYPHONY = 24
+POLYPHONY = 20
 GAIN = 0.6
+#: Sample interpolation: 1 = linear (FluidSynth's default is 4th order): the samples are
+#: played near their recorded pitch, and linear costs about 15 % less here.
+INTERPOLATION = 1
 REVERB = {"roomsize": 0.75, "damping": 0.45, "width": 0.9, "level": 0.9}
 
 
@@ -159,6 +162,9 @@ class FluidSynthBackend:
         self._all_off = lib.fluid_synth_all_sounds_off
         self._all_off.argtypes = [vp, i]
         self._all_off.restype = i
+        interp = lib.fluid_synth_set_interp_method
+        interp.argtypes = [vp, i, i]
+        interp(self._fs.synth, -1, INTERPOLATION)
         self._count = lib.fluid_synth_get_active_voice_count
         self._count.argtypes = [vp]
         self._count.restype = i
