@@ -31,7 +31,8 @@ class PhraseRole:
     position: int
     #: True: the phrase opens with the theme exactly (its first hearing or a return).
     theme: bool
-    #: ``half`` (ends on the dominant) or ``full`` (ends on the tonic).
+    #: ``half`` (ends on the dominant), ``plagal`` (ends on the subdominant) or ``full``
+    #: (ends on the tonic).
     cadence: str
     #: Degree of the chord the phrase starts on.
     start_degree: int
@@ -52,7 +53,9 @@ def role(index: int) -> PhraseRole:
     letter = letter_of(section)
     a_section = letter.startswith("A")
     theme = a_section and position in (0, SECTION_PHRASES // 2)
-    cadence = "half" if position % 2 == 0 else "full"
+    # antecedents end open: on the dominant, every other one on the subdominant (a calm
+    # piece leans on I-IV-I; the dominant's pull is kept for the period's middle)
+    cadence = "full" if position % 2 else ("half" if position % 4 == 0 else "plagal")
     if a_section or position % 2 == 1:
         start = 0 if position % 2 == 0 else 3
     else:

@@ -151,11 +151,11 @@ DOMINANT = (4, 6, 2)
 
 def cadence_degree(mode: str, kind: str) -> int:
     """The last chord of a phrase: ``half`` ends on the dominant (or the subdominant where
-    the mode has no pure dominant), ``full`` on the tonic."""
+    the mode has no pure dominant), ``plagal`` on the subdominant, ``full`` on the tonic."""
     chords = pure_chords(mode)
     if kind == "full":
         return 0
-    for d in (4, 3, 6):
+    for d in (3, 4) if kind == "plagal" else (4, 3, 6):
         if d in chords:
             return d
     return 0

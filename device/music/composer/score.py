@@ -209,10 +209,14 @@ class Composer:
             sounding.append((b0, b1, below + keys, chord))
             vel = round(34 + 26 * energy + 12 * t.warmth)
             self._hold(channel(name, 2), below, min(110, vel + 14), frame(b0), events)
+            enter = b0
+            if role.theme and b0 == 0.0:  # the theme is heard alone first, then the chord
+                enter = min(self.theme.beats, b1)
+                self._hold(channel(name, 1), (), 0, frame(b0), events)
             if style.texture_kind == "sustain":
-                self._hold(channel(name, 1), keys, vel, frame(b0), events)
+                self._hold(channel(name, 1), keys, vel, frame(enter), events)
             else:
-                self._arpeggio(channel(name, 1), keys, (b0, b1), energy, frame, events)
+                self._arpeggio(channel(name, 1), keys, (enter, b1), energy, frame, events)
         self._last_voicing = voicer.last
         self._breath_swell(channel(name, 1), n, inhale_beats, frame, events)
         self._melody(style, role, (n, inhale_beats, energy), sounding, voicer, carrier, drop,
@@ -236,7 +240,7 @@ class Composer:
         """The texture's expression rises over the inhale and falls over the exhale."""
         for b in range(n):
             h = b / inhale if b <= inhale else 1.0 - (b - inhale) / max(n - inhale, 1.0)
-            events.append((frame(float(b)), CC, ch, CC_EXPRESSION, round(88 + 39 * h)))
+            events.append((frame(float(b)), CC, ch, CC_EXPRESSION, round(100 + 27 * h)))
 
     def _melody(self, style, role, shape_in, sounding, voicer, carrier, drop, rng, frame,
                 ch, events) -> None:
@@ -245,7 +249,8 @@ class Composer:
         lo, hi = _range(style.melody, drop)
         base = voicer.tonic_key + 12 * ((lo - voicer.tonic_key + 11) // 12)
         last_chord = sounding[-1][3]
-        end = {0: 7, 4: 4, 3: 5}.get(last_chord.degree, last_chord.degree)
+        # cadence notes: the tonic on I, the fifth's D on V (G rings in the chord), C on IV
+        end = {0: 7, 4: 8, 3: 7}.get(last_chord.degree, last_chord.degree)
         start = 2 if role.theme else sounding[0][3].degree
         peak = start + 2 + round(3 * energy) + rng.randint(0, 1)
         shape = melody.PhraseShape(n, inhale, start, peak, end, energy)
