@@ -34,7 +34,6 @@ import time
 import librosa
 import numpy as np
 import pyloudnorm
-from scipy.ndimage import maximum_filter1d
 from scipy.signal import resample_poly
 
 from device.dsp.engine import Engine
@@ -44,6 +43,7 @@ from device.music.composer.timing import tempo_target
 from device.music.composer.voice import composer_in
 from device.therapy.program import load_program
 from device.therapy.timeline import Timeline
+from tests.test_sound_clicks import clicks  # the repo's one click detector
 
 RATE = 48000
 BLOCK = 16384
@@ -222,18 +222,6 @@ def level_figures(x: np.ndarray) -> dict:
         "cap_dbfs": CAP_DBFS,
         "clicks": int(clicks(x, 5000.0).size),
     }
-
-
-def clicks(x: np.ndarray, f_max: float, margin: float = 1.25) -> np.ndarray:
-    """tests/test_sound_clicks.py's detector: second difference against a sine's bound."""
-    w = (2.0 * math.pi * f_max / RATE) ** 2 * margin
-    found = []
-    for ch in range(x.shape[1]):
-        s = x[:, ch].astype(np.float64)
-        e = np.abs(s[2:] - 2.0 * s[1:-1] + s[:-2])
-        local = maximum_filter1d(np.abs(s), size=RATE // 50)[1:-1]
-        found.extend(np.flatnonzero(e > w * local + 1e-7).tolist())
-    return np.array(found)
 
 
 def sleep_centroids(minutes: float) -> list[float]:
