@@ -36,11 +36,11 @@ import numpy as np
 import pyloudnorm
 from scipy.signal import resample_poly
 
-from device.dsp.engine import Engine
-from device.dsp.targets import OFF_DB, SoundTargets
 from device.music.composer import form
 from device.music.composer.timing import tempo_target
 from device.music.composer.voice import composer_in
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 from device.therapy.program import load_program
 from device.therapy.timeline import Timeline
 from tests.test_sound_clicks import clicks  # the repo's one click detector

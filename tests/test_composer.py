@@ -12,9 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.dsp.engine import Engine
-from device.dsp.targets import OFF_DB, SoundTargets
-from device.dsp.tuning import PRESETS, carrier_on_grid, conflicts
 from device.music.composer import form, timing
 from device.music.composer.harmony import MODES, Voicer, partials, pure_chords, tonic_key_of
 from device.music.composer.score import ON, Composer
@@ -22,6 +19,9 @@ from device.music.composer.styles import STYLES, channel
 from device.music.composer.synth import ComposerUnavailable, FluidSynthBackend, find_soundfont
 from device.music.composer.theme import make_theme, theme_seed
 from device.music.composer.voice import ComposerVoice, composer_in
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
+from device.sound.tuning import PRESETS, carrier_on_grid, conflicts
 from device.therapy.program import load_program
 from device.therapy.timeline import Timeline
 from tests import sf2_tiny

@@ -1,1 +1,2 @@
-"""The listener's music and the box's own: analysis, index, choice, playback, and the composer."""
+"""The music room: the listener's tracks measured, indexed, chosen, decoded, played; and the
+music the box composes itself (``device.music.composer``)."""

@@ -1,13 +1,13 @@
 """Harmony: modes in just intonation on the pad's root, chords that never beat, voice leading.
 
-The composer plays on the tuning the pad and the carrier share (``device/dsp/tuning.py``):
+The composer plays on the tuning the pad and the carrier share (``device/sound/tuning.py``):
 every note is a 5-limit ratio of the pad preset's root (:data:`JUST`), and the synthesiser
 is retuned key by key to those ratios (``device/music/composer/synth.py``). In 5-limit just
 intonation some triads of a mode are not pure (ii of the major mode: 9/8-4/3-5/3, whose
 fifth is a comma flat: its partials beat about 5 Hz at C3), so a mode keeps only the triads
-whose harmonic partials pass the pad's own test (:func:`device.dsp.tuning.conflicts`), and
+whose harmonic partials pass the pad's own test (:func:`device.sound.tuning.conflicts`), and
 a voicing is taken only if its partials also leave the carrier's partials alone
-(:func:`device.dsp.tuning.clashes_with_tones`). Among the voicings that pass, the one that
+(:func:`device.sound.tuning.clashes_with_tones`). Among the voicings that pass, the one that
 moves the voices least from the last chord wins (smooth voice leading: the sum of the
 semitone moves, common tones held).
 """
@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from device.dsp.tuning import clashes_with_tones, conflicts
+from device.sound.tuning import clashes_with_tones, conflicts
 
 #: Just ratio of each semitone above the tonic (5-limit; the b7 is 9/5, the tritone 45/32).
 JUST = (1.0, 16 / 15, 9 / 8, 6 / 5, 5 / 4, 4 / 3, 45 / 32, 3 / 2, 8 / 5, 5 / 3, 9 / 5, 15 / 8)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import random
 
-from device.dsp.targets import OFF_DB, SoundTargets
-from device.dsp.tuning import PRESETS, carrier_on_grid
 from device.music.composer import form, melody, timing
 from device.music.composer.harmony import (
     MODES,
@@ -27,6 +25,8 @@ from device.music.composer.harmony import (
 )
 from device.music.composer.styles import ROLES, SLEEP_DROP, STYLES, Style, channel
 from device.music.composer.theme import Motif, make_theme, second_theme
+from device.sound.targets import OFF_DB, SoundTargets
+from device.sound.tuning import PRESETS, carrier_on_grid
 
 #: Event kinds, in the order they apply at the same frame.
 OFF, TUNE, CC, ON = 0, 1, 2, 3

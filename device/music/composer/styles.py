@@ -1,7 +1,7 @@
 """The composer's styles: instruments (General MIDI programs), mode, registers, texture.
 
 A style is what the personalisation chooses for a listener (``composer_style``, one of
-:data:`~device.dsp.targets.COMPOSER_STYLES`, learnt by the same bandit as the pad presets).
+:data:`~device.sound.targets.COMPOSER_STYLES`, learnt by the same bandit as the pad presets).
 Registers are MIDI keys at full energy; the composer lowers them by up to
 :data:`SLEEP_DROP` semitones as the energy falls towards sleep (darker, lower).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from device.dsp.targets import COMPOSER_STYLES
+from device.sound.targets import COMPOSER_STYLES
 
 #: Semitones every register drops between energy 1 and energy 0.
 SLEEP_DROP = 7
@@ -55,7 +55,7 @@ STYLES: dict[str, Style] = {
                     "arpeggio", (100, 60, 85), 65),
 }
 if set(STYLES) != set(COMPOSER_STYLES) - {"pad"}:
-    raise ImportError("composer styles and device.dsp.targets.COMPOSER_STYLES differ")
+    raise ImportError("composer styles and device.sound.targets.COMPOSER_STYLES differ")
 
 
 def channel(style: str, role: int) -> int:

@@ -27,10 +27,10 @@ import math
 import os
 from typing import Any, Protocol
 
-from device.dsp.tuning import PRESETS
 from device.exc import BedsideError
 from device.music.composer.harmony import key_hz, tonic_key_of
 from device.music.composer.styles import ROLES, STYLES, channel
+from device.sound.tuning import PRESETS
 
 #: SoundFonts tried in order (Debian's paths).
 SOUNDFONTS = (

@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from device.dsp.swell import BreathSwell
-from device.dsp.targets import OFF_DB, SoundTargets
 from device.music.composer.score import Composer
 from device.music.composer.synth import ComposerUnavailable, FluidSynthBackend, SynthBackend
 from device.music.composer.timing import Breath
+from device.sound.swell import BreathSwell
+from device.sound.targets import OFF_DB, SoundTargets
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ LEAD_S = 3.0
 #: Worker poll interval, seconds.
 POLL_S = 0.05
 #: Gain that brings the synthesiser to about -18 LUFS at 0 dB (the loudness the listener's
-#: music is normalised to, ``device.dsp.music_feed.REFERENCE_LUFS``), measured on renders.
+#: music is normalised to, ``device.music.feed.REFERENCE_LUFS``), measured on renders.
 REF_GAIN = 10.0 ** (21.0 / 20.0)
 
 SynthFactory = Callable[[int], SynthBackend]
