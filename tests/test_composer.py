@@ -237,3 +237,19 @@ def test_a_chosen_style_plays_composed_music_in_the_pads_place() -> None:
     assert plain.composer_db == OFF_DB and plain.pad_db > OFF_DB
     assert composed.pad_db == OFF_DB and composed.composer_db == plain.pad_db
     assert composed.composer_style == "harp"
+
+
+def test_the_session_hands_the_heart_and_the_listeners_theme_to_the_composer() -> None:
+    from types import SimpleNamespace
+
+    from device.therapy.bandit import Chooser
+    from device.therapy.session import TherapySession
+
+    session = TherapySession(
+        load_program("compose", []), chooser=Chooser(profile="ann"), closed_loop=False
+    )
+    heart = SimpleNamespace(contact=True, hr_bpm=84.0, coherence=None, quality=1.0)
+    t = session.update(0.0, heart)
+    assert t.heart_bpm == 84.0 and t.composer_theme == theme_seed("ann")
+    assert t.composer_style in STYLES and t.composer_db > OFF_DB
+    assert session.update(1.0, None).heart_bpm is None  # no contact: no heart rate
