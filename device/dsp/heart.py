@@ -393,7 +393,14 @@ class HeartAnalyzer:
         self._mean += delta / self._n
         self._m2 += delta * (ms - self._mean)
         diff = None
-        if prev is not None and prev.valid and prev.ibi is not None:
+        # A difference only between adjacent intervals: after a flat run the first beat
+        # reported closes an interval from a beat found but not reported.
+        if (
+            prev is not None
+            and prev.valid
+            and prev.ibi is not None
+            and abs(b.t - b.ibi - prev.t) < 1e-6
+        ):
             diff = ms - prev.ibi * 1000.0
             self._sd_n += 1
             self._sd_sum += diff * diff
