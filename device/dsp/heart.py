@@ -4,7 +4,9 @@
 the streaming :class:`~device.dsp.beats.BeatDetector` on the infrared channel and keeps the
 figures the therapy reads through :meth:`HeartAnalyzer.snapshot`:
 
-* heart rate beat to beat and smoothed (mean of the last plausible intervals);
+* heart rate beat to beat and smoothed (over the plausible intervals of the last 10 s of
+  beats: a whole breath at the 6/min the box paces towards, so the breath's swing of the rate
+  averages out);
 * RMSSD and SDNN over a rolling 60 s, the last 5 minutes and the whole session (Task Force
   1996; SDNN with n - 1, as neurokit2 and the standard), from the corrected intervals: those
   that pass the detector's plausibility and 20 % rules (median or local trend; start-up
@@ -37,8 +39,11 @@ __all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum"
 
 #: Quality (0..1) below which every figure is withheld.
 QUALITY_MIN = 0.6
-#: Smoothed HR: mean of up to this many plausible intervals from the last ``HR_WINDOW_S``.
-HR_BEATS = 8
+#: Smoothed HR: 60 / mean of the plausible intervals lying within the ``HR_WINDOW_S`` that end
+#: at the newest beat (both their beats inside), as offline tools compute a 10 s heart rate;
+#: at least ``HR_MIN_INTERVALS`` of them. 10 s is one whole breath at 6/min, where the
+#: breath's swing of the rate is largest; the mean of the last 8 intervals (about 7 s) that
+#: it replaces swung with the breath by up to 3 bpm there (docs/heart.md).
 HR_WINDOW_S = 10.0
 HR_MIN_INTERVALS = 3
 #: Rolling HRV window, s, and the plausible-interval time it needs before it is shown.
@@ -408,15 +413,22 @@ class HeartAnalyzer:
         self._five_min.add(b.t, ms, diff)
 
     def _smoothed_hr(self, t: float) -> float | None:
-        recent: list[float] = []
+        """60 / mean of the plausible intervals within the 10 s ending at the newest beat,
+        if that beat is at most 10 s old (s of stream time ``t``)."""
+        if not self._beats or self._beats[-1].t < t - HR_WINDOW_S:
+            return None
+        start = self._beats[-1].t - HR_WINDOW_S
+        total = 0.0
+        n = 0
         for b in reversed(self._beats):
-            if b.t < t - HR_WINDOW_S or len(recent) == HR_BEATS:
+            if b.t < start or (b.ibi is not None and b.t - b.ibi < start - 1e-9):
                 break
             if b.valid and b.ibi:
-                recent.append(b.ibi)
-        if len(recent) < HR_MIN_INTERVALS:
+                total += b.ibi
+                n += 1
+        if n < HR_MIN_INTERVALS:
             return None
-        return 60.0 / (sum(recent) / len(recent))
+        return 60.0 * n / total
 
     def _update_coherence(self, end: float) -> None:
         start = end - COH_WINDOW_S
