@@ -25,132 +25,44 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
 from device.dsp.biquad import SosFilter, butterworth_highpass, butterworth_lowpass
-from device.dsp.rhythm import (
+from device.heart.beat_checks import SignalChecks
+from device.heart.beat_params import (
+    ARTEFACT_RATIO,
+    DELAY_REF_HZ,
+    FALLBACK_FLOOR,
+    FALLBACK_HALF_LIFE_S,
+    FLAT_MIN_SAMPLES,
+    FLAT_S,
+    HIGHPASS_HZ,
+    IBI_MAX_S,
+    IBI_MIN_S,
+    IBI_RULE,
+    LATENCY_S,
+    QUALITY_BEATS,
+    REFERENCE_BEATS,
+    REFRACTORY_MAX_S,
+    REFRACTORY_MIN_S,
+    RESTART_INTERVALS,
+    RESTART_S,
+    SETTLE_S,
+    STARTUP_BEATS,
+    Beat,
+    Tuning,
+)
+from device.heart.rhythm import (
     FlatRuns,
-    autocorrelation_period,
     median,
-    pulse_to_noise,
     trend_prediction,
-    white_noise_gain,
 )
 
 __all__ = ["Beat", "BeatDetector", "Tuning"]
 
-#: Band-pass corners in Hz: below the slowest heart rate's fundamental (30 bpm is 0.5 Hz) yet
-#: above most breathing wander; above the harmonics that shape the upstroke at 180 bpm (the
-#: low-pass corner is :attr:`Tuning.lowpass_hz`, 6 Hz by default).
-HIGHPASS_HZ = 0.3
-#: Frequency (Hz) at which the filter delay is taken out of the reported times: the slope
-#: maximum is formed mostly by the 2nd-4th harmonic of a resting pulse.
-DELAY_REF_HZ = 2.5
-#: Total delay from a beat's fiducial point to its report, s (the contract allows 1.0).
-LATENCY_S = 0.9
-#: Plausible inter-beat interval, s (200 to 30 bpm).
-IBI_MIN_S = 0.3
-IBI_MAX_S = 2.0
-#: Largest relative change of an interval against the recent median (the "20 % rule"), or
-#: against the local trend of the last valid intervals.
-IBI_RULE = 0.2
-#: Refractory window around a beat: a share of the recent interval
-#: (:attr:`Tuning.refractory_share`), clamped, s.
-REFRACTORY_MIN_S = 0.3
-REFRACTORY_MAX_S = 0.6
-#: A candidate must reach a share of the reference slope (median of recent beats):
-#: :attr:`Tuning.threshold_share`.
-#: Slopes above this many times the reference are movement, not pulse.
-ARTEFACT_RATIO = 4.0
-#: Beats whose slopes form the reference, and how many it takes to leave start-up.
-REFERENCE_BEATS = 5
-STARTUP_BEATS = 3
-#: Without a beat for this long (s, or this many recent intervals) the reference restarts.
-RESTART_S = 3.0
-RESTART_INTERVALS = 3.0
-#: After beats stop, the old reference still bounds the new one from below: it halves every
-#: this many seconds, down to this share of its value.
-FALLBACK_HALF_LIFE_S = 1.0
-FALLBACK_FLOOR = 0.03
-#: Samples after a start or a gap that are not searched (filter settling), s.
-SETTLE_S = 0.3
-#: Rhythm estimate (autocorrelation of the band-passed signal, :mod:`device.dsp.rhythm`):
-#: window, s; how much shorter than its period the recent intervals may be.
-RHYTHM_WINDOW_S = 5.0
-RHYTHM_DISAGREE = 0.3
-#: A beat needs a pulse: the band-passed power over the last seconds (up to the end of the
-#: look-ahead) must be this many times what white noise of the level measured above the band
-#: would put there (:func:`~device.dsp.rhythm.pulse_to_noise`): 1 + the in-band SNR. White
-#: noise of any level gives 1 (at most 2.7 over 1.5-5 s at 25-125 Hz); the development
-#: recordings give 7.7 (the noisiest camera recording at 25 Hz) to 10^5 (BIDMC).
-PULSE_SNR = 4.5
-#: The shortest stretch (s) it is measured over: a beat's look-ahead after the filters settle.
-PULSE_WINDOW_MIN_S = 1.5
-#: After a flat run (the finger's light clipped or gone while the heart goes on), beats are
-#: reported again once the signal is rhythmic: at a beat whose interval agrees within
-#: :data:`IBI_RULE` with the period the band-passed signal repeats at, where its
-#: autocorrelation reaches ``LOCK_CORR``, or that closes ``LOCK_INTERVALS`` intervals in a
-#: row within :data:`IBI_RULE` of their median. Until then beats are found but not reported,
-#: so no interval spans the run and the steps of the returning signal are not beats.
-LOCK_CORR = 0.4
-LOCK_INTERVALS = 3
-#: Identical raw samples in a row that make a flat run (a flat line, or a channel clipped at
-#: the converter's limit): this long, s, and at least this many samples. The LED control's
-#: hold after a current step lasts 0.2 s; real recordings hold a value for at most 0.1 s
-#: (BIDMC's flat tops) outside the monitor's own dropouts.
-FLAT_S = 0.4
-FLAT_MIN_SAMPLES = 5
-#: Intervals that make up the quality index.
-QUALITY_BEATS = 8
 
-
-@dataclass(frozen=True, slots=True)
-class Tuning:
-    """The detector's constants that are chosen on recordings (not given by physiology, the
-    latency contract or a published method).
-
-    ``bench/ppg_crossval.py`` chooses them from a grid by the training loss over every
-    recording in the repository; the defaults are its choice on all of them (it also chose
-    them in 20 of 24 leave-one-recording-out folds), and its cross-validated figures are what
-    this choice is expected to score on recordings it never saw (docs/heart.md).
-    """
-
-    #: Share of the reference slope a candidate must reach (qppg's adaptive threshold).
-    threshold_share: float = 0.25
-    #: Refractory window as a share of the expected interval (clamped to 0.3-0.6 s).
-    refractory_share: float = 0.6
-    #: Low-pass corner of the band-pass, Hz.
-    lowpass_hz: float = 6.0
-
-    def __post_init__(self) -> None:
-        if not 0.05 <= self.threshold_share <= 0.9:
-            raise ValueError(f"threshold_share must be 0.05-0.9, got {self.threshold_share!r}")
-        if not 0.2 <= self.refractory_share <= 0.9:
-            raise ValueError(f"refractory_share must be 0.2-0.9, got {self.refractory_share!r}")
-        if not 2.0 <= self.lowpass_hz <= 15.0:
-            raise ValueError(f"lowpass_hz must be 2-15 Hz, got {self.lowpass_hz!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Beat:
-    """One detected beat."""
-
-    #: Time of the fiducial point (steepest upstroke), s since stream index 0.
-    t: float
-    #: Interval from the previous beat found, s (reported or not: the beats found while the
-    #: rhythm was being confirmed are not reported); ``None`` for the first beat after a
-    #: start, a gap or a flat run.
-    ibi: float | None
-    #: The interval is plausible (0.3-2.0 s and within 20 % of the recent median or of the
-    #: local trend).
-    valid: bool
-    #: Upstroke slope (signal units per second) after the band-pass.
-    slope: float
-
-
-class BeatDetector:
+class BeatDetector(SignalChecks):
     """Streaming PPG beat detector with a fixed look-ahead of :attr:`latency_s`.
 
     Feed consecutive blocks of samples (systolic peaks up; invert raw reflectance counts
@@ -180,22 +92,7 @@ class BeatDetector:
         self.latency_s = (self._horizon + 2) / rate_hz + self.filter_delay_s
         self._settle = round(SETTLE_S * rate_hz)
         self._piece = max(1, round(rate_hz))
-        self._rhythm_n = round(RHYTHM_WINDOW_S * rate_hz)
-        # Filtered samples up to the newest: a rhythm window before the end of a look-ahead,
-        # plus the samples a piece can bring beyond it.
-        self._ring = np.zeros(self._rhythm_n + self._horizon + 2 * self._piece + 4)
-        # Second difference of the raw samples, aligned with the ring: the white noise level.
-        self._d2_ring = np.zeros_like(self._ring)
-        self._raw_tail = np.zeros(0)
-        self._gate_min = round(PULSE_WINDOW_MIN_S * rate_hz)
-        probe = SosFilter(self._filter.sections)
-        impulse = np.zeros(round(20.0 * rate_hz))
-        impulse[0] = 1.0
-        self._white_gain = white_noise_gain(probe.process(impulse))
-        self._fft_n = 1 << (2 * self._rhythm_n - 1).bit_length()
-        # One sample short of the shortest interval, so a peak right at it is still a peak.
-        self._lag_lo = max(1, math.floor(IBI_MIN_S * rate_hz) - 1)
-        self._lag_hi = min(round(IBI_MAX_S * rate_hz), self._rhythm_n // 2)
+        self._init_windows(rate_hz)
         self._next_index: int | None = None
         self._prev_y = 0.0
         self._tail = np.zeros(0)  # last two slope samples
@@ -211,11 +108,6 @@ class BeatDetector:
         self._fallback_t = 0.0
         self._flat = FlatRuns(max(FLAT_MIN_SAMPLES, round(FLAT_S * rate_hz)))
         self._in_flat = False
-        # After a flat run, beats are reported once the rhythm is confirmed (LOCK_CORR); the
-        # rhythm and its correlation at the candidate being decided.
-        self._locked = True
-        self._rhythm_now: tuple[float | None, float] = (None, 0.0)
-        self._since_flat: deque[float] = deque(maxlen=LOCK_INTERVALS)  # intervals found, s
         #: Beats reported since construction.
         self.beats = 0
         #: Candidates rejected as movement (slope far above that of recent beats).
@@ -387,16 +279,7 @@ class BeatDetector:
         while self._pending and self._pending[0][0] + self._horizon + 1 <= last:
             pos, value = self._pending.popleft()
             t = pos / fs
-            expected = median(self._ibis) if self._ibis else None
-            if (
-                self._slopes
-                and self._last_t is not None
-                and t - self._last_t > max(RESTART_S, RESTART_INTERVALS * (expected or 0.0))
-            ):
-                if len(self._slopes) >= STARTUP_BEATS:
-                    self._fallback = median(self._slopes)
-                    self._fallback_t = self._last_t
-                self._slopes.clear()
+            self._forget_if_stopped(t)
             period = self._expected_interval(pos, last)
             reach = (
                 REFRACTORY_MIN_S
@@ -414,68 +297,18 @@ class BeatDetector:
                     self.beats += 1
                     out.append(found)
 
-    def _rhythm(self, pos: float, last: float) -> tuple[float | None, float]:
-        """Pulse period (s) from the autocorrelation of the band-passed signal, or ``None``,
-        and the correlation at it (:func:`~device.dsp.rhythm.autocorrelation_period`).
-
-        The window ends where the candidate's look-ahead ends, so the answer does not depend
-        on how far the stream has run beyond it.
-        """
-        end = math.floor(pos) + self._horizon
-        begin = max(end - self._rhythm_n, self._settled_from)
-        if end - begin < self._rhythm_n // 2 or not math.isfinite(last):
-            return None, 0.0
-        newest = self._next_index - 1 if self._next_index is not None else end
-        stop = len(self._ring) - (newest - end)
-        seg = self._ring[stop - (end - begin) : stop]
-        return autocorrelation_period(seg, self.rate_hz, self._lag_lo, self._lag_hi, self._fft_n)
-
-    def _pulse_present(self, pos: float) -> bool:
-        """Whether the signal around the candidate at ``pos`` is a pulse, not white noise.
-
-        Measured over up to :data:`RHYTHM_WINDOW_S` ending where the candidate's look-ahead
-        ends (or at the newest sample, when it is decided early at a gap or the end).
-        """
-        newest = self._next_index - 1 if self._next_index is not None else 0
-        end = min(math.floor(pos) + self._horizon, newest)
-        begin = max(end - self._rhythm_n, self._settled_from)
-        if end - begin < self._gate_min:
-            return False
-        stop = len(self._ring) - (newest - end)
-        band = self._ring[stop - (end - begin) : stop]
-        d2 = self._d2_ring[stop - (end - begin) : stop]
-        return pulse_to_noise(band, d2, self._white_gain) >= PULSE_SNR
-
-    def _confirms_rhythm(self, beat: Beat) -> bool:
-        """Whether ``beat`` confirms a pulse: the signal repeats strongly enough and the beat's
-        interval agrees with the period it repeats at."""
-        if beat.ibi is None:
-            return False
-        if not IBI_MIN_S <= beat.ibi <= IBI_MAX_S:
-            self._since_flat.clear()
-            return False
-        chain = self._since_flat
-        chain.append(beat.ibi)
-        mid = median(chain)
-        if len(chain) == LOCK_INTERVALS and all(abs(i - mid) <= IBI_RULE * mid for i in chain):
-            return True
-        period, corr = self._rhythm_now
-        return (
-            corr >= LOCK_CORR and period is not None and abs(beat.ibi - period) <= IBI_RULE * period
-        )
-
-    def _expected_interval(self, pos: float, last: float) -> float | None:
-        """The interval to expect next: recent intervals, checked against the rhythm."""
-        recent = median(self._ibis) if len(self._ibis) >= 3 else None
-        self._rhythm_now = self._rhythm(pos, last)
-        rhythm = self._rhythm_now[0]
-        if recent is None:
-            return rhythm
-        if rhythm is not None and recent < (1.0 - RHYTHM_DISAGREE) * rhythm:
-            # Recent intervals far shorter than the rhythm: the detector is finding extra
-            # (dicrotic) beats, and their median would keep it doing so.
-            return rhythm
-        return recent
+    def _forget_if_stopped(self, t: float) -> None:
+        """Beats stopped before ``t`` (s): the reference restarts; the old one is a fallback."""
+        expected = median(self._ibis) if self._ibis else 0.0
+        if (
+            self._slopes
+            and self._last_t is not None
+            and t - self._last_t > max(RESTART_S, RESTART_INTERVALS * expected)
+        ):
+            if len(self._slopes) >= STARTUP_BEATS:
+                self._fallback = median(self._slopes)
+                self._fallback_t = self._last_t
+            self._slopes.clear()
 
     def _judge(self, pos: float, value: float, reach: float, last: float) -> bool:
         fs = self.rate_hz
@@ -494,26 +327,31 @@ class BeatDetector:
                 self.artefacts += 1
                 return False
         else:
-            # Start-up: the steepest upstroke in the last few seconds and the look-ahead
-            # (a jolt as the finger settles blocks beats only until it is that old), but
-            # not far below the beats seen before (a flat line or a filter's ringing after
-            # the finger went is no pulse).
-            reference = value
-            for p, v in self._recent:
-                if p >= pos - RESTART_S * fs:
-                    reference = max(reference, v)
-            for p, v in self._pending:
-                if p > pos + self._horizon:
-                    break
-                reference = max(reference, v)
-            if self._fallback > 0.0:
-                age = pos / fs - self._fallback_t
-                decay = max(FALLBACK_FLOOR, 0.5 ** (age / FALLBACK_HALF_LIFE_S))
-                reference = max(reference, self._fallback * decay)
+            reference = self._startup_reference(pos, value)
         if value < self._threshold_share * reference:
             return False
         t = pos / fs - self.filter_delay_s
         return self._last_t is None or t - self._last_t >= IBI_MIN_S
+
+    def _startup_reference(self, pos: float, value: float) -> float:
+        """Start-up: the steepest upstroke in the last few seconds and the look-ahead (a jolt
+        as the finger settles blocks beats only until it is that old), but not far below the
+        beats seen before (a flat line or a filter's ringing after the finger went is no
+        pulse)."""
+        fs = self.rate_hz
+        reference = value
+        for p, v in self._recent:
+            if p >= pos - RESTART_S * fs:
+                reference = max(reference, v)
+        for p, v in self._pending:
+            if p > pos + self._horizon:
+                break
+            reference = max(reference, v)
+        if self._fallback > 0.0:
+            age = pos / fs - self._fallback_t
+            decay = max(FALLBACK_FLOOR, 0.5 ** (age / FALLBACK_HALF_LIFE_S))
+            reference = max(reference, self._fallback * decay)
+        return reference
 
     def _accept(self, t: float, value: float, period: float | None) -> Beat:
         ibi = None if self._last_t is None else t - self._last_t
