@@ -44,7 +44,7 @@ QUALITY_MIN = 0.6
 #: at the newest beat (both their beats inside), as offline tools compute a 10 s heart rate;
 #: at least ``HR_MIN_INTERVALS`` of them. 10 s is one whole breath at 6/min, where the
 #: breath's swing of the rate is largest; the mean of the last 8 intervals (about 7 s) that
-#: it replaces swung with the breath by up to 3 bpm there (docs/heart.md).
+#: it replaces swung with the breath by up to 1.4-6.4 bpm there (docs/heart.md).
 HR_WINDOW_S = 10.0
 HR_MIN_INTERVALS = 3
 #: Rolling HRV window, s, and the plausible-interval time it needs before it is shown.
