@@ -15,16 +15,24 @@
   slow random +-5 % wander;
 * ``breath_phase``: the breathing phase in cycles, and ``hr_now_bpm``: the heart rate
   within the breath (mean plus half the swing on the in-breath, minus it on the out-breath);
-* ``asleep``: falls asleep at a random time whose rate grows with calm slow breathing, with
-  sound the listener likes, and falls with loud sound; asleep, breathing steadies and the
-  heart slows;
+* ``asleep``: falls asleep at a random time. Drowsiness builds over about ten minutes
+  (``_DROWSY_TAU_S``: nobody drops off a minute in) toward a level that grows with calm
+  slow breathing and with sound the listener likes and falls with loud sound; the chance
+  of falling asleep per hour is ``sleep_per_h`` times the drowsiness. Asleep, breathing
+  steadies and the heart slows;
 * ``coherence``: the HeartMath-style coherence such a heart would show (high with slow,
   steady breathing), the model's truth for tests and fast simulations.
 
 A :class:`~device.sim.pulse.PulseModel` passed as ``pulse`` is driven every step through
 ``set_heart(mean_bpm, rsa_bpm)`` and ``set_breathing(rate_bpm)``. :class:`IdealHeart` turns
 a listener into the heart state a perfect analyser would report, for simulations without
-PPG. Everything random comes from ``seed``.
+PPG (``device.sim.ideal_heart``).
+
+Everything random comes from ``seed``, and each random process has its own stream
+(:data:`PROCESSES`, named, so adding a draw to one never shifts another): the breathing's
+wander, the swing's wander and the moment of falling asleep. The moment of falling asleep
+is one exponential draw, the listener's need for sleep, met when the accumulated chance
+reaches it: the same whatever the step size.
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ from typing import Any, Protocol
 
 from device.dsp.targets import OFF_DB, SoundTargets
 from device.exc import ConfigError
+from device.sim.ideal_heart import IdealHeart
+
+__all__ = ["KINDS", "PARAMETERS", "PROCESSES", "IdealHeart", "Listener", "resonance_response"]
 
 #: Parameter name -> (low, high, default, meaning with unit).
 PARAMETERS: dict[str, tuple[float, float, float, str]] = {
@@ -71,6 +82,15 @@ KINDS: dict[str, dict[str, Any]] = {
         "breath_noise_bpm": 0.2,
         "rsa_bpm": 3.0,
         "sleep_per_h": 2.0,
+    },
+    "sleeper": {
+        "hr_bpm": 66.0,
+        "breathing_bpm": 13.0,
+        "compliance": 0.95,
+        "lag_s": 20.0,
+        "breath_noise_bpm": 0.2,
+        "rsa_bpm": 3.0,
+        "sleep_per_h": 12.0,
     },
     "restless": {
         "hr_bpm": 76.0,
@@ -112,6 +132,17 @@ _SWING_TAU_S = 15.0
 _SWING_WANDER_TAU_S = 20.0
 #: Spread of the swing's random wander, a share of it.
 _SWING_WANDER = 0.05
+#: Time constant of drowsiness building up toward what the calm and the sound bring, s
+#: (sleep onset latency: healthy adults take 10-20 min to fall asleep).
+_DROWSY_TAU_S = 600.0
+
+#: The listener's random processes, each drawing from its own named stream.
+PROCESSES = ("breathing", "swing", "sleep")
+
+
+def streams(seed: int) -> dict[str, random.Random]:
+    """One random stream per process of :data:`PROCESSES`, named and seeded from ``seed``."""
+    return {name: random.Random(f"listener|{seed}|{name}") for name in PROCESSES}
 
 
 def resonance_response(rate_bpm: float, resonance_bpm: float, width_bpm: float) -> float:
@@ -221,7 +252,13 @@ class Listener:
         #: Options this listener responds to (for example ``{"pad_preset": "deep"}``).
         self.likes: dict[str, str] = {**file_likes, **(likes or {})}
         self.pulse = pulse
-        self._rng = random.Random(f"listener|{seed}")
+        #: The random stream of each process (:data:`PROCESSES`).
+        self.streams = streams(seed)
+        # The need for sleep: asleep once the accumulated chance reaches it.
+        self._sleep_need = self.streams["sleep"].expovariate(1.0)
+        self._sleep_chance = 0.0
+        #: Drowsiness now: the share of ``sleep_per_h`` that is the chance of sleep per hour.
+        self.drowsiness = 0.0
         self._breath_mean = params["breathing_bpm"]
         self._wander = 0.0
         self._swing_wander = 0.0
@@ -254,39 +291,44 @@ class Listener:
         if self._t0 is None:
             self._t0 = t - dt
         self._t = t
-        p = self.params
         audible = targets is None or targets.program_db > -40.0
-        swell = targets is None or targets.swell_db > 0.5
+        heard = pacer_bpm is not None and audible and (targets is None or targets.swell_db > 0.5)
         self.liked = self._liked(targets) if audible else 0.0
+        self._breathe(dt, pacer_bpm if heard else None)
+        self._beat(t, dt)
+        if not self.asleep:
+            self._doze(t, dt, targets is not None and _loud(targets))
+        self._drive_pulse()
 
-        # Breathing: a lagged pull toward the pacer, plus a slow wander.
+    def _breathe(self, dt: float, pacer_bpm: float | None) -> None:
+        """Breathing: a lagged pull toward the pacer heard (``None``: none), plus a wander."""
+        p = self.params
         rest = p["breathing_bpm"]
         if self.asleep:
             desired = _ASLEEP_BREATH_SHARE * rest
             wander_sd = 0.1 * p["breath_noise_bpm"]
         else:
             desired = rest
-            if pacer_bpm is not None and audible and swell:
+            if pacer_bpm is not None:
                 desired = rest + p["compliance"] * (pacer_bpm - rest)
             wander_sd = p["breath_noise_bpm"]
-        paced = not self.asleep and pacer_bpm is not None and audible and swell
+        paced = not self.asleep and pacer_bpm is not None
         # Once the pacer stops, the breathing drifts back to rest only slowly.
-        tau = (
-            p["lag_s"]
-            if paced or (desired < self._breath_mean and not self.asleep)
-            else _UNPACED_TAU_S
-        )
+        slow = not paced and (desired >= self._breath_mean or self.asleep)
+        tau = _UNPACED_TAU_S if slow else p["lag_s"]
         self._breath_mean += (desired - self._breath_mean) * min(1.0, dt / tau)
         k = min(1.0, dt / _WANDER_TAU_S)
-        self._wander += -self._wander * k + wander_sd * math.sqrt(2.0 * k) * self._rng.gauss(0, 1)
+        draw = self.streams["breathing"].gauss(0, 1)
+        self._wander += -self._wander * k + wander_sd * math.sqrt(2.0 * k) * draw
         self.breathing_bpm = min(30.0, max(3.0, self._breath_mean + self._wander))
 
-        # Heart: calmer with slower breathing and liked sound; slower asleep; restless drifts up.
-        calm = self.calmness
-        minutes = (t - self._t0) / 60.0
+    def _beat(self, t: float, dt: float) -> None:
+        """Heart: calmer with slower breathing and liked sound, slower asleep; the swing."""
+        p = self.params
+        minutes = (t - (self._t0 or 0.0)) / 60.0
         target = (
             p["hr_bpm"]
-            - p["relax_hr_bpm"] * calm
+            - p["relax_hr_bpm"] * self.calmness
             - p["like_hr_bpm"] * self.liked
             - (p["asleep_hr_bpm"] if self.asleep else 0.0)
             + p["hr_drift_bpm_per_min"] * minutes
@@ -295,22 +337,20 @@ class Listener:
         self.hr_mean_bpm += (target - self.hr_mean_bpm) * min(1.0, dt / _HR_TAU_S)
         self.breath_phase += self.breathing_bpm / 60.0 * dt
         k = min(1.0, dt / _SWING_WANDER_TAU_S)
-        self._swing_wander += -self._swing_wander * k + _SWING_WANDER * math.sqrt(
-            2.0 * k
-        ) * self._rng.gauss(0, 1)
+        draw = self.streams["swing"].gauss(0, 1)
+        self._swing_wander += -self._swing_wander * k + _SWING_WANDER * math.sqrt(2.0 * k) * draw
         swing = self.resting_swing_bpm(self.breathing_bpm) * (1.0 + self._swing_wander)
         swing = min(25.0, 0.5 * self.hr_mean_bpm, max(0.0, swing))
         self.rsa_bpm += (swing - self.rsa_bpm) * min(1.0, dt / _SWING_TAU_S)
 
-        # Falling asleep: a random event whose rate depends on what is played.
-        if not self.asleep:
-            rate = p["sleep_per_h"] / 3600.0 * (0.3 + calm) * (1.0 + 2.0 * self.liked)
-            if targets is not None and _loud(targets):
-                rate *= 0.3
-            if self._rng.random() < rate * dt:
-                self.asleep = True
-                self.asleep_t = t
-        self._drive_pulse()
+    def _doze(self, t: float, dt: float, loud: bool) -> None:
+        """Drowsiness builds toward what calm and liked sound bring; asleep once due."""
+        drive = (0.3 + self.calmness) * (1.0 + 2.0 * self.liked) * (0.3 if loud else 1.0)
+        self.drowsiness += (drive - self.drowsiness) * min(1.0, dt / _DROWSY_TAU_S)
+        self._sleep_chance += self.params["sleep_per_h"] / 3600.0 * self.drowsiness * dt
+        if self._sleep_chance >= self._sleep_need:
+            self.asleep = True
+            self.asleep_t = t
 
     def resting_swing_bpm(self, rate_bpm: float) -> float:
         """The heart's steady breathing swing (bpm, without wander) breathing at ``rate_bpm``.
@@ -387,74 +427,3 @@ def _read_file(path: Path) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: [listener] must be a table", file=str(path))
     return dict(data)
-
-
-class IdealHeart:
-    """The heart state a perfect analyser would report for a listener (no PPG needed).
-
-    The breathing estimate lags the true rate like a spectral estimate over a window of
-    ``breath_window_s``; the coherence is the listener's model coherence through the same
-    lag. The beat-to-beat rate is the listener's :attr:`Listener.hr_now_bpm` taken at each
-    whole beat and held to the next, so the heart's breathing swing shows in it as in a
-    real interval series. ``contact`` and ``quality`` can be set to simulate finger removal.
-    """
-
-    def __init__(
-        self, listener: Listener, *, breath_window_s: float = 64.0, warmup_s: float = 0.0
-    ) -> None:
-        self.listener = listener
-        self.breath_window_s = breath_window_s
-        self.warmup_s = warmup_s
-        self._good_since: float | None = None
-        self.contact = True
-        self.quality = 0.95
-        self._breath: float | None = None
-        self._coherence: float | None = None
-        self._t_last: float | None = None
-        self._beats = 0.0
-        self._beat_bpm: float | None = None
-
-    def snapshot(self, t: float) -> Any:
-        """A ``device.dsp.heart.HeartState`` at ``t`` s (figures ``None`` without contact)."""
-        from device.dsp.heart import HeartState
-
-        lst = self.listener
-        dt = 0.0 if self._t_last is None else max(0.0, t - self._t_last)
-        self._t_last = t
-        if self._breath is None or self._coherence is None:
-            self._breath, self._coherence = lst.breathing_bpm, lst.coherence
-        else:
-            k = min(1.0, dt / (self.breath_window_s / 2.0))
-            self._breath += (lst.breathing_bpm - self._breath) * k
-            self._coherence += (lst.coherence - self._coherence) * k
-        good = self.contact and self.quality >= 0.6
-        if good:
-            before = int(self._beats)
-            self._beats += lst.hr_now_bpm / 60.0 * dt
-            if self._beat_bpm is None or int(self._beats) != before:
-                self._beat_bpm = lst.hr_now_bpm
-            if self._good_since is None:
-                self._good_since = t
-        else:
-            self._good_since = None
-            self._beat_bpm = None
-        # Like a spectral estimate, breathing and coherence need warmup_s of good signal.
-        warm = good and self._good_since is not None and t - self._good_since >= self.warmup_s
-        rmssd = 10.0 + 4.0 * lst.rsa_bpm if good else None
-        return HeartState(
-            t=t,
-            hr_bpm=lst.hr_mean_bpm if good else None,
-            hr_beat_bpm=self._beat_bpm if good else None,
-            rmssd_ms=rmssd,
-            sdnn_ms=None if rmssd is None else 1.2 * rmssd,
-            rmssd_session_ms=rmssd,
-            sdnn_session_ms=None if rmssd is None else 1.2 * rmssd,
-            coherence=self._coherence if warm else None,
-            breathing_bpm=self._breath if warm else None,
-            quality=self.quality if self.contact else 0.0,
-            contact=self.contact,
-            beats=int(self._beats),
-        )
-
-    def __repr__(self) -> str:
-        return f"<IdealHeart contact={self.contact} quality={self.quality:.2f}>"
