@@ -18,7 +18,14 @@ and the latest heart state each control tick and returns adapted targets:
   taken for one a minute's glide behind (``device.therapy.loop_signal``).
 * Once the pacer has reached the target, coherence high for 60 s lets it settle at the
   listener's own rate (following them down to 4.5/min, never up).
-* The entrainment rate follows the program's descent behind the same gate.
+* The entrainment rate follows the program's timeline whatever the breathing does (a
+  listener who does not do the breathing, or who fell asleep, is who a descent is for);
+  only a lost pulse freezes it (below).
+* A listener who has not followed for ``release_after_s`` (5 min: the pacer held more than
+  0.5/min above the loop's plan and not 0.5/min lower since) is let go (``released``): the
+  swell fades over ``release_fade_s`` (60 s) and the pacer glides back to the plan; once
+  the pacer is there and their breathing within ``lag_resume_bpm`` of it, the swell
+  returns and the loop adapts again (``rejoin``).
 * Nothing adapted ever speeds up because the heart speeds up: the loop's pacer and
   entrainment only fall, each rate-limited; rises come only from the program itself (a wake
   ramp), from gliding back to it, from meeting the first breathing estimate, or from a
@@ -60,7 +67,7 @@ from device.therapy.timeline import curve_weight
 TARGET_RANGE_BPM = (4.5, 7.0)
 
 #: Loop states, as shown in the status.
-STATES = ("open-loop", "adapting", "holding", "settled", "frozen", "fallback")
+STATES = ("open-loop", "adapting", "holding", "settled", "released", "frozen", "fallback")
 
 #: Hard rate limit of any adapted tempo: 1 per 15 s, in units per second.
 MAX_TEMPO_RATE_PER_S = 1.0 / 15.0
@@ -99,10 +106,15 @@ def _hold_reason(lagging: bool, waiting: bool, breathing: float | None) -> str:
     return "coherence falling"
 
 
-def _entrain_step(e: float, plan_hz: float, step: float, hold: bool) -> float:
-    """The entrainment rate ``e`` one tick (of at most ``step`` Hz) toward ``plan_hz``."""
+def _entrain_step(e: float, plan_hz: float, step: float) -> float:
+    """The entrainment rate ``e`` one tick (of at most ``step`` Hz) toward ``plan_hz``.
+
+    The entrainment follows the program's timeline whatever the breathing does (only a lost
+    pulse freezes it): the listener who does not do the breathing, or who fell asleep, is
+    the one a descent is for.
+    """
     if plan_hz < e:
-        return e if hold else max(plan_hz, e - step)
+        return max(plan_hz, e - step)
     # Only the program raises it (a wake ramp), four times faster; the heart never does.
     return min(plan_hz, e + 4.0 * step) if plan_hz > e else e
 
@@ -158,6 +170,54 @@ class _Anchor:
         return pacer
 
 
+#: How far above the loop's plan the pacer counts as behind it, and how far it must fall to
+#: count as followed, breaths/min.
+BEHIND_BPM = 0.5
+
+
+class _Release:
+    """Letting go of a listener who has not followed the pacer for ``after_s`` (#23.14).
+
+    The pacer is *behind* while it is more than :data:`BEHIND_BPM` above the loop's plan
+    (the program's rate, shifted to the target); it is *followed* each time it falls by
+    :data:`BEHIND_BPM` more. Behind and not followed for ``after_s``: the loop lets go (the
+    swell fades over ``fade_s``, the pacer returns to the plan) until the listener breathes
+    within reach of the plan again. :attr:`gain` is the swell's share (1: as the program says).
+    """
+
+    __slots__ = ("_ref", "_since", "after_s", "fade_s", "gain", "released")
+
+    def __init__(self, after_s: float, fade_s: float) -> None:
+        self.after_s, self.fade_s = after_s, fade_s
+        self.released = False
+        self.gain = 1.0
+        self._since: float | None = None
+        self._ref = 0.0
+
+    def due(self, t: float, pacer: float | None, plan: float | None) -> bool:
+        """True when the pacer at ``t`` has been behind ``plan`` and not followed long enough."""
+        if pacer is None or plan is None or pacer - plan <= BEHIND_BPM:
+            self._since = None
+            return False
+        if self._since is None or self._ref - pacer >= BEHIND_BPM:
+            self._since, self._ref = t, pacer
+            return False
+        return t - self._since >= self.after_s
+
+    def fade(self, dt: float) -> None:
+        """Move the swell's :attr:`gain` ``dt`` s further toward 0 (released) or 1."""
+        step = dt / self.fade_s
+        self.gain = max(0.0, self.gain - step) if self.released else min(1.0, self.gain + step)
+
+    def let_go(self) -> None:
+        """Release the listener: the swell fades, the pacer returns to the plan."""
+        self.released, self._since = True, None
+
+    def rejoin(self) -> None:
+        """The listener breathes within reach of the plan again: the swell returns."""
+        self.released = False
+
+
 class ClosedLoop:
     """Adapts the plain timeline to the listener's heart and breathing.
 
@@ -184,6 +244,8 @@ class ClosedLoop:
         recover_s: float = 10.0,
         breath_hold_s: float = 60.0,
         anchor_s: float = 180.0,
+        release_after_s: float = 300.0,
+        release_fade_s: float = 60.0,
         resonance: ResonanceEstimate | SessionPlan | None = None,
     ) -> None:
         self.pacer_target_bpm = _check(
@@ -209,6 +271,8 @@ class ClosedLoop:
         self.recover_s = _check("recover_s", recover_s, 0.0, 120.0, "s")
         self.breath_hold_s = _check("breath_hold_s", breath_hold_s, 0.0, 300.0, "s")
         self.anchor_s = _check("anchor_s", anchor_s, 0.0, 600.0, "s")
+        self.release_after_s = _check("release_after_s", release_after_s, 30.0, 3600.0, "s")
+        self.release_fade_s = _check("release_fade_s", release_fade_s, 1.0, 600.0, "s")
         self.program_min_pacer_bpm = program_min_pacer_bpm
         if isinstance(resonance, ResonanceEstimate):
             resonance = resonance.plan()
@@ -222,6 +286,7 @@ class ClosedLoop:
         self._lagging = False
         self._watch = SignalWatch(self.quality_min, self.coherence_high, self.breath_hold_s)
         self._anchor = _Anchor()
+        self._release = _Release(self.release_after_s, self.release_fade_s)
         self._e: float | None = None
         self._t_first: float | None = None
         self._t_last: float | None = None
@@ -372,6 +437,9 @@ class ClosedLoop:
                 self._events.append((t, "adapt", met))
         if self._anchor.goal is not None and paced and self._p is not None:
             return self._anchor_step(t, dt, plain)
+        self._release.fade(dt)
+        if self._release.released:
+            return self._released_step(t, dt, plain, breathing)
         falling = self._watch.coherence_falling()
         lag = None if breathing is None or self._p is None or not paced else breathing - self._p
         # Hysteresis: hold beyond lag_hold, resume once they are within lag_resume.
@@ -418,7 +486,7 @@ class ClosedLoop:
                 waiting = not hold and not settled and floor > new and new < p_prev
                 new = max(new, floor)
             self._p = new if up else min(new, p_prev)
-        self._e = self._adapt_entrainment(dt, plain.entrain_hz, (hold or waiting) and not settled)
+        self._e = self._adapt_entrainment(dt, plain.entrain_hz)
         if self.assessment is not None and self._p is not None and paced:
             # Following: none of the loop's gates holds the pacer back. The step records
             # the breathing estimate itself, not the held peak the gates use.
@@ -427,7 +495,13 @@ class ClosedLoop:
                 dt, self._p, _finite(heart.hr_beat_bpm), _finite(heart.breathing_bpm), following
             ):
                 self._events.append((t, "resonance", detail))
-        if settled:
+        if paced and self._release.due(t, self._p, self._plan_pace(plain)):
+            self._release.let_go()
+            if self.assessment is not None:
+                self.assessment.interrupt()
+            minutes = self.release_after_s / 60.0
+            self._set_state(t, "released", f"not followed for {minutes:g} min", "release")
+        elif settled:
             event = None if self.state == "settled" else "settled"
             self._set_state(t, "settled", "coherence high for 60 s: following the listener", event)
         elif hold or waiting:
@@ -437,19 +511,49 @@ class ClosedLoop:
         pacer = None if plain.pacer_bpm is None else self._p
         return plain.with_changes(pacer_bpm=pacer, entrain_hz=self._e)
 
+    def _plan_pace(self, plain: SoundTargets) -> float | None:
+        """Where the plan (shifted to the target, never below the goal) has the pacer now."""
+        if plain.pacer_bpm is None:
+            return None
+        lead = _plan_shift(self.program_min_pacer_bpm, self.pacer_target_bpm, self.assessment)
+        return max(self.goal_bpm, plain.pacer_bpm - lead)
+
+    def _released_step(
+        self, t: float, dt: float, plain: SoundTargets, breathing: float | None
+    ) -> SoundTargets:
+        """Released (see :class:`_Release`): the pacer glides to the plan at the glide rate."""
+        plan = self._plan_pace(plain)
+        self._e = self._adapt_entrainment(dt, plain.entrain_hz)
+        if plan is not None and self._p is not None:
+            step = self.glide_bpm_per_min / 60.0 * dt
+            self._p = min(plan, self._p + step) if plan > self._p else max(plan, self._p - step)
+            near = self._p <= plan + 0.05
+            if near and breathing is not None and breathing - self._p <= self.lag_resume_bpm:
+                self._release.rejoin()
+                detail = f"breathing {breathing:.1f}/min follows the plan again"
+                self._set_state(t, "adapting", detail, "rejoin")
+        if self._release.released:
+            minutes = self.release_after_s / 60.0
+            reason = f"not followed for {minutes:g} min: the swell fades, the pacer plays the plan"
+            self._set_state(t, "released", reason)
+        pacer = None if plain.pacer_bpm is None else self._p
+        return plain.with_changes(pacer_bpm=pacer, entrain_hz=self._e)
+
     def _anchor_step(self, t: float, dt: float, plain: SoundTargets) -> SoundTargets:
         """Glide to the breathing first estimated after the start (see :class:`_Anchor`)."""
         assert self._p is not None and self._anchor.goal is not None
         goal = self._anchor.goal
         self._p = self._anchor.step(self._p, dt)
-        self._e = self._adapt_entrainment(dt, plain.entrain_hz, True)
+        self._e = self._adapt_entrainment(dt, plain.entrain_hz)
         self._set_state(t, "adapting", f"meeting the listener's breathing ({goal:.1f}/min)")
         return plain.with_changes(pacer_bpm=self._p, entrain_hz=self._e)
 
-    def _adapt_entrainment(self, dt: float, plan_hz: float, hold: bool) -> float:
+    def _adapt_entrainment(self, dt: float, plan_hz: float) -> float:
         e = plan_hz if self._e is None else self._e
-        return _entrain_step(e, plan_hz, self.entrain_hz_per_min / 60.0 * dt, hold)
+        return _entrain_step(e, plan_hz, self.entrain_hz_per_min / 60.0 * dt)
 
     def _emit(self, targets: SoundTargets) -> SoundTargets:
+        if self._release.gain < 1.0:
+            targets = targets.with_changes(swell_db=targets.swell_db * self._release.gain)
         self._out = targets
         return targets
