@@ -4,8 +4,10 @@
 and the latest heart state each control tick and returns adapted targets:
 
 * The breath pacer starts at the listener's breathing rate, capped at 11/min. While their
-  breathing is not known yet it starts at the program's rate and holds; a faster first
-  estimate (within ``anchor_s``, 3 min) raises it once to meet them, at 1/min per 15 s.
+  breathing is not known yet it starts at the program's rate and holds; a first estimate
+  (within ``anchor_s``, 3 min) more than ``lag_hold_bpm`` faster raises it once to meet
+  them, at 1/min per 15 s, but only once it has stopped coming down: the first estimate's
+  64-s window still covers their breathing before the pacer took hold (:class:`_Anchor`).
 * It then glides toward the target (6/min by default, 4.5-7 allowed), never faster than the
   program's plan nor than ``glide_bpm_per_min``, and only while the listener follows: it
   holds while their breathing is more than 1.5/min faster than the pacer, or while
@@ -54,6 +56,7 @@ the heart state (:class:`~device.therapy.loop_signal.HeartLike`).
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 from device.dsp.targets import SoundTargets
@@ -133,32 +136,61 @@ def _plan_shift(program_min: float | None, target: float, assessment: Assessment
     return program_min + SLOW_PART_BPM - assessment.lowest_bpm
 
 
+#: The first breathing estimate is met only once it has stopped coming down: over this
+#: long, s, it fell by less than :data:`ANCHOR_CLOSING` of its distance to the pacer.
+ANCHOR_SETTLE_S = 10.0
+ANCHOR_CLOSING = 0.1
+
+
 class _Anchor:
     """Meeting the listener's first breathing estimate: once, only up, 1/min per 15 s.
 
     ``until``: while set, the first breathing estimate before it is met; ``goal``: the rate
     the pacer glides to meet it (``None`` when there is nothing to meet).
+
+    The first estimate is stale: its 64-s window still covers the breathing before the
+    pacer took hold, so a listener who already follows shows a rate well above where they
+    breathe now (#23.16: 10.94 while breathing 10.5). So the estimate is met only once it
+    has stopped coming down toward the pacer (over ``ANCHOR_SETTLE_S`` it fell by less
+    than ``ANCHOR_CLOSING`` of the gap) and then only if the listener lags the pacer by
+    more than ``lag_hold``: one within that is left to the gated glide, which waits for them.
     """
 
-    __slots__ = ("goal", "until")
+    __slots__ = ("_seen", "goal", "until")
 
     def __init__(self) -> None:
         self.until: float | None = None
         self.goal: float | None = None
+        self._seen: deque[tuple[float, float]] = deque()
 
-    def check(self, t: float, breathing: float | None, pacer: float, cap: float) -> str | None:
-        """Look at the breathing at ``t``; the event detail when the pacer is to meet it."""
+    def check(
+        self, t: float, breathing: float | None, pacer: float, cap: float, lag_hold: float
+    ) -> str | None:
+        """Look at the estimate ``breathing`` at ``t``; the event detail when it is to be met."""
         if t > (self.until or t):
             self.until = None
-        elif breathing is not None:
-            self.until = None
-            # Only ever up to meet them: a slower first estimate is left to the gated glide,
-            # so one noisy low estimate cannot drop the pacer.
-            goal = min(breathing, cap)
-            if goal > pacer:
-                self.goal = goal
-                return f"pacer meets the breathing: {goal:.1f}/min"
+            return None
+        if breathing is None or not self._settled(t, breathing, pacer):
+            return None
+        self.until = None
+        # Only ever up to meet them, and only when they lag: a slower first estimate is
+        # left to the gated glide, so one noisy low estimate cannot drop the pacer.
+        goal = min(breathing, cap)
+        if breathing - pacer > lag_hold and goal > pacer:
+            self.goal = goal
+            return f"pacer meets the breathing: {goal:.1f}/min"
         return None
+
+    def _settled(self, t: float, breathing: float, pacer: float) -> bool:
+        """The estimate has been seen for ``ANCHOR_SETTLE_S`` and no longer comes down."""
+        seen = self._seen
+        seen.append((t, breathing))
+        while len(seen) > 1 and seen[1][0] <= t - ANCHOR_SETTLE_S:
+            seen.popleft()
+        since, first = seen[0]
+        if t - since < ANCHOR_SETTLE_S:
+            return False
+        return first - breathing <= ANCHOR_CLOSING * max(breathing - pacer, 0.0)
 
     def step(self, pacer: float, dt: float) -> float:
         """The pacer ``dt`` s further toward :attr:`goal`, at the hard rate limit."""
@@ -432,7 +464,8 @@ class ClosedLoop:
         breathing = self._watch.track_breathing(t, _finite(heart.breathing_bpm))
         paced = plain.pacer_bpm is not None
         if self._anchor.until is not None and self._p is not None:
-            met = self._anchor.check(t, breathing if paced else None, self._p, self.start_cap_bpm)
+            estimate = _finite(heart.breathing_bpm) if paced else None
+            met = self._anchor.check(t, estimate, self._p, self.start_cap_bpm, self.lag_hold_bpm)
             if met is not None:
                 self._events.append((t, "adapt", met))
         if self._anchor.goal is not None and paced and self._p is not None:
