@@ -46,40 +46,51 @@ class IdealHeart:
         lst = self.listener
         dt = 0.0 if self._t_last is None else max(0.0, t - self._t_last)
         self._t_last = t
-        if self._breath is None or self._coherence is None:
-            self._breath, self._coherence = lst.breathing_bpm, lst.coherence
-        else:
-            k = min(1.0, dt / (self.breath_window_s / 2.0))
-            self._breath += (lst.breathing_bpm - self._breath) * k
-            self._coherence += (lst.coherence - self._coherence) * k
+        self._follow_window(dt)
         good = self.contact and self.quality >= 0.6
-        if good:
-            before = int(self._beats)
-            self._beats += lst.hr_now_bpm / 60.0 * dt
-            if self._beat_bpm is None or int(self._beats) != before:
-                self._beat_bpm = lst.hr_now_bpm
-            if self._good_since is None:
-                self._good_since = t
-        else:
-            self._good_since = None
-            self._beat_bpm = None
+        self._count_beats(t, dt, good)
         # Like a spectral estimate, breathing and coherence need warmup_s of good signal.
         warm = good and self._good_since is not None and t - self._good_since >= self.warmup_s
         rmssd = 10.0 + 4.0 * lst.rsa_bpm if good else None
+        sdnn = None if rmssd is None else 1.2 * rmssd
         return HeartState(
             t=t,
             hr_bpm=lst.hr_mean_bpm if good else None,
             hr_beat_bpm=self._beat_bpm if good else None,
             rmssd_ms=rmssd,
-            sdnn_ms=None if rmssd is None else 1.2 * rmssd,
+            sdnn_ms=sdnn,
             rmssd_session_ms=rmssd,
-            sdnn_session_ms=None if rmssd is None else 1.2 * rmssd,
+            sdnn_session_ms=sdnn,
             coherence=self._coherence if warm else None,
             breathing_bpm=self._breath if warm else None,
             quality=self.quality if self.contact else 0.0,
             contact=self.contact,
             beats=int(self._beats),
         )
+
+    def _follow_window(self, dt: float) -> None:
+        """Breathing and coherence follow the listener's through the window's lag."""
+        lst = self.listener
+        if self._breath is None or self._coherence is None:
+            self._breath, self._coherence = lst.breathing_bpm, lst.coherence
+        else:
+            k = min(1.0, dt / (self.breath_window_s / 2.0))
+            self._breath += (lst.breathing_bpm - self._breath) * k
+            self._coherence += (lst.coherence - self._coherence) * k
+
+    def _count_beats(self, t: float, dt: float, good: bool) -> None:
+        """Count whole beats; the beat-to-beat rate is held from one beat to the next."""
+        if not good:
+            self._good_since = None
+            self._beat_bpm = None
+            return
+        hr_now = self.listener.hr_now_bpm
+        before = int(self._beats)
+        self._beats += hr_now / 60.0 * dt
+        if self._beat_bpm is None or int(self._beats) != before:
+            self._beat_bpm = hr_now
+        if self._good_since is None:
+            self._good_since = t
 
     def __repr__(self) -> str:
         return f"<IdealHeart contact={self.contact} quality={self.quality:.2f}>"
