@@ -15,8 +15,8 @@ import subprocess
 import pytest
 
 import device.sim.listener as listener_module
-from device.dsp.targets import SoundTargets
 from device.sim.listener import KINDS, PROCESSES, Listener
+from device.sound.targets import SoundTargets
 
 PACED = SoundTargets(pacer_bpm=6.0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.dsp.targets import SoundTargets
+from device.sound.targets import SoundTargets
 from device.therapy.gates import (
     BEHIND_BPM,
     LagGate,

@@ -1,7 +1,7 @@
 """The heart state a perfect analyser would report for a simulated listener (no PPG).
 
 :class:`IdealHeart` reads a :class:`~device.sim.listener.Listener` and answers what
-``device.dsp.heart.HeartAnalyzer`` would, for simulations and tests that need no pulse
+``device.heart.analysis.HeartAnalyzer`` would, for simulations and tests that need no pulse
 waveform: the breathing estimate and coherence lag like a 64-s spectral window, the
 beat-to-beat rate holds each whole beat's rate, contact and quality can be set.
 """
@@ -40,8 +40,8 @@ class IdealHeart:
         self._beat_bpm: float | None = None
 
     def snapshot(self, t: float) -> Any:
-        """A ``device.dsp.heart.HeartState`` at ``t`` s (figures ``None`` without contact)."""
-        from device.dsp.heart import HeartState
+        """A ``device.heart.analysis.HeartState`` at ``t`` s (figures ``None`` without contact)."""
+        from device.heart.analysis import HeartState
 
         lst = self.listener
         dt = 0.0 if self._t_last is None else max(0.0, t - self._t_last)

@@ -43,9 +43,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from device.dsp.targets import OFF_DB, SoundTargets
 from device.sim.ideal_heart import IdealHeart
 from device.sim.listener_kinds import KINDS, PARAMETERS, resolve
+from device.sound.targets import OFF_DB, SoundTargets
 
 __all__ = ["KINDS", "PARAMETERS", "PROCESSES", "IdealHeart", "Listener", "resonance_response"]
 

@@ -1,6 +1,6 @@
 """The heart-aware closed loop: pace the listener's breathing down as fast as they follow.
 
-:class:`ClosedLoop` takes the plain timeline's :class:`~device.dsp.targets.SoundTargets`
+:class:`ClosedLoop` takes the plain timeline's :class:`~device.sound.targets.SoundTargets`
 and the latest heart state each control tick and returns adapted targets. Each tick it asks
 its gates (``device.therapy.gates``; the table of gate, condition and action is in
 docs/programs.md, "The closed loop as gates"):
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from device.dsp.targets import SoundTargets
+from device.sound.targets import SoundTargets
 from device.therapy.assessment import Assessment
 from device.therapy.gates import (
     LagGate,

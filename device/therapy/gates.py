@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from device.therapy.timeline import curve_weight
 
 if TYPE_CHECKING:
-    from device.dsp.targets import SoundTargets
+    from device.sound.targets import SoundTargets
     from device.therapy.assessment import Assessment
 
 #: Hard rate limit of any adapted tempo: 1 per 15 s, in units per second.
