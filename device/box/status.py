@@ -68,6 +68,8 @@ def status_json(status: Mapping[str, object]) -> str:
         "sensor",
         "storage",
         "sim_hr",
+        "sim_breathing",
+        "sim_asleep",
         "config_error",
         "track",
         "track_tempo_bpm",

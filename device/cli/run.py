@@ -59,7 +59,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--listener",
         metavar="KIND",
-        help="simulated listener: compliant, restless, non-compliant or a file",
+        help="simulated listener: compliant, sleeper, restless, non-compliant or a file",
     )
     p.add_argument("--seed", type=int, metavar="S", help="seed of the simulation")
     p.add_argument("--state-dir", metavar="DIR", help="where sessions and preferences live")
