@@ -161,6 +161,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         box = Box(cfg, opts)
     except AudioDeviceError as exc:
+        spec = args.audio or str(cfg.get("audio.backend"))
+        if spec.removeprefix("realtime:").startswith("wav"):
+            # A WAV file that cannot be made: the path is what is wrong, not the sound card.
+            raise UsageError(
+                f"{exc}; give --audio wav:PATH a file in a folder that exists and is writable"
+            ) from None
         if args.sim:
             # A demo on a machine without a sound card: say how to run it instead.
             raise UsageError(
