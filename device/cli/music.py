@@ -55,9 +55,28 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 19)
 
 
+#: What to install when the decoder is missing.
+DECODER_HINT = "pip install 'bedside[music]' (or: sudo apt-get install python3-soundfile)"
+
+
+def decoder_missing() -> str | None:
+    """Why music cannot be decoded here (``None``: soundfile and its libsndfile load)."""
+    try:
+        import soundfile  # noqa: F401
+    except (ImportError, OSError) as exc:  # OSError: the package without its libsndfile
+        return f"the soundfile package (libsndfile) is not available ({exc})"
+    return None
+
+
 def _scan(args: argparse.Namespace) -> int:
     from device.config import load_config
     from device.store.music_index import MusicIndex, scan
+
+    missing = decoder_missing()
+    if missing is not None:
+        print(f"bedside music scan: error: cannot decode music: {missing}; {DECODER_HINT}",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
     cfg = None
     if not (args.dir and args.state_dir):
