@@ -15,6 +15,7 @@ counted and shown in the status, and the sound plays on.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -186,7 +187,15 @@ class Box:
         return self.live.path()
 
     def save_config(self) -> OffLoop[Path]:
-        """Save the running configuration atomically (off the loop); the file written."""
+        """Save the running configuration atomically (off the loop); the file written.
+
+        :raises StateError: a ``--sim`` box started without a config file of its own (it
+            never writes the system's ``/etc/bedside/config.toml``).
+        """
+        if self.opts.sim and not self.opts.config_path and not os.environ.get("BEDSIDE_CONFIG"):
+            raise StateError(
+                "a --sim box saves only to its own config file: start it with --config FILE"
+            )
         return self.live.save_job()
 
     def config_defaults(self) -> None:
