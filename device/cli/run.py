@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.exc import AudioDeviceError, ConfigError, UsageError
+from device.exc import AudioDeviceError, ConfigError, StorageError, UsageError
 
 if TYPE_CHECKING:
+    from device.app import Box
     from device.config import Config
 
 log = logging.getLogger("device.run")
@@ -178,5 +179,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"bedside: error: {exc}", file=sys.stderr)
         return 1
     with box:
+        if args.sim:
+            print(sim_notice(box), file=sys.stderr)
         box.install_signal_handlers()
         return box.run()
+
+
+def sim_notice(box: Box) -> str:
+    """One line for a ``--sim`` run: where its state lives and, with a console, its PIN."""
+    where = box.state_dir
+    if where is None:
+        return "bedside: simulated box: no state directory (nothing is recorded)"
+    kept = "a temporary folder, removed at exit" if box.parts.scratch_dir else "kept"
+    text = f"bedside: simulated box: state in {where} ({kept})"
+    auth = None if box.console is None else box.console.console.auth
+    if auth is not None:
+        try:
+            pin = auth.store.default_pin()
+        except StorageError as exc:
+            return f"{text}; service PIN unavailable: {exc}"
+        text += f"; console service PIN {pin} (unless changed with PIN SET)"
+    return text
