@@ -304,10 +304,14 @@ class RunEnd:
 
 
 def install_signal_handlers(request_exit: Callable[[str], None]) -> None:
-    """SIGTERM and SIGINT call ``request_exit`` with the signal's name."""
+    """SIGTERM, SIGINT and SIGHUP call ``request_exit`` with the signal's name.
+
+    SIGHUP is what a box run from an ssh session gets when the session drops: it fades out
+    and closes the session as a SIGTERM does (the default action would kill it mid-block).
+    """
 
     def handler(signum: int, frame: object) -> None:
         request_exit(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)
