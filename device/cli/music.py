@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from device.exc import InputFileError
+
 
 def register(subparsers: Any) -> None:
     """Add ``music`` and its ``scan`` subcommand."""
@@ -83,6 +85,12 @@ def _scan(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
     folder = Path(args.dir or str(cfg.music.dir))  # type: ignore[union-attr]
     state = Path(args.state_dir or str(cfg.store.state_dir))  # type: ignore[union-attr]
+    if not folder.is_dir():
+        # Before the index is opened: a missing folder leaves no music.db behind.
+        raise InputFileError(
+            f"music folder {folder} does not exist or is not a folder; give the folder to scan "
+            "(or set music.dir)"
+        )
     if args.idle:
         lower_priority()
     tty = sys.stderr.isatty() and not args.summary
