@@ -105,7 +105,7 @@ def format_sessions(sessions: list[dict[str, Any]]) -> str:
         rmssd = s.get("rmssd_ms") if s.get("rmssd_ms") is not None else s.get("mean_rmssd")
         lines.append(
             f"{s['id']:>4}  {_when(s.get('started_at')):16}  {mins:>7}  "
-            f"{_fmt(s.get('mean_hr'), '5.1f')}  {_fmt(rmssd, '5.1f')}  "
+            f"{_fmt(s.get('mean_hr'), '5.1f'):>5}  {_fmt(rmssd, '5.1f'):>5}  "
             f"{s['program']}{extra}"
         )
     return "\n".join(lines)
@@ -113,6 +113,7 @@ def format_sessions(sessions: list[dict[str, Any]]) -> str:
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
     """The 1 Hz rows as CSV with a header line (empty cells where a value is unknown)."""
+    from device.console.lines import format_cell
     from device.store.sessions import ROW_FIELDS
 
     buf = io.StringIO()
@@ -125,7 +126,7 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
             if v is None:
                 cells.append("")
             elif isinstance(v, bool):
-                cells.append("1" if v else "0")
+                cells.append(format_cell(v))  # true/false, as the console's EXPORT writes
             elif isinstance(v, float):
                 cells.append(f"{v:.6g}")
             else:

@@ -86,6 +86,19 @@ class StoreReads(QueuedWriter):
             args = (int(session_id),)
         return self._read("read ratings", sql + " ORDER BY id", args)
 
+    def profiles(self) -> list[str]:
+        """The listener profiles the store knows, sorted: those its sessions played for and
+        those it learnt preferences of (keys ``kind:PROFILE``)."""
+        found = {
+            str(r["profile"])
+            for r in self._read("list profiles", "SELECT DISTINCT profile FROM sessions")
+        }
+        for r in self._read("list profiles", "SELECT key FROM preferences"):
+            _kind, sep, name = str(r["key"]).partition(":")
+            if sep and name:
+                found.add(name)
+        return sorted(found)
+
     def check(self) -> str:
         """Run sqlite's integrity check; a one-line summary, StorageError if damaged."""
         found = self._read("check the store", "PRAGMA integrity_check")

@@ -31,6 +31,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,20 @@ __all__ = [
 ]
 
 
+def readonly_uri(path: Path) -> str:
+    """The URI that reads ``path`` without writing anything beside it.
+
+    With no ``-wal`` file no writer has the store open (the last one to close folds the
+    log in and removes it), so the file is read as immutable: sqlite then makes no
+    ``-wal``/``-shm`` files, which ``mode=ro`` alone would leave behind in the state
+    directory. While the box writes, ``mode=ro`` reads beside it through its log.
+    """
+    quoted = urllib.parse.quote(str(path.absolute()))
+    if not path.with_name(path.name + "-wal").exists():
+        return f"file:{quoted}?immutable=1"
+    return f"file:{quoted}?mode=ro"
+
+
 class Store(StoreRetention):
     """The box's sqlite session store.
 
@@ -92,7 +107,7 @@ class Store(StoreRetention):
             if readonly:
                 if not self.path.is_file():
                     raise StorageError(f"{self.path}: no session store here")
-                uri = f"file:{self.path}?mode=ro"
+                uri = readonly_uri(self.path)
                 db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
             else:
                 prepare_state_dir(self.path.parent)
