@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from device.cli import main
 from device.cli import ctl as ctl_mod
+from device.cli import main
 from device.config import load_config
 from device.exc import ConfigError
 
@@ -85,7 +85,10 @@ def test_ctl_piped_into_head_runs_every_command_and_says_nothing_of_the_port(
     client = _Client()
     try:
         status = ctl_mod.run_commands(
-            client, ["HELP", "STATUS?", "ID?"], as_json=False, ask=lambda _p: ""  # type: ignore[arg-type]
+            client,
+            ["HELP", "STATUS?", "ID?"],
+            as_json=False,
+            ask=lambda _p: "",  # type: ignore[arg-type]
         )
     finally:
         monkeypatch.undo()

@@ -268,7 +268,7 @@ def test_pyaudio_failing_to_build_names_the_portaudio_headers(tmp_path: Path):
     (venv_bin / "python").symlink_to(sys.executable)
     (venv_bin / "pip").write_text(
         "#!/bin/sh\n"
-        "echo '  src/pyaudio/device_api.c:9:10: fatal error: portaudio.h: No such file or directory'\n"
+        "echo 'src/pyaudio/device_api.c:9:10: fatal error: portaudio.h: No such file'\n"
         "echo '  error: command gcc failed with exit code 1'\n"
         "exit 1\n"
     )

@@ -58,7 +58,9 @@ def check_box_folder(path: str, given: bool, command: str = "bedside pin") -> No
     folder = Path(path)
     hint = "give the box's state directory (store.state_dir, default /var/lib/bedside)"
     if not folder.is_dir():
-        raise UsageError(f"no box keeps its state in {path} (no such folder); {hint}", command=command)
+        raise UsageError(
+            f"no box keeps its state in {path} (no such folder); {hint}", command=command
+        )
     if given and not any((folder / name).exists() for name in BOX_FILES):
         raise UsageError(
             f"{path} holds no box's state (none of {', '.join(BOX_FILES)}); {hint}",
