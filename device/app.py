@@ -228,6 +228,18 @@ class Box:
 
         return OffLoop(work)
 
+    def export_beats(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        """The beats of one session, read off the loop (the ones found so far handed over)."""
+        store = self.recorder.require()
+        if self.recorder.session_id == session_id:
+            self.runner.record_beats()
+
+        def work() -> list[dict[str, object]]:
+            with store.reader() as reader:
+                return list(reader.beats(session_id))
+
+        return OffLoop(work)
+
     def profile(self) -> OffLoop[dict[str, object]]:
         """The listener profile's learned resonance (read off the loop)."""
         from device.therapy.resonance import ResonanceEstimate

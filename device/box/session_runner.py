@@ -291,8 +291,18 @@ class SessionRunner:
                 self.engine.chime(detail)
             self.recorder.event(kind, detail, t=self.t0 + t)
 
+    def record_beats(self) -> None:
+        """Hand the beats found since the last call to the recorder, in session seconds
+        (beats outside a session are dropped)."""
+        beats = self.heart.take_beats()
+        if self.session is None or not beats:
+            return
+        t0 = self.t0
+        self.recorder.add_beats([(round(t - t0, 3), rr, ok) for t, rr, ok in beats if t >= t0])
+
     def end(self, reason: str) -> None:
         """End the session now: record its end, fade out, amplifier off once quiet, idle."""
+        self.record_beats()
         session = self.session
         prefs: dict[str, object] = {}
         if session is not None:

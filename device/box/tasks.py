@@ -118,6 +118,7 @@ class BoxTasks:
                 self.opts.status = "none"
         if self.runner.playing():
             p.recorder.add_row(self._row(status))
+        self.runner.record_beats()
         p.notifier.status(f"{status['state']} {status.get('program') or ''} t={status['t']:.0f}s")
         return deadline + p.settings.service.status_interval_s
 

@@ -230,7 +230,10 @@ def to_json(result: Result) -> list[dict[str, Any]]:
     """The data lines of ``result`` as objects (CSV rows for ``EXPORT``)."""
     from device.console.protocol import parse_pairs
 
-    if result.command.split()[0].upper() == "EXPORT":
+    words = result.command.upper().split()
+    if words[0] == "EXPORT" and words[2:3] == ["RR"]:
+        return [{"rr_ms": _convert(line)} for line in result.data]
+    if words[0] == "EXPORT":
         rows = list(csv.reader(result.data))
         if not rows:
             return []

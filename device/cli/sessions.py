@@ -150,20 +150,29 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write one session's 1 Hz rows as CSV (or JSON lines) to a file or stdout."""
+    """Write one session's 1 Hz rows as CSV (or JSON lines), or its beat intervals as an RR
+    file (``--rr``), to a file or stdout."""
+    from device.store.rr import rr_text
+
     with open_store(args) as store:
         session = resolve_session(store, args.session)
-        rows = store.rows(int(session["id"]))
-    if args.json:
-        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
-    else:
-        text = rows_csv(rows)
+        sid = int(session["id"])
+        if args.rr:
+            text = rr_text(store.beats(sid))
+            what = f"{text.count(chr(10))} RR intervals"
+        else:
+            rows = store.rows(sid)
+            what = f"{len(rows)} rows"
+            if args.json:
+                text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+            else:
+                text = rows_csv(rows)
     if args.out:
         from device.store.permissions import write_for_caller
 
         # The file is the asking user's (under sudo too), with their umask's mode.
         write_for_caller(Path(args.out), text.encode())
-        print(f"session {session['id']}: {len(rows)} rows written to {args.out}", file=sys.stderr)
+        print(f"session {session['id']}: {what} written to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
@@ -194,14 +203,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     e = subparsers.add_parser(
         "export",
-        help="export one session's 1 Hz rows",
+        help="export one session's 1 Hz rows or its beat intervals",
         description="Write a session's 1 Hz rows (time, HR, RMSSD, coherence, quality, contact, "
-        "pacer, breathing, entrainment, volume) as CSV.",
+        "pacer, breathing, entrainment, volume) as CSV, or with --rr its beat intervals as a "
+        "plain RR text file (one interval in ms per line, as Kubios HRV imports).",
     )
     e.add_argument("session", type=parse_session, metavar="SESSION", help="session id or 'last'")
     fmt = e.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV with a header line (default)")
     fmt.add_argument("--json", action="store_true", help="one JSON object per row")
+    fmt.add_argument(
+        "--rr",
+        action="store_true",
+        help="the beat intervals instead, as a plain RR file Kubios HRV imports: one "
+        "plausible interval per line in milliseconds",
+    )
     e.add_argument("--out", metavar="FILE", help="write to FILE (default: standard output)")
     add_state_dir(e)
     e.set_defaults(func=handle_storage_errors(cmd_export))

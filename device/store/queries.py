@@ -65,6 +65,23 @@ class StoreReads(QueuedWriter):
                 row["contact"] = bool(row["contact"])
         return out
 
+    def beats(self, session_id: int) -> list[dict[str, Any]]:
+        """A session's beats in time order: ``t`` (session s), ``rr_ms`` (the interval ending
+        at the beat, ``None`` after a gap) and ``ok`` (plausible). None in an older store."""
+        has = self._read(
+            "read beats", "SELECT count(*) AS n FROM sqlite_master WHERE name = 'beats'"
+        )
+        if not has[0]["n"]:
+            return []
+        out = self._read(
+            "read beats",
+            "SELECT t, rr_ms, ok FROM beats WHERE session_id = ? ORDER BY t",
+            (int(session_id),),
+        )
+        for beat in out:
+            beat["ok"] = bool(beat["ok"])
+        return out
+
     def events(self, session_id: int | None = None) -> list[dict[str, Any]]:
         """Events of one session (or all), in order: ``at``, ``t``, ``kind``, ``detail``."""
         if session_id is None:

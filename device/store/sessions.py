@@ -39,7 +39,14 @@ from typing import Any
 from device.exc import StorageError
 from device.store.permissions import prepare_db_file, prepare_state_dir
 from device.store.retention import DEFAULT_RETENTION_DAYS, ERASE_WAIT_S, StoreRetention
-from device.store.schema import ROW_FIELDS, SCHEMA_VERSION, SESSION_HRV_FIELDS, migrate, num
+from device.store.schema import (
+    READABLE_FROM,
+    ROW_FIELDS,
+    SCHEMA_VERSION,
+    SESSION_HRV_FIELDS,
+    migrate,
+    num,
+)
 from device.store.writer import (
     MAX_PENDING_ROWS,
     MAX_RETRY_WRITES,
@@ -117,7 +124,7 @@ class Store(StoreRetention):
             db.execute("PRAGMA foreign_keys = ON")
             if readonly:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version != SCHEMA_VERSION:
+                if not READABLE_FROM <= version <= SCHEMA_VERSION:
                     raise StorageError(
                         f"{self.path}: store schema version {version}, expected {SCHEMA_VERSION}"
                     )
@@ -233,6 +240,24 @@ class Store(StoreRetention):
         if not self.healthy:
             raise StorageError(self.last_error or f"{self.path}: storage fault")
         return n
+
+    def add_beats(
+        self, session_id: int | None, beats: Iterable[tuple[float, float | None, bool]]
+    ) -> None:
+        """Hand over a batch of beats ``(session seconds, interval ms or None, plausible)``;
+        queued for the writer and retried while the disk refuses them, as rows are."""
+        batch = [(num(t, "t"), num(rr, "rr_ms"), 1 if ok else 0) for t, rr, ok in beats]
+        if session_id is None or not batch:
+            return
+        sid = int(session_id)
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT INTO beats (session_id, t, rr_ms, ok) VALUES (?, ?, ?, ?)",
+                [(sid, *b) for b in batch],
+            )
+
+        self._submit(Job("write beats", insert, retry=True))
 
     def add_event(
         self, session_id: int | None, t: float | None, kind: str, detail: str = ""
