@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from device.box.api import BoxApi, OffLoop
 from device.box.assemble import assemble, build_console, close_parts, music_of, rescan_music
@@ -35,6 +35,9 @@ from device.config import Config
 from device.exc import StateError
 from device.status import LoopFigures, SoundFigures, assemble_status
 from device.therapy.program import Program, list_programs
+
+if TYPE_CHECKING:
+    from device.store.sessions import Store
 
 __all__ = ["BOX_HOOKS", "THERAPY_PERIOD_S", "Box", "BoxApi", "RunOptions", "State"]
 
@@ -218,25 +221,25 @@ class Box:
 
     def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
         """The 1 Hz rows of one session (read off the loop; buffered rows handed over now)."""
-        store = self.recorder.require()
         if self.recorder.session_id == session_id:
             self.recorder.flush_rows()
-
-        def work() -> list[dict[str, object]]:
-            with store.reader() as reader:
-                return list(reader.rows(session_id))
-
-        return OffLoop(work)
+        return self._read_session(lambda reader: reader.rows(session_id))
 
     def export_beats(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
         """The beats of one session, read off the loop (the ones found so far handed over)."""
-        store = self.recorder.require()
         if self.recorder.session_id == session_id:
             self.runner.record_beats()
+        return self._read_session(lambda reader: reader.beats(session_id))
+
+    def _read_session(
+        self, read: Callable[[Store], list[dict[str, Any]]]
+    ) -> OffLoop[list[dict[str, object]]]:
+        """``read`` on a reader of the store, off the loop. :raises StorageError: no store."""
+        store = self.recorder.require()
 
         def work() -> list[dict[str, object]]:
             with store.reader() as reader:
-                return list(reader.beats(session_id))
+                return list(read(reader))
 
         return OffLoop(work)
 
