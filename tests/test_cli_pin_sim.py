@@ -36,11 +36,15 @@ def test_a_sim_box_with_a_console_prints_its_pin(tmp_path: Path) -> None:
     cfg = Config.defaults().with_value("service.auto_start", False)
     opts = RunOptions(sim=True, audio="null", speed=None, status="none", serial="loop://")
     with Box(cfg, opts, status_out=io.StringIO()) as box:
-        line = sim_notice(box)
+        line = sim_notice(box, show_pin=True)
+        logged = sim_notice(box, show_pin=False)
         assert box.state_dir is not None
         pin = PinStore(box.state_dir, read_identity().secret_id).default_pin()
     assert f"state in {box.state_dir} (a temporary folder, removed at exit)" in line
     assert f"console service PIN {pin}" in line
+    # Where stderr is a log, not a terminal, the PIN stays out: it says how to get it.
+    assert pin not in logged
+    assert f"bedside pin show-default --state-dir {box.state_dir}" in logged
 
 
 @needs_root

@@ -180,23 +180,30 @@ def run(args: argparse.Namespace) -> int:
         return 1
     with box:
         if args.sim:
-            print(sim_notice(box), file=sys.stderr)
+            print(sim_notice(box, show_pin=sys.stderr.isatty()), file=sys.stderr)
         box.install_signal_handlers()
         return box.run()
 
 
-def sim_notice(box: Box) -> str:
-    """One line for a ``--sim`` run: where its state lives and, with a console, its PIN."""
+def sim_notice(box: Box, *, show_pin: bool) -> str:
+    """One line for a ``--sim`` run: where its state lives and, with a console, its PIN.
+
+    The PIN itself only with ``show_pin`` (stderr is a person's terminal): the PIN is never
+    written into a log, so a run whose stderr is a file or the journal says where to find
+    it instead.
+    """
     where = box.state_dir
     if where is None:
         return "bedside: simulated box: no state directory (nothing is recorded)"
     kept = "a temporary folder, removed at exit" if box.parts.scratch_dir else "kept"
     text = f"bedside: simulated box: state in {where} ({kept})"
     auth = None if box.console is None else box.console.console.auth
-    if auth is not None:
-        try:
-            pin = auth.store.default_pin()
-        except StorageError as exc:
-            return f"{text}; service PIN unavailable: {exc}"
-        text += f"; console service PIN {pin} (unless changed with PIN SET)"
-    return text
+    if auth is None:
+        return text
+    if not show_pin:
+        return f"{text}; console service PIN: sudo bedside pin show-default --state-dir {where}"
+    try:
+        pin = auth.store.default_pin()
+    except StorageError as exc:
+        return f"{text}; service PIN unavailable: {exc}"
+    return f"{text}; console service PIN {pin} (unless changed with PIN SET)"
