@@ -73,3 +73,34 @@ def test_a_missing_serial_port_is_one_clear_line() -> None:
         "cannot open serial port /dev/ttyNOPE: no such device "
         "(is the UART enabled, or the USB adapter plugged in?)"
     )
+
+
+def test_a_missing_console_port_warns_once_then_retries_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pytest.importorskip("serial")
+    from console_doubles import FakeBox, FakeClock
+
+    from device.console.server import ConsoleServer
+    from device.drivers.serial_port import serial_opener
+
+    clock = FakeClock()
+    server = ConsoleServer(serial_opener("/dev/ttyNOPE"), FakeBox(), None, clock=clock, serial="T")
+    tries = []
+    real_open = server.open_port
+
+    def counted() -> object:
+        tries.append(clock.t)
+        return real_open()
+
+    server.open_port = counted
+    with caplog.at_level("DEBUG", logger="device.console.server"):
+        for _ in range(50):  # 5 s of loop time
+            clock.t += 0.1
+            server.poll(clock.t)
+    server.close()
+    assert len(tries) >= 4, "the port is tried again about once a second"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "[Errno" not in warnings[0] and "could not open port" not in warnings[0]
+    assert "/dev/ttyNOPE" in warnings[0] and "retrying" in warnings[0]
