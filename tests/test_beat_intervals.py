@@ -112,3 +112,10 @@ def test_a_version_2_store_is_read_then_migrated(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     db.close()
+
+
+def test_ctl_json_of_export_rr_is_one_object_per_interval() -> None:
+    from device.cli.ctl import Result, to_json
+
+    result = Result("EXPORT 3 RR", ["812", "798"], "OK")
+    assert to_json(result) == [{"rr_ms": 812}, {"rr_ms": 798}]
