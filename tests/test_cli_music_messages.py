@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from device.cli import main
-from device.dsp.music_analysis import analyse
 from device.exc import InputFileError
+from device.music.analysis import analyse
 
 
 def test_scan_without_soundfile_is_one_line_naming_what_to_install(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.cli import main
 from device.config import Config
 from device.console.auth import PinStore

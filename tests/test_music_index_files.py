@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.cli import main
 from device.config import Config
-from device.store.music_index import INDEX_FILE, MusicIndex
+from device.music.index import INDEX_FILE, MusicIndex
 
 
 def test_the_music_index_is_0600_like_the_session_store(tmp_path: Path) -> None:

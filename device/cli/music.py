@@ -72,7 +72,7 @@ def decoder_missing() -> str | None:
 
 def _scan(args: argparse.Namespace) -> int:
     from device.config import load_config
-    from device.store.music_index import MusicIndex, scan
+    from device.music.index import MusicIndex, scan
 
     missing = decoder_missing()
     if missing is not None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from device.exc import AudioDeviceError, ConfigError, StorageError, UsageError
 
 if TYPE_CHECKING:
-    from device.app import Box
+    from device.box.app import Box
     from device.config import Config
 
 log = logging.getLogger("device.run")
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     cfg, config_error = load_for_run(args)
-    from device.app import Box, RunOptions
+    from device.box.app import Box, RunOptions
 
     status = args.status or ("none" if args.service else "text")
     opts = RunOptions(
