@@ -15,11 +15,12 @@ counted and shown in the status, and the sound plays on.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from device.box.api import BoxApi, OffLoop
 from device.box.assemble import assemble, build_console, close_parts, music_of, rescan_music
@@ -34,6 +35,9 @@ from device.config import Config
 from device.config.settings import SessionSettings
 from device.exc import StateError
 from device.therapy.program import Program, list_programs
+
+if TYPE_CHECKING:
+    from device.store.sessions import Store
 
 __all__ = ["BOX_HOOKS", "THERAPY_PERIOD_S", "Box", "BoxApi", "RunOptions", "State"]
 
@@ -186,7 +190,15 @@ class Box:
         return self.live.path()
 
     def save_config(self) -> OffLoop[Path]:
-        """Save the running configuration atomically (off the loop); the file written."""
+        """Save the running configuration atomically (off the loop); the file written.
+
+        :raises StateError: a ``--sim`` box started without a config file of its own (it
+            never writes the system's ``/etc/bedside/config.toml``).
+        """
+        if self.opts.sim and not self.opts.config_path and not os.environ.get("BEDSIDE_CONFIG"):
+            raise StateError(
+                "a --sim box saves only to its own config file: start it with --config FILE"
+            )
         return self.live.save_job()
 
     def config_defaults(self) -> None:
@@ -209,13 +221,25 @@ class Box:
 
     def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
         """The 1 Hz rows of one session (read off the loop; buffered rows handed over now)."""
-        store = self.recorder.require()
         if self.recorder.session_id == session_id:
             self.recorder.flush_rows()
+        return self._read_session(lambda reader: reader.rows(session_id))
+
+    def export_beats(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        """The beats of one session, read off the loop (the ones found so far handed over)."""
+        if self.recorder.session_id == session_id:
+            self.runner.record_beats()
+        return self._read_session(lambda reader: reader.beats(session_id))
+
+    def _read_session(
+        self, read: Callable[[Store], list[dict[str, Any]]]
+    ) -> OffLoop[list[dict[str, object]]]:
+        """``read`` on a reader of the store, off the loop. :raises StorageError: no store."""
+        store = self.recorder.require()
 
         def work() -> list[dict[str, object]]:
             with store.reader() as reader:
-                return list(reader.rows(session_id))
+                return list(read(reader))
 
         return OffLoop(work)
 

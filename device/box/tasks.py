@@ -118,6 +118,7 @@ class BoxTasks:
                 self.opts.status = "none"
         if self.runner.playing():
             p.recorder.add_row(self._row(status))
+        self.runner.record_beats()
         p.notifier.status(f"{status['state']} {status.get('program') or ''} t={status['t']:.0f}s")
         return deadline + p.settings.service.status_interval_s
 
@@ -304,10 +305,14 @@ class RunEnd:
 
 
 def install_signal_handlers(request_exit: Callable[[str], None]) -> None:
-    """SIGTERM and SIGINT call ``request_exit`` with the signal's name."""
+    """SIGTERM, SIGINT and SIGHUP call ``request_exit`` with the signal's name.
+
+    SIGHUP is what a box run from an ssh session gets when the session drops: it fades out
+    and closes the session as a SIGTERM does (the default action would kill it mid-block).
+    """
 
     def handler(signum: int, frame: object) -> None:
         request_exit(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from device.exc import InputFileError
+
 
 def register(subparsers: Any) -> None:
     """Add ``music`` and its ``scan`` subcommand."""
@@ -55,15 +57,40 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 19)
 
 
+#: What to install when the decoder is missing.
+DECODER_HINT = "pip install 'bedside[music]' (or: sudo apt-get install python3-soundfile)"
+
+
+def decoder_missing() -> str | None:
+    """Why music cannot be decoded here (``None``: soundfile and its libsndfile load)."""
+    try:
+        import soundfile  # noqa: F401
+    except (ImportError, OSError) as exc:  # OSError: the package without its libsndfile
+        return f"the soundfile package (libsndfile) is not available ({exc})"
+    return None
+
+
 def _scan(args: argparse.Namespace) -> int:
     from device.config import load_config
     from device.music.index import MusicIndex, scan
+
+    missing = decoder_missing()
+    if missing is not None:
+        print(f"bedside music scan: error: cannot decode music: {missing}; {DECODER_HINT}",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
     cfg = None
     if not (args.dir and args.state_dir):
         cfg = load_config(args.config)
     folder = Path(args.dir or str(cfg.music.dir))  # type: ignore[union-attr]
     state = Path(args.state_dir or str(cfg.store.state_dir))  # type: ignore[union-attr]
+    if not folder.is_dir():
+        # Before the index is opened: a missing folder leaves no music.db behind.
+        raise InputFileError(
+            f"music folder {folder} does not exist or is not a folder; give the folder to scan "
+            "(or set music.dir)"
+        )
     if args.idle:
         lower_priority()
     tty = sys.stderr.isatty() and not args.summary

@@ -100,7 +100,7 @@ def resolve(
         spec, name = dict(KINDS[kind]), str(kind)
     else:
         raise ValueError(
-            f"listener kind must be one of {', '.join(KINDS)}, a dict or a .toml file, not {kind!r}"
+            f"no listener {kind!r}: use {', '.join(KINDS)} or a listener's .toml file"
         )
     base = spec.pop("kind", None)
     if base is not None:

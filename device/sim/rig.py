@@ -48,7 +48,8 @@ class SimRig:
         except ConfigError:
             raise
         except (ValueError, OSError) as exc:
-            raise ConfigError(f"listener: {exc}", key="sim.listener", value=kind) from None
+            text = str(exc) if isinstance(exc, ValueError) else f"listener file {kind}: {exc}"
+            raise ConfigError(text, key="sim.listener", value=kind) from None
         self.model = PulseModel(seed=self.seed)
         self.chip = SimulatedMAX30102(clock, self.model, address=address, seed=self.seed)
         self._finger_off_at_s = finger_off_at_s
