@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,12 +26,15 @@ from device.dsp.music_voice import MusicVoice
 from device.dsp.targets import OFF_DB, SoundTargets
 from device.exc import StateError
 from device.store.music_index import MusicIndex, Track
-from device.therapy.track_choice import Candidate, TrackChooser, track_reward
+from device.therapy.track_choice import Candidate, TrackChooser, Verdict, judge, track_reward
 
 log = logging.getLogger(__name__)
 
 #: The pad's usual level, dB: where it stands in for missing music.
 _PAD_DB = SoundTargets().pad_db
+
+#: A new night starts this long after the last one began, s.
+NIGHT_S = 12 * 3600.0
 
 #: A track must play this long before the heart's response is credited to it, seconds.
 MIN_CREDIT_S = 60.0
@@ -40,9 +44,19 @@ class MusicPlayer:
     """Plays the playable ``tracks`` through a :class:`MusicFeed` and a :class:`MusicVoice`."""
 
     def __init__(
-        self, tracks: Sequence[Track], sample_rate: int, chooser: TrackChooser, folder: str = ""
+        self,
+        tracks: Sequence[Track],
+        sample_rate: int,
+        chooser: TrackChooser,
+        folder: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
+        self._night_t: float | None = None
         self._tracks = _playable(tracks)
+        #: Crossfade the calm verdicts were made for, s (a track must outlast it by a minute).
+        self.crossfade_s = SoundTargets().music_crossfade_s
+        self._verdicts = self._judge(self._tracks)
         #: The music folder the tracks come from (for messages).
         self.folder = folder
         self._told_empty = False
@@ -74,29 +88,45 @@ class MusicPlayer:
         The playing track plays on. Returns how many tracks are playable now.
         """
         playable = _playable(tracks)
+        verdicts = self._judge(playable)
         with self._lock:
             self._tracks = playable
+            self._verdicts = verdicts
             self._disabled &= {t.path for t in playable}
         if playable:
             self._told_empty = False
         self.feed.poke()
         return len(playable)
 
+    def _judge(self, tracks: Sequence[Track]) -> dict[str, Verdict]:
+        return {t.path: judge(t, self.crossfade_s) for t in tracks}
+
     @property
     def has_tracks(self) -> bool:
-        """True when at least one playable track is indexed."""
-        return bool(self._tracks)
+        """True when at least one indexed track may be chosen (calm, audible, long enough)."""
+        return any(v.ok for v in self._verdicts.values())
+
+    def verdict(self, path: str) -> Verdict | None:
+        """The chooser's judgement of an indexed track (``None``: not indexed)."""
+        return self._verdicts.get(path)
 
     # --- decoder thread -----------------------------------------------------------------------
 
     def _cue(self, t: Track) -> Cue:
         assert t.lufs is not None
-        return Cue(t.path, t.path, t.lufs, t.tempo_bpm)
+        return Cue(t.path, t.path, t.lufs, t.tempo_bpm, t.audible_start_s or 0.0, t.audible_end_s)
 
     def _next_cue(self) -> Cue | None:
         with self._lock:
-            tracks = self._tracks
-            pool = [Candidate(t.path, t.tempo_bpm) for t in tracks if t.path not in self._disabled]
+            if self.voice.crossfade_s != self.crossfade_s:  # a program with its own crossfade
+                self.crossfade_s = self.voice.crossfade_s
+                self._verdicts = self._judge(self._tracks)
+            tracks, verdicts = self._tracks, self._verdicts
+            pool = [
+                Candidate(t.path, t.tempo_bpm, verdicts[t.path].calm)
+                for t in tracks
+                if t.path not in self._disabled and verdicts[t.path].ok
+            ]
             picked = self.chooser.choose(pool, progress=self._progress, heart_bpm=self._heart)
             if picked is None:
                 return None
@@ -110,7 +140,16 @@ class MusicPlayer:
     # --- control side -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start decoding (the first track is chosen at once; silence while there is none)."""
+        """Start decoding (the first track is chosen at once; silence while there is none).
+
+        A session that starts :data:`NIGHT_S` or more after the night's first one begins a
+        new night: tracks skipped twice may come back.
+        """
+        now = self._clock()
+        if self._night_t is None or now - self._night_t >= NIGHT_S:
+            with self._lock:
+                self.chooser.new_night()
+            self._night_t = now
         if not self._tracks and not self._told_empty:
             self._told_empty = True
             log.info(

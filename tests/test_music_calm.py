@@ -1,0 +1,133 @@
+"""The chooser judges calm from what is heard, likes make a track more likely, the scan
+measures the audible span and a beat-level tempo (checked against librosa)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from device.dsp.music_analysis import analyse
+from device.store.music_index import MusicIndex, Track, scan
+from device.therapy.music_player import MusicPlayer
+from device.therapy.track_choice import Candidate, TrackChooser, judge
+from tests.music_tracks import beat_track, calm_and_tense_folder, calm_piece, march, write
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> list[Track]:
+    root = tmp_path_factory.mktemp("calm")
+    music = calm_and_tense_folder(root / "music")
+    with MusicIndex(root / "music.db") as index:
+        return scan(index, music)
+
+
+def by_name(tracks: list[Track]) -> dict[str, Track]:
+    return {t.name: t for t in tracks}
+
+
+def test_the_scan_measures_the_audible_start_and_end(folder: list[Track]) -> None:
+    t = by_name(folder)
+    a = t["calm-a.flac"]  # 4 s of digital silence, 90 s of music, 6 s of silence
+    assert a.audible_start_s == pytest.approx(4.0, abs=0.15)
+    assert a.audible_end_s == pytest.approx(94.0, abs=0.5)
+    b = t["calm-b.ogg"]
+    assert b.audible_start_s == pytest.approx(0.0, abs=0.15)
+    assert b.audible_end_s == pytest.approx(99.0, abs=0.5)
+    assert a.to_json()["audible_start_s"] == pytest.approx(4.0, abs=0.15)
+
+
+def test_calm_pieces_are_chosen_and_the_march_fanfare_and_silence_never(
+    folder: list[Track],
+) -> None:
+    verdicts = {t.name: judge(t) for t in folder}
+    assert verdicts["calm-a.flac"].ok and verdicts["calm-b.ogg"].ok
+    assert not verdicts["march.flac"].ok and "busy" in verdicts["march.flac"].why
+    assert verdicts["fanfare.wav"].why.startswith("shorter than")
+    assert verdicts["silent.wav"].why == "nothing to hear"
+    player = MusicPlayer(folder, 48000, TrackChooser(seed=11))
+    got = Counter(Path(player._next_cue().path).name for _ in range(200))  # type: ignore[union-attr]
+    assert set(got) == {"calm-a.flac", "calm-b.ogg"}
+
+
+def test_a_march_is_read_at_its_beat_not_folded_into_a_calm_60(tmp_path: Path) -> None:
+    m = analyse(write(tmp_path / "m.wav", march(40.0, 120.0)))
+    assert m.tempo_bpm == pytest.approx(120.0, rel=0.02) and m.tempo_confidence > 0.5
+    assert m.onsets_per_min > 200.0
+
+
+def test_tempo_agrees_with_librosa_at_the_beat_level(tmp_path: Path) -> None:
+    librosa = pytest.importorskip("librosa")
+    cases = {
+        "march120": march(30.0, 120.0),
+        "march100": march(30.0, 100.0),
+        "beat66": beat_track(66.0, 30.0),
+        "beat140": beat_track(140.0, 30.0),
+        "calm60": calm_piece(45.0),
+    }
+    for name, x in cases.items():
+        ours = analyse(write(tmp_path / f"{name}.wav", x))
+        theirs, _ = librosa.beat.beat_track(y=x.mean(axis=1), sr=44100)
+        assert ours.tempo_bpm == pytest.approx(float(np.atleast_1d(theirs)[0]), rel=0.04), name
+
+
+def test_an_uncertain_tempo_never_calls_a_track_calm(folder: list[Track]) -> None:
+    from dataclasses import replace
+
+    fast = replace(by_name(folder)["calm-a.flac"], tempo_bpm=160.0, tempo_confidence=0.9)
+    assert "tempo" in judge(fast).why
+    unsure = replace(fast, tempo_confidence=0.1)  # a tempo read without confidence: unused
+    assert "tempo" not in judge(unsure).why
+    busy = replace(unsure, tempo_bpm=60.0, onsets_per_min=240.0)  # slow reading, busy surface
+    assert not judge(busy).ok
+
+
+KEYS = ("a", "b", "c", "d")
+ACTION = st.tuples(
+    st.sampled_from(KEYS),
+    st.one_of(st.sampled_from(("like", "skip")), st.floats(-2.0, 2.0)),
+)
+
+
+def chooser_after(history: list[tuple[str, object]]) -> TrackChooser:
+    c = TrackChooser(seed=1)
+    for key, what in history:
+        if isinstance(what, str):
+            c.rate(key, what)
+        else:
+            c.credit(key, float(what))  # type: ignore[arg-type]
+    return c
+
+
+@given(st.lists(ACTION, max_size=12), st.sampled_from(KEYS))
+def test_a_like_makes_a_track_more_likely_and_a_skip_less_for_any_history(
+    history: list[tuple[str, object]], key: str
+) -> None:
+    tracks = [Candidate(k) for k in KEYS]
+    before = chooser_after(history).chances(tracks)[key]
+    liked = chooser_after([*history, (key, "like")]).chances(tracks)[key]
+    skipped = chooser_after([*history, (key, "skip")]).chances(tracks)[key]
+    if 0.0 < before < 1.0:
+        assert liked > before > skipped
+    else:
+        assert liked >= before >= skipped
+
+
+def test_a_like_outweighs_a_heart_credit_and_likes_keep_raising_the_chance() -> None:
+    tracks = [Candidate(f"t{i}") for i in range(40)]
+    c = TrackChooser(seed=2)
+    base = c.chances(tracks)["t0"]
+    seen = [base]
+    for _ in range(5):
+        c.rate("t0", "like")
+        seen.append(c.chances(tracks)["t0"])
+    assert all(b > a for a, b in itertools.pairwise(seen))
+    c = TrackChooser(seed=2)
+    c.rate("t0", "like")
+    c.credit("t0", -1.38)
+    assert c.chances(tracks)["t0"] > base
