@@ -131,3 +131,40 @@ def test_a_like_outweighs_a_heart_credit_and_likes_keep_raising_the_chance() -> 
     c.rate("t0", "like")
     c.credit("t0", -1.38)
     assert c.chances(tracks)["t0"] > base
+
+
+def quiet_runs_s(x: np.ndarray, rate: int, below_dbfs: float = -60.0) -> list[float]:
+    """Lengths (s) of the stretches whose 50 ms RMS stays below ``below_dbfs``."""
+    win = rate // 20
+    n = x.shape[1] // win
+    rms = np.sqrt(np.mean(x[:, : n * win].reshape(2, n, win) ** 2, axis=(0, 2)))
+    quiet = 20.0 * np.log10(np.maximum(rms, 1e-12)) < below_dbfs
+    runs, k = [], 0
+    for q in quiet:
+        k = k + 1 if q else 0
+        if k == 1:
+            runs.append(0)
+        if q:
+            runs[-1] = k * win / rate
+    return runs
+
+
+def test_no_silence_at_a_track_change(tmp_path: Path) -> None:
+    music = tmp_path / "music"
+    music.mkdir()
+    rate = 44100
+    write(music / "a.flac", calm_piece(68.0, rate, head_s=3.0, tail_s=8.0), rate)
+    write(music / "b.flac", calm_piece(68.0, rate, level=0.1, head_s=5.0, tail_s=6.0), rate)
+    with MusicIndex(tmp_path / "music.db") as index:
+        tracks = scan(index, music)
+    player = MusicPlayer(tracks, 48000, TrackChooser(seed=3))
+    block, seconds = 1024, 170.0
+    out = np.zeros((2, round(seconds * 48000 / block) * block), np.float32)
+    for i in range(0, out.shape[1], block):
+        while player.feed.step():
+            pass
+        player.voice.render(out[:, i : i + block], block, 0.5, 0.5)
+    player.close()
+    assert player.voice.changes >= 3  # the start and at least two track changes
+    runs = quiet_runs_s(out[:, 48000:], 48000)  # after the first track's 1 s fade-in
+    assert max(runs, default=0.0) <= 0.5, runs

@@ -46,6 +46,11 @@ class Cue:
     key: str
     lufs: float
     tempo_bpm: float | None = None
+    #: The audible part of the file (s; the scan measured it): decoding starts at
+    #: ``start_s`` and the track ends at ``end_s`` (``None``: the file's end), so crossfades
+    #: lie between what can be heard, not over a silent head or tail.
+    start_s: float = 0.0
+    end_s: float | None = None
 
     @property
     def gain(self) -> float:
@@ -101,6 +106,17 @@ class _Source:
         import soxr
 
         self.file: Any = sf.SoundFile(cue.path)
+        src_rate = self.file.samplerate
+        total = self.file.frames if self.file.frames > 0 else 1 << 62  # unknown length
+        first = min(max(0, round(cue.start_s * src_rate)), max(0, total - 1))
+        if first > 0 and self.file.seekable():
+            self.file.seek(first)
+        else:
+            first = 0
+        #: Source frames left to decode (the audible end; the file's end without one).
+        self.left = total - first
+        if cue.end_s is not None:
+            self.left = max(1, min(self.left, round(cue.end_s * src_rate) - first))
         self.gain = np.float32(cue.gain)
         self.chunk = max(1, round(chunk * self.file.samplerate / rate))
         self.resampler: Any = None
@@ -114,8 +130,10 @@ class _Source:
 
     def read(self, warmth_k: float) -> np.ndarray:
         """The next chunk as (frames, 2) float32 at the engine's rate (may be empty at EOF)."""
-        x = self.file.read(self.chunk, dtype="float32", always_2d=True)
-        last = len(x) < self.chunk
+        want = min(self.chunk, self.left)
+        x = self.file.read(want, dtype="float32", always_2d=True)
+        self.left -= len(x)
+        last = len(x) < want or self.left <= 0
         x = np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x[:, :2]
         if self.resampler is not None:
             x = self.resampler.resample_chunk(np.ascontiguousarray(x), last=last)
