@@ -168,3 +168,43 @@ def test_no_silence_at_a_track_change(tmp_path: Path) -> None:
     assert player.voice.changes >= 3  # the start and at least two track changes
     runs = quiet_runs_s(out[:, 48000:], 48000)  # after the first track's 1 s fade-in
     assert max(runs, default=0.0) <= 0.5, runs
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_a_virtual_clock_waits_for_a_slow_decoder_and_a_dropout_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: bool
+) -> None:
+    import time
+
+    from device.dsp import music_feed
+
+    music = tmp_path / "music"
+    music.mkdir()
+    write(music / "a.flac", calm_piece(70.0), 44100)
+    with MusicIndex(tmp_path / "music.db") as index:
+        tracks = scan(index, music)
+    read = music_feed._Source.read
+
+    def slow(self: music_feed._Source, warmth_k: float) -> np.ndarray:
+        time.sleep(0.02)  # a loaded CPU: a quarter second decoded in 20 ms, not instantly
+        return read(self, warmth_k)
+
+    monkeypatch.setattr(music_feed._Source, "read", slow)
+    player = MusicPlayer(tracks, 48000, TrackChooser(seed=1))
+    player.sync = sync
+    player.feed.start()
+    out = np.zeros((2, 1024), np.float32)
+    while player.voice.playing is None:  # the first track starts (paced like a sound card)
+        player.voice.render(out, 1024, 1.0, 1.0)
+        time.sleep(0.02)
+    for i in range(round(20.0 * 48000 / 1024)):  # 20 s of audio as fast as the CPU goes
+        if i % 12 == 0:  # the control tick, four times a second
+            player.tick(0.25, progress=0.1, hr_bpm=None, coherence=None)
+        player.voice.render(out, 1024, 1.0, 1.0)
+    player.close()
+    status = player.status_fields()
+    assert status["music_dropouts"] == player.voice.dropouts
+    if sync:
+        assert player.voice.dropouts == 0 and player.voice.missing_frames == 0
+    else:
+        assert player.voice.dropouts >= 1 and player.voice.missing_frames > 0

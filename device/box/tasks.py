@@ -18,6 +18,7 @@ from device import PRODUCT, __version__
 from device.box.api import BoxApi, OffLoop
 from device.box.assemble import Parts
 from device.box.health import Health
+from device.box.music_scan import PACE_S
 from device.box.options import RunOptions
 from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
 from device.box.session_start import SessionStart, StartWorker
@@ -142,6 +143,8 @@ class BoxTasks:
         self.health.show(self.parts.controls, deadline)
         if self.parts.music_scan is not None:
             self.parts.music_scan.poll()  # non-blocking; the result loads on a worker thread
+            if not self.parts.sink.paces:  # a virtual clock: time waits a moment for the scan
+                self.parts.music_scan.pace(PACE_S)
         return deadline + 1.0
 
     def _controls(self, deadline: float) -> float:

@@ -34,6 +34,11 @@ def register(subparsers: Any) -> None:
     s.add_argument(
         "--idle", action="store_true", help="run at idle CPU priority (the box's own scans)"
     )
+    s.add_argument(
+        "--progress",
+        action="store_true",
+        help='with --summary: a line {"done": n, "total": N} before each file and after it',
+    )
     s.set_defaults(func=_scan)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -68,8 +73,11 @@ def _scan(args: argparse.Namespace) -> int:
         lower_priority()
     tty = sys.stderr.isatty() and not args.summary
     new: set[Path] = set()
+    counts = args.summary and args.progress
 
     def progress(done: int, total: int, path: Path, measured: bool) -> None:
+        if counts:
+            print(json.dumps({"done": done, "total": total}), flush=True)
         if measured:
             new.add(path)
         if tty:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -177,6 +178,8 @@ class MusicFeed:
         self._cue: Cue | None = None
         self._cue_lock = threading.Lock()  # control side and decoder only, never audio
         self.warmth = 0.0
+        #: A track should be loaded (the player has tracks to choose from).
+        self.wanted = False
         #: Files that failed while playing (opened but then could not be read).
         self.errors = 0
         self.last_error = ""
@@ -209,6 +212,30 @@ class MusicFeed:
         with self._cue_lock:
             self._cue = cue
         self._wake.set()
+
+    def ready(self, frames: int) -> bool:
+        """True when every deck in play holds ``frames`` decoded frames ahead (or its whole
+        rest), and a track is loaded whenever ``wanted``."""
+        live = [d for d in self.decks if d.state in (LOADED, PLAYING)]
+        if self.wanted and not live:
+            return False
+        need = [min(frames, d.capacity // 2) for d in live]
+        return all(d.total >= 0 or d.available() >= n for d, n in zip(live, need, strict=True))
+
+    def wait_ready(self, frames: int, timeout_s: float) -> bool:
+        """Wait (control side of a virtual-clock box only) until :meth:`ready`; False on
+        timeout. The audio path never calls this: a real-time box never waits for its decoder."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready(frames):
+            if self._thread is None:
+                if not self.step():
+                    return self.ready(frames)
+                continue
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.002)
+        return True
 
     def poke(self) -> None:
         """Wake the decoder (the audio path consumed frames or the playlist changed)."""

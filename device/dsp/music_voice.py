@@ -40,8 +40,12 @@ class MusicVoice:
         self.feed = feed
         self.sample_rate = feed.sample_rate
         self.crossfade_s = 6.0
-        #: Segments in which the playing ring ran dry (the decoder fell behind).
+        #: Segments in which the playing ring ran dry (the decoder fell behind), the
+        #: dropouts they made (a run of dry segments is one) and the frames played as silence.
         self.stalls = 0
+        self.dropouts = 0
+        self.missing_frames = 0
+        self._dry = False
         #: Crossfades started (track changes, loops and skips).
         self.changes = 0
         self._cur: Deck | None = None
@@ -139,8 +143,13 @@ class MusicVoice:
 
     def _add(self, deck: Deck, out: np.ndarray, gain: np.ndarray, frames: int) -> bool:
         k = min(frames, deck.available())
-        if k < frames and deck.total < 0:
+        dry = k < frames and deck.total < 0
+        if dry:
             self.stalls += 1
+            self.missing_frames += frames - k
+            if not self._dry:
+                self.dropouts += 1
+        self._dry = dry
         if k <= 0:
             return False
         cap = deck.capacity
@@ -206,5 +215,6 @@ class MusicVoice:
             "track_tempo_bpm": None if cue is None or cue.tempo_bpm is None
             else round(cue.tempo_bpm, 1),
             "music_stalls": self.stalls,
+            "music_dropouts": self.dropouts,
             "music_errors": self.feed.errors,
         }  # fmt: skip

@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 #: The pad's usual level, dB: where it stands in for missing music.
 _PAD_DB = SoundTargets().pad_db
 
+#: Decoded audio a virtual-clock box waits for at each tick, s (and the longest wait).
+AHEAD_S = 2.0
+AHEAD_WAIT_S = 2.0
+
 #: A new night starts this long after the last one began, s.
 NIGHT_S = 12 * 3600.0
 
@@ -53,6 +57,10 @@ class MusicPlayer:
     ) -> None:
         self._clock = clock
         self._night_t: float | None = None
+        #: A virtual-clock box: each tick waits until the decoder is :data:`AHEAD_S` ahead.
+        self.sync = False
+        #: What the box's scan is doing (``scanning n/N``, ``ready`` ...; set by the box).
+        self.scan_state: Callable[[], str] | None = None
         self._tracks = _playable(tracks)
         #: Crossfade the calm verdicts were made for, s (a track must outlast it by a minute).
         self.crossfade_s = SoundTargets().music_crossfade_s
@@ -226,13 +234,20 @@ class MusicPlayer:
             "position_s": round(self.voice.position_s, 1),
             "tracks": len(tracks),
             "stalls": self.voice.stalls,
+            "dropouts": self.voice.dropouts,
             "errors": self.feed.errors,
         }  # fmt: skip
 
     def status_fields(self) -> dict[str, object]:
-        """``track`` and ``track_tempo_bpm`` for the status JSON."""
+        """``track``, ``track_tempo_bpm``, ``music`` (the scan: ``scanning n/N``, ``ready``)
+        and ``music_dropouts`` (times the decoder fell behind) for the status."""
         d = self.describe()
-        return {"track": d["track"], "track_tempo_bpm": d["tempo_bpm"]}
+        return {
+            "track": d["track"],
+            "track_tempo_bpm": d["tempo_bpm"],
+            "music": None if self.scan_state is None else self.scan_state(),
+            "music_dropouts": self.voice.dropouts,
+        }
 
     def tick(
         self, dt_s: float, *, progress: float, hr_bpm: float | None, coherence: float | None
@@ -246,6 +261,9 @@ class MusicPlayer:
         with self._lock:
             self._progress = min(1.0, max(0.0, progress))
             self._heart = hr_bpm
+        self.feed.wanted = self.has_tracks
+        if self.sync:  # a virtual clock waits for the decoder; a real one never does
+            self.feed.wait_ready(round(AHEAD_S * self.feed.sample_rate), AHEAD_WAIT_S)
         now = None if hr_bpm is None or coherence is None else (hr_bpm, coherence)
         key = self._playing_key()
         reward = None
