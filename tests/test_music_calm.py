@@ -208,3 +208,29 @@ def test_a_virtual_clock_waits_for_a_slow_decoder_and_a_dropout_is_counted(
         assert player.voice.dropouts == 0 and player.voice.missing_frames == 0
     else:
         assert player.voice.dropouts >= 1 and player.voice.missing_frames > 0
+
+
+def test_skips_under_the_pulse_lower_its_depth_for_this_listener(folder: list[Track]) -> None:
+    from device.dsp.targets import SoundTargets
+    from device.therapy.music_player import stand_in
+
+    player = MusicPlayer(folder, 48000, TrackChooser(seed=1))
+    out = np.zeros((2, 1024), np.float32)
+    while player.voice.playing is None:
+        while player.feed.step():
+            pass
+        player.voice.render(out, 1024, 1.0, 1.0)
+    pulsed = SoundTargets(entrain_bed=True, music_db=-6.0, music_pulse_index=0.2)
+    assert stand_in(pulsed, player).music_pulse_index == pytest.approx(0.2)
+    player.skip()
+    player.skip()
+    lowered = stand_in(pulsed, player).music_pulse_index
+    assert lowered == pytest.approx(0.2 * 0.75**2)
+    player.like()  # a like under the pulse wins one step back
+    assert stand_in(pulsed, player).music_pulse_index == pytest.approx(0.2 * 0.75)
+    # skips without the pulse on the music teach its depth nothing
+    plain = stand_in(pulsed.with_changes(entrain_bed=False), player)
+    player.skip()
+    assert plain.music_pulse_index == 0.2
+    assert stand_in(pulsed, player).music_pulse_index == pytest.approx(0.2 * 0.75)
+    player.close()

@@ -117,7 +117,9 @@ def test_player_lists_plays_skips_and_reports(tmp_path) -> None:
     assert player.play(3) == {"n": 3, "name": "c-bed.wav"}
     run(player, 5.0)
     assert player.describe()["track"] == "c-bed.wav"
-    assert player.status_fields() == {"track": "c-bed.wav", "track_tempo_bpm": None}
+    assert player.status_fields() == {
+        "track": "c-bed.wav", "track_tempo_bpm": None, "music": None, "music_dropouts": 0
+    }  # fmt: skip
     with pytest.raises(ValueError, match="no track 4"):
         player.play(4)
     skipped = player.skip()

@@ -22,7 +22,7 @@ from device.dsp.ramps import Glide, LevelGlide, db_to_amp
 from device.dsp.swell import BreathSwell
 from device.dsp.targets import OFF_DB, SoundTargets, level_field, off_floor
 from device.dsp.tones import ToneVoice, gate_into
-from device.dsp.voice import Settles, Voice
+from device.dsp.voice import OwnPulse, Settles, Voice
 
 #: Depth of the isochronic envelope on the bed voices (1 = full on/off).
 BED_PULSE_DEPTH = 0.7
@@ -49,6 +49,9 @@ class VoiceMixer:
         self.sum = np.zeros((2, s), np.float32)
         self.on = False
         self._bed = np.zeros((2, s), np.float32)
+        self._own = np.zeros((2, s), np.float32)
+        #: Per voice: the voice gates itself at its own depth (:class:`OwnPulse`).
+        self._own_pulse: list[OwnPulse | None] = []
         self._gate = np.zeros(s, np.float32)
         self._tmp = np.zeros(s, np.float32)
         self._ramp = (np.arange(s, dtype=np.float64) / s).astype(np.float32)
@@ -68,6 +71,7 @@ class VoiceMixer:
         if at_level:
             glide.value = glide.end = glide.target
         self.voices.append(voice)
+        self._own_pulse.append(voice if isinstance(voice, OwnPulse) else None)
         self.levels.append(glide)
         self._level_of.append(level_of)
         return glide
@@ -137,12 +141,14 @@ class VoiceMixer:
         if gate_bed:
             bed.fill(0.0)
         wrote = bed_wrote = False
-        for v, g in zip(self.voices, self.levels, strict=True):
+        for v, g, own in zip(self.voices, self.levels, self._own_pulse, strict=True):
             a0, a1 = g.amp, db_to_amp(g.plan(sec))
             if v.bed:
                 a0, a1 = a0 * sg0, a1 * sg1
             if a0 == 0.0 and a1 == 0.0:
                 v.skip(s)
+            elif own is not None and gate_bed:
+                wrote = self._render_own(v, own, a0, a1, bw0, bw1) or wrote
             elif v.bed and gate_bed:
                 bed_wrote = v.render(bed, s, a0, a1) or bed_wrote
             else:
@@ -152,6 +158,20 @@ class VoiceMixer:
             bed *= gate_into(self._gate, self._tmp, self._ramp, env, bw0, bw1, BED_PULSE_DEPTH)
             total += bed
         self.on = wrote or bed_wrote
+
+    def _render_own(
+        self, v: Voice, own: OwnPulse, a0: float, a1: float, w0: float, w1: float
+    ) -> bool:
+        """Render ``v`` apart and gate it by the envelope at its own depth into the sum."""
+        s, buf = self.segment_frames, self._own
+        buf.fill(0.0)
+        if not v.render(buf, s, a0, a1):
+            return False
+        d0, d1 = own.pulse_depths()
+        env = self.entrainment.envelope()
+        buf *= gate_into(self._gate, self._tmp, self._ramp, env, w0 * d0, w1 * d1, 1.0)
+        self.sum += buf
+        return True
 
     def skip(self) -> None:
         """A silent segment: every voice and glide advances, nothing is rendered."""

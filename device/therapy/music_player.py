@@ -59,6 +59,8 @@ class MusicPlayer:
         self._night_t: float | None = None
         #: A virtual-clock box: each tick waits until the decoder is :data:`AHEAD_S` ahead.
         self.sync = False
+        #: The isochronic pulse is on the music now (set each tick by :func:`stand_in`).
+        self.pulse_on = False
         #: What the box's scan is doing (``scanning n/N``, ``ready`` ...; set by the box).
         self.scan_state: Callable[[], str] | None = None
         self._tracks = _playable(tracks)
@@ -210,6 +212,8 @@ class MusicPlayer:
         if key is not None:
             with self._lock:
                 self.chooser.rate(key, "skip")
+                if self.pulse_on:  # skipped under the pulse: it plays shallower from now on
+                    self.chooser.rate_pulse("skip")
         self.voice.request_skip()
         return key
 
@@ -219,6 +223,8 @@ class MusicPlayer:
         if key is not None:
             with self._lock:
                 self.chooser.rate(key, "like")
+                if self.pulse_on:
+                    self.chooser.rate_pulse("like")
         return key
 
     def describe(self) -> dict[str, object]:
@@ -293,15 +299,36 @@ def _playable(tracks: Sequence[Track]) -> list[Track]:
 
 
 def stand_in(targets: SoundTargets, music: MusicPlayer | None) -> SoundTargets:
-    """``targets`` for a session whose music asks for a voice that has no track to play.
+    """``targets`` for a session with the listener's music: the pulse on it as deep as this
+    listener takes it (:func:`personal_pulse`), and a stand-in while it has no track.
 
     A program that plays only music (``my-music``: pad, tones and noise off) would be silent
     without it, its pacer, swell and entrainment laid on nothing. Until tracks are indexed the
     pad stands in, at the pad's usual level (no louder than the music's), under the same
     swell and entrainment; the engine ramps the change both ways.
     """
+    if music is not None:
+        targets = personal_pulse(targets, music)
     if targets.music_db <= OFF_DB or targets.pad_db > OFF_DB:
         return targets
     if music is not None and music.has_tracks:
         return targets
     return replace(targets, pad_db=min(targets.music_db, _PAD_DB))
+
+
+def personal_pulse(targets: SoundTargets, music: MusicPlayer) -> SoundTargets:
+    """``targets`` with the pulse on the music as deep as this listener takes it: the
+    program's ``music_pulse_index`` lowered by :meth:`TrackChooser.pulse_scale` (skips made
+    under the pulse lower it, likes under it win it back)."""
+    on = (
+        targets.entrain_bed
+        and targets.entrain_kind != "none"
+        and targets.music_pulse_index > 0.0
+        and targets.music_db > OFF_DB
+    )
+    music.pulse_on = on
+    if not on:
+        return targets
+    with music._lock:
+        scale = music.chooser.pulse_scale()
+    return replace(targets, music_pulse_index=targets.music_pulse_index * scale)

@@ -71,6 +71,9 @@ TEMPERATURE = 0.5
 SKIPS_PER_NIGHT = 2
 _CREDIT = "track"
 _RATING = "track.rating"
+_PULSE = "music.pulse"
+#: Each net skip made under the pulse on the music scales its modulation index by this.
+PULSE_STEP = 0.75
 
 
 class Heard(Protocol):
@@ -265,6 +268,16 @@ class TrackChooser:
         if kind == "skip":
             self.skipped[key] += 1
         return self.bandit.rate(self._choice(_RATING, key), kind)
+
+    def rate_pulse(self, kind: str) -> None:
+        """A like or skip made while the pulse was on the music (the learner of its depth)."""
+        self.bandit.record(self._choice(_PULSE, "on"), RATING_REWARD[kind])
+
+    def pulse_scale(self) -> float:
+        """Factor (0..1] on the program's ``music_pulse_index`` for this listener:
+        :data:`PULSE_STEP` per skip under the pulse not won back by a like under it."""
+        _, net = self.bandit.tally(_PULSE, "on")
+        return float(PULSE_STEP ** max(0.0, -net))
 
     def credit(self, key: str, reward: float) -> None:
         """Credit track ``key`` with a physiological ``reward`` (see :func:`track_reward`)."""
