@@ -147,17 +147,21 @@ class VoiceMixer:
                 a0, a1 = a0 * sg0, a1 * sg1
             if a0 == 0.0 and a1 == 0.0:
                 v.skip(s)
-            elif own is not None and gate_bed:
-                wrote = self._render_own(v, own, a0, a1, bw0, bw1) or wrote
-            elif v.bed and gate_bed:
-                bed_wrote = v.render(bed, s, a0, a1) or bed_wrote
+            elif not (v.bed and gate_bed):
+                wrote |= v.render(total, s, a0, a1)
+            elif own is None:
+                bed_wrote |= v.render(bed, s, a0, a1)
             else:
-                wrote = v.render(total, s, a0, a1) or wrote
+                wrote |= self._render_own(v, own, a0, a1, bw0, bw1)
         if bed_wrote:
-            env = ent.envelope()
-            bed *= gate_into(self._gate, self._tmp, self._ramp, env, bw0, bw1, BED_PULSE_DEPTH)
-            total += bed
+            self._gate_bed(bw0, bw1)
         self.on = wrote or bed_wrote
+
+    def _gate_bed(self, w0: float, w1: float) -> None:
+        """Gate the bed sum by the envelope at the bed's depth and add it to the sum."""
+        env = self.entrainment.envelope()
+        self._bed *= gate_into(self._gate, self._tmp, self._ramp, env, w0, w1, BED_PULSE_DEPTH)
+        self.sum += self._bed
 
     def _render_own(
         self, v: Voice, own: OwnPulse, a0: float, a1: float, w0: float, w1: float

@@ -127,23 +127,27 @@ def judge(t: Heard, crossfade_s: float = 6.0) -> Verdict:
         return Verdict(False, -math.inf, "nothing to hear")
     if (t.duration_s or 0.0) < crossfade_s + MIN_PLAY_S:
         return Verdict(False, -math.inf, f"shorter than {crossfade_s + MIN_PLAY_S:.0f} s")
+    parts = _penalties(t, t.lufs)
+    penalties = [(name, p) for name, p in parts if p > 0.0]
+    total = sum(p for _, p in penalties)
+    why = ", ".join(f"{name} {p:.1f}" for name, p in penalties) or "calm"
+    return Verdict(bool(total < TENSE_AT), -float(total), why)
+
+
+def _penalties(t: Heard, lufs: float) -> list[tuple[str, float]]:
+    """Each calm measure's penalty (positive: less calm), by name."""
     parts: list[tuple[str, float]] = []
-    confident = (t.tempo_confidence or 0.0) >= CONFIDENT_BEAT and t.tempo_bpm is not None
-    if confident:
-        assert t.tempo_bpm is not None
+    if (t.tempo_confidence or 0.0) >= CONFIDENT_BEAT and t.tempo_bpm is not None:
         parts.append(("tempo", (t.tempo_bpm - CALM_MAX_BPM) / 15.0))
     if t.onsets_per_min is None:  # measured by an older scan: judged once it is measured again
         parts.append(("unmeasured", TENSE_AT))
     else:
         parts.append(("busy", (t.onsets_per_min - CALM_MAX_ONSETS) / 40.0))
     parts.append(("surges", ((t.surge_lu or 0.0) - CALM_MAX_SURGE_LU) / 3.0))
-    crest = 20.0 * math.log10(max(t.peak or 0.0, 1e-9)) - t.lufs
+    crest = 20.0 * math.log10(max(t.peak or 0.0, 1e-9)) - lufs
     parts.append(("peaks", (crest - CALM_MAX_CREST_DB) / 4.0))
     parts.append(("bright", ((t.centroid_hz or 0.0) - CALM_MAX_CENTROID_HZ) / 1000.0))
-    penalties = [(name, p) for name, p in parts if p > 0.0]
-    total = sum(p for _, p in penalties)
-    why = ", ".join(f"{name} {p:.1f}" for name, p in penalties) or "calm"
-    return Verdict(bool(total < TENSE_AT), -float(total), why)
+    return parts
 
 
 @dataclass(frozen=True, slots=True)
