@@ -3,7 +3,7 @@
 Makes a folder of calm and tense material (``tests.music_tracks``: two slow sustained pieces,
 a 66 BPM beat over a chord, a noise bed, a 120 BPM and a 132 BPM march, a 156 BPM beat, a
 5-s fanfare and a 10-s silent file), scans it as the box does, then plays ``--sessions``
-sessions of ``--minutes`` through :class:`~device.therapy.music_player.MusicPlayer`'s own
+sessions of ``--minutes`` through :class:`~device.music.player.MusicPlayer`'s own
 choice (the calm judgement, the taste, the wind-down): each chosen track plays its audible
 part less the crossfade. Prints each track's verdict and its share of the listening time and
 of the sessions it came up in; then the same with a listener who likes one calm piece once
@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from device.store.music_index import MusicIndex, Track, scan
-from device.therapy.music_player import MusicPlayer
-from device.therapy.track_choice import TrackChooser
+from device.music.choice import TrackChooser
+from device.music.index import MusicIndex, Track, scan
+from device.music.player import MusicPlayer
 from tests.music_tracks import beat_track, calm_and_tense_folder, march, noise_bed, write
 
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device.dsp.music_analysis import analyse
-from device.store.music_index import MusicIndex, Track, scan
-from device.therapy.music_player import MusicPlayer
-from device.therapy.track_choice import Candidate, TrackChooser, judge
+from device.music.analysis import analyse
+from device.music.choice import Candidate, TrackChooser, judge
+from device.music.index import MusicIndex, Track, scan
+from device.music.player import MusicPlayer
 from tests.music_tracks import beat_track, calm_and_tense_folder, calm_piece, march, write
 
 
@@ -176,7 +176,7 @@ def test_a_virtual_clock_waits_for_a_slow_decoder_and_a_dropout_is_counted(
 ) -> None:
     import time
 
-    from device.dsp import music_feed
+    from device.music import feed as music_feed
 
     music = tmp_path / "music"
     music.mkdir()
@@ -211,8 +211,8 @@ def test_a_virtual_clock_waits_for_a_slow_decoder_and_a_dropout_is_counted(
 
 
 def test_skips_under_the_pulse_lower_its_depth_for_this_listener(folder: list[Track]) -> None:
-    from device.dsp.targets import SoundTargets
-    from device.therapy.music_player import stand_in
+    from device.music.player import stand_in
+    from device.sound.targets import SoundTargets
 
     player = MusicPlayer(folder, 48000, TrackChooser(seed=1))
     out = np.zeros((2, 1024), np.float32)

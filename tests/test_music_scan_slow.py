@@ -12,8 +12,8 @@ import pytest
 from console_doubles import answer
 from test_console_music import console_for
 
-import device.box.music_scan as music_scan
-from device.app import Box, RunOptions
+import device.music.scan as music_scan
+from device.box.app import Box, RunOptions
 from device.config import Config
 
 #: A scan child stuck after its first file (as an idle-priority child on a busy CPU is).

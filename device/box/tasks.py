@@ -18,13 +18,13 @@ from device import PRODUCT, __version__
 from device.box.api import BoxApi, OffLoop
 from device.box.assemble import Parts
 from device.box.health import Health
-from device.box.music_scan import PACE_S
 from device.box.options import RunOptions
 from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
 from device.box.session_start import SessionStart, StartWorker
+from device.box.status import status_json, status_text
 from device.console.server import ConsoleServer
 from device.exc import BedsideError
-from device.status import status_json, status_text
+from device.music.scan import PACE_S
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class BoxTasks:
         return deadline + self._controls_s()
 
     def button(self, action: str) -> None:
-        """Act on a button's action (see :data:`device.box.controls.ACTIONS`)."""
+        """Act on a button's action (see :data:`device.controls.panel.ACTIONS`)."""
         box, engine = self.box, self.parts.engine
         on_air = self.runner.state in ON_AIR
         try:

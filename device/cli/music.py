@@ -90,7 +90,7 @@ class _Progress:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from device.store.music_index import MusicIndex, scan
+    from device.music.index import MusicIndex, scan
 
     folder, state = _places(args)
     if args.idle:

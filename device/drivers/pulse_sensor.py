@@ -1,7 +1,7 @@
 """The pulse sensor as the box uses it: MAX30102 driver + LED control + contact + recovery.
 
 :class:`PulseSensor` is polled by a loop task (every 0.1 s) and hands back
-:class:`~device.drivers.samples.SampleBlock` s. It never raises from :meth:`PulseSensor.poll`:
+:class:`~device.heart.samples.SampleBlock` s. It never raises from :meth:`PulseSensor.poll`:
 
 * **LED current control** keeps the IR (and Red) DC level in a window of the ADC range
   (35-75 %) with slow steps (at most one every 2 s, at most x1.4 or /1.4), made only in the
@@ -65,7 +65,6 @@ from device.drivers.max30102 import (
     led_code,
 )
 from device.drivers.no_sensor import NoSensor
-from device.drivers.samples import SampleBlock
 from device.drivers.sensor_recovery import (
     PROBE_INTERVAL_S,
     TEMP_INTERVAL_S,
@@ -73,6 +72,7 @@ from device.drivers.sensor_recovery import (
     _ChipSettings,
 )
 from device.exc import BusError
+from device.heart.samples import SampleBlock
 
 log = logging.getLogger(__name__)
 
