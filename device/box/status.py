@@ -73,6 +73,8 @@ def status_json(status: Mapping[str, object]) -> str:
         "config_error",
         "track",
         "track_tempo_bpm",
+        "music",
+        "music_dropouts",
     ):
         if key in status:
             value = status[key]
@@ -197,6 +199,8 @@ def assemble_status(
         "why": session.get("why"),
         "track": None if music is None else music.get("track"),
         "track_tempo_bpm": None if music is None else music.get("track_tempo_bpm"),
+        "music": None if music is None else music.get("music"),
+        "music_dropouts": None if music is None else music.get("music_dropouts"),
         "entrain_kind": entrain_kind,
         "binaural_as_monaural": sound.binaural_as_monaural,
         "entrain_hz": entrain_hz,
