@@ -57,6 +57,8 @@ def test_status_reports_cpu_beside_wall_per_task():
     assert stats["computes"]["mean_ms"] == 4.0 and stats["computes"]["mean_cpu_ms"] == 3.0
     assert stats["waits"]["max_ms"] == 2.0 and stats["waits"]["max_cpu_ms"] == 0.0
     assert stats["computes"]["overruns"] == stats["waits"]["overruns"] == 0
+    # The engine's render is timed the same way, once per block.
+    assert loop.render_timing.stats()["runs"] == loop.blocks
 
 
 def test_a_cpu_bound_overrun_is_named_cpu_bound(caplog):

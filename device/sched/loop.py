@@ -46,6 +46,40 @@ class Clock(Protocol):
 
 
 @dataclass(eq=False)
+class Timing:
+    """Wall and CPU time of the runs of one piece of the loop's work (a task, the render)."""
+
+    runs: int = 0
+    #: Longest wall time and longest CPU time (the loop thread's own) of one run, seconds.
+    max_wall_s: float = 0.0
+    max_cpu_s: float = 0.0
+    #: Wall and CPU time of all runs together, seconds.
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+    def add(self, wall_s: float, cpu_s: float) -> None:
+        """Count one run."""
+        self.runs += 1
+        self.wall_s += wall_s
+        self.cpu_s += cpu_s
+        if wall_s > self.max_wall_s:
+            self.max_wall_s = wall_s
+        if cpu_s > self.max_cpu_s:
+            self.max_cpu_s = cpu_s
+
+    def stats(self) -> dict[str, float]:
+        """Runs, and the max and mean of wall (``*_ms``) and CPU (``*_cpu_ms``) time, ms."""
+        runs = max(self.runs, 1)
+        return {
+            "runs": self.runs,
+            "max_ms": round(self.max_wall_s * 1000.0, 3),
+            "max_cpu_ms": round(self.max_cpu_s * 1000.0, 3),
+            "mean_ms": round(self.wall_s / runs * 1000.0, 4),
+            "mean_cpu_ms": round(self.cpu_s / runs * 1000.0, 4),
+        }
+
+
+@dataclass(eq=False)
 class Task:
     """A scheduled callback and its counters."""
 
@@ -56,16 +90,11 @@ class Task:
     budget_s: float
     #: Last period seen (next deadline minus previous), used to skip and to retry.
     period: float = 1.0
-    runs: int = 0
     overruns: int = 0
     skipped: int = 0
     errors: int = 0
-    max_wall_s: float = 0.0
-    #: Longest CPU time of one run (the loop thread's own), seconds.
-    max_cpu_s: float = 0.0
-    #: Wall and CPU time of all runs together, seconds (their means are in :meth:`Loop.task_stats`).
-    wall_s: float = 0.0
-    cpu_s: float = 0.0
+    #: Wall and CPU time of its runs.
+    timing: Timing = field(default_factory=Timing)
     #: Overruns in which the task computed beyond its budget (CPU time over budget) ...
     cpu_overruns: int = 0
     #: ... and those in which it did not: the thread waited or was descheduled.
@@ -120,6 +149,8 @@ class Loop:
         self.between_errors = 0
         #: Longest turn seen (render plus tasks, without the sink's pacing wait), seconds.
         self.max_turn_s = 0.0
+        #: Wall and CPU time of the engine's render, per block.
+        self.render_timing = Timing()
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -188,9 +219,11 @@ class Loop:
 
     def turn(self) -> None:
         """Render and write one block, then run the tasks that are due."""
+        c0 = self._cpu()
         start = self._wall()
         block = self._render()
         rendered = self._wall()
+        self.render_timing.add(rendered - start, self._cpu() - c0)
         if self._between:
             between_s = self._write_in_halves(block)
         else:
@@ -278,11 +311,7 @@ class Loop:
         task.deadline = nxt
 
     def _account(self, task: Task, wall_s: float, cpu_s: float) -> None:
-        task.runs += 1
-        task.wall_s += wall_s
-        task.cpu_s += cpu_s
-        task.max_wall_s = max(task.max_wall_s, wall_s)
-        task.max_cpu_s = max(task.max_cpu_s, cpu_s)
+        task.timing.add(wall_s, cpu_s)
         if wall_s <= task.budget_s:
             return
         # CPU time over budget: the task itself computed too long. Otherwise the thread spent
@@ -314,16 +343,11 @@ class Loop:
 
 
 def _stats(t: Task) -> dict[str, float]:
-    runs = max(t.runs, 1)
     return {
-        "runs": t.runs,
+        **t.timing.stats(),
         "overruns": t.overruns,
         "cpu_overruns": t.cpu_overruns,
         "wait_overruns": t.wait_overruns,
         "skipped": t.skipped,
         "errors": t.errors,
-        "max_ms": round(t.max_wall_s * 1000.0, 3),
-        "max_cpu_ms": round(t.max_cpu_s * 1000.0, 3),
-        "mean_ms": round(t.wall_s / runs * 1000.0, 4),
-        "mean_cpu_ms": round(t.cpu_s / runs * 1000.0, 4),
     }
