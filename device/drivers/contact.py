@@ -137,7 +137,8 @@ class ContactDetector:
         dc = h.ir_median()
         if dc <= 0:
             return 0.0, 0.0
-        p2p = h.ac_percentile(97) - h.ac_percentile(3)
+        low, high = h.ac_percentiles(3, 97)
+        p2p = high - low
         return dc / FULL_SCALE, p2p / dc
 
     def update(self, end_index: int, led_ir_ma: float, led_red_ma: float) -> None:

@@ -164,21 +164,19 @@ class PulsatileWindow:
         """The smoothed values at both ends of the series (zeros beyond them, as numpy's)."""
         if self.smooth == 1:
             return ()
-        m = len(x) - self.trend + 1
-        width = min(m, self.trend + 2 * self.smooth)
-        head = self._series(x[: width + self.trend - 1])
-        tail = self._series(x[len(x) - (width + self.trend - 1) :])
-        full_head = np.convolve(head, self._smooth_k, mode="full")
-        full_tail = np.convolve(tail, self._smooth_k, mode="full")
-        offset = self._right  # 'same' output index p is 'full' index p + offset
-        out = [float(full_head[p + offset]) for p in range(self._left)]
-        k = len(tail)
-        out += [float(full_tail[k - self._right + p + offset]) for p in range(self._right)]
+        # Each end's smoothed values need the series' smooth - 1 values at that end.
+        span = self.smooth - 1 + self.trend - 1
+        full_head = np.convolve(self._series(x[:span]), self._smooth_k, mode="full")
+        full_tail = np.convolve(self._series(x[len(x) - span :]), self._smooth_k, mode="full")
+        r, k = self._right, self.smooth - 1  # 'same' index p is 'full' index p + r
+        out = [float(full_head[p + r]) for p in range(self._left)]
+        out += [float(full_tail[k + p]) for p in range(r)]
         return tuple(out)
 
-    def percentile(self, q: float, x: np.ndarray) -> float:
-        """The ``q``-th percentile of the whole smoothed AC series of the history ``x``."""
-        return self._interior.percentile(q, self.edges(x))
+    def percentiles(self, x: np.ndarray, *qs: float) -> list[float]:
+        """The ``qs``-th percentiles of the whole smoothed AC series of the history ``x``."""
+        edges = self.edges(x)
+        return [self._interior.percentile(q, edges) for q in qs]
 
 
 class SampleHistory:
@@ -254,6 +252,6 @@ class SampleHistory:
         """Median of the newest ``recent_s`` of IR (``nan`` when empty)."""
         return self._recent.median() if len(self._recent) else math.nan
 
-    def ac_percentile(self, q: float) -> float:
-        """``q``-th percentile of the IR's smoothed pulsatile part over the history."""
-        return self.pulsatile.percentile(q, self.ir)
+    def ac_percentiles(self, *qs: float) -> list[float]:
+        """``qs``-th percentiles of the IR's smoothed pulsatile part over the history."""
+        return self.pulsatile.percentiles(self.ir, *qs)
