@@ -32,6 +32,8 @@ from device.box.settings import SessionSettings
 from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
 from device.exc import StateError
+from device.sched.collector import PERIOD_S as GC_PERIOD_S
+from device.sched.collector import Collector
 from device.status import LoopFigures, SoundFigures, assemble_status
 from device.therapy.program import Program, list_programs
 
@@ -91,6 +93,9 @@ class Box:
             self, p, self.runner, self.health, self.console, self.opts, out, self._exiting
         )
         self.tasks.schedule()
+        #: Garbage collection in its own task, never inside another (see its module).
+        self.collector = Collector(self.runner.playing)
+        self.loop.add_task("gc", self.collector.tick, GC_PERIOD_S, period=GC_PERIOD_S)
         for hook in BOX_HOOKS:
             hook(self)
 
@@ -311,7 +316,13 @@ class Box:
 
         Returns the exit status: 0, or 75 when a restart was requested (systemd restarts).
         """
-        self.loop.run(until=RunEnd(self.parts, self.runner, self.tasks, self.opts, self._exiting))
+        self.collector.start()
+        try:
+            self.loop.run(
+                until=RunEnd(self.parts, self.runner, self.tasks, self.opts, self._exiting)
+            )
+        finally:
+            self.collector.stop()
         self.runner.state = State.STOPPED
         return 75 if self._restart_requested else 0
 
