@@ -13,10 +13,8 @@ import logging
 import math
 from typing import Protocol
 
-import numpy as np
-
 from device.drivers.max30102 import FULL_SCALE
-from device.drivers.running_stats import SampleHistory
+from device.drivers.running_stats import SampleHistory, median
 
 log = logging.getLogger("device.drivers.pulse_sensor")  # the sensor logs under one name
 
@@ -186,7 +184,7 @@ class ContactDetector:
         if not (len(h) and self._led_ir_ma and self._led_red_ma):
             return
         ir = h.ir_median() / self._led_ir_ma
-        red = float(np.median(h.red)) / self._led_red_ma
+        red = median(h.red) / self._led_red_ma
         swapped = red > SWAP_RATIO * ir
         if swapped and not self.channels_swapped:
             log.warning(

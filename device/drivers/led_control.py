@@ -11,10 +11,11 @@ import math
 from typing import Protocol
 
 import numpy as np
+import numpy.ma  # numpy 2 imports it on the first percentile: ~10 ms, in a task
 
 from device.drivers.contact import DC_ON, DC_SATURATED, PI_OFF
 from device.drivers.max30102 import FULL_SCALE, LED_MA_PER_LSB, MAX30102
-from device.drivers.running_stats import SampleHistory
+from device.drivers.running_stats import SampleHistory, median
 
 #: IR/Red DC window as a share of full scale; steps aim for the middle.
 DC_LOW, DC_HIGH, DC_AIM = 0.35, 0.75, 0.55
@@ -83,8 +84,8 @@ class LedController:
             return
         ir = self._history.ir[-window:]
         red = self._history.red[-window:]
-        ir_dc = float(np.median(ir)) / FULL_SCALE
-        red_dc = float(np.median(red)) / FULL_SCALE
+        ir_dc = median(ir) / FULL_SCALE
+        red_dc = median(red) / FULL_SCALE
         if ir_dc < DC_ON:
             return  # nothing on the sensor: raising the LEDs would only light the room
         saturated = max(float(ir.max()), float(red.max())) >= DC_SATURATED * FULL_SCALE
@@ -137,12 +138,12 @@ class LedController:
             return False
         s = _smooth(-(x - _linear_fit(x)), rate)
         p2p = float(np.percentile(s, 97) - np.percentile(s, 3))
-        dc = float(np.median(x))
+        dc = median(x)
         if dc <= 0 or p2p / dc < PI_OFF:
             return True  # no pulse to disturb
         half = max(1, round(0.25 * rate))
         confirm = max(1, round(0.12 * rate))
-        threshold = float(np.median(s)) + 0.25 * p2p
+        threshold = median(s) + 0.25 * p2p
         peaks = [
             i
             for i in range(half, len(s) - confirm)

@@ -35,7 +35,7 @@ from device.drivers.i2c import Retrier
 from device.drivers.led_control import LedController, LedDriving
 from device.drivers.max30102 import ADDRESS, PART_ID, check_settings, led_code
 from device.drivers.no_sensor import NoSensor
-from device.drivers.running_stats import SampleHistory
+from device.drivers.running_stats import SampleHistory, median
 from device.drivers.samples import SampleBlock
 from device.drivers.sensor_recovery import PROBE_INTERVAL_S, ChipSettings, Reconnecting, Reconnector
 from device.exc import BusError
@@ -329,7 +329,7 @@ class PulseSensor:
             "led_red_ma": self._leds.red_ma,
             "led_ir_ma": self._leds.ir_ma,
             "ir_dc": h.ir_median() if len(h) else None,
-            "red_dc": float(np.median(h.red)) if len(h) else None,
+            "red_dc": median(h.red) if len(h) else None,
             "perfusion_pct": None if levels is None else round(100.0 * levels[1], 3),
             "contact": self.contact,
             "standby": self._standby,
