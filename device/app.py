@@ -34,6 +34,7 @@ from device.config import Config
 from device.exc import StateError
 from device.sched.collector import PERIOD_S as GC_PERIOD_S
 from device.sched.collector import Collector
+from device.sched.realtime import raise_priority
 from device.status import LoopFigures, SoundFigures, assemble_status
 from device.therapy.program import Program, list_programs
 
@@ -56,6 +57,9 @@ class Box:
         self._closed = self._exit_requested = self._restart_requested = False
         self._emit_hooks: list[Callable[[str], None]] = []
         self.started_wall = time.time()
+        #: Scheduling of the loop (and every thread started after it): ``fifo:20`` under the
+        #: unit's LimitRTPRIO; raised before any part starts a thread.
+        self.sched = raise_priority()
         self.parts = p = assemble(cfg, self.opts, self.emit)
         self.engine, self.sink, self.loop, self.clock = p.engine, p.sink, p.loop, p.clock
         self.heart, self.rig, self.recorder, self.controls = p.heart, p.rig, p.recorder, p.controls
@@ -119,6 +123,7 @@ class Box:
         t = self.clock.now()
         health = self.health.status()
         health["config"] = self.opts.config_path or self.config.source or "defaults"
+        health["sched"] = self.sched
         uptime = time.time() - self.started_wall
         return assemble_status(
             t=t,
