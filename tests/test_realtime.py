@@ -44,7 +44,9 @@ def test_without_a_limit_nothing_is_asked():
 
 def rt_host() -> bool:
     chrt = shutil.which("chrt")
-    return bool(chrt) and subprocess.run([chrt, "-f", "10", "/bin/true"]).returncode == 0
+    if chrt is None:
+        return False
+    return subprocess.run([chrt, "-f", "10", "/bin/true"], capture_output=True).returncode == 0
 
 
 CHILD = """
