@@ -169,7 +169,7 @@ def host(args: argparse.Namespace) -> int:
     audio = r["audio_s"]
     print(f"host: {args.program}, {audio / 60:.1f} min of audio, {r['cpu_s']:.1f} s CPU")
     print(f"{'task':10} {'runs':>7} {'mean ms':>8} {'cpu':>7} {'max ms':>8} {'cpu':>7} "
-          f"{'cpu p99':>7} {'p99.9':>7} {'cpu ms/s':>8} {'overruns':>8}")  # fmt: skip
+          f"{'cpu p99':>7} {'p99.9':>7} {'cpu ms/s':>8} {'overruns (cpu)':>14}")  # fmt: skip
     worst = 0.0
     for name, s in r["tasks"].items():
         per_s = s["mean_cpu_ms"] * s["runs"] / audio
@@ -179,7 +179,7 @@ def host(args: argparse.Namespace) -> int:
         print(
             f"{name:10} {s['runs']:7d} {s['mean_ms']:8.3f} {s['mean_cpu_ms']:7.3f} "
             f"{s['max_ms']:8.2f} {s['max_cpu_ms']:7.2f} {p99:7.2f} {p999:7.2f} {per_s:8.2f} "
-            f"{s.get('overruns', 0):8}"
+            f"{s.get('overruns', 0):8} ({s.get('cpu_overruns', 0)})"
         )
     print(f"gc: {r['gc']}")
     print(json.dumps({"host_worst_task_cpu_ms": worst, "gc": r["gc"]}))
@@ -230,9 +230,9 @@ def count(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, dict[str, int]
     info = json.loads(names_file.read_text())
     counts: dict[str, dict[str, int]] = {}
     for line in counts_file.read_text().splitlines():
-        key, runs, total, worst = line.split()
+        key, runs, total, worst, at = line.split()
         name = info["names"][int(key)] if key.isdigit() else key
-        counts[name] = {"runs": int(runs), "total": int(total), "max": int(worst)}
+        counts[name] = {"runs": int(runs), "total": int(total), "max": int(worst), "at": int(at)}
     return counts, info
 
 
@@ -244,18 +244,21 @@ def ms(insns: float, model: dict[str, Any]) -> float:
 def table(counts: dict[str, dict[str, int]], audio_s: float) -> dict[str, Any]:
     """Print the tables; return the summary per Pi model."""
     zero = PI_MODELS["zero2w"]
-    rows = {k: v for k, v in counts.items() if k not in (SIM, "main")}
-    print(f"{'task':10} {'runs/s':>7} {'mean Minsn':>10} {'max Minsn':>9} | Zero 2 W: "
-          f"{'mean ms':>8} {'max ms':>8} {'% core':>7} {'max % buf':>9}")  # fmt: skip
+    # "main" is the loop itself outside any task (its turn, the clock, the scheduling):
+    # part of the path's load, not a task.
+    rows = {("loop" if k == "main" else k): v for k, v in counts.items() if k != SIM}
+    print(f"{'task':10} {'runs/s':>7} {'mean Minsn':>10} {'max Minsn':>9} {'at s':>6} | "
+          f"Zero 2 W: {'mean ms':>8} {'max ms':>8} {'% core':>7} {'max % buf':>9}")  # fmt: skip
     for name, c in sorted(rows.items(), key=lambda kv: -kv[1]["total"]):
         mean = c["total"] / max(c["runs"], 1)
         share = ms(c["total"] / audio_s, zero) / 10.0
         print(
-            f"{name:10} {c['runs'] / audio_s:7.2f} {mean / 1e6:10.3f} {c['max'] / 1e6:9.3f} |"
+            f"{name:10} {c['runs'] / audio_s:7.2f} {mean / 1e6:10.3f} {c['max'] / 1e6:9.3f} "
+            f"{c['at'] * audio_s / max(c['runs'], 1):6.1f} |"
             f"           {ms(mean, zero):8.3f} {ms(c['max'], zero):8.2f} {share:7.2f}"
             f" {100 * ms(c['max'], zero) / (BUFFER_S * 1000):9.1f}"
         )
-    tasks = {k: v for k, v in rows.items() if k != "threads"}
+    tasks = {k: v for k, v in rows.items() if k not in ("threads", "loop")}
     per_s = sum(c["total"] for c in rows.values()) / audio_s
     runs = sum(c["runs"] for c in tasks.values())
     mean_run = sum(c["total"] for c in tasks.values()) / max(runs, 1)

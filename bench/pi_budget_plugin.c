@@ -8,7 +8,7 @@
  * close(-(2000 + k)) leaves it. Tasks nest; instructions go to the innermost one
  * (so a simulator marked inside the sensor task is not charged to the sensor).
  * At exit one line per task is written to the file named by the "out" argument:
- *   k runs total_instructions max_instructions_of_one_run
+ *   k runs total_instructions max_instructions_of_one_run index_of_that_run
  * plus "main" (the main thread outside any task) and "threads" (all other threads).
  *
  * Only the few declarations used are written out here, as the plugin API defines them
@@ -62,6 +62,7 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
 static uint64_t main_insns, other_insns, last;
 static uint64_t runs[MAX_TASKS], total[MAX_TASKS], worst[MAX_TASKS], current[MAX_TASKS];
+static uint64_t worst_at[MAX_TASKS];
 static int stack[MAX_DEPTH], depth;
 static uint64_t outside;
 static char out_path[4096];
@@ -118,6 +119,7 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num
         total[k] += current[k];
         if (current[k] > worst[k]) {
             worst[k] = current[k];
+            worst_at[k] = runs[k] - 1;
         }
     }
 }
@@ -131,11 +133,12 @@ static void write_counts(qemu_plugin_id_t id, void *userdata)
     }
     for (int k = 0; k < MAX_TASKS; k++) {
         if (runs[k]) {
-            fprintf(f, "%d %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", k, runs[k], total[k], worst[k]);
+            fprintf(f, "%d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", k, runs[k],
+                    total[k], worst[k], worst_at[k]);
         }
     }
-    fprintf(f, "main 1 %" PRIu64 " %" PRIu64 "\n", outside, outside);
-    fprintf(f, "threads 1 %" PRIu64 " %" PRIu64 "\n", other_insns, other_insns);
+    fprintf(f, "main 1 %" PRIu64 " %" PRIu64 " 0\n", outside, outside);
+    fprintf(f, "threads 1 %" PRIu64 " %" PRIu64 " 0\n", other_insns, other_insns);
     fclose(f);
 }
 
