@@ -163,11 +163,13 @@ def test_a_poll_sorts_nothing(monkeypatch):
     sorts: list[str] = []
 
     def counting(name):
-        def refuse(*args, **kwargs):
-            sorts.append(name)
-            return 0.0
+        real = getattr(np, name)
 
-        return refuse
+        def counted(*args, **kwargs):
+            sorts.append(name)
+            return real(*args, **kwargs)
+
+        return counted
 
     for name in ("median", "percentile", "quantile", "sort", "partition", "argsort"):
         monkeypatch.setattr(np, name, counting(name))
@@ -180,4 +182,4 @@ def test_a_poll_sorts_nothing(monkeypatch):
         found += detector.contact and not was
         polls += 1
     assert found >= 1 and polls > 1000
-    assert len(sorts) == found
+    assert 1 <= len(sorts) <= found  # the swap check's Red median, once per finger found
