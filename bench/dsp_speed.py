@@ -42,8 +42,8 @@ from collections.abc import Callable
 import numpy as np
 
 from device.drivers.audio import NullSink
-from device.dsp.engine import Engine
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 
 RATE = 48000
 BLOCKS = (256, 512, 1024, 2048)

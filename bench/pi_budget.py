@@ -123,7 +123,7 @@ def time_runs(box: Any) -> dict[str, list[float]]:
 
 def run_box(program: str, minutes: float, *, mark: bool, console: bool) -> dict[str, Any]:
     """Run one session of ``program`` on the simulated box; return the loop's figures."""
-    from device.app import Box, RunOptions
+    from device.box.app import Box, RunOptions
     from device.config import Config
 
     cfg = Config.defaults().with_value("sim.seed", 3)

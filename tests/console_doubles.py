@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from device.box.api import OffLoop
 from device.box.session_start import SessionStart, find_program
-from device.box.settings import SessionSettings
 from device.config import Config
+from device.config.settings import SessionSettings
 from device.console.protocol import Reply
 from device.console.server import ConsoleServer
 from device.exc import StateError, StorageError

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from device.dsp.targets import SoundTargets
 from device.sim.listener import KINDS, IdealHeart, Listener
+from device.sound.targets import SoundTargets
 from device.therapy.closed_loop import ClosedLoop
 from device.therapy.loop_signal import SignalWatch
 from device.therapy.program import load_program

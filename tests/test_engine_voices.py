@@ -7,11 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from device.dsp.engine import Engine
 from device.dsp.oscillators import OscillatorBank
-from device.dsp.targets import CHECKS, OFF_DB, SoundTargets, validate_targets
-from device.dsp.voice import Voice, VoiceContext
-from device.dsp.voices import BUILTIN_VOICES
+from device.sound.engine import Engine
+from device.sound.targets import CHECKS, OFF_DB, SoundTargets, validate_targets
+from device.sound.voice import Voice, VoiceContext
+from device.sound.voices import BUILTIN_VOICES
 
 
 class HumVoice:

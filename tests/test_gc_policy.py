@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.sched import collector as collector_mod
 from device.sched.collector import Collector

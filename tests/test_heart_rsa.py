@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from ppg_synthetic import beat_times, fiducials, match_count, ppg
 
-from device.drivers.samples import SampleBlock
-from device.dsp.beats import Beat
-from device.dsp.heart import HeartAnalyzer
+from device.heart.analysis import HeartAnalyzer
+from device.heart.beats import Beat
+from device.heart.samples import SampleBlock
 
 RATE = 50.0
 DURATION = 150.0

@@ -168,7 +168,7 @@ def test_venv_holds_the_box(staged: Path):
     bedside = staged / "opt/bedside/venv/bin/bedside"
     r = subprocess.run([bedside, "--version"], capture_output=True, text=True, check=False)
     assert r.returncode == 0 and r.stdout.startswith("Bedside ")
-    assert (staged / "opt/bedside/src/device/app.py").is_file()
+    assert (staged / "opt/bedside/src/device/box/app.py").is_file()
     assert not list((staged / "opt/bedside/src").rglob("__pycache__"))
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from device.dsp.targets import SoundTargets
 from device.exc import ConfigError
 from device.sim.listener import KINDS, IdealHeart, Listener
 from device.sim.pulse import PulseModel
+from device.sound.targets import SoundTargets
 
 PACED = SoundTargets(pacer_bpm=6.0)
 

@@ -18,12 +18,12 @@ from console_doubles import answer
 from test_console_music import console_for
 from test_music_run_e2e import TONES, run_box, steady_tracks, tone_prominence_db, write_tracks
 
-from device.app import Box, RunOptions
-from device.box.music_scan import MusicScan, scan_command
+from device.box.app import Box, RunOptions
 from device.config import Config
-from device.store.music_index import MusicIndex, Track
-from device.therapy.music_player import MusicPlayer
-from device.therapy.track_choice import TrackChooser
+from device.music.choice import TrackChooser
+from device.music.index import MusicIndex, Track
+from device.music.player import MusicPlayer
+from device.music.scan import MusicScan, scan_command
 
 RATE = 48000
 
@@ -89,7 +89,7 @@ def test_music_scan_runs_in_a_child_and_hands_over_the_tracks(tmp_path, caplog):
     music, state = tone_folder(tmp_path / "music", broken=True), tmp_path / "state"
     got: list[list[Track]] = []
     scan = MusicScan(music, state, got.append)
-    caplog.set_level(logging.INFO, logger="device.box.music_scan")
+    caplog.set_level(logging.INFO, logger="device.music.scan")
     assert scan.start()
     assert not scan.start()  # one scan at a time
     wait_for(scan, 1)
@@ -118,7 +118,7 @@ def test_a_player_without_tracks_is_silent_until_tracks_arrive(tmp_path, caplog)
     assert player.describe()["track"] is None and player.describe()["tracks"] == 0
     assert player.status_fields() == {"track": None, "track_tempo_bpm": None}
     assert not player.feed.step()  # nothing to decode: silence
-    caplog.set_level(logging.INFO, logger="device.therapy.music_player")
+    caplog.set_level(logging.INFO, logger="device.music.player")
     player.start()
     player.start()
     player.close()

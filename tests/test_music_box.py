@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_music_run_e2e import indexed_library
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.store.sessions import Store
 

@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.dsp.targets import OFF_DB
-from device.store.music_index import MusicIndex, scan
-from device.therapy.music_player import MIN_CREDIT_S, MusicPlayer
-from device.therapy.program import load_program
-from device.therapy.timeline import Timeline
-from device.therapy.track_choice import (
+from device.music.choice import (
     Candidate,
     TrackChooser,
     felt_tempo,
     tempo_score,
     track_reward,
 )
+from device.music.index import MusicIndex, scan
+from device.music.player import MIN_CREDIT_S, MusicPlayer
+from device.sound.targets import OFF_DB
+from device.therapy.program import load_program
+from device.therapy.timeline import Timeline
 from tests.music_tracks import beat_track, noise_bed, write
 
 RATE = 48000

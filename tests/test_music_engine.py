@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from device.dsp.engine import Engine
-from device.dsp.music_analysis import analyse
-from device.dsp.music_feed import Cue, MusicFeed
-from device.dsp.music_voice import MusicVoice
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.music.analysis import analyse
+from device.music.feed import Cue, MusicFeed
+from device.music.voice import MusicVoice
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 from tests.music_tracks import noise_bed, write
 from tests.test_music_voice import sine
 from tests.test_sound_clicks import clicks

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from device.dsp.engine import Engine
-from device.dsp.targets import OFF_DB, SoundTargets
-from device.store.music_index import MusicIndex, scan
-from device.therapy.music_player import MusicPlayer
-from device.therapy.track_choice import TrackChooser
+from device.music.choice import TrackChooser
+from device.music.index import MusicIndex, scan
+from device.music.player import MusicPlayer
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 from tests.music_tracks import noise_bed, write
 from tests.test_music_voice import rms_db, sine
 from tests.test_sound_clicks import clicks

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.dsp.targets import OFF_DB
 from device.exc import ConfigError, ProgramError
+from device.sound.targets import OFF_DB
 from device.therapy.program import (
     BUILTIN_DIR,
     list_programs,

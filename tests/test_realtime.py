@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.sched.realtime import current, raise_priority
 
@@ -53,7 +53,6 @@ CHILD = """
 import json, os, resource, subprocess, sys, threading
 resource.setrlimit(resource.RLIMIT_RTPRIO, (20, 20))
 from device.sched.realtime import raise_priority, current
-from device.box.music_scan import _idle
 got = raise_priority()
 seen = {}
 t = threading.Thread(target=lambda: seen.update(thread=current()))

@@ -14,8 +14,8 @@ import tracemalloc
 import pytest
 
 from device.drivers.audio import open_sink
-from device.dsp.engine import Engine
-from device.dsp.targets import SoundTargets
+from device.sound.engine import Engine
+from device.sound.targets import SoundTargets
 
 
 def loop_step(engine: Engine, sink, i: int, base: SoundTargets) -> None:

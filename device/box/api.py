@@ -1,7 +1,7 @@
 """The box as its users see it: one typed interface for the console, the buttons and the CLI.
 
 :class:`BoxApi` is everything the technician console (:mod:`device.console.commands`), the
-buttons and the command line may ask of the running box; :class:`device.app.Box`
+buttons and the command line may ask of the running box; :class:`device.box.app.Box`
 implements it, and so does the tests' shared fake box. Nothing outside the box reaches
 past it into the box's parts.
 

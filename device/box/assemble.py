@@ -20,23 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.box.controls import Controls
-from device.box.heart_feed import HeartFeed, PulseInput
-from device.box.music_scan import MusicScan
 from device.box.options import RunOptions
-from device.box.settings import BoxSettings
 from device.box.systemd import Notifier
 from device.config import Config
+from device.config.settings import BoxSettings
+from device.controls.panel import Controls
 from device.drivers.audio import AudioSink, open_sink
-from device.dsp.engine import Engine
 from device.exc import HardwareError, StateError, StorageError
+from device.heart.feed import HeartFeed, PulseInput
+from device.music.choice import TrackChooser
+from device.music.player import MusicPlayer
+from device.music.scan import MusicScan
 from device.sched.clock import RealClock, VirtualClock
 from device.sched.loop import Loop
 from device.sim.rig import SimRig
+from device.sound.engine import Engine
 from device.store.permissions import prepare_state_dir
 from device.store.recorder import Recorder
-from device.therapy.music_player import MusicPlayer
-from device.therapy.track_choice import TrackChooser
 
 if TYPE_CHECKING:
     from device.box.api import BoxApi
@@ -172,7 +172,7 @@ def _music(
 def _music_scan(
     music: MusicPlayer | None, state_dir: Path | None, *, wait: bool
 ) -> MusicScan | None:
-    """Start the box's scan of the music folder in a child (see :mod:`device.box.music_scan`).
+    """Start the box's scan of the music folder in a child (see :mod:`device.music.scan`).
 
     A virtual-clock box (``wait``) waits for the scan here, before its loop starts, so its
     sessions play the new tracks and a run repeats exactly; a real-time box never waits: its

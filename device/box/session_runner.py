@@ -18,15 +18,15 @@ from pathlib import Path
 
 from device.box.api import OffLoop
 from device.box.assemble import TRACKS_PREFIX
-from device.box.controls import Controls
-from device.box.heart_feed import HeartFeed
 from device.box.session_start import BANDIT_PREFIX, SessionStart, preference_keys, start_work
-from device.box.settings import SessionSettings
-from device.dsp.engine import Engine
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.config.settings import SessionSettings
+from device.controls.panel import Controls
 from device.exc import StateError
+from device.heart.feed import HeartFeed
+from device.music.player import MusicPlayer, stand_in
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 from device.store.recorder import Recorder
-from device.therapy.music_player import MusicPlayer, stand_in
 from device.therapy.program import Program, list_programs
 from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
 from device.therapy.session import TherapySession

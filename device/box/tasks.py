@@ -21,9 +21,9 @@ from device.box.health import Health
 from device.box.options import RunOptions
 from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
 from device.box.session_start import SessionStart, StartWorker
+from device.box.status import status_json, status_text
 from device.console.server import ConsoleServer
 from device.exc import BedsideError
-from device.status import status_json, status_text
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class BoxTasks:
         return deadline + self._controls_s()
 
     def button(self, action: str) -> None:
-        """Act on a button's action (see :data:`device.box.controls.ACTIONS`)."""
+        """Act on a button's action (see :data:`device.controls.panel.ACTIONS`)."""
         box, engine = self.box, self.parts.engine
         on_air = self.runner.state in ON_AIR
         try:

@@ -8,7 +8,7 @@ column ``--rate`` is needed; when both are there and differ by more than 2 %, th
 wins and a warning says so. Rates of 20-3200 Hz are read (the MAX30102 samples at up to 3200
 sps); above 1000 Hz the samples are averaged in groups down to at most 1000 Hz first.
 
-The samples are fed to :class:`~device.dsp.heart.HeartAnalyzer` in FIFO-sized blocks, exactly
+The samples are fed to :class:`~device.heart.analysis.HeartAnalyzer` in FIFO-sized blocks, exactly
 as the box feeds what it reads from the sensor, so the beats are the ones the box would find.
 """
 
@@ -267,8 +267,8 @@ def analyse(samples: np.ndarray, rate_hz: float, *, invert: bool = False) -> dic
     """
     import numpy as np
 
-    from device.drivers.samples import SampleBlock
-    from device.dsp.heart import HeartAnalyzer
+    from device.heart.analysis import HeartAnalyzer
+    from device.heart.samples import SampleBlock
 
     q = math.ceil(rate_hz / ANALYSIS_MAX_HZ - 1e-9)
     if q > 1:

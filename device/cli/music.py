@@ -57,7 +57,7 @@ def lower_priority() -> None:
 
 def _scan(args: argparse.Namespace) -> int:
     from device.config import load_config
-    from device.store.music_index import MusicIndex, scan
+    from device.music.index import MusicIndex, scan
 
     cfg = None
     if not (args.dir and args.state_dir):

@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     cfg, config_error = load_for_run(args)
-    from device.app import Box, RunOptions
+    from device.box.app import Box, RunOptions
 
     status = args.status or ("none" if args.service else "text")
     opts = RunOptions(

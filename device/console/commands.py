@@ -113,7 +113,7 @@ def message_for(exc: BaseException) -> str:
 class Console:
     """The command interpreter of one console connection.
 
-    :param box: the box (:class:`device.app.Box`, or the tests' fake), through its
+    :param box: the box (:class:`device.box.app.Box`, or the tests' fake), through its
         :class:`~device.box.api.BoxApi`.
     :param auth: the service login; ``None`` when the box has no state directory (service
         commands then answer ``ERR 7``).

@@ -1,7 +1,7 @@
 """The pulse sensor as the box uses it: a MAX30102 driver and the three parts it owns.
 
 :class:`PulseSensor` is polled by a loop task (every 0.1 s) and hands back
-:class:`~device.drivers.samples.SampleBlock` s; :meth:`PulseSensor.poll` never raises. It
+:class:`~device.heart.samples.SampleBlock` s; :meth:`PulseSensor.poll` never raises. It
 keeps the sample stream (indices, gaps, the last 3 s in a
 :class:`~device.drivers.running_stats.SampleHistory`) and owns three parts, each behind a
 small interface:
@@ -36,9 +36,9 @@ from device.drivers.led_control import LedController, LedDriving
 from device.drivers.max30102 import ADDRESS, PART_ID, check_settings, led_code
 from device.drivers.no_sensor import NoSensor
 from device.drivers.running_stats import SampleHistory, median
-from device.drivers.samples import SampleBlock
 from device.drivers.sensor_recovery import PROBE_INTERVAL_S, ChipSettings, Reconnecting, Reconnector
 from device.exc import BusError
+from device.heart.samples import SampleBlock
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ The unit (systemd/bedside.service) grants ``LimitRTPRIO=20``; the box then raise
 ``SCHED_FIFO`` at that priority before it starts any thread, so the audio loop and the
 threads it starts (which share its GIL: a worker holding the GIL at a lower priority would
 hold the loop up while anything else on the Pi runs) all run ahead of ordinary processes.
-The music scan child moves itself down to ``SCHED_IDLE`` (:mod:`device.box.music_scan`).
+The music scan child moves itself down to ``SCHED_IDLE`` (:mod:`device.music.scan`).
 
 The unit does not set ``CPUSchedulingPolicy=fifo`` itself: where the kernel refuses real-time
 scheduling to a service (``CONFIG_RT_GROUP_SCHED=y`` without a real-time budget for the

@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from device.dsp.targets import OFF_DB, SoundTargets
 from device.exc import ConfigError
+from device.sound.targets import OFF_DB, SoundTargets
 
 #: Parameter name -> (low, high, default, meaning with unit).
 PARAMETERS: dict[str, tuple[float, float, float, str]] = {
@@ -415,8 +415,8 @@ class IdealHeart:
         self._beat_bpm: float | None = None
 
     def snapshot(self, t: float) -> Any:
-        """A ``device.dsp.heart.HeartState`` at ``t`` s (figures ``None`` without contact)."""
-        from device.dsp.heart import HeartState
+        """A ``device.heart.analysis.HeartState`` at ``t`` s (figures ``None`` without contact)."""
+        from device.heart.analysis import HeartState
 
         lst = self.listener
         dt = 0.0 if self._t_last is None else max(0.0, t - self._t_last)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from device.dsp.targets import SoundTargets
 from device.exc import ConfigError
 from device.sim.listener import Listener
 from device.sim.max30102 import SimulatedMAX30102
 from device.sim.pulse import PulseModel
+from device.sound.targets import SoundTargets
 
 
 class SimRig:

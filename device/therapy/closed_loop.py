@@ -1,6 +1,6 @@
 """The heart-aware closed loop: pace the listener's breathing down as fast as they follow.
 
-:class:`ClosedLoop` takes the plain timeline's :class:`~device.dsp.targets.SoundTargets`
+:class:`ClosedLoop` takes the plain timeline's :class:`~device.sound.targets.SoundTargets`
 and the latest heart state each control tick and returns adapted targets:
 
 * The breath pacer starts at the listener's breathing rate, capped at 11/min. While their
@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from device.dsp.targets import SoundTargets
+from device.sound.targets import SoundTargets
 from device.therapy.assessment import Assessment
 from device.therapy.loop_signal import HeartLike, SignalWatch
 from device.therapy.loop_signal import finite as _finite

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.dsp.targets import ENTRAIN_KINDS, NOISE_COLOURS, PAD_PRESETS
+from device.sound.targets import ENTRAIN_KINDS, NOISE_COLOURS, PAD_PRESETS
 
 #: Directory of the programs that ship with the box.
 BUILTIN_DIR = Path(__file__).resolve().parent / "programs"

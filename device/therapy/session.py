@@ -2,7 +2,7 @@
 
 The box creates a :class:`TherapySession` when a session starts and calls
 :meth:`TherapySession.update` every control tick with the loop time and the latest heart
-state; it sends the returned :class:`~device.dsp.targets.SoundTargets` to the engine, shows
+state; it sends the returned :class:`~device.sound.targets.SoundTargets` to the engine, shows
 :meth:`TherapySession.status` and stores :meth:`TherapySession.drain_events`. An event of
 kind ``"chime"`` asks the box to ring ``engine.chime(detail)`` (the wake chime).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from device.dsp.targets import SoundTargets
+from device.sound.targets import SoundTargets
 from device.therapy.bandit import Choice, Chooser
 from device.therapy.closed_loop import ClosedLoop, HeartLike
 from device.therapy.program import Program

@@ -1,7 +1,7 @@
 """Evaluate a program at a time: the plain (open-loop) sound a session plays.
 
 :class:`Timeline` turns a :class:`~device.therapy.program.Program` into
-:class:`~device.dsp.targets.SoundTargets` at any time ``t`` (seconds since the session
+:class:`~device.sound.targets.SoundTargets` at any time ``t`` (seconds since the session
 started). Everything numeric is continuous in time: slides follow their curve, transitions
 crossfade from where the previous section ended, levels move in dB (a layer switched off
 fades from -80 dB, which is inaudible under any master level), the breath swell's depth
@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.sound.targets import OFF_DB, SoundTargets
 from device.therapy.program import Program, Section
 
 #: Level fields, in dB, that may be off.

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from device.dsp.ramps import Glide
-from device.dsp.targets import NOISE_COLOURS, SoundTargets
+from device.sound.targets import NOISE_COLOURS, SoundTargets
 
 #: Loop length in frames (2**20: about 22 s at 48 kHz; a loop much shorter than that can
 #: be heard repeating as a slow "whoosh").
@@ -115,7 +115,7 @@ def noise_tables(sample_rate: int, seed: int, pad: int, length: int = LOOP_FRAME
 
 
 class NoiseBed:
-    """The noise voice (a bed :class:`~device.dsp.voice.Voice`): colour crossfades, tone."""
+    """The noise voice (a bed :class:`~device.sound.voice.Voice`): colour crossfades, tone."""
 
     name = "noise"
     bed = True

@@ -3,7 +3,7 @@
 A :class:`MusicVoice` is one voice of the engine (``name = "music"``: its level is
 ``SoundTargets.music_db``; ``bed = True``: the breath swell and, with ``entrain_bed``, the
 isochronic envelope apply to it as to the pad and noise). It reads what
-:class:`~device.dsp.music_feed.MusicFeed` decoded ahead, already loudness-normalised and
+:class:`~device.music.feed.MusicFeed` decoded ahead, already loudness-normalised and
 warmed, and only copies, ramps and adds in the audio path: no decoding, allocation, lock
 wait or file access. Tracks follow each other with an equal-power crossfade (cos/sin gains
 over ``music_crossfade_s``, evaluated at segment edges and linear inside a segment); one
@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from device.dsp.music_feed import LOADED, PLAYING, SPENT, Cue, Deck, MusicFeed
-from device.dsp.targets import SoundTargets
+from device.music.feed import LOADED, PLAYING, SPENT, Cue, Deck, MusicFeed
+from device.sound.targets import SoundTargets
 
 #: Decoded frames a next track needs before it may start (unless it is shorter), seconds.
 ARM_S = 1.0

@@ -155,7 +155,7 @@ class MusicIndex:
 
 def music_files(folder: str | Path) -> Iterator[Path]:
     """Audio files under ``folder`` (recursive, hidden entries skipped), sorted by path."""
-    from device.dsp.music_analysis import EXTENSIONS
+    from device.music.analysis import EXTENSIONS
 
     root = Path(folder)
     if not root.is_dir():
@@ -171,7 +171,7 @@ def music_files(folder: str | Path) -> Iterator[Path]:
 
 def measure(path: Path, st: os.stat_result) -> Track:
     """Measure one file into a :class:`Track` (its error recorded when it cannot decode)."""
-    from device.dsp.music_analysis import analyse
+    from device.music.analysis import analyse
 
     now = time.time()
     try:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device.exc import StorageError
-from device.store.music_index import MusicIndex, Track
+from device.music.index import MusicIndex, Track
 
 log = logging.getLogger(__name__)
 

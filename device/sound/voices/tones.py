@@ -4,12 +4,12 @@ Eight sine rows (an :class:`~device.dsp.oscillators.OscillatorBank`): rows 0-3 p
 ``ratio * carrier``, rows 4-7 ``ratio * carrier + beat``. Routing by form: isochronic and
 none play the low rows in both ears (the isochronic envelope gates them), monaural plays
 both rows in both ears (the beat is in the air), binaural plays the low rows left and the
-high rows right. Forms crossfade by their weights (``device.dsp.entrainment``); one
+high rows right. Forms crossfade by their weights (``device.sound.entrainment``); one
 ``(4, 8)`` matrix product gives L/R at the segment's start and end gains (only the low rows
 are computed while no form needs the high ones).
 
 While the pad plays, the carrier is the note of the pad's tuning nearest the one asked
-for (``device.dsp.tuning.carrier_on_grid``) and the low rows sit exactly on that grid, so
+for (``device.sound.tuning.carrier_on_grid``) and the low rows sit exactly on that grid, so
 they never beat against the pad; the high rows beat against them (and against a pad note
 on the same frequency) at exactly the requested rate.
 """
@@ -20,11 +20,11 @@ import math
 
 import numpy as np
 
-from device.dsp.entrainment import BINAURAL, ISOCHRONIC, MONAURAL, NONE, Entrainment
 from device.dsp.oscillators import OscillatorBank
 from device.dsp.ramps import Glide
-from device.dsp.targets import OFF_DB, SoundTargets
-from device.dsp.tuning import carrier_on_grid
+from device.sound.entrainment import BINAURAL, ISOCHRONIC, MONAURAL, NONE, Entrainment
+from device.sound.targets import OFF_DB, SoundTargets
+from device.sound.tuning import carrier_on_grid
 
 #: Tone voices: frequency ratios to the carrier and their relative amplitudes.
 TONE_RATIOS = (1.0, 1.5, 2.0, 3.0)
@@ -38,7 +38,7 @@ TONE_REF_RMS = 0.25
 
 
 class ToneVoice:
-    """The carrier tones (a :class:`~device.dsp.voice.Voice`), routed by entrainment form."""
+    """The carrier tones (a :class:`~device.sound.voice.Voice`), routed by entrainment form."""
 
     name = "tones"
     bed = False

@@ -7,8 +7,8 @@ almost always typos). The same validator checks values set from the console
 (``CFG SET``). :func:`load_config_lenient` is the service's fallback: it keeps every valid
 key of a broken file. :func:`save_config` keeps the file's comments, order and mode.
 
-The schema lives in :mod:`device.config_schema`, the checks in :mod:`device.config_rules`,
-the comment-keeping save in :mod:`device.config_save`.
+The schema lives in :mod:`device.config.schema`, the checks in :mod:`device.config.rules`,
+the comment-keeping save in :mod:`device.config.save`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from device.config_rules import (
+from device.config.rules import (
     check_program,
     check_together,
     check_value,
@@ -25,7 +25,7 @@ from device.config_rules import (
     split_key,
     where,
 )
-from device.config_schema import SCHEMA, Key, format_value
+from device.config.schema import SCHEMA, Key, format_value
 from device.exc import ConfigError
 
 __all__ = [
@@ -216,7 +216,7 @@ def parse_config_lenient(text: str, *, file: str | None = None) -> tuple[Config,
     the volume is held at most at the cap. Text that is not TOML is read statement by
     statement, so its valid lines still count.
     """
-    from device.config_lenient import lenient_values
+    from device.config.lenient import lenient_values
 
     values, errors = lenient_values(text, file, Config.defaults()._values)
     return Config(values, file), errors
@@ -299,9 +299,9 @@ def save_config(cfg: Config, path: str | os.PathLike[str]) -> None:
     """Save ``cfg`` to ``path`` atomically, keeping the file's comments, order and mode.
 
     Refuses (``ConfigError``, nothing written) a configuration whose program does not
-    exist. See :func:`device.config_save.save_config_file`.
+    exist. See :func:`device.config.save.save_config_file`.
     """
-    from device.config_save import save_config_file
+    from device.config.save import save_config_file
 
     check_program(cfg._values, None)
     save_config_file(cfg, Path(path))

@@ -16,7 +16,7 @@ with it. So:
   at most ``20 log10((1 + a) / (1 - a))`` = 5.4 dB) less than 0.5 Hz above it: chorus, not
   tremolo, and never a beat against a carrier on the same note.
 
-Chord changes crossfade note by note (``device/dsp/pad.py``): a note both chords share
+Chord changes crossfade note by note (``device/sound/voices/pad.py``): a note both chords share
 stays coherent, a note that moves fades out before its successor fades in, so partials of
 two chords never sound together at strength.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from device.dsp.targets import CARRIER_RANGE, PAD_PRESETS
+from device.sound.targets import CARRIER_RANGE, PAD_PRESETS
 
 #: Beats between two partials this far apart (Hz) are heard as beats.
 BEAT_BAND = (0.5, 20.0)
@@ -120,7 +120,7 @@ PRESETS: dict[str, PadPreset] = {
     ),
 }
 if tuple(PRESETS) != PAD_PRESETS:
-    raise ImportError("pad presets and device.dsp.targets.PAD_PRESETS differ")
+    raise ImportError("pad presets and device.sound.targets.PAD_PRESETS differ")
 
 Voicing = tuple[float, float, float]
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from device.dsp.engine import Engine
-    from device.dsp.heart import HeartState
-    from device.dsp.targets import SoundTargets
+    from device.heart.analysis import HeartState
+    from device.sound.engine import Engine
+    from device.sound.targets import SoundTargets
 
 #: Keys every JSON status line carries (scripts rely on them).
 JSON_KEYS = (

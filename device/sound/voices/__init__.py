@@ -1,17 +1,17 @@
 """The engine's voices, in mixing order: where a voice registers.
 
-Each entry builds one :class:`~device.dsp.voice.Voice` from the engine's
-:class:`~device.dsp.voice.VoiceContext`. A new voice is a new module with its class, its
-level field ``<name>_db`` in ``device/dsp/targets.py`` (``SoundTargets`` and ``CHECKS``),
+Each entry builds one :class:`~device.sound.voice.Voice` from the engine's
+:class:`~device.sound.voice.VoiceContext`. A new voice is a new module with its class, its
+level field ``<name>_db`` in ``device/sound/targets.py`` (``SoundTargets`` and ``CHECKS``),
 and one line here (see ``docs/sound.md``).
 """
 
 from __future__ import annotations
 
-from device.dsp.noise import NoiseBed
-from device.dsp.pad import PadVoice
-from device.dsp.tones import ToneVoice
-from device.dsp.voice import VoiceContext, VoiceFactory
+from device.sound.voice import VoiceContext, VoiceFactory
+from device.sound.voices.noise import NoiseBed
+from device.sound.voices.pad import PadVoice
+from device.sound.voices.tones import ToneVoice
 
 
 def _tones(ctx: VoiceContext) -> ToneVoice:

@@ -1,7 +1,7 @@
 """The pad's sub-bass: a soft sine below 120 Hz on the pad's root, as loud as ``warmth`` asks.
 
 Warmth (``SoundTargets.warmth``, 0-1) adds one centred sine under each chord of the pad
-(the music's half of warmth is the low shelf in ``device/dsp/music_feed.py``). Its level is
+(the music's half of warmth is the low shelf in ``device/music/feed.py``). Its level is
 ``warmth`` times :data:`SUB_DB` (its RMS per channel against the pad's own at the same
 pad level), ramped at :data:`WARMTH_RATE` per second and riding the pad's level, swell and
 chord crossfades; at warmth 0 it is not rendered at all, so the pad is exactly what it was.
@@ -31,7 +31,7 @@ import numpy as np
 
 from device.dsp.oscillators import OscillatorBank
 from device.dsp.ramps import Glide
-from device.dsp.tuning import BEAT_BAND, PadPreset, twin_offset_hz
+from device.sound.tuning import BEAT_BAND, PadPreset, twin_offset_hz
 
 #: The sub-bass lies in this band, Hz.
 SUB_RANGE = (40.0, 120.0)

@@ -1,12 +1,12 @@
 """Ambient pad: three chord notes, each with an upper partial and a chorus twin.
 
 The chords, their voicings and the carrier they leave room for come from one tuning
-(``device/dsp/tuning.py``): no two strong partials beat 0.5-20 Hz apart, and each note's
+(``device/sound/tuning.py``): no two strong partials beat 0.5-20 Hz apart, and each note's
 twin (a quiet sine less than 0.5 Hz above it) gives a slow chorus whose envelope dips by at
 most 5.4 dB. A note and its twin share one stereo position (so neither channel nor the mono
 sum sees a deeper dip); the three notes spread across the image. The upper partial's weight
 is the brightness control. ``warmth`` adds a soft sub-bass below 120 Hz under each chord
-(``device/dsp/pad_sub.py``: its own two sine rows, on the same tuning, never rendered at
+(``device/sound/voices/pad_sub.py``: its own two sine rows, on the same tuning, never rendered at
 warmth 0).
 
 Chords change every ``chord_s`` seconds over ``xfade_s`` seconds on a second, silent set of
@@ -26,11 +26,10 @@ import math
 import numpy as np
 
 from device.dsp.oscillators import OscillatorBank
-from device.dsp.pad_sub import SubBass, sub_bass_for
 from device.dsp.ramps import Glide
-from device.dsp.swell import BreathSwell
-from device.dsp.targets import OFF_DB, SoundTargets
-from device.dsp.tuning import (
+from device.sound.swell import BreathSwell
+from device.sound.targets import OFF_DB, SoundTargets
+from device.sound.tuning import (
     PRESETS,
     TWIN_AMP,
     PadPreset,
@@ -38,6 +37,7 @@ from device.dsp.tuning import (
     twin_offset_hz,
     voicing_for,
 )
+from device.sound.voices.pad_sub import SubBass, sub_bass_for
 
 __all__ = ["PRESETS", "ROWS", "Pad", "PadPreset", "PadVoice"]
 
@@ -272,7 +272,7 @@ class Pad:
 
 
 class PadVoice:
-    """The ambient pad as a :class:`~device.dsp.voice.Voice` (a bed voice).
+    """The ambient pad as a :class:`~device.sound.voice.Voice` (a bed voice).
 
     ``swell`` gives the brightness offset of the breath swell for the segment being
     rendered (the engine plans the swell before the voices render).

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from device.dsp.chimes import ChimePlayer
 from device.dsp.limiter import SegmentLimiter, chunk_size
 from device.dsp.ramps import Fade, LevelGlide, db_to_amp, fade_gain
+from device.sound.chimes import ChimePlayer
 
 #: Program level speed (dB/s) and user volume speed (dB/s).
 LEVEL_RATE = 15.0

@@ -49,7 +49,7 @@ class SoundTargets:
     #: Entrainment (beat or pulse) rate in Hz, 0.5-40.
     entrain_hz: float = 10.0
     #: Tone carrier frequency in Hz, 100-1000 (played on the pad's tuning grid, see
-    #: ``device.dsp.tuning``).
+    #: ``device.sound.tuning``).
     carrier_hz: float = 200.0
     #: Isochronic duty cycle, 0.35-0.5.
     duty: float = 0.45
@@ -77,7 +77,7 @@ class SoundTargets:
     #: Equal-power crossfade between music tracks in seconds, 0.5-30.
     music_crossfade_s: float = 6.0
     #: Low-frequency warmth 0 (flat) .. 1 (+6 dB low shelf on the music, a sub-bass under
-    #: the pad at -10 dB: ``device/dsp/pad_sub.py``).
+    #: the pad at -10 dB: ``device/sound/voices/pad_sub.py``).
     warmth: float = 0.0
 
     def with_changes(self, **changes: object) -> SoundTargets:
@@ -223,7 +223,7 @@ def level_field(voice_name: str) -> str:
     if not isinstance(CHECKS.get(field), Level):
         raise ValueError(
             f"voice {voice_name!r} has no level: add {field} to SoundTargets and CHECKS"
-            " (device/dsp/targets.py)"
+            " (device/sound/targets.py)"
         )
     return field
 

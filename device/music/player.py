@@ -7,7 +7,7 @@ control tick and :meth:`MusicPlayer.close` at the end. The console's ``MUSIC?``,
 :meth:`listing`, :meth:`play`, :meth:`like` and :meth:`skip`; the status line takes
 :meth:`status_fields`. Everything here runs on the control side or the decoder thread, never
 in the audio path. Tracks come from the music index: ``bedside music scan`` or the box's own
-scan at start (:mod:`device.box.music_scan`, a child process), whose tracks arrive through
+scan at start (:mod:`device.music.scan`, a child process), whose tracks arrive through
 :meth:`set_tracks`. A player may start with no track at all: its voice plays silence and
 ``MUSIC?`` says ``track: None`` until tracks are indexed.
 """
@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from device.dsp.music_feed import Cue, MusicFeed
-from device.dsp.music_voice import MusicVoice
-from device.dsp.targets import OFF_DB, SoundTargets
 from device.exc import StateError
-from device.store.music_index import MusicIndex, Track
-from device.therapy.track_choice import Candidate, TrackChooser, track_reward
+from device.music.choice import Candidate, TrackChooser, track_reward
+from device.music.feed import Cue, MusicFeed
+from device.music.index import MusicIndex, Track
+from device.music.voice import MusicVoice
+from device.sound.targets import OFF_DB, SoundTargets
 
 log = logging.getLogger(__name__)
 

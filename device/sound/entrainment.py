@@ -3,7 +3,7 @@
 The form (``none``, ``isochronic``, ``monaural``, ``binaural``) crossfades over
 :data:`KIND_XFADE_S`: each form has a weight that glides between 0 and 1. ``binaural`` on
 a speaker is played as ``monaural`` (it needs one ear per channel). The isochronic envelope
-(:class:`~device.dsp.isochronic.PulseEnvelope`) is rendered at most once per segment, on
+(:class:`~device.sound.isochronic.PulseEnvelope`) is rendered at most once per segment, on
 first use, by whichever voice (or the engine's bed gate) asks for it.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from device.dsp.isochronic import PulseEnvelope
 from device.dsp.ramps import Glide
-from device.dsp.targets import ENTRAIN_KINDS, SoundTargets
+from device.sound.isochronic import PulseEnvelope
+from device.sound.targets import ENTRAIN_KINDS, SoundTargets
 
 OUTPUTS = ("speaker", "headphones")
 #: Seconds to crossfade from one entrainment form to another.

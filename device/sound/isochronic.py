@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from device.dsp.targets import DUTY_RANGE, RATE_RANGE
+from device.sound.targets import DUTY_RANGE, RATE_RANGE
 
 #: Shortest raised-cosine edge in seconds (shorter edges splatter into clicks).
 MIN_EDGE_S = 0.005

@@ -6,7 +6,7 @@ the session, :class:`~device.box.health.Health` judges the parts' health,
 :class:`~device.store.recorder.Recorder` records rows and events,
 :class:`~device.box.live_config.LiveConfig` keeps the running configuration,
 :class:`~device.box.tasks.BoxTasks` puts the periodic work on the
-:class:`~device.sched.loop.Loop`, and :func:`~device.status.assemble_status` puts the status
+:class:`~device.sched.loop.Loop`, and :func:`~device.box.status.assemble_status` puts the status
 together. The Box implements :class:`~device.box.api.BoxApi`, the only way the console,
 the buttons and the CLI act on it. Anything outside the audio path may fail: it is logged,
 counted and shown in the status, and the sound plays on.
@@ -28,14 +28,14 @@ from device.box.live_config import LiveConfig
 from device.box.options import RunOptions
 from device.box.session_runner import THERAPY_PERIOD_S, SessionRunner, State
 from device.box.session_start import SessionStart
-from device.box.settings import SessionSettings
+from device.box.status import LoopFigures, SoundFigures, assemble_status
 from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
+from device.config.settings import SessionSettings
 from device.exc import StateError
 from device.sched.collector import PERIOD_S as GC_PERIOD_S
 from device.sched.collector import Collector
 from device.sched.realtime import raise_priority
-from device.status import LoopFigures, SoundFigures, assemble_status
 from device.therapy.program import Program, list_programs
 
 __all__ = ["BOX_HOOKS", "THERAPY_PERIOD_S", "Box", "BoxApi", "RunOptions", "State"]

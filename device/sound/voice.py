@@ -1,6 +1,6 @@
 """The contract between the engine and its voices (tones, pad, noise, music ...).
 
-A voice is anything that makes sound from :class:`~device.dsp.targets.SoundTargets`. The
+A voice is anything that makes sound from :class:`~device.sound.targets.SoundTargets`. The
 engine keeps a list of voices and, once per segment, asks each to *add* its next
 ``frames`` frames into a channel-major ``(2, segment_frames)`` float32 buffer. The engine
 owns everything between a voice and the speaker: the voice's level (the target field
@@ -15,7 +15,7 @@ output after the voices, they never re-render them).
 
 Shared parts a voice may need (the entrainment envelope, the breath swell) come in a
 :class:`VoiceContext` that the engine gives to the voice factories in
-``device/dsp/voices.py``; see ``docs/sound.md`` for a worked example.
+``device/sound/voices/__init__.py``; see ``docs/sound.md`` for a worked example.
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from device.dsp.targets import SoundTargets
+from device.sound.targets import SoundTargets
 
 if TYPE_CHECKING:
-    from device.dsp.entrainment import Entrainment
-    from device.dsp.swell import BreathSwell
+    from device.sound.entrainment import Entrainment
+    from device.sound.swell import BreathSwell
 
 
 class Voice(Protocol):
     """One sound source of the engine."""
 
     #: Level key: ``SoundTargets.<name>_db`` is this voice's level (declared in
-    #: ``device.dsp.targets.CHECKS``).
+    #: ``device.sound.targets.CHECKS``).
     name: str
     #: True: part of the bed (the breath swell applies; the isochronic envelope applies
     #: when ``entrain_bed``).

@@ -3,7 +3,7 @@
 :func:`read_toml` turns text into tables whatever it holds (a byte-order mark, a
 5000-digit number, 50,000 nested arrays all give a :class:`~device.exc.ConfigError`
 naming the line and key, never a traceback); :func:`check_value` checks one value against
-:data:`~device.config_schema.SCHEMA`; :func:`check_together` checks the rules that tie keys
+:data:`~device.config.schema.SCHEMA`; :func:`check_together` checks the rules that tie keys
 together (the MAX30102's sample-rate and pulse-width table, its FIFO, volume under cap);
 :func:`check_program` checks that the configured program exists and is valid, and that the
 programs directory is readable by the service user.
@@ -19,11 +19,11 @@ import re
 import tomllib
 from pathlib import Path
 
-from device.config_schema import MAX_VALUE_TEXT, PULSE_WIDTHS_AT_RATE_US, SCHEMA, format_value
+from device.config.schema import MAX_VALUE_TEXT, PULSE_WIDTHS_AT_RATE_US, SCHEMA, format_value
 from device.exc import ConfigError, ProgramError
 
 #: Sample rates (Hz, after the chip's averaging) the heart analysis accepts: those of
-#: ``device.dsp.beats.BeatDetector`` (not imported: checking a file needs no numpy).
+#: ``device.heart.beats.BeatDetector`` (not imported: checking a file needs no numpy).
 ANALYSIS_RATE_HZ = (20.0, 1000.0)
 
 #: The user the service runs as (``User=`` in systemd/bedside.service).
@@ -143,7 +143,7 @@ def _short(text: str) -> str:
 
 
 def check_value(section: str, name: str, value: object, file: str | None) -> object:
-    """Check a value against its schema :class:`~device.config_schema.Key`; return it."""
+    """Check a value against its schema :class:`~device.config.schema.Key`; return it."""
     key = SCHEMA[section][name]
     dotted = f"{section}.{name}"
 
@@ -193,7 +193,7 @@ def check_together(values: Values, file: str | None) -> None:
     lo, hi = ANALYSIS_RATE_HZ
     if not lo <= sps / averaging <= hi:
         # The beat detector refuses the rate the box would feed it, and the box would run
-        # without a heart (device/dsp/beats.py; `analyze-ppg` averages groups for files).
+        # without a heart (device/heart/beats.py; `analyze-ppg` averages groups for files).
         choices = SCHEMA["sensor"]["sample_rate_sps"].choices or ()
         fits = [str(r) for r in choices if lo <= int(r) / averaging <= hi]  # type: ignore[call-overload]
         raise ConfigError(

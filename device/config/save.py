@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from device.config_schema import SCHEMA
+from device.config.schema import SCHEMA
 from device.exc import ConfigError
 from device.store.atomic import atomic_write_text
 

@@ -1,7 +1,7 @@
 """Heart analysis of the PPG stream: heart rate, HRV, coherence and breathing rate.
 
-:class:`HeartAnalyzer` takes the sensor's :class:`~device.drivers.samples.SampleBlock` s, runs
-the streaming :class:`~device.dsp.beats.BeatDetector` on the infrared channel and keeps the
+:class:`HeartAnalyzer` takes the sensor's :class:`~device.heart.samples.SampleBlock` s, runs
+the streaming :class:`~device.heart.beats.BeatDetector` on the infrared channel and keeps the
 figures the therapy reads through :meth:`HeartAnalyzer.snapshot`:
 
 * heart rate beat to beat and smoothed (mean of the last plausible intervals);
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device.drivers.samples import SampleBlock
-from device.dsp.beats import Beat, BeatDetector
-from device.dsp.channels import is_usable
-from device.dsp.hrv import HrvWindow
+from device.heart.beats import Beat, BeatDetector
+from device.heart.channels import is_usable
+from device.heart.hrv import HrvWindow
+from device.heart.samples import SampleBlock
 
 __all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum"]
 

@@ -1,8 +1,8 @@
 """The pulse as the box uses it: the sensor polled, the heart analysed, stale data withheld.
 
 :class:`HeartFeed` polls the pulse sensor (real, absent or over the simulator), feeds its
-blocks to a :class:`~device.dsp.heart.HeartAnalyzer` and hands the status, the store and
-the therapy one :class:`~device.dsp.heart.HeartState` that is true *now*: when the sensor is
+blocks to a :class:`~device.heart.analysis.HeartAnalyzer` and hands the status, the store and
+the therapy one :class:`~device.heart.analysis.HeartState` that is true *now*: when the sensor is
 gone, dark or silent for more than :data:`STALE_S` of loop time, the state says no contact,
 no heart rate, quality 0, instead of the analysis' last figures. Between sessions the
 sensor is put in standby and each session starts a fresh analysis.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
-from device.drivers.samples import SampleBlock
-from device.dsp.heart import HeartAnalyzer, HeartState
+from device.heart.analysis import HeartAnalyzer, HeartState
+from device.heart.samples import SampleBlock
 
 #: Loop seconds without a sample after which the heart data count as gone (<= 2 s promised).
 STALE_S = 1.0

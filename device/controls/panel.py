@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from device.box.amp import AmpEnable
-from device.box.button import Button
-from device.box.led import FAULT_CODES, FaultCode, StatusLed
+from device.controls.amp import AmpEnable
+from device.controls.button import Button
+from device.controls.led import FAULT_CODES, FaultCode, StatusLed
 from device.drivers.gpio import PULL_DOWN, PULL_UP, GpioBackend
 from device.exc import GpioError
 

@@ -14,15 +14,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from device.dsp.entrainment import Entrainment
-from device.dsp.master import LEVEL_RATE
-from device.dsp.noise import NoiseBed
-from device.dsp.pad import Pad, PadVoice
 from device.dsp.ramps import Glide, LevelGlide, db_to_amp
-from device.dsp.swell import BreathSwell
-from device.dsp.targets import OFF_DB, SoundTargets, level_field, off_floor
-from device.dsp.tones import ToneVoice, gate_into
-from device.dsp.voice import Settles, Voice
+from device.sound.entrainment import Entrainment
+from device.sound.master import LEVEL_RATE
+from device.sound.swell import BreathSwell
+from device.sound.targets import OFF_DB, SoundTargets, level_field, off_floor
+from device.sound.voice import Settles, Voice
+from device.sound.voices.noise import NoiseBed
+from device.sound.voices.pad import Pad, PadVoice
+from device.sound.voices.tones import ToneVoice, gate_into
 
 #: Depth of the isochronic envelope on the bed voices (1 = full on/off).
 BED_PULSE_DEPTH = 0.7

@@ -3,7 +3,7 @@
 Expensive work happens a *segment* at a time (0.17-0.34 s, a whole number of blocks), in
 two stages, both fully vectorised:
 
-* **voices** (``device/dsp/voice.py``): each voice of :attr:`Engine.voices` adds its next
+* **voices** (``device/sound/voice.py``): each voice of :attr:`Engine.voices` adds its next
   segment into a channel-major ``(2, s)`` float32 sum, with its level (``<name>_db``) glided
   across the segment; bed voices get the breath swell and, with ``entrain_bed``, the
   isochronic envelope;
@@ -27,15 +27,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from device.dsp.chimes import KINDS as CHIME_KINDS
-from device.dsp.entrainment import OUTPUTS, Entrainment
-from device.dsp.master import LEVEL_RATE, VOLUME_RATE, Master
-from device.dsp.mixer import VoiceMixer
 from device.dsp.ramps import LevelGlide, amp_to_db, fade_gain
-from device.dsp.swell import BreathSwell
-from device.dsp.targets import OFF_DB, SoundTargets, validate_targets
-from device.dsp.voice import Voice, VoiceContext, VoiceFactory
-from device.dsp.voices import BUILTIN_VOICES
+from device.sound.chimes import KINDS as CHIME_KINDS
+from device.sound.entrainment import OUTPUTS, Entrainment
+from device.sound.master import LEVEL_RATE, VOLUME_RATE, Master
+from device.sound.mixer import VoiceMixer
+from device.sound.swell import BreathSwell
+from device.sound.targets import OFF_DB, SoundTargets, validate_targets
+from device.sound.voice import Voice, VoiceContext, VoiceFactory
+from device.sound.voices import BUILTIN_VOICES
 
 __all__ = ["LEVEL_RATE", "OUTPUTS", "VOLUME_RATE", "Engine", "validate_targets"]
 
@@ -63,7 +63,7 @@ class Engine:
     An engine starts silent: call :meth:`fade_in`. ``render()`` returns a float32
     ``(block_frames, 2)`` view (channel-major storage, so not C-contiguous) that stays
     valid until the next ``render()``. ``voices`` are the factories of the voices to play
-    (default :data:`~device.dsp.voices.BUILTIN_VOICES`).
+    (default :data:`~device.sound.voices.BUILTIN_VOICES`).
     """
 
     def __init__(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tomllib
 
-from device.config_rules import (
+from device.config.rules import (
     _HEADER,
     _KEY_LINE,
     check_program,
@@ -28,7 +28,7 @@ from device.config_rules import (
     split_key,
     where,
 )
-from device.config_schema import SCHEMA
+from device.config.schema import SCHEMA
 from device.exc import ConfigError
 
 Values = dict[str, dict[str, object]]

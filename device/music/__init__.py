@@ -1,0 +1,1 @@
+"""The music room: the listener's tracks measured, indexed, chosen, decoded, played."""
