@@ -34,6 +34,9 @@ from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
 from device.config.settings import SessionSettings
 from device.exc import StateError
+from device.sched.collector import PERIOD_S as GC_PERIOD_S
+from device.sched.collector import Collector
+from device.sched.realtime import raise_priority
 from device.therapy.program import Program, list_programs
 
 if TYPE_CHECKING:
@@ -58,6 +61,9 @@ class Box:
         self._closed = self._exit_requested = self._restart_requested = False
         self._emit_hooks: list[Callable[[str], None]] = []
         self.started_wall = time.time()
+        #: Scheduling of the loop (and every thread started after it): ``fifo:20`` under the
+        #: unit's LimitRTPRIO; raised before any part starts a thread.
+        self.sched = raise_priority()
         self.parts = p = assemble(cfg, self.opts, self.emit)
         self.engine, self.sink, self.loop, self.clock = p.engine, p.sink, p.loop, p.clock
         self.heart, self.rig, self.recorder, self.controls = p.heart, p.rig, p.recorder, p.controls
@@ -95,6 +101,9 @@ class Box:
             self, p, self.runner, self.health, self.console, self.opts, out, self._exiting
         )
         self.tasks.schedule()
+        #: Garbage collection in its own task, never inside another (see its module).
+        self.collector = Collector(self.runner.playing)
+        self.loop.add_task("gc", self.collector.tick, GC_PERIOD_S, period=GC_PERIOD_S)
         for hook in BOX_HOOKS:
             hook(self)
 
@@ -118,6 +127,7 @@ class Box:
         t = self.clock.now()
         health = self.health.status()
         health["config"] = self.opts.config_path or self.config.source or "defaults"
+        health["sched"] = self.sched
         uptime = time.time() - self.started_wall
         return assemble_status(
             t=t,
@@ -335,7 +345,13 @@ class Box:
 
         Returns the exit status: 0, or 75 when a restart was requested (systemd restarts).
         """
-        self.loop.run(until=RunEnd(self.parts, self.runner, self.tasks, self.opts, self._exiting))
+        self.collector.start()
+        try:
+            self.loop.run(
+                until=RunEnd(self.parts, self.runner, self.tasks, self.opts, self._exiting)
+            )
+        finally:
+            self.collector.stop()
         self.runner.state = State.STOPPED
         return 75 if self._restart_requested else 0
 
