@@ -27,7 +27,8 @@ SRC_DIR=$(cd "$(dirname "$0")" && pwd)
 MARK_BEGIN="# --- bedside: added by install.sh (removed by install.sh --uninstall) ---"
 MARK_END="# --- end bedside ---"
 # Debian packages that provide what pip would otherwise have to compile on the Pi.
-APT_PKGS="python3-venv python3-numpy python3-pyaudio python3-serial python3-rpi-lgpio i2c-tools"
+# libfluidsynth3 and fluid-soundfont-gm (FluidR3 GM, MIT licence): the composer's synthesiser
+APT_PKGS="python3-venv python3-numpy python3-pyaudio python3-serial python3-rpi-lgpio i2c-tools libfluidsynth3 fluid-soundfont-gm"
 
 usage() {
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'

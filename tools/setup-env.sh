@@ -25,8 +25,9 @@ quietly() {
 }
 
 # portaudio19-dev builds PyAudio; socat, picocom and tmux drive the console tests; sox and
-# systemd serve the audio and service tests; python3-venv makes the environment.
-PKGS="python3-venv python3-dev portaudio19-dev gcc socat picocom tmux sox systemd"
+# systemd serve the audio and service tests; python3-venv makes the environment;
+# libfluidsynth3 and fluid-soundfont-gm (FluidR3 GM, MIT) play the composer's music.
+PKGS="python3-venv python3-dev portaudio19-dev gcc socat picocom tmux sox systemd libfluidsynth3 fluid-soundfont-gm"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

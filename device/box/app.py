@@ -34,6 +34,7 @@ from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
 from device.config.settings import SessionSettings
 from device.exc import StateError
+from device.music.composer.voice import composer_in
 from device.sched.collector import PERIOD_S as GC_PERIOD_S
 from device.sched.collector import Collector
 from device.sched.realtime import raise_priority
@@ -270,7 +271,11 @@ class Box:
         self.runner.rate(kind)
 
     def music_describe(self) -> dict[str, object]:
-        """``MUSIC?``: the playing track. :raises StateError: no music folder indexed."""
+        """``MUSIC?``: the composed music playing (style, key, tempo, theme), else the
+        playing track. :raises StateError: nothing composed and no music folder indexed."""
+        composer = composer_in(self.parts.engine.voices)
+        if composer is not None and (composer.status()["composed"] or composer.error):
+            return composer.describe()
         return music_of(self.parts).describe()
 
     def music_listing(self) -> list[dict[str, object]]:

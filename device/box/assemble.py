@@ -29,6 +29,7 @@ from device.drivers.audio import AudioSink, open_sink
 from device.exc import HardwareError, StateError, StorageError
 from device.heart.feed import HeartFeed, PulseInput
 from device.music.choice import TrackChooser
+from device.music.composer.voice import composer_in
 from device.music.player import MusicPlayer
 from device.music.scan import MusicScan
 from device.sched.clock import RealClock, VirtualClock
@@ -97,6 +98,9 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
         volume_db=a.volume_db,
         seed=run_seed if opts.sim else 0,
     )
+    composer = composer_in(engine.voices)
+    if composer is not None:
+        composer.start_worker()  # the box composes (and loads FluidSynth) off the audio path
     spec = sink_spec(s, opts)
     sink = open_sink(
         spec,
@@ -318,6 +322,7 @@ def close_parts(parts: Parts, console: ConsoleServer | None) -> None:
         ("music scan", None if p.music_scan is None else p.music_scan.close),
         ("music", None if p.music is None else p.music.close),
         ("sink", p.sink.close),
+        ("composer", getattr(composer_in(p.engine.voices), "close", None)),
         ("store", p.recorder.close),
     ]
     for name, close in closers:
