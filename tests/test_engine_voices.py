@@ -144,6 +144,7 @@ def test_one_table_checks_every_field() -> None:
         "program_db": 1.0,
         "music_db": 0.5,
         "music_crossfade_s": 0.1,
+        "music_pulse_index": 0.6,
         "warmth": 1.5,
         "composer_db": 0.5,
         "composer_style": "organ",

@@ -119,6 +119,6 @@ def test_personalise_without_a_chooser_makes_a_seeded_one() -> None:
 
 def test_loop_settings_reach_the_closed_loop() -> None:
     session = TherapySession(load_program("sleep", []), loop_settings={"glide_bpm_per_min": 0.5})
-    assert session.loop is not None and session.loop.glide_bpm_per_min == 0.5
+    assert session.loop is not None and session.loop.cfg.glide_bpm_per_min == 0.5
     with pytest.raises(ValueError, match=r"glide_bpm_per_min must be 0\.05\.\.4"):
         TherapySession(load_program("sleep", []), loop_settings={"glide_bpm_per_min": 9.0})

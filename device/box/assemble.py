@@ -124,7 +124,9 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     state_dir, scratch = _state_dir(s, opts)
     recorder = _recorder(s, state_dir, clock.now, emit)
     music = _music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
-    music_scan = _music_scan(music, state_dir, wait=not sink.paces)
+    if music is not None:
+        music.sync = not sink.paces  # a virtual clock waits for the decoder (never a real one)
+    music_scan = _music_scan(music, state_dir)
     return Parts(
         settings=s,
         engine=engine,
@@ -173,14 +175,11 @@ def _music(
     return player
 
 
-def _music_scan(
-    music: MusicPlayer | None, state_dir: Path | None, *, wait: bool
-) -> MusicScan | None:
+def _music_scan(music: MusicPlayer | None, state_dir: Path | None) -> MusicScan | None:
     """Start the box's scan of the music folder in a child (see :mod:`device.music.scan`).
 
-    A virtual-clock box (``wait``) waits for the scan here, before its loop starts, so its
-    sessions play the new tracks and a run repeats exactly; a real-time box never waits: its
-    loop polls the child (:meth:`MusicScan.poll`) and the tracks arrive when it is done.
+    The box never waits for it: its loop polls the child (:meth:`MusicScan.poll`) and the
+    tracks arrive when it is done; meanwhile the status shows ``music=scanning n/N``.
     """
     if music is None or state_dir is None:
         return None
@@ -188,8 +187,8 @@ def _music_scan(
         log.info("no music: the music folder %s does not exist", music.folder)
         return None
     scan = MusicScan(music.folder, state_dir, music.set_tracks)
-    if scan.start() and wait:
-        scan.wait()
+    music.scan_state = lambda: scan.state
+    scan.start()  # never waited for: the loop polls it (a virtual clock paces with it)
     return scan
 
 
@@ -208,7 +207,8 @@ def rescan_music(parts: Parts) -> dict[str, object]:
     music = music_of(parts)
     if parts.music_scan is None:  # the folder was missing at start (a USB stick put in since)
         assert parts.state_dir is not None  # a player exists only with a state directory
-        parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+        scan = parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+        music.scan_state = lambda: scan.state
     if parts.music_scan.running:
         raise StateError(f"a scan of {music.folder} is running")
     if not parts.music_scan.start():

@@ -80,6 +80,11 @@ class SoundTargets:
     music_db: float = OFF_DB
     #: Equal-power crossfade between music tracks in seconds, 0.5-30.
     music_crossfade_s: float = 6.0
+    #: Modulation index ``(max - min) / (max + min)`` of the isochronic envelope on the
+    #: listener's music while ``entrain_bed`` is on, 0-0.5 (0: the music untouched; the pad
+    #: and noise take the bed's own depth). Subtle by default: strings must not turn into a
+    #: tremolo pedal.
+    music_pulse_index: float = 0.2
     #: Low-frequency warmth 0 (flat) .. 1 (+6 dB low shelf on the music, a sub-bass under
     #: the pad at -10 dB: ``device/sound/voices/pad_sub.py``).
     warmth: float = 0.0
@@ -210,6 +215,7 @@ CHECKS: dict[str, Check] = {
     "program_db": Level(),
     "music_db": Level(),
     "music_crossfade_s": Range(0.5, 30.0, " s"),
+    "music_pulse_index": Range(0.0, 0.5),
     "warmth": Range(0.0, 1.0),
     "composer_db": Level(),
     "composer_style": Choice(COMPOSER_STYLES),

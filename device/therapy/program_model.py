@@ -35,6 +35,7 @@ NUMERIC_TARGETS: dict[str, tuple[float, float, str, bool]] = {
     "swell_db": (0.0, 12.0, "dB", False),
     "music_db": (-90.0, 0.0, "dB", True),
     "music_crossfade_s": (0.5, 30.0, "s", False),
+    "music_pulse_index": (0.0, 0.5, "(modulation index of the pulse on the music)", False),
     "warmth": (0.0, 1.0, "(0 flat .. 1 warm)", False),
     "composer_db": (-90.0, 0.0, "dB", True),
     "composer_energy": (0.0, 1.0, "(0 asleep .. 1 awake)", False),

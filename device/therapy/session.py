@@ -307,7 +307,8 @@ class TherapySession:
     def drain_events(self) -> list[tuple[float, str, str]]:
         """Return and forget the events ``(t, kind, detail)`` since the last call.
 
-        Kinds: start, preset, section, adapt, settled, fallback, recovery, reward, rating,
+        Kinds: start, preset, section, adapt, settled, release (the listener has not
+        followed for 5 min: the swell fades), rejoin, fallback, recovery, reward, rating,
         resonance (a rate measured: ``step paced=...``, or the next rate), chime (ring
         ``engine.chime(detail)``), stop.
         """
