@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from device.box.options import RunOptions
 from device.box.systemd import Notifier
 from device.config import Config
-from device.config.settings import BoxSettings
+from device.config.settings import AudioSettings, BoxSettings
 from device.controls.panel import Controls
 from device.drivers.audio import AudioSink, open_sink
 from device.exc import HardwareError, StateError, StorageError
@@ -89,14 +89,7 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     a = s.audio
     run_seed = s.sim.seed if opts.seed is None else opts.seed
     # The simulation's seed never reaches a real box's sound (its noise is the same each night).
-    engine = Engine(
-        sample_rate=a.sample_rate,
-        block_frames=a.block_frames,
-        output=a.output,
-        cap_dbfs=a.cap_dbfs,
-        volume_db=a.volume_db,
-        seed=run_seed if opts.sim else 0,
-    )
+    engine = build_engine(a, a.block_frames, seed=run_seed if opts.sim else 0)
     spec = sink_spec(s, opts)
     sink = open_sink(
         spec,
@@ -119,8 +112,8 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     heart = HeartFeed(sensor)
     state_dir, scratch = _state_dir(s, opts)
     recorder = _recorder(s, state_dir, clock.now, emit)
-    music = _music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
-    music_scan = _music_scan(music, state_dir, wait=not sink.paces)
+    music = open_music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
+    music_scan = scan_music(music, state_dir, wait=not sink.paces)
     return Parts(
         settings=s,
         engine=engine,
@@ -145,7 +138,19 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
 TRACKS_PREFIX = "tracks:"
 
 
-def _music(
+def build_engine(a: AudioSettings, block_frames: int, *, seed: int) -> Engine:
+    """The sound engine of the ``[audio]`` settings ``a`` (the box's and a render's)."""
+    return Engine(
+        sample_rate=a.sample_rate,
+        block_frames=block_frames,
+        output=a.output,
+        cap_dbfs=a.cap_dbfs,
+        volume_db=a.volume_db,
+        seed=seed,
+    )
+
+
+def open_music(
     cfg: Config, state_dir: Path | None, engine: Engine, recorder: Recorder, seed: int | None
 ) -> MusicPlayer | None:
     """The music player over ``music.dir`` with its voice in the engine, or ``None`` (logged)."""
@@ -169,7 +174,7 @@ def _music(
     return player
 
 
-def _music_scan(
+def scan_music(
     music: MusicPlayer | None, state_dir: Path | None, *, wait: bool
 ) -> MusicScan | None:
     """Start the box's scan of the music folder in a child (see :mod:`device.music.scan`).
