@@ -32,7 +32,7 @@ from device.music.index import MusicIndex, Track
 log = logging.getLogger(__name__)
 
 #: How long a virtual-clock box's store task waits on a running scan each turn, s.
-PACE_S = 0.25
+PACE_S = 0.5
 
 
 def scan_command(music_dir: str | Path, state_dir: str | Path) -> list[str]:
