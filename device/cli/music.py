@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from device.exc import InputFileError
+
 
 def register(subparsers: Any) -> None:
     """Add ``music`` and its ``scan`` subcommand."""
@@ -60,6 +62,19 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 19)
 
 
+#: What to install when the decoder is missing.
+DECODER_HINT = "pip install 'bedside[music]' (or: sudo apt-get install python3-soundfile)"
+
+
+def decoder_missing() -> str | None:
+    """Why music cannot be decoded here (``None``: soundfile and its libsndfile load)."""
+    try:
+        import soundfile  # noqa: F401
+    except (ImportError, OSError) as exc:  # OSError: the package without its libsndfile
+        return f"the soundfile package (libsndfile) is not available ({exc})"
+    return None
+
+
 def _places(args: argparse.Namespace) -> tuple[Path, Path]:
     """The folder to scan and the state directory: the arguments, else the config."""
     from device.config import load_config
@@ -69,6 +84,12 @@ def _places(args: argparse.Namespace) -> tuple[Path, Path]:
         cfg = load_config(args.config)
     folder = Path(args.dir or str(cfg.music.dir))  # type: ignore[union-attr]
     state = Path(args.state_dir or str(cfg.store.state_dir))  # type: ignore[union-attr]
+    if not folder.is_dir():
+        # Before the index is opened: a missing folder leaves no music.db behind.
+        raise InputFileError(
+            f"music folder {folder} does not exist or is not a folder; give the folder to scan "
+            "(or set music.dir)"
+        )
     return folder, state
 
 
@@ -92,6 +113,11 @@ class _Progress:
 def _scan(args: argparse.Namespace) -> int:
     from device.music.index import MusicIndex, scan
 
+    missing = decoder_missing()
+    if missing is not None:
+        print(f"bedside music scan: error: cannot decode music: {missing}; {DECODER_HINT}",
+              file=sys.stderr)  # fmt: skip
+        return 1
     folder, state = _places(args)
     if args.idle:
         lower_priority()

@@ -13,6 +13,7 @@ audio process, so scipy's start-up cost does not matter there).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,6 +281,16 @@ def estimate_tempo(env: np.ndarray, fps: float) -> tuple[float | None, float]:
     return float(60.0 * fps / lag), confidence
 
 
+def decode_problem(path: str | Path, exc: BaseException) -> str:
+    """Why ``path`` did not decode, in words that fit: libsndfile says "File does not exist"
+    of a file that is there but holds no audio it can read (a damaged or renamed file)."""
+    if isinstance(exc, FileNotFoundError) or not os.path.exists(path):
+        return "the file does not exist"
+    if os.path.isfile(path) and "does not exist" in str(exc):
+        return "not audio libsndfile can read (damaged, empty or another format): re-encode it"
+    return str(exc)
+
+
 def analyse(path: str | Path) -> Analysis:
     """Decode ``path`` once and measure it; :class:`InputFileError` if it cannot be decoded."""
     import soundfile as sf
@@ -304,7 +315,7 @@ def analyse(path: str | Path) -> Analysis:
                     mono += block[:, c]
                 onset.feed(mono)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise InputFileError(f"{path}: cannot decode: {exc}") from exc
+        raise InputFileError(f"{path}: cannot decode: {decode_problem(path, exc)}") from exc
     if frames == 0:
         raise InputFileError(f"{path}: no audio frames")
     return _analysis(frames / rate, rate, channels, peak, meter, onset)

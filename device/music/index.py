@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.exc import InputFileError, StorageError
+from device.store.permissions import prepare_db_file
 
 #: File name of the index inside the state directory.
 INDEX_FILE = "music.db"
@@ -127,6 +128,9 @@ class MusicIndex:
         self.path = str(path)
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # 0600 (0640 in a group-bedside state directory), as the session store: the
+            # index lists the listener's own files.
+            prepare_db_file(Path(self.path))
             self._db = sqlite3.connect(self.path, timeout=5.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)

@@ -24,7 +24,7 @@ from pathlib import Path
 from device.exc import StateError
 from device.music.choice import Candidate, TrackChooser, Verdict, judge, track_reward
 from device.music.feed import Cue, MusicFeed
-from device.music.index import MusicIndex, Track
+from device.music.index import INDEX_FILE, MusicIndex, Track
 from device.music.voice import MusicVoice
 from device.sound.targets import OFF_DB, SoundTargets
 
@@ -88,7 +88,14 @@ class MusicPlayer:
     def open(
         cls, music_dir: str | Path, state_dir: str | Path, sample_rate: int, chooser: TrackChooser
     ) -> MusicPlayer:
-        """A player over the indexed tracks under ``music_dir`` (index in ``state_dir``)."""
+        """A player over the indexed tracks under ``music_dir`` (index in ``state_dir``).
+
+        A box whose music folder does not exist and that has no index yet gets a player
+        without tracks and no index file: only a scan makes one.
+        """
+        index_file = Path(state_dir) / INDEX_FILE
+        if not Path(music_dir).is_dir() and not index_file.exists():
+            return cls([], sample_rate, chooser, str(music_dir))
         with MusicIndex.in_state_dir(state_dir) as index:
             return cls(index.tracks(music_dir), sample_rate, chooser, str(music_dir))
 
