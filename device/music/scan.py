@@ -32,7 +32,7 @@ from device.music.index import MusicIndex, Track
 log = logging.getLogger(__name__)
 
 #: How long a virtual-clock box's store task waits on a running scan each turn, s.
-PACE_S = 0.25
+PACE_S = 0.5
 
 #: How long ``bedside render`` waits for its scan before it renders without the tracks, s.
 WAIT_S = 600.0
