@@ -129,6 +129,17 @@ class HeartFeed:
         state = self._state if self._state is not None else self.analyzer.snapshot()
         return state if self.fresh(now) else withheld(state)
 
+    def hrv_summary(self) -> dict[str, float | None]:
+        """The session's HRV in ms: whole (``rmssd_ms``, ``sdnn_ms``) and the last 5 minutes."""
+        rmssd, sdnn = self.analyzer.session_hrv()
+        rmssd_5, sdnn_5 = self.analyzer.short_term_hrv()
+        return {
+            "rmssd_ms": rmssd,
+            "sdnn_ms": sdnn,
+            "rmssd_5min_ms": rmssd_5,
+            "sdnn_5min_ms": sdnn_5,
+        }
+
     def standby(self, on: bool) -> None:
         """Sensor dark between sessions (a fresh analysis then), or awake for one."""
         if on:

@@ -32,7 +32,10 @@ from device.music.index import MusicIndex, Track
 log = logging.getLogger(__name__)
 
 #: How long a virtual-clock box's store task waits on a running scan each turn, s.
-PACE_S = 0.25
+PACE_S = 0.5
+
+#: How long ``bedside render`` waits for its scan before it renders without the tracks, s.
+WAIT_S = 600.0
 
 
 def scan_command(music_dir: str | Path, state_dir: str | Path) -> list[str]:
@@ -143,6 +146,22 @@ class MusicScan:
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout_s)
+
+    def wait(self, timeout_s: float = WAIT_S) -> bool:
+        """Block until the running scan is finished and loaded (``bedside render`` only: a
+        render has no listener to keep waiting, and must repeat exactly; the box never waits).
+        """
+        proc = self._proc
+        if proc is not None:
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("music: the scan of %s is still running", self.music_dir)
+                return False
+            self.poll()
+        if self._worker is not None:
+            self._worker.join(timeout_s)
+        return not self.running
 
     def poll(self) -> None:
         """From a loop task: if the child has exited, load its result on a worker thread."""
