@@ -35,6 +35,8 @@ from device.sched.clock import RealClock, VirtualClock
 from device.sched.loop import Loop
 from device.sim.rig import SimRig
 from device.sound.engine import Engine
+from device.store.keys import tracks_key
+from device.store.location import state_dirs, user_state_dir
 from device.store.permissions import prepare_state_dir
 from device.store.recorder import Recorder
 
@@ -134,10 +136,6 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     )
 
 
-#: The preference key of a profile's learnt taste in tracks.
-TRACKS_PREFIX = "tracks:"
-
-
 def build_engine(a: AudioSettings, block_frames: int, *, seed: int) -> Engine:
     """The sound engine of the ``[audio]`` settings ``a`` (the box's and a render's)."""
     return Engine(
@@ -159,7 +157,7 @@ def open_music(
         log.info("no music: no state directory for the music index")
         return None
     profile = str(cfg.get("therapy.profile"))
-    state = recorder.preference(TRACKS_PREFIX + profile)
+    state = recorder.preference(tracks_key(profile))
     chooser = TrackChooser(
         seed=int.from_bytes(os.urandom(4), "little") if seed is None else seed,
         profile=profile,
@@ -282,19 +280,11 @@ def _state_dir(s: BoxSettings, opts: RunOptions) -> tuple[Path | None, Path | No
     if opts.sim and not opts.state_dir:
         scratch = Path(tempfile.mkdtemp(prefix="bedside-sim-"))
         return scratch, scratch
-    candidates = [
-        opts.state_dir,
-        os.environ.get("STATE_DIRECTORY", "").split(":")[0],
-        s.store.state_dir,
-    ]
-    for cand in candidates:
-        if not cand:
-            continue
-        path = Path(cand)
+    for path in state_dirs(opts.state_dir, lambda: s.store.state_dir):
         try:
             # The box's own directories are tightened (0700/0750); a --state-dir given by hand
             # only if it holds nothing but the box's files.
-            prepare_state_dir(path, owned=cand != opts.state_dir)
+            prepare_state_dir(path, owned=not opts.state_dir)
             if os.access(path, os.W_OK):
                 return path, None
         except OSError:
@@ -302,8 +292,7 @@ def _state_dir(s: BoxSettings, opts: RunOptions) -> tuple[Path | None, Path | No
         if opts.state_dir or opts.service:
             break
     if not opts.service:
-        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        path = Path(xdg) / "bedside"
+        path = user_state_dir()
         try:
             path.mkdir(parents=True, exist_ok=True)
             log.info("state directory %s is not writable here; using %s", s.store.state_dir, path)

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from device.box.api import OffLoop
-from device.box.assemble import TRACKS_PREFIX
-from device.box.session_start import BANDIT_PREFIX, SessionStart, preference_keys, start_work
+from device.box.session_start import SessionStart, preference_keys, start_work
 from device.config.settings import SessionSettings
 from device.controls.panel import Controls
 from device.exc import StateError
@@ -27,9 +26,10 @@ from device.heart.analysis import HeartState
 from device.music.player import MusicPlayer, stand_in
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
+from device.store.keys import bandit_key, resonance_key, tracks_key
 from device.store.recorder import Recorder
 from device.therapy.program import Program, list_programs
-from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
+from device.therapy.resonance import ResonanceEstimate
 from device.therapy.session import TherapySession
 
 log = logging.getLogger(__name__)
@@ -327,13 +327,13 @@ class SessionRunner:
             session.stop(self._clock() - self.t0, reason)
             self._drain_events()
             if session.chooser is not None:
-                prefs[BANDIT_PREFIX + self._profile] = session.chooser.to_state()
+                prefs[bandit_key(self._profile)] = session.chooser.to_state()
             if self.music is not None and self._music_on:
-                prefs[TRACKS_PREFIX + self._profile] = self.music.chooser.to_state()
+                prefs[tracks_key(self._profile)] = self.music.chooser.to_state()
             measured = session.measurements()
             estimate = self._resonance
             if estimate is not None and measured is not None and estimate.update(measured):
-                prefs[PREFERENCE_PREFIX + estimate.profile] = estimate.to_state()
+                prefs[resonance_key(estimate.profile)] = estimate.to_state()
         else:
             self.recorder.event("stop", f"reason={reason}")
         self.recorder.end_session(reason, prefs, self.heart.hrv_summary())

@@ -29,6 +29,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from device.store.keys import RESONANCE_PREFIX
+
 #: Candidate rates lie within this range, breaths/min, in steps of ``STEP_BPM``.
 RANGE_BPM = (4.5, 7.0)
 STEP_BPM = 0.5
@@ -59,7 +61,7 @@ MAX_RECORDS = 12
 WEIGHT_SCALE = 1.2
 SPREAD_BPM = 0.6
 #: Preference key prefix (``resonance:<profile>``).
-PREFERENCE_PREFIX = "resonance:"
+PREFERENCE_PREFIX = RESONANCE_PREFIX
 #: Plan kinds.
 PLANS = ("assess", "narrow", "pace")
 
