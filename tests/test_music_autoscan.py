@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from console_doubles import answer
 from test_console_music import console_for
 from test_music_run_e2e import TONES, run_box, steady_tracks, tone_prominence_db, write_tracks
 
@@ -24,6 +23,7 @@ from device.music.choice import TrackChooser
 from device.music.index import MusicIndex, Track
 from device.music.player import MusicPlayer
 from device.music.scan import MusicScan, scan_command
+from tests.support.console_doubles import answer
 
 RATE = 48000
 

@@ -19,7 +19,7 @@ from device.music.feed import Cue, MusicFeed
 from device.music.voice import MusicVoice
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
-from tests.music_tracks import noise_bed, write
+from tests.support.music_tracks import noise_bed, write
 from tests.test_music_voice import sine
 from tests.test_sound_clicks import clicks
 

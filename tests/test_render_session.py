@@ -11,7 +11,7 @@ import pytest
 from device.box.session_runner import SessionRunner
 from device.cli.render import build, render_to
 from device.config import load_config
-from tests.music_tracks import beat_track, write
+from tests.support.music_tracks import beat_track, write
 
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
