@@ -58,6 +58,11 @@ class SessionHeart(Protocol):
         """The session's HRV in ms: ``rmssd_ms``, ``sdnn_ms`` and the last 5 minutes'."""
         ...
 
+    def take_beats(self) -> list[tuple[float, float | None, bool]]:
+        """The beats found since the last call ``(loop time s, interval ms or None,
+        plausible)``, oldest first, and forget them (the session's RR record)."""
+        ...
+
 
 class State(enum.StrEnum):
     """Where the box is in its life; the status shows the value."""
@@ -222,7 +227,8 @@ class SessionRunner:
         self._tick_music(0.0, 0.0)
         # The store hands out the id at once and queues the insert for its writer thread.
         session_id = self.recorder.start_session(prog.name, s.profile)
-        self.recorder.event("start", f"program={prog.name}")
+        length_s = prog.duration_s if minutes is None else minutes * 60.0
+        self.recorder.event("start", f"program={prog.name} minutes={length_s / 60:g}")
         return session_id
 
     def stop(self, reason: str = "stop") -> None:
@@ -314,12 +320,24 @@ class SessionRunner:
         if self.session is None:
             return
         for t, kind, detail in self.session.drain_events():
+            if kind == "start":
+                continue  # begin() recorded the start, with the length this session plays
             if kind == "chime":
                 self.engine.chime(detail)
             self.recorder.event(kind, detail, t=self.t0 + t)
 
+    def record_beats(self) -> None:
+        """Hand the beats found since the last call to the recorder, in session seconds
+        (beats outside a session are dropped)."""
+        beats = self.heart.take_beats()
+        if self.session is None or not beats:
+            return
+        t0 = self.t0
+        self.recorder.add_beats([(round(t - t0, 3), rr, ok) for t, rr, ok in beats if t >= t0])
+
     def end(self, reason: str) -> None:
         """End the session now: record its end, fade out, amplifier off once quiet, idle."""
+        self.record_beats()
         session = self.session
         prefs: dict[str, object] = {}
         if session is not None:
@@ -335,7 +353,7 @@ class SessionRunner:
             if estimate is not None and measured is not None and estimate.update(measured):
                 prefs[resonance_key(estimate.profile)] = estimate.to_state()
         else:
-            self.recorder.event("stop", f"reason={reason}")
+            self.recorder.event("stop", reason)  # as the session's own stop event says it
         self.recorder.end_session(reason, prefs, self.heart.hrv_summary())
         self.end_reason = reason
         self.engine.fade_out(self._stop_fade_s)

@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--listener",
         metavar="KIND",
-        help="close the loop on a simulated listener: compliant, restless, non-compliant"
+        help="close the loop on a simulated listener: compliant, sleeper, restless, non-compliant"
         " or a file (default: the program's plain timeline)",
     )
     p.add_argument("--seed", type=int, metavar="S", help="seed of the listener and the sound")

@@ -25,7 +25,8 @@ def make_listener(kind: str, seed: int) -> Listener:
     except ConfigError:
         raise
     except (ValueError, OSError) as exc:
-        raise ConfigError(f"listener: {exc}", key="sim.listener", value=kind) from None
+        text = str(exc) if isinstance(exc, ValueError) else f"listener file {kind}: {exc}"
+        raise ConfigError(text, key="sim.listener", value=kind) from None
 
 
 class IdealFeed:
@@ -60,6 +61,10 @@ class IdealFeed:
     def hrv_summary(self) -> dict[str, float | None]:
         """No interval series is kept: no HRV figures."""
         return dict.fromkeys(("rmssd_ms", "sdnn_ms", "rmssd_5min_ms", "sdnn_5min_ms"))
+
+    def take_beats(self) -> list[tuple[float, float | None, bool]]:
+        """No beats are detected from an ideal heart: a render records no RR intervals."""
+        return []
 
     def __repr__(self) -> str:
         return f"<IdealFeed {self.listener.kind}>"

@@ -75,10 +75,16 @@ class SimRig:
         self.model.set_contact(not (off_at >= 0 and off_at <= session_t < off_at + off_for))
 
     def status(self) -> dict[str, object]:
-        """What the simulation is doing (for a ``--sim`` run's status only)."""
+        """What the simulated listener truly does (for a ``--sim`` run's status only).
+
+        ``sim_hr`` (mean heart rate, bpm), ``sim_breathing`` (breaths/min) and
+        ``sim_asleep`` (``True`` once they fell asleep): the truth the box's own figures
+        (``hr``, ``breathing``) estimate.
+        """
         return {
             "sim_hr": self.listener.hr_mean_bpm,
             "sim_breathing": self.listener.breathing_bpm,
+            "sim_asleep": self.listener.asleep,
         }
 
     def __repr__(self) -> str:

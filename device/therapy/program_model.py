@@ -20,8 +20,9 @@ CURVES = ("linear", "exponential", "S")
 #: Ending kinds.
 ENDING_KINDS = ("fade", "quiet-bed", "wake")
 
-#: Targets a program file may not set: the session's own program level (endings ramp it).
-SESSION_TARGETS = ("program_db",)
+#: Targets a program file may not set: the session's own program level (endings ramp it),
+#: the composer's theme (a session draws it) and the listener's heart rate (measured).
+SESSION_TARGETS = ("program_db", "composer_theme", "heart_bpm")
 
 _PROGRAM_CHECKS = {k: c for k, c in CHECKS.items() if k not in SESSION_TARGETS}
 
@@ -47,7 +48,7 @@ CHOICE_TARGETS: dict[str, tuple[str, ...]] = {
 BOOL_TARGETS = tuple(k for k, c in _PROGRAM_CHECKS.items() if isinstance(c, Flag))
 
 #: Targets the personalisation may choose (the keys of a program's ``[options]`` table).
-OPTION_KEYS = ("pad_preset", "noise_colour", "entrain_kind")
+OPTION_KEYS = ("pad_preset", "noise_colour", "entrain_kind", "composer_style")
 
 #: Longest section, transition or ending accepted, in seconds (one night).
 MAX_DURATION_S = 12 * 3600.0
