@@ -15,14 +15,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 
 from device.box.api import OffLoop
 from device.box.session_start import SessionStart, preference_keys, start_work
 from device.config.settings import SessionSettings
 from device.controls.panel import Controls
 from device.exc import StateError
-from device.heart.analysis import HeartState
+from device.heart.feed import SessionHeart
 from device.music.player import MusicPlayer, stand_in
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
@@ -36,32 +35,6 @@ log = logging.getLogger(__name__)
 
 #: Control tick of the therapy (targets to the engine), seconds.
 THERAPY_PERIOD_S = 0.25
-
-
-class SessionHeart(Protocol):
-    """The heart a session reads: the box's sensor and analysis (:class:`~device.heart.feed.
-    HeartFeed`), or a simulated listener's ideal heart in a render."""
-
-    def update(self, now: float) -> HeartState:
-        """The heart state of this control tick at loop time ``now``, s."""
-        ...
-
-    def snapshot(self, now: float) -> HeartState:
-        """The heart state at loop time ``now``, s."""
-        ...
-
-    def standby(self, on: bool) -> None:
-        """Dark between sessions (a fresh analysis then), or awake for one."""
-        ...
-
-    def hrv_summary(self) -> dict[str, float | None]:
-        """The session's HRV in ms: ``rmssd_ms``, ``sdnn_ms`` and the last 5 minutes'."""
-        ...
-
-    def take_beats(self) -> list[tuple[float, float | None, bool]]:
-        """The beats found since the last call ``(loop time s, interval ms or None,
-        plausible)``, oldest first, and forget them (the session's RR record)."""
-        ...
 
 
 class State(enum.StrEnum):
