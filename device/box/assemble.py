@@ -361,7 +361,8 @@ def _controls(s: BoxSettings, opts: RunOptions, now: Callable[[], float]) -> Con
     if backend == "none":
         return None
     try:
-        from device.drivers.gpio import FakeGpio, GpioBackend, RPiGpio
+        from device.drivers.fake_gpio import FakeGpio
+        from device.drivers.gpio import GpioBackend, RPiGpio
 
         gpio: GpioBackend = FakeGpio(clock=now) if backend == "fake" else RPiGpio()
         return Controls(
