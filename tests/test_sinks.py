@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.drivers.audio import AudioSink, NullSink, WavSink, float_to_int16, open_sink
+from device.drivers.audio import AudioSink, NullSink, float_to_int16, open_sink
 from device.drivers.pyaudio_sink import REINIT_AFTER, REOPEN_INTERVAL_S, PyAudioSink
 from device.drivers.realtime_sink import RealTimeSink
+from device.drivers.wav_sink import WavSink
 from device.exc import AudioDeviceError
 from device.sound.engine import Engine
 from tests.support.pyaudio_fake import Card, FakePyAudioModule, paUnanticipatedHostError
