@@ -19,6 +19,12 @@ DEVICE = ROOT / "device"
 #: Modules at the package root, each its own small room.
 ROOT_MODULES = {"__init__", "__main__", "exc", "logsetup"}
 
+#: The rooms the application core (and the command line above it) wires together.
+_CORE = {
+    "config", "console", "controls", "drivers", "heart", "music", "sched", "sim", "sound",
+    "store", "therapy",
+}  # fmt: skip
+
 #: Room -> the rooms (or single modules, ``room.module``) it may import, besides itself,
 #: ``device`` (the product name and version) and ``exc`` (the one exception tree).
 MAY_IMPORT: dict[str, set[str]] = {
@@ -48,33 +54,8 @@ MAY_IMPORT: dict[str, set[str]] = {
         "store.rr",
         "therapy.program",
     },
-    "box": {
-        "config",
-        "console",
-        "controls",
-        "drivers",
-        "heart",
-        "music",
-        "sched",
-        "sim",
-        "sound",
-        "store",
-        "therapy",
-    },
-    "cli": {
-        "box",
-        "config",
-        "console",
-        "drivers",
-        "heart",
-        "logsetup",
-        "music",
-        "sched",
-        "sim",
-        "sound",
-        "store",
-        "therapy",
-    },
+    "box": _CORE,
+    "cli": _CORE | {"box", "logsetup"},
     "__main__": {"cli"},
     "logsetup": set(),
     "exc": set(),
