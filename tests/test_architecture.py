@@ -55,7 +55,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "therapy.program",
     },
     "box": _CORE,
-    "cli": _CORE | {"box", "logsetup"},
+    "cli": (_CORE - {"controls"}) | {"box", "logsetup"},
     "__main__": {"cli"},
     "logsetup": set(),
     "exc": set(),
