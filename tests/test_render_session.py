@@ -11,7 +11,7 @@ import pytest
 from device.box.session_runner import SessionRunner
 from device.cli.render import build, render_to
 from device.config import load_config
-from tests.support.music_tracks import beat_track, calm_piece, write
+from tests.support.music_tracks import beat_track, write
 
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
@@ -35,9 +35,8 @@ def test_my_music_plays_the_tracks_of_the_music_folder(tmp_path: Path) -> None:
     pytest.importorskip("soundfile")
     folder = tmp_path / "music"
     folder.mkdir()
-    # two tracks the chooser takes (calm enough, long enough): a note a second, a 66 BPM beat
-    write(folder / "calm.wav", calm_piece(80.0))
-    write(folder / "beat66.wav", beat_track(66, 80.0))
+    for bpm in (60, 66):
+        write(folder / f"beat{bpm}.wav", beat_track(bpm, 70.0))  # crossfade + 1 min at least
     cfg = music_config(tmp_path, folder)
     render_to(cfg, str(tmp_path / "music.wav"), program="my-music", minutes=0.75, seed=1)
     empty = tmp_path / "empty"

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from device.box.session_runner import SessionRunner
     from device.config import Config
     from device.drivers.audio import AudioSink
-    from device.music.player import MusicPlayer
     from device.sched.loop import Loop
     from device.sim.ideal_feed import IdealFeed
     from device.sound.engine import Engine
@@ -173,7 +172,7 @@ class OfflineBox:
 
 def build(cfg: Config, out: str, listener: str | None, seed: int | None) -> OfflineBox:
     """The engine, WAV sink, loop and session runner of a render (no Box, no store)."""
-    from device.box.assemble import build_engine, open_music
+    from device.box.assemble import build_engine, open_music, scan_music
     from device.box.session_runner import THERAPY_PERIOD_S, SessionRunner
     from device.config.settings import BoxSettings, SessionSettings
     from device.drivers.audio import open_sink
@@ -197,8 +196,10 @@ def build(cfg: Config, out: str, listener: str | None, seed: int | None) -> Offl
     scratch = Path(tempfile.mkdtemp(prefix="bedside-render-"))
     recorder = Recorder(None, clock.now, lambda line: None)
     music = open_music(cfg, scratch, engine, recorder, run_seed)
+    scan = scan_music(music, scratch, wait=True, idle=False)
+    if scan is not None:
+        scan.close()
     if music is not None:
-        _index_music(music, scratch)
         music.feed.synchronous = True
     runner = SessionRunner(
         engine,
@@ -219,19 +220,6 @@ def build(cfg: Config, out: str, listener: str | None, seed: int | None) -> Offl
     if music is not None:
         add("music", box.decode_music, 0.0, period=loop.block_s, budget_s=OFFLINE)
     return box
-
-
-def _index_music(music: MusicPlayer, state_dir: Path) -> None:
-    """Index the music folder here and now, at normal priority (the box scans in an idle
-    child instead, so as never to compete with its loop; a render waits for it anyway)."""
-    from device.music.index import MusicIndex, scan
-
-    if not Path(music.folder).is_dir():
-        log.info("no music: the music folder %s does not exist", music.folder)
-        return
-    with MusicIndex.in_state_dir(state_dir) as index:
-        scan(index, music.folder)
-        music.set_tracks(index.tracks(music.folder))
 
 
 def render_to(
