@@ -145,14 +145,11 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
 
 def build_engine(a: AudioSettings, block_frames: int, *, seed: int) -> Engine:
     """The sound engine of the ``[audio]`` settings ``a`` (the box's and a render's)."""
+    rate, cap, volume = a.sample_rate, a.cap_dbfs, a.volume_db
     return Engine(
-        sample_rate=a.sample_rate,
-        block_frames=block_frames,
-        output=a.output,
-        cap_dbfs=a.cap_dbfs,
-        volume_db=a.volume_db,
-        seed=seed,
-    )
+        sample_rate=rate, block_frames=block_frames, output=a.output, cap_dbfs=cap,
+        volume_db=volume, seed=seed,
+    )  # fmt: skip
 
 
 def open_music(
