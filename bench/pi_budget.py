@@ -292,8 +292,8 @@ def arm(args: argparse.Namespace) -> int:
     audio = info["audio_s"]
     left_out = counts.get(SIM, {}).get("total", 0) / audio / 1e6
     boot = counts.get("main", {}).get("total", 0) / 1e6
-    print(f"arm: {args.program}, {audio / 60:.1f} min of audio under qemu-aarch64; "
-          f"simulator left out: {left_out:.1f} Minsn/s; start-up and teardown: {boot:.0f} Minsn")  # fmt: skip
+    print(f"arm: {args.program}, {audio / 60:.1f} min of audio under qemu-aarch64; simulator "
+          f"left out: {left_out:.1f} Minsn/s; start-up and teardown: {boot:.0f} Minsn")  # fmt: skip
     summary = table(counts, audio)
     print(json.dumps({"program": args.program, "minutes": args.minutes, **summary}))
     return 0
