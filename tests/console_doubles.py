@@ -183,6 +183,10 @@ class FakeBox:
         self._call("export_rows", session_id)
         return self._off_loop("export_rows", _no_store)
 
+    def export_beats(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        self._call("export_beats", session_id)
+        return self._off_loop("export_beats", _no_store)
+
     def profile(self) -> OffLoop[dict[str, object]]:
         self._call("profile")
         return self._off_loop("profile", _no_store)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,23 @@ def test_wheelhouse_installs_only_from_its_wheels(tmp_path: Path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"pip could not install the box from the wheels in {wheels}" in r.stderr
     assert "--wheelhouse DIR" in run(tmp_path, "--help").stdout
+
+
+def test_pyaudio_failing_to_build_names_the_portaudio_headers(tmp_path: Path):
+    # pip in the box's virtualenv fails as it does on a machine without portaudio19-dev.
+    root = tmp_path / "root"
+    venv_bin = root / "opt" / "bedside" / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").symlink_to(sys.executable)
+    (venv_bin / "pip").write_text(
+        "#!/bin/sh\n"
+        "echo 'src/pyaudio/device_api.c:9:10: fatal error: portaudio.h: No such file'\n"
+        "echo '  error: command gcc failed with exit code 1'\n"
+        "exit 1\n"
+    )
+    (venv_bin / "pip").chmod(0o755)
+    r = run(root)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert "network" not in last
+    assert "PortAudio headers" in last and "portaudio19-dev" in last

@@ -48,6 +48,6 @@ def test_like_and_skip_rate_the_playing_track_and_the_taste_is_saved(
     taste = Store(state / "sessions.db").get_preference("tracks:default")
     rated = {
         Path(key).name: arm["n"]
-        for key, arm in taste["profiles"]["default"]["arms"]["track"].items()
+        for key, arm in taste["profiles"]["default"]["arms"]["track.rating"].items()
     }
     assert seen["liked"] in rated and seen["skipped"] in rated, rated

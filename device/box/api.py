@@ -110,6 +110,9 @@ class BoxApi(Protocol):
     def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
         """The 1 Hz rows of one session (the rows buffered on the loop handed over first)."""
 
+    def export_beats(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        """The beats of one session: ``t`` (s), ``rr_ms`` and ``ok`` (``EXPORT n RR``)."""
+
     def profile(self) -> OffLoop[dict[str, object]]:
         """The listener profile's learned resonance (``PROFILE?``)."""
 

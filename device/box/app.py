@@ -15,11 +15,12 @@ counted and shown in the status, and the sound plays on.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from device.box.api import BoxApi, OffLoop
 from device.box.assemble import assemble, build_console, close_parts, music_of, rescan_music
@@ -33,10 +34,14 @@ from device.box.tasks import BoxTasks, RunEnd, install_signal_handlers
 from device.config import Config
 from device.config.settings import SessionSettings
 from device.exc import StateError
+from device.music.composer.voice import composer_in
 from device.sched.collector import PERIOD_S as GC_PERIOD_S
 from device.sched.collector import Collector
 from device.sched.realtime import raise_priority
 from device.therapy.program import Program, list_programs
+
+if TYPE_CHECKING:
+    from device.store.sessions import Store
 
 __all__ = ["BOX_HOOKS", "THERAPY_PERIOD_S", "Box", "BoxApi", "RunOptions", "State"]
 
@@ -196,7 +201,15 @@ class Box:
         return self.live.path()
 
     def save_config(self) -> OffLoop[Path]:
-        """Save the running configuration atomically (off the loop); the file written."""
+        """Save the running configuration atomically (off the loop); the file written.
+
+        :raises StateError: a ``--sim`` box started without a config file of its own (it
+            never writes the system's ``/etc/bedside/config.toml``).
+        """
+        if self.opts.sim and not self.opts.config_path and not os.environ.get("BEDSIDE_CONFIG"):
+            raise StateError(
+                "a --sim box saves only to its own config file: start it with --config FILE"
+            )
         return self.live.save_job()
 
     def config_defaults(self) -> None:
@@ -219,13 +232,25 @@ class Box:
 
     def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
         """The 1 Hz rows of one session (read off the loop; buffered rows handed over now)."""
-        store = self.recorder.require()
         if self.recorder.session_id == session_id:
             self.recorder.flush_rows()
+        return self._read_session(lambda reader: reader.rows(session_id))
+
+    def export_beats(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        """The beats of one session, read off the loop (the ones found so far handed over)."""
+        if self.recorder.session_id == session_id:
+            self.runner.record_beats()
+        return self._read_session(lambda reader: reader.beats(session_id))
+
+    def _read_session(
+        self, read: Callable[[Store], list[dict[str, Any]]]
+    ) -> OffLoop[list[dict[str, object]]]:
+        """``read`` on a reader of the store, off the loop. :raises StorageError: no store."""
+        store = self.recorder.require()
 
         def work() -> list[dict[str, object]]:
             with store.reader() as reader:
-                return list(reader.rows(session_id))
+                return list(read(reader))
 
         return OffLoop(work)
 
@@ -246,7 +271,11 @@ class Box:
         self.runner.rate(kind)
 
     def music_describe(self) -> dict[str, object]:
-        """``MUSIC?``: the playing track. :raises StateError: no music folder indexed."""
+        """``MUSIC?``: the composed music playing (style, key, tempo, theme), else the
+        playing track. :raises StateError: nothing composed and no music folder indexed."""
+        composer = composer_in(self.parts.engine.voices)
+        if composer is not None and (composer.status()["composed"] or composer.error):
+            return composer.describe()
         return music_of(self.parts).describe()
 
     def music_listing(self) -> list[dict[str, object]]:

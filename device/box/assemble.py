@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 from device.box.options import RunOptions
 from device.box.systemd import Notifier
 from device.config import Config
-from device.config.settings import BoxSettings
+from device.config.settings import AudioSettings, BoxSettings
 from device.controls.panel import Controls
 from device.drivers.audio import AudioSink, open_sink
 from device.exc import HardwareError, StateError, StorageError
 from device.heart.feed import HeartFeed, PulseInput
 from device.music.choice import TrackChooser
+from device.music.composer.voice import composer_in
 from device.music.player import MusicPlayer
 from device.music.scan import MusicScan
 from device.sched.clock import RealClock, VirtualClock
@@ -89,14 +90,10 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     a = s.audio
     run_seed = s.sim.seed if opts.seed is None else opts.seed
     # The simulation's seed never reaches a real box's sound (its noise is the same each night).
-    engine = Engine(
-        sample_rate=a.sample_rate,
-        block_frames=a.block_frames,
-        output=a.output,
-        cap_dbfs=a.cap_dbfs,
-        volume_db=a.volume_db,
-        seed=run_seed if opts.sim else 0,
-    )
+    engine = build_engine(a, a.block_frames, seed=run_seed if opts.sim else 0)
+    composer = composer_in(engine.voices)
+    if composer is not None:
+        composer.start_worker()  # the box composes (and loads FluidSynth) off the audio path
     spec = sink_spec(s, opts)
     sink = open_sink(
         spec,
@@ -119,8 +116,10 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     heart = HeartFeed(sensor)
     state_dir, scratch = _state_dir(s, opts)
     recorder = _recorder(s, state_dir, clock.now, emit)
-    music = _music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
-    music_scan = _music_scan(music, state_dir, wait=not sink.paces)
+    music = open_music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
+    if music is not None:
+        music.sync = not sink.paces  # a virtual clock waits for the decoder (never a real one)
+    music_scan = scan_music(music, state_dir, wait=False)
     return Parts(
         settings=s,
         engine=engine,
@@ -145,7 +144,19 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
 TRACKS_PREFIX = "tracks:"
 
 
-def _music(
+def build_engine(a: AudioSettings, block_frames: int, *, seed: int) -> Engine:
+    """The sound engine of the ``[audio]`` settings ``a`` (the box's and a render's)."""
+    return Engine(
+        sample_rate=a.sample_rate,
+        block_frames=block_frames,
+        output=a.output,
+        cap_dbfs=a.cap_dbfs,
+        volume_db=a.volume_db,
+        seed=seed,
+    )
+
+
+def open_music(
     cfg: Config, state_dir: Path | None, engine: Engine, recorder: Recorder, seed: int | None
 ) -> MusicPlayer | None:
     """The music player over ``music.dir`` with its voice in the engine, or ``None`` (logged)."""
@@ -169,14 +180,15 @@ def _music(
     return player
 
 
-def _music_scan(
+def scan_music(
     music: MusicPlayer | None, state_dir: Path | None, *, wait: bool
 ) -> MusicScan | None:
     """Start the box's scan of the music folder in a child (see :mod:`device.music.scan`).
 
-    A virtual-clock box (``wait``) waits for the scan here, before its loop starts, so its
-    sessions play the new tracks and a run repeats exactly; a real-time box never waits: its
-    loop polls the child (:meth:`MusicScan.poll`) and the tracks arrive when it is done.
+    The box never waits for it (``wait`` False): its loop polls the child
+    (:meth:`MusicScan.poll`) and the tracks arrive when it is done; meanwhile the status shows
+    ``music=scanning n/N``. ``bedside render`` waits (``wait``), so it renders the tracks and
+    repeats exactly.
     """
     if music is None or state_dir is None:
         return None
@@ -184,8 +196,10 @@ def _music_scan(
         log.info("no music: the music folder %s does not exist", music.folder)
         return None
     scan = MusicScan(music.folder, state_dir, music.set_tracks)
+    music.scan_state = lambda: scan.state
     if scan.start() and wait:
         scan.wait()
+    # Otherwise never waited for: the loop polls it (a virtual clock paces with it).
     return scan
 
 
@@ -204,7 +218,8 @@ def rescan_music(parts: Parts) -> dict[str, object]:
     music = music_of(parts)
     if parts.music_scan is None:  # the folder was missing at start (a USB stick put in since)
         assert parts.state_dir is not None  # a player exists only with a state directory
-        parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+        scan = parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+        music.scan_state = lambda: scan.state
     if parts.music_scan.running:
         raise StateError(f"a scan of {music.folder} is running")
     if not parts.music_scan.start():
@@ -318,6 +333,7 @@ def close_parts(parts: Parts, console: ConsoleServer | None) -> None:
         ("music scan", None if p.music_scan is None else p.music_scan.close),
         ("music", None if p.music is None else p.music.close),
         ("sink", p.sink.close),
+        ("composer", getattr(composer_in(p.engine.voices), "close", None)),
         ("store", p.recorder.close),
     ]
     for name, close in closers:

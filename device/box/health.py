@@ -179,7 +179,8 @@ class Health:
         return Check(
             "sensor",
             True,
-            f"part={part_text} rev={info.get('rev')} contact={h.contact} quality={h.quality:.2f}",
+            f"part={part_text} rev={info.get('rev')} contact={str(bool(h.contact)).lower()} "
+            f"quality={h.quality:.2f}",
         )
 
     def _audio(self, blocks: int) -> Check:

@@ -120,6 +120,8 @@ class LiveConfig:
         def work() -> Path:
             try:
                 save_config(cfg, path)
+            except StorageError:
+                raise  # it names the file already
             except OSError as exc:
                 raise StorageError(f"cannot save {path}: {exc}") from exc
             return path

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from device.box.api import OffLoop
 from device.box.assemble import TRACKS_PREFIX
@@ -22,7 +23,7 @@ from device.box.session_start import BANDIT_PREFIX, SessionStart, preference_key
 from device.config.settings import SessionSettings
 from device.controls.panel import Controls
 from device.exc import StateError
-from device.heart.feed import HeartFeed
+from device.heart.analysis import HeartState
 from device.music.player import MusicPlayer, stand_in
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
@@ -35,6 +36,32 @@ log = logging.getLogger(__name__)
 
 #: Control tick of the therapy (targets to the engine), seconds.
 THERAPY_PERIOD_S = 0.25
+
+
+class SessionHeart(Protocol):
+    """The heart a session reads: the box's sensor and analysis (:class:`~device.heart.feed.
+    HeartFeed`), or a simulated listener's ideal heart in a render."""
+
+    def update(self, now: float) -> HeartState:
+        """The heart state of this control tick at loop time ``now``, s."""
+        ...
+
+    def snapshot(self, now: float) -> HeartState:
+        """The heart state at loop time ``now``, s."""
+        ...
+
+    def standby(self, on: bool) -> None:
+        """Dark between sessions (a fresh analysis then), or awake for one."""
+        ...
+
+    def hrv_summary(self) -> dict[str, float | None]:
+        """The session's HRV in ms: ``rmssd_ms``, ``sdnn_ms`` and the last 5 minutes'."""
+        ...
+
+    def take_beats(self) -> list[tuple[float, float | None, bool]]:
+        """The beats found since the last call ``(loop time s, interval ms or None,
+        plausible)``, oldest first, and forget them (the session's RR record)."""
+        ...
 
 
 class State(enum.StrEnum):
@@ -75,12 +102,15 @@ class SessionRunner:
     :param settings: the session settings of the running config, read at each start.
     :param seed: seed of the sessions' and the personalisation's choices (a simulated run,
         for repeatable runs); ``None`` draws a fresh one for each session.
+    :param music: the listener's music (``None``: none).
+    :param closed_loop: pace by the heart (the box); False plays the program's plain
+        timeline (a render without a listener).
     """
 
     def __init__(
         self,
         engine: Engine,
-        heart: HeartFeed,
+        heart: SessionHeart,
         recorder: Recorder,
         controls: Controls | None,
         clock: Callable[[], float],
@@ -88,8 +118,10 @@ class SessionRunner:
         *,
         seed: int | None = None,
         music: MusicPlayer | None = None,
+        closed_loop: bool = True,
     ) -> None:
         self.engine = engine
+        self.closed_loop = closed_loop
         #: The listener's music (``None``: none); it plays in sessions whose music_db is on.
         self.music = music
         self._music_on = False
@@ -106,6 +138,8 @@ class SessionRunner:
         self.t0 = 0.0
         self._end_t: float | None = None
         self.stop_reason: str | None = None
+        #: Why the last session ended (``None``: none has ended yet).
+        self.end_reason: str | None = None
         #: The program a start without one plays (``--program``), over ``therapy.program``.
         self.default_program: str | None = None
         self._resonance: ResonanceEstimate | None = None
@@ -174,6 +208,7 @@ class SessionRunner:
             pacer_target_bpm=s.pacer_target_bpm,
             seed=seed,
             chooser=plan.chooser(seed),
+            closed_loop=self.closed_loop,
             resonance=resonance,
         )
         self._resonance = resonance
@@ -192,7 +227,8 @@ class SessionRunner:
         self._tick_music(0.0, 0.0)
         # The store hands out the id at once and queues the insert for its writer thread.
         session_id = self.recorder.start_session(prog.name, s.profile)
-        self.recorder.event("start", f"program={prog.name}")
+        length_s = prog.duration_s if minutes is None else minutes * 60.0
+        self.recorder.event("start", f"program={prog.name} minutes={length_s / 60:g}")
         return session_id
 
     def stop(self, reason: str = "stop") -> None:
@@ -284,12 +320,24 @@ class SessionRunner:
         if self.session is None:
             return
         for t, kind, detail in self.session.drain_events():
+            if kind == "start":
+                continue  # begin() recorded the start, with the length this session plays
             if kind == "chime":
                 self.engine.chime(detail)
             self.recorder.event(kind, detail, t=self.t0 + t)
 
+    def record_beats(self) -> None:
+        """Hand the beats found since the last call to the recorder, in session seconds
+        (beats outside a session are dropped)."""
+        beats = self.heart.take_beats()
+        if self.session is None or not beats:
+            return
+        t0 = self.t0
+        self.recorder.add_beats([(round(t - t0, 3), rr, ok) for t, rr, ok in beats if t >= t0])
+
     def end(self, reason: str) -> None:
         """End the session now: record its end, fade out, amplifier off once quiet, idle."""
+        self.record_beats()
         session = self.session
         prefs: dict[str, object] = {}
         if session is not None:
@@ -305,12 +353,9 @@ class SessionRunner:
             if estimate is not None and measured is not None and estimate.update(measured):
                 prefs[PREFERENCE_PREFIX + estimate.profile] = estimate.to_state()
         else:
-            self.recorder.event("stop", f"reason={reason}")
-        analyzer = self.heart.analyzer
-        rmssd, sdnn = analyzer.session_hrv()
-        rmssd_5, sdnn_5 = analyzer.short_term_hrv()
-        hrv = {"rmssd_ms": rmssd, "sdnn_ms": sdnn, "rmssd_5min_ms": rmssd_5, "sdnn_5min_ms": sdnn_5}
-        self.recorder.end_session(reason, prefs, hrv)
+            self.recorder.event("stop", reason)  # as the session's own stop event says it
+        self.recorder.end_session(reason, prefs, self.heart.hrv_summary())
+        self.end_reason = reason
         self.engine.fade_out(self._stop_fade_s)
         if self.controls is not None:
             self.controls.amp(False)  # off once the output has been quiet for 0.2 s

@@ -68,9 +68,13 @@ def status_json(status: Mapping[str, object]) -> str:
         "sensor",
         "storage",
         "sim_hr",
+        "sim_breathing",
+        "sim_asleep",
         "config_error",
         "track",
         "track_tempo_bpm",
+        "music",
+        "music_dropouts",
     ):
         if key in status:
             value = status[key]
@@ -137,6 +141,15 @@ class LoopFigures:
     uptime_s: float
 
 
+def choice_text(chosen: object) -> str | None:
+    """The personalisation's choice as one value, ``entrain_kind=isochronic,pad_preset=choir``
+    (``None``: no session or nothing chosen), so the status keeps one key set whether or not
+    a session plays."""
+    if not isinstance(chosen, Mapping) or not chosen:
+        return None
+    return ",".join(f"{k}={v}" for k, v in sorted(chosen.items()))
+
+
 def assemble_status(
     *,
     t: float,
@@ -182,10 +195,12 @@ def assemble_status(
         "breathing": heart.breathing_bpm,
         "pacer": session.get("pacer"),
         "loop_state": session.get("loop_state"),
-        "chosen": session.get("chosen"),
+        "chosen": choice_text(session.get("chosen")),
         "why": session.get("why"),
         "track": None if music is None else music.get("track"),
         "track_tempo_bpm": None if music is None else music.get("track_tempo_bpm"),
+        "music": None if music is None else music.get("music"),
+        "music_dropouts": None if music is None else music.get("music_dropouts"),
         "entrain_kind": entrain_kind,
         "binaural_as_monaural": sound.binaural_as_monaural,
         "entrain_hz": entrain_hz,

@@ -24,6 +24,7 @@ from device.box.session_start import SessionStart, StartWorker
 from device.box.status import status_json, status_text
 from device.console.server import ConsoleServer
 from device.exc import BedsideError
+from device.music.scan import PACE_S
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class BoxTasks:
                 self.opts.status = "none"
         if self.runner.playing():
             p.recorder.add_row(self._row(status))
+        self.runner.record_beats()
         p.notifier.status(f"{status['state']} {status.get('program') or ''} t={status['t']:.0f}s")
         return deadline + p.settings.service.status_interval_s
 
@@ -143,6 +145,8 @@ class BoxTasks:
         self.health.show(self.parts.controls, deadline)
         if self.parts.music_scan is not None:
             self.parts.music_scan.poll()  # non-blocking; the result loads on a worker thread
+            if not self.parts.sink.paces:  # a virtual clock: time waits a moment for the scan
+                self.parts.music_scan.pace(PACE_S)
         return deadline + 1.0
 
     def _controls(self, deadline: float) -> float:
@@ -305,10 +309,14 @@ class RunEnd:
 
 
 def install_signal_handlers(request_exit: Callable[[str], None]) -> None:
-    """SIGTERM and SIGINT call ``request_exit`` with the signal's name."""
+    """SIGTERM, SIGINT and SIGHUP call ``request_exit`` with the signal's name.
+
+    SIGHUP is what a box run from an ssh session gets when the session drops: it fades out
+    and closes the session as a SIGTERM does (the default action would kill it mid-block).
+    """
 
     def handler(signum: int, frame: object) -> None:
         request_exit(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)

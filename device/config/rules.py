@@ -59,7 +59,7 @@ def read_toml(text: str, file: str | None) -> dict[str, object]:
     except tomllib.TOMLDecodeError as exc:
         found = _AT_LINE.search(str(exc))
         line = int(found.group(1)) if found else None
-        problem = _AT_LINE.sub("", str(exc)).strip()
+        problem = plain_toml_problem(_AT_LINE.sub("", str(exc)).strip())
     except RecursionError:
         line = _first_failing_line(text, RecursionError)
         problem = "arrays or tables nested too deeply"
@@ -74,6 +74,21 @@ def read_toml(text: str, file: str | None) -> dict[str, object]:
         file=file,
         key=key,
     ) from None
+
+
+_DECLARED_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
+
+
+def plain_toml_problem(problem: str) -> str:
+    """tomllib's message in the config's words (its tuples of key parts become ``[a.b]``)."""
+    found = _DECLARED_TWICE.match(problem)
+    if found:
+        parts = re.findall(r"'((?:[^'\\]|\\.)*)'", found.group(1))
+        table = ".".join(parts) or found.group(1)
+        return f"the table [{table}] appears twice: put all its keys under one [{table}]"
+    if problem.startswith("Cannot overwrite a value"):
+        return "a key is set twice: keep one of the two lines"
+    return problem
 
 
 def _first_failing_line(text: str, kind: type[BaseException]) -> int | None:

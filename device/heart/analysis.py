@@ -4,7 +4,9 @@
 the streaming :class:`~device.heart.beats.BeatDetector` on the infrared channel and keeps the
 figures the therapy reads through :meth:`HeartAnalyzer.snapshot`:
 
-* heart rate beat to beat and smoothed (mean of the last plausible intervals);
+* heart rate beat to beat and smoothed (over the plausible intervals of the last 10 s of
+  beats: a whole breath at the 6/min the box paces towards, so the breath's swing of the rate
+  averages out);
 * RMSSD and SDNN over a rolling 60 s, the last 5 minutes and the whole session (Task Force
   1996; SDNN with n - 1, as neurokit2 and the standard), from the corrected intervals: those
   that pass the detector's plausibility and 20 % rules (median or local trend; start-up
@@ -32,13 +34,17 @@ from device.heart.beats import Beat, BeatDetector
 from device.heart.channels import is_usable
 from device.heart.hrv import HrvWindow
 from device.heart.samples import SampleBlock
+from device.heart.spectrum import COH_WINDOW_S, breathing_rate, coherence_spectrum
 
 __all__ = ["HeartAnalyzer", "HeartState", "breathing_rate", "coherence_spectrum"]
 
 #: Quality (0..1) below which every figure is withheld.
 QUALITY_MIN = 0.6
-#: Smoothed HR: mean of up to this many plausible intervals from the last ``HR_WINDOW_S``.
-HR_BEATS = 8
+#: Smoothed HR: 60 / mean of the plausible intervals lying within the ``HR_WINDOW_S`` that end
+#: at the newest beat (both their beats inside), as offline tools compute a 10 s heart rate;
+#: at least ``HR_MIN_INTERVALS`` of them. 10 s is one whole breath at 6/min, where the
+#: breath's swing of the rate is largest; the mean of the last 8 intervals (about 7 s) that
+#: it replaces swung with the breath by up to 1.4-6.4 bpm there (docs/heart.md).
 HR_WINDOW_S = 10.0
 HR_MIN_INTERVALS = 3
 #: Rolling HRV window, s, and the plausible-interval time it needs before it is shown.
@@ -50,19 +56,9 @@ SESSION_MIN_DIFFS = 30
 #: Short-term HRV window (the Task Force's standard 5 minutes), s; it needs as many
 #: differences as the session figures.
 SHORT_TERM_S = 300.0
-#: Coherence: resampling rate (Hz), window (s), update period (s), needed coverage (share).
-COH_RATE_HZ = 2.0
-COH_WINDOW_S = 64.0
+#: Coherence: update period (s of stream), needed coverage of its window (share).
 COH_PERIOD_S = 5.0
 COH_MIN_COVER = 0.8
-COH_PAD = 512
-COH_PEAK_BAND = (0.04, 0.26)
-COH_PEAK_WIDTH_HZ = 0.030
-COH_TOTAL_BAND = (0.0033, 0.4)
-#: Breathing peak search band in Hz (3.6-30 breaths/min) and the share of the band's power
-#: the peak must hold to be believed.
-BREATH_BAND = (0.06, 0.5)
-BREATH_MIN_SHARE = 0.25
 #: Channel check: the window (s) over which a channel must be neither clipped nor flat, and
 #: how often it is checked (s of stream).
 CHANNEL_WINDOW_S = 2.0
@@ -103,65 +99,6 @@ class HeartState:
     rmssd_5min_ms: float | None = None
     #: SDNN over the last 5 minutes, ms.
     sdnn_5min_ms: float | None = None
-
-
-def coherence_spectrum(
-    beat_t: np.ndarray, ibi_s: np.ndarray, end_t: float
-) -> tuple[float, float | None]:
-    """Coherence ratio and breathing rate (breaths/min or ``None``) of a tachogram.
-
-    ``beat_t`` (s) are the times of beats that close plausible intervals ``ibi_s`` (s); the
-    series is interpolated at 2 Hz over the 64 s ending at ``end_t``.
-    """
-    n = int(COH_WINDOW_S * COH_RATE_HZ)
-    grid = end_t - COH_WINDOW_S + np.arange(1, n + 1) / COH_RATE_HZ
-    series = np.interp(grid, beat_t, ibi_s * 1000.0)
-    k = np.arange(n, dtype=float)
-    slope, intercept = np.polyfit(k, series, 1)
-    series = (series - (slope * k + intercept)) * np.hanning(n)
-    power = np.abs(np.fft.rfft(series, COH_PAD)) ** 2
-    freq = np.fft.rfftfreq(COH_PAD, 1.0 / COH_RATE_HZ)
-    band = (freq >= COH_PEAK_BAND[0]) & (freq <= COH_PEAK_BAND[1])
-    peak_f = freq[band][int(np.argmax(power[band]))]
-    peak = float(power[np.abs(freq - peak_f) <= COH_PEAK_WIDTH_HZ / 2.0 + 1e-9].sum())
-    total = float(power[(freq >= COH_TOTAL_BAND[0]) & (freq <= COH_TOTAL_BAND[1])].sum())
-    rest = total - peak
-    coherence = (peak / rest) ** 2 if rest > 0.0 else math.inf
-    if total <= 0.0:
-        coherence = 0.0
-    breathing = breathing_rate(freq, power)
-    return coherence, breathing
-
-
-def breathing_rate(freq: np.ndarray, power: np.ndarray) -> float | None:
-    """Breathing rate (breaths/min) from the respiratory peak of a tachogram's spectrum.
-
-    The peak is the strongest *local maximum* of ``power`` inside :data:`BREATH_BAND`, refined
-    by a parabola through it and its neighbours (at most half a bin either way). When the band's
-    strongest bin sits at an edge with the spectrum still rising beyond it, the peak lies
-    outside the band and nothing is returned: extrapolating the parabola there is what gave
-    0.6 breaths/min. The answer is always inside the band (3.6-30/min) or ``None``.
-    """
-    lo, hi = BREATH_BAND
-    bb = np.flatnonzero((freq >= lo) & (freq <= hi))
-    if len(bb) == 0:
-        return None
-    band_power = float(power[bb].sum())
-    inner = bb[(bb > 0) & (bb < len(power) - 1)]
-    peaks = inner[(power[inner] >= power[inner - 1]) & (power[inner] >= power[inner + 1])]
-    if band_power <= 0.0 or len(peaks) == 0:
-        return None
-    i = int(peaks[int(np.argmax(power[peaks]))])
-    if power[i] < float(power[bb].max()):
-        return None  # the band's strongest power is an edge rising out of it
-    share = float(power[np.abs(freq - freq[i]) <= COH_PEAK_WIDTH_HZ / 2.0 + 1e-9].sum())
-    if share / band_power < BREATH_MIN_SHARE:
-        return None
-    a, b, c = power[i - 1], power[i], power[i + 1]
-    curve = a - 2.0 * b + c
-    offset = min(max(0.5 * (a - c) / curve, -0.5), 0.5) if curve < 0.0 else 0.0
-    hz = float(freq[i] + offset * (freq[1] - freq[0]))
-    return 60.0 * hz if lo <= hz <= hi else None
 
 
 class HeartAnalyzer:
@@ -241,32 +178,32 @@ class HeartAnalyzer:
         if gap:
             self._holding = False
             self._offset = 0.0
-        x = self._join_led_steps(x, block.led_step)
-        finite = np.isfinite(x)
-        if finite.all():
-            beats = self.detector.process_beats(x, gap=gap, index=block.start_index)
-        else:
-            # Unreadable samples are a gap: analyse the readable runs on either side.
-            self.bad_samples += int(n - finite.sum())
-            beats = []
-            edges = np.flatnonzero(np.diff(finite.astype(np.int8))) + 1
-            for a, b in zip(
-                np.concatenate([[0], edges]), np.concatenate([edges, [n]]), strict=True
-            ):
-                if finite[a]:
-                    beats += self.detector.process_beats(
-                        x[a:b], gap=gap or a > 0, index=block.start_index + int(a)
-                    )
-            self._restart = not finite[-1]
-            if self._restart:
-                self._holding = False
-        if finite[-1]:
-            self._restart = False
+        beats = self._detect(self._join_led_steps(x, block.led_step), gap, block.start_index)
         for b in beats:
             self._add(b)
         while self._next_coh <= self._t:
             self._update_coherence(self._next_coh)
             self._next_coh += COH_PERIOD_S
+        return beats
+
+    def _detect(self, x: np.ndarray, gap: bool, start: int) -> list[Beat]:
+        """Run the detector on ``x`` (stream index ``start``); unreadable samples are a gap."""
+        finite = np.isfinite(x)
+        if finite.all():
+            self._restart = False
+            return self.detector.process_beats(x, gap=gap, index=start)
+        # Analyse the readable runs on either side of the unreadable samples.
+        self.bad_samples += int(len(x) - finite.sum())
+        beats: list[Beat] = []
+        edges = np.flatnonzero(np.diff(finite.astype(np.int8))) + 1
+        for a, b in zip(
+            np.concatenate([[0], edges]), np.concatenate([edges, [len(x)]]), strict=True
+        ):
+            if finite[a]:
+                beats += self.detector.process_beats(x[a:b], gap=gap or a > 0, index=start + int(a))
+        self._restart = not finite[-1]
+        if self._restart:
+            self._holding = False
         return beats
 
     def snapshot(self) -> HeartState:
@@ -365,19 +302,26 @@ class HeartAnalyzer:
         ends = np.concatenate([edges, [len(x)]])
         for a, b in zip(starts, ends, strict=True):
             if mask[a]:
-                if self._held is None or not math.isfinite(self._held):
-                    self._held = float(x[a] + self._offset)
-                x[a:b] = self._held
-                self._holding = True
+                self._hold(x[a:b])
             else:
-                if self._holding and self._held is not None and math.isfinite(x[a]):
-                    # Join the level after the step onto the level before it.
-                    self._offset = self._held - float(x[a])
-                    self._holding = False
-                x[a:b] += self._offset
-                if math.isfinite(x[b - 1]):
-                    self._held = float(x[b - 1])
+                self._join(x[a:b])
         return x
+
+    def _hold(self, run: np.ndarray) -> None:
+        """Samples marked as an LED step: held at the last good level (in place)."""
+        if self._held is None or not math.isfinite(self._held):
+            self._held = float(run[0] + self._offset)
+        run[:] = self._held
+        self._holding = True
+
+    def _join(self, run: np.ndarray) -> None:
+        """Samples after a step: the level after it joined onto the level before (in place)."""
+        if self._holding and self._held is not None and math.isfinite(run[0]):
+            self._offset = self._held - float(run[0])
+            self._holding = False
+        run += self._offset
+        if math.isfinite(run[-1]):
+            self._held = float(run[-1])
 
     def _add(self, b: Beat) -> None:
         self._beats.append(b)
@@ -393,7 +337,14 @@ class HeartAnalyzer:
         self._mean += delta / self._n
         self._m2 += delta * (ms - self._mean)
         diff = None
-        if prev is not None and prev.valid and prev.ibi is not None:
+        # A difference only between adjacent intervals: after a flat run the first beat
+        # reported closes an interval from a beat found but not reported.
+        if (
+            prev is not None
+            and prev.valid
+            and prev.ibi is not None
+            and abs(b.t - b.ibi - prev.t) < 1e-6
+        ):
             diff = ms - prev.ibi * 1000.0
             self._sd_n += 1
             self._sd_sum += diff * diff
@@ -401,15 +352,22 @@ class HeartAnalyzer:
         self._five_min.add(b.t, ms, diff)
 
     def _smoothed_hr(self, t: float) -> float | None:
-        recent: list[float] = []
+        """60 / mean of the plausible intervals within the 10 s ending at the newest beat,
+        if that beat is at most 10 s old (s of stream time ``t``)."""
+        if not self._beats or self._beats[-1].t < t - HR_WINDOW_S:
+            return None
+        start = self._beats[-1].t - HR_WINDOW_S
+        total = 0.0
+        n = 0
         for b in reversed(self._beats):
-            if b.t < t - HR_WINDOW_S or len(recent) == HR_BEATS:
+            if b.t < start or (b.ibi is not None and b.t - b.ibi < start - 1e-9):
                 break
             if b.valid and b.ibi:
-                recent.append(b.ibi)
-        if len(recent) < HR_MIN_INTERVALS:
+                total += b.ibi
+                n += 1
+        if n < HR_MIN_INTERVALS:
             return None
-        return 60.0 / (sum(recent) / len(recent))
+        return 60.0 * n / total
 
     def _update_coherence(self, end: float) -> None:
         start = end - COH_WINDOW_S

@@ -11,6 +11,7 @@ sensor is put in standby and each session starts a fresh analysis.
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from typing import Protocol
 
 from device.heart.analysis import HeartAnalyzer, HeartState
@@ -63,6 +64,10 @@ def withheld(state: HeartState) -> HeartState:
     )
 
 
+#: Most beats kept between two :meth:`HeartFeed.take_beats` (a few minutes of a fast heart).
+MAX_BEATS_KEPT = 512
+
+
 class HeartFeed:
     """The sensor and the heart analysis of the running box.
 
@@ -76,13 +81,29 @@ class HeartFeed:
         self.analyzer = HeartAnalyzer(sensor.rate_hz)
         self._last_data_t: float | None = None
         self._state: HeartState | None = None
+        #: Beats found since :meth:`take_beats`: ``(loop time s, interval ms or None,
+        #: plausible)``, at most :data:`MAX_BEATS_KEPT` (the oldest go first).
+        self._beats: deque[tuple[float, float | None, bool]] = deque(maxlen=MAX_BEATS_KEPT)
 
     def poll(self, now: float) -> None:
         """Read the sensor and feed what it gave to the analysis (loop time ``now``, s)."""
         block = self.sensor.poll()
         if block is not None and len(block):
-            self.analyzer.feed(block)
+            beats = self.analyzer.feed(block)
             self._last_data_t = now
+            if beats:
+                # A beat's loop time: the block's last sample arrived now.
+                end = (block.start_index + len(block) - 1) / block.rate_hz
+                for b in beats:
+                    ms = None if b.ibi is None else b.ibi * 1000.0
+                    self._beats.append((now - (end - b.t), ms, bool(b.valid)))
+
+    def take_beats(self) -> list[tuple[float, float | None, bool]]:
+        """The beats found since the last call ``(loop time s, interval ms or None,
+        plausible)``, oldest first, and forget them."""
+        beats = list(self._beats)
+        self._beats.clear()
+        return beats
 
     def fresh(self, now: float) -> bool:
         """True while the sensor is present and sent samples in the last ``stale_s``."""
@@ -108,11 +129,23 @@ class HeartFeed:
         state = self._state if self._state is not None else self.analyzer.snapshot()
         return state if self.fresh(now) else withheld(state)
 
+    def hrv_summary(self) -> dict[str, float | None]:
+        """The session's HRV in ms: whole (``rmssd_ms``, ``sdnn_ms``) and the last 5 minutes."""
+        rmssd, sdnn = self.analyzer.session_hrv()
+        rmssd_5, sdnn_5 = self.analyzer.short_term_hrv()
+        return {
+            "rmssd_ms": rmssd,
+            "sdnn_ms": sdnn,
+            "rmssd_5min_ms": rmssd_5,
+            "sdnn_5min_ms": sdnn_5,
+        }
+
     def standby(self, on: bool) -> None:
         """Sensor dark between sessions (a fresh analysis then), or awake for one."""
         if on:
             self.sensor.set_standby(True)
             self.analyzer = HeartAnalyzer(self.sensor.rate_hz)
+            self._beats.clear()
             self._state = None
             self._last_data_t = None
         elif self.sensor.standby:

@@ -13,6 +13,7 @@ audio process, so scipy's start-up cost does not matter there).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ ONSET_FPS = 100
 TEMPO_RANGE = (40.0, 200.0)
 #: Below this autocorrelation peak a track has no clear beat.
 MIN_BEAT_CONFIDENCE = 0.2
+#: Fastest beat a pattern is split into (faster pulses are subdivisions), BPM.
+BEAT_MAX_BPM = 150.0
 _CHUNK_S = 10.0
 _GATE_BLOCKS = 4  # a 400 ms gating block is four 100 ms steps
 
@@ -51,6 +54,15 @@ class Analysis:
     peak: float
     tempo_bpm: float | None
     tempo_confidence: float
+    #: Onsets (note and drum events) a minute over the audible part.
+    onsets_per_min: float = 0.0
+    #: Loudest 3-s stretch above ``lufs``, LU.
+    surge_lu: float = 0.0
+    #: Magnitude-weighted spectral centroid (below 8 kHz), Hz.
+    centroid_hz: float = 0.0
+    #: Where the track becomes audible and stops being so, s (``features.audible_span``).
+    audible_start_s: float = 0.0
+    audible_end_s: float = 0.0
 
 
 def _high_shelf(gain_db: float, q: float, fc: float, rate: float) -> Biquad:
@@ -77,7 +89,8 @@ def k_weighting(rate: float) -> np.ndarray:
 
 
 class LoudnessMeter:
-    """Integrated loudness of a stream fed in chunks of shape (frames, channels)."""
+    """Integrated loudness of a stream fed in chunks of shape (frames, channels); its 100 ms
+    K-weighted energies stay available (:meth:`steps`) for the audible span and surges."""
 
     def __init__(self, rate: int, channels: int) -> None:
         self.rate = rate
@@ -102,9 +115,18 @@ class LoudnessMeter:
         self._steps.append(sq[: n * self._step].reshape(n, self._step).sum(axis=1))
         self._carry = sq[n * self._step :]
 
+    def steps(self) -> np.ndarray:
+        """Summed K-weighted energy of every whole 100 ms step so far."""
+        return np.concatenate(self._steps) if self._steps else np.zeros(0)
+
+    @property
+    def step_frames(self) -> int:
+        """Frames in one 100 ms step."""
+        return self._step
+
     def integrated(self) -> float:
         """Gated integrated loudness in LUFS (:data:`SILENCE_LUFS` for silence or < 400 ms)."""
-        steps = np.concatenate(self._steps) if self._steps else np.zeros(0)
+        steps = self.steps()
         if len(steps) < _GATE_BLOCKS:
             return SILENCE_LUFS
         kernel = np.ones(_GATE_BLOCKS)
@@ -139,6 +161,14 @@ class OnsetEnvelope:
         self._raw = np.zeros(0, np.float32)
         self._last: np.ndarray | None = None
         self._parts: list[np.ndarray] = []
+        self._freqs = np.fft.rfftfreq(self.size, 1.0 / low).astype(np.float32)
+        self._mag_f = 0.0
+        self._mag = 0.0
+
+    @property
+    def centroid_hz(self) -> float:
+        """Magnitude-weighted spectral centroid of everything fed (loud frames weigh more)."""
+        return self._mag_f / self._mag if self._mag > 0.0 else 0.0
 
     def feed(self, mono: np.ndarray) -> None:
         """Add the flux frames this chunk completes."""
@@ -157,6 +187,8 @@ class OnsetEnvelope:
             return
         frames = np.lib.stride_tricks.sliding_window_view(x, self.size)[:: self.hop][:n]
         mag = np.abs(np.fft.rfft(frames * self._window, axis=1)).astype(np.float32)
+        self._mag_f += float((mag @ self._freqs).sum())
+        self._mag += float(mag.sum())
         np.log1p(1000.0 * mag, out=mag)
         first = mag[:1] if self._last is None else self._last[None, :]
         flux = np.maximum(mag - np.vstack([first, mag[:-1]]), 0.0).sum(axis=1)
@@ -227,12 +259,13 @@ def estimate_tempo(env: np.ndarray, fps: float) -> tuple[float | None, float]:
     scores = [_comb(ac, lag) for lag in range(lo, hi + 1)]
     lag0 = lo + int(np.argmax(scores))
     best = scores[lag0 - lo]
-    # a faster pulse that explains the slow one as well is the beat: three times faster
-    # always, twice (a half-time feel) only below 60 BPM
+    # the beat, not the bar: a faster pulse that explains the slow one as well is the beat
+    # (three times faster always; twice while the beat stays at most BEAT_MAX_BPM), so a
+    # march's two-beat pattern is read at its 120 BPM, not at a "calm" 60
     for d in (3, 2):
         sub = round(lag0 / d)
-        slow = 60.0 * fps / lag0 < 60.0
-        if sub >= lo and (d == 3 or slow) and _comb(ac, lag0 / d) >= 0.8 * best:
+        fits = 60.0 * fps * d / lag0 <= BEAT_MAX_BPM
+        if sub >= lo and (d == 3 or fits) and _comb(ac, lag0 / d) >= 0.8 * best:
             lag0 = sub
             break
     confidence = float(np.clip(_ac_at(ac, lag0), 0.0, 1.0))
@@ -246,6 +279,16 @@ def estimate_tempo(env: np.ndarray, fps: float) -> tuple[float | None, float]:
     if confidence < MIN_BEAT_CONFIDENCE:
         return None, confidence
     return float(60.0 * fps / lag), confidence
+
+
+def decode_problem(path: str | Path, exc: BaseException) -> str:
+    """Why ``path`` did not decode, in words that fit: libsndfile says "File does not exist"
+    of a file that is there but holds no audio it can read (a damaged or renamed file)."""
+    if isinstance(exc, FileNotFoundError) or not os.path.exists(path):
+        return "the file does not exist"
+    if os.path.isfile(path) and "does not exist" in str(exc):
+        return "not audio libsndfile can read (damaged, empty or another format): re-encode it"
+    return str(exc)
 
 
 def analyse(path: str | Path) -> Analysis:
@@ -272,16 +315,38 @@ def analyse(path: str | Path) -> Analysis:
                     mono += block[:, c]
                 onset.feed(mono)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise InputFileError(f"{path}: cannot decode: {exc}") from exc
+        raise InputFileError(f"{path}: cannot decode: {decode_problem(path, exc)}") from exc
     if frames == 0:
         raise InputFileError(f"{path}: no audio frames")
-    tempo, confidence = estimate_tempo(onset.envelope(), onset.fps)
+    return _analysis(frames / rate, rate, channels, peak, meter, onset)
+
+
+def _analysis(
+    duration_s: float,
+    rate: int,
+    channels: int,
+    peak: float,
+    meter: LoudnessMeter,
+    onset: OnsetEnvelope,
+) -> Analysis:
+    from device.music import features as mf
+
+    env = onset.envelope()
+    tempo, confidence = estimate_tempo(env, onset.fps)
+    lufs = meter.integrated()
+    levels = mf.step_levels(meter.steps(), meter.step_frames)
+    start, end = mf.audible_span(levels, lufs, duration_s)
     return Analysis(
-        duration_s=frames / rate,
+        duration_s=duration_s,
         sample_rate=rate,
         channels=channels,
-        lufs=meter.integrated(),
+        lufs=lufs,
         peak=peak,
         tempo_bpm=tempo,
         tempo_confidence=confidence,
+        onsets_per_min=mf.per_minute(mf.onset_times(env, onset.fps), start, end),
+        surge_lu=mf.surge_lu(levels, lufs),
+        centroid_hz=onset.centroid_hz,
+        audible_start_s=start,
+        audible_end_s=end,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,11 @@ class Cue:
     key: str
     lufs: float
     tempo_bpm: float | None = None
+    #: The audible part of the file (s; the scan measured it): decoding starts at
+    #: ``start_s`` and the track ends at ``end_s`` (``None``: the file's end), so crossfades
+    #: lie between what can be heard, not over a silent head or tail.
+    start_s: float = 0.0
+    end_s: float | None = None
 
     @property
     def gain(self) -> float:
@@ -101,6 +107,17 @@ class _Source:
         import soxr
 
         self.file: Any = sf.SoundFile(cue.path)
+        src_rate = self.file.samplerate
+        total = self.file.frames if self.file.frames > 0 else 1 << 62  # unknown length
+        first = min(max(0, round(cue.start_s * src_rate)), max(0, total - 1))
+        if first > 0 and self.file.seekable():
+            self.file.seek(first)
+        else:
+            first = 0
+        #: Source frames left to decode (the audible end; the file's end without one).
+        self.left = total - first
+        if cue.end_s is not None:
+            self.left = max(1, min(self.left, round(cue.end_s * src_rate) - first))
         self.gain = np.float32(cue.gain)
         self.chunk = max(1, round(chunk * self.file.samplerate / rate))
         self.resampler: Any = None
@@ -114,8 +131,10 @@ class _Source:
 
     def read(self, warmth_k: float) -> np.ndarray:
         """The next chunk as (frames, 2) float32 at the engine's rate (may be empty at EOF)."""
-        x = self.file.read(self.chunk, dtype="float32", always_2d=True)
-        last = len(x) < self.chunk
+        want = min(self.chunk, self.left)
+        x = self.file.read(want, dtype="float32", always_2d=True)
+        self.left -= len(x)
+        last = len(x) < want or self.left <= 0
         x = np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x[:, :2]
         if self.resampler is not None:
             x = self.resampler.resample_chunk(np.ascontiguousarray(x), last=last)
@@ -159,18 +178,23 @@ class MusicFeed:
         self._cue: Cue | None = None
         self._cue_lock = threading.Lock()  # control side and decoder only, never audio
         self.warmth = 0.0
+        #: A track should be loaded (the player has tracks to choose from).
+        self.wanted = False
         #: Files that failed while playing (opened but then could not be read).
         self.errors = 0
         self.last_error = ""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: No thread: the owner calls :meth:`decode` between blocks (an offline render,
+        #: whose output is then the same on every run however loaded the machine is).
+        self.synchronous = False
 
     # --- control side -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the decoder thread (idempotent)."""
-        if self._thread is None:
+        """Start the decoder thread (idempotent; none when :attr:`synchronous`)."""
+        if self._thread is None and not self.synchronous:
             self._thread = threading.Thread(target=self._main, name="music-feed", daemon=True)
             self._thread.start()
 
@@ -192,9 +216,38 @@ class MusicFeed:
             self._cue = cue
         self._wake.set()
 
+    def ready(self, frames: int) -> bool:
+        """True when every deck in play holds ``frames`` decoded frames ahead (or its whole
+        rest), and a track is loaded whenever ``wanted``."""
+        live = [d for d in self.decks if d.state in (LOADED, PLAYING)]
+        if self.wanted and not live:
+            return False
+        need = [min(frames, d.capacity // 2) for d in live]
+        return all(d.total >= 0 or d.available() >= n for d, n in zip(live, need, strict=True))
+
+    def wait_ready(self, frames: int, timeout_s: float) -> bool:
+        """Wait (control side of a virtual-clock box only) until :meth:`ready`; False on
+        timeout. The audio path never calls this: a real-time box never waits for its decoder."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready(frames):
+            if self._thread is None:
+                if not self.step():
+                    return self.ready(frames)
+                continue
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.002)
+        return True
+
     def poke(self) -> None:
         """Wake the decoder (the audio path consumed frames or the playlist changed)."""
         self._wake.set()
+
+    def decode(self) -> None:
+        """Do all the decoder work there is now (:attr:`synchronous` feeds, between blocks)."""
+        while self.step():
+            pass
 
     # --- decoder thread -----------------------------------------------------------------------
 

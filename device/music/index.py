@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.exc import InputFileError, StorageError
+from device.store.permissions import prepare_db_file
 
 #: File name of the index inside the state directory.
 INDEX_FILE = "music.db"
@@ -39,9 +40,18 @@ CREATE TABLE IF NOT EXISTS tracks (
     scanned_at REAL NOT NULL
 )
 """
+#: Columns added since the first index (an older ``music.db`` gains them; its rows are
+#: measured again because their ``analysis`` is older than :data:`ANALYSIS_VERSION`).
+_ADDED = (
+    ("onsets_per_min", "REAL"), ("surge_lu", "REAL"), ("centroid_hz", "REAL"),
+    ("audible_start_s", "REAL"), ("audible_end_s", "REAL"), ("analysis", "INTEGER"),
+)  # fmt: skip
+#: Version of the measures in a row: rows of an older analysis are measured again.
+ANALYSIS_VERSION = 2
 _COLUMNS = (
     "path", "size", "mtime_ns", "duration_s", "sample_rate", "channels", "lufs", "peak",
     "tempo_bpm", "tempo_confidence", "error", "scanned_at",
+    *(name for name, _ in _ADDED),
 )  # fmt: skip
 
 
@@ -61,6 +71,15 @@ class Track:
     tempo_confidence: float | None
     error: str | None
     scanned_at: float
+    #: Onsets a minute, loudest 3-s surge above ``lufs`` (LU), spectral centroid (Hz).
+    onsets_per_min: float | None = None
+    surge_lu: float | None = None
+    centroid_hz: float | None = None
+    #: The audible part (s): the music crossfades between these, not over silence.
+    audible_start_s: float | None = None
+    audible_end_s: float | None = None
+    #: :data:`ANALYSIS_VERSION` of the measures (``None``: the first index's).
+    analysis: int | None = None
 
     @property
     def playable(self) -> bool:
@@ -86,10 +105,20 @@ class Track:
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "peak": None if self.peak is None else round(self.peak, 4),
+            "tempo_level": "beat",
+            "onsets_per_min": _round(self.onsets_per_min, 1),
+            "surge_lu": _round(self.surge_lu, 2),
+            "centroid_hz": _round(self.centroid_hz, 0),
+            "audible_start_s": _round(self.audible_start_s, 2),
+            "audible_end_s": _round(self.audible_end_s, 2),
         }
         if self.error is not None:
             out["error"] = self.error
         return out
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 class MusicIndex:
@@ -99,9 +128,16 @@ class MusicIndex:
         self.path = str(path)
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # 0600 (0640 in a group-bedside state directory), as the session store: the
+            # index lists the listener's own files.
+            prepare_db_file(Path(self.path))
             self._db = sqlite3.connect(self.path, timeout=5.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(tracks)")}
+            for name, kind in _ADDED:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE tracks ADD COLUMN {name} {kind}")
             self._db.commit()
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"music index {self.path}: {exc}") from exc
@@ -179,11 +215,14 @@ def measure(path: Path, st: os.stat_result) -> Track:
     except InputFileError as exc:
         return Track(
             str(path), st.st_size, st.st_mtime_ns, None, None, None, None, None, None, None,
-            str(exc), now,
+            str(exc), now, analysis=ANALYSIS_VERSION,
         )  # fmt: skip
     return Track(
         str(path), st.st_size, st.st_mtime_ns, a.duration_s, a.sample_rate, a.channels, a.lufs,
         a.peak, a.tempo_bpm, a.tempo_confidence, None, now,
+        onsets_per_min=a.onsets_per_min, surge_lu=a.surge_lu, centroid_hz=a.centroid_hz,
+        audible_start_s=a.audible_start_s, audible_end_s=a.audible_end_s,
+        analysis=ANALYSIS_VERSION,
     )  # fmt: skip
 
 
@@ -206,7 +245,12 @@ def scan(
         except OSError:
             continue
         row = index.get(str(path))
-        measured = row is None or row.size != st.st_size or row.mtime_ns != st.st_mtime_ns
+        measured = (
+            row is None
+            or row.size != st.st_size
+            or row.mtime_ns != st.st_mtime_ns
+            or row.analysis != ANALYSIS_VERSION
+        )
         if measured:
             row = measure(path, st)
             index.put(row)

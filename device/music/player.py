@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from device.exc import StateError
-from device.music.choice import Candidate, TrackChooser, track_reward
+from device.music.choice import Candidate, TrackChooser, Verdict, judge, track_reward
 from device.music.feed import Cue, MusicFeed
-from device.music.index import MusicIndex, Track
+from device.music.index import INDEX_FILE, MusicIndex, Track
 from device.music.voice import MusicVoice
 from device.sound.targets import OFF_DB, SoundTargets
 
@@ -31,6 +32,13 @@ log = logging.getLogger(__name__)
 
 #: The pad's usual level, dB: where it stands in for missing music.
 _PAD_DB = SoundTargets().pad_db
+
+#: Decoded audio a virtual-clock box waits for at each tick, s (and the longest wait).
+AHEAD_S = 2.0
+AHEAD_WAIT_S = 2.0
+
+#: A new night starts this long after the last one began, s.
+NIGHT_S = 12 * 3600.0
 
 #: A track must play this long before the heart's response is credited to it, seconds.
 MIN_CREDIT_S = 60.0
@@ -40,9 +48,25 @@ class MusicPlayer:
     """Plays the playable ``tracks`` through a :class:`MusicFeed` and a :class:`MusicVoice`."""
 
     def __init__(
-        self, tracks: Sequence[Track], sample_rate: int, chooser: TrackChooser, folder: str = ""
+        self,
+        tracks: Sequence[Track],
+        sample_rate: int,
+        chooser: TrackChooser,
+        folder: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
+        self._night_t: float | None = None
+        #: A virtual-clock box: each tick waits until the decoder is :data:`AHEAD_S` ahead.
+        self.sync = False
+        #: The isochronic pulse is on the music now (set each tick by :func:`stand_in`).
+        self.pulse_on = False
+        #: What the box's scan is doing (``scanning n/N``, ``ready`` ...; set by the box).
+        self.scan_state: Callable[[], str] | None = None
         self._tracks = _playable(tracks)
+        #: Crossfade the calm verdicts were made for, s (a track must outlast it by a minute).
+        self.crossfade_s = SoundTargets().music_crossfade_s
+        self._verdicts = self._judge(self._tracks)
         #: The music folder the tracks come from (for messages).
         self.folder = folder
         self._told_empty = False
@@ -64,7 +88,14 @@ class MusicPlayer:
     def open(
         cls, music_dir: str | Path, state_dir: str | Path, sample_rate: int, chooser: TrackChooser
     ) -> MusicPlayer:
-        """A player over the indexed tracks under ``music_dir`` (index in ``state_dir``)."""
+        """A player over the indexed tracks under ``music_dir`` (index in ``state_dir``).
+
+        A box whose music folder does not exist and that has no index yet gets a player
+        without tracks and no index file: only a scan makes one.
+        """
+        index_file = Path(state_dir) / INDEX_FILE
+        if not Path(music_dir).is_dir() and not index_file.exists():
+            return cls([], sample_rate, chooser, str(music_dir))
         with MusicIndex.in_state_dir(state_dir) as index:
             return cls(index.tracks(music_dir), sample_rate, chooser, str(music_dir))
 
@@ -74,29 +105,45 @@ class MusicPlayer:
         The playing track plays on. Returns how many tracks are playable now.
         """
         playable = _playable(tracks)
+        verdicts = self._judge(playable)
         with self._lock:
             self._tracks = playable
+            self._verdicts = verdicts
             self._disabled &= {t.path for t in playable}
         if playable:
             self._told_empty = False
         self.feed.poke()
         return len(playable)
 
+    def _judge(self, tracks: Sequence[Track]) -> dict[str, Verdict]:
+        return {t.path: judge(t, self.crossfade_s) for t in tracks}
+
     @property
     def has_tracks(self) -> bool:
-        """True when at least one playable track is indexed."""
-        return bool(self._tracks)
+        """True when at least one indexed track may be chosen (calm, audible, long enough)."""
+        return any(v.ok for v in self._verdicts.values())
+
+    def verdict(self, path: str) -> Verdict | None:
+        """The chooser's judgement of an indexed track (``None``: not indexed)."""
+        return self._verdicts.get(path)
 
     # --- decoder thread -----------------------------------------------------------------------
 
     def _cue(self, t: Track) -> Cue:
         assert t.lufs is not None
-        return Cue(t.path, t.path, t.lufs, t.tempo_bpm)
+        return Cue(t.path, t.path, t.lufs, t.tempo_bpm, t.audible_start_s or 0.0, t.audible_end_s)
 
     def _next_cue(self) -> Cue | None:
         with self._lock:
-            tracks = self._tracks
-            pool = [Candidate(t.path, t.tempo_bpm) for t in tracks if t.path not in self._disabled]
+            if self.voice.crossfade_s != self.crossfade_s:  # a program with its own crossfade
+                self.crossfade_s = self.voice.crossfade_s
+                self._verdicts = self._judge(self._tracks)
+            tracks, verdicts = self._tracks, self._verdicts
+            pool = [
+                Candidate(t.path, t.tempo_bpm, verdicts[t.path].calm)
+                for t in tracks
+                if t.path not in self._disabled and verdicts[t.path].ok
+            ]
             picked = self.chooser.choose(pool, progress=self._progress, heart_bpm=self._heart)
             if picked is None:
                 return None
@@ -110,7 +157,16 @@ class MusicPlayer:
     # --- control side -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start decoding (the first track is chosen at once; silence while there is none)."""
+        """Start decoding (the first track is chosen at once; silence while there is none).
+
+        A session that starts :data:`NIGHT_S` or more after the night's first one begins a
+        new night: tracks skipped twice may come back.
+        """
+        now = self._clock()
+        if self._night_t is None or now - self._night_t >= NIGHT_S:
+            with self._lock:
+                self.chooser.new_night()
+            self._night_t = now
         if not self._tracks and not self._told_empty:
             self._told_empty = True
             log.info(
@@ -163,6 +219,8 @@ class MusicPlayer:
         if key is not None:
             with self._lock:
                 self.chooser.rate(key, "skip")
+                if self.pulse_on:  # skipped under the pulse: it plays shallower from now on
+                    self.chooser.rate_pulse("skip")
         self.voice.request_skip()
         return key
 
@@ -172,6 +230,8 @@ class MusicPlayer:
         if key is not None:
             with self._lock:
                 self.chooser.rate(key, "like")
+                if self.pulse_on:
+                    self.chooser.rate_pulse("like")
         return key
 
     def describe(self) -> dict[str, object]:
@@ -187,13 +247,20 @@ class MusicPlayer:
             "position_s": round(self.voice.position_s, 1),
             "tracks": len(tracks),
             "stalls": self.voice.stalls,
+            "dropouts": self.voice.dropouts,
             "errors": self.feed.errors,
         }  # fmt: skip
 
     def status_fields(self) -> dict[str, object]:
-        """``track`` and ``track_tempo_bpm`` for the status JSON."""
+        """``track``, ``track_tempo_bpm``, ``music`` (the scan: ``scanning n/N``, ``ready``)
+        and ``music_dropouts`` (times the decoder fell behind) for the status."""
         d = self.describe()
-        return {"track": d["track"], "track_tempo_bpm": d["tempo_bpm"]}
+        return {
+            "track": d["track"],
+            "track_tempo_bpm": d["tempo_bpm"],
+            "music": None if self.scan_state is None else self.scan_state(),
+            "music_dropouts": self.voice.dropouts,
+        }
 
     def tick(
         self, dt_s: float, *, progress: float, hr_bpm: float | None, coherence: float | None
@@ -207,6 +274,9 @@ class MusicPlayer:
         with self._lock:
             self._progress = min(1.0, max(0.0, progress))
             self._heart = hr_bpm
+        self.feed.wanted = self.has_tracks
+        if self.sync:  # a virtual clock waits for the decoder; a real one never does
+            self.feed.wait_ready(round(AHEAD_S * self.feed.sample_rate), AHEAD_WAIT_S)
         now = None if hr_bpm is None or coherence is None else (hr_bpm, coherence)
         key = self._playing_key()
         reward = None
@@ -236,15 +306,36 @@ def _playable(tracks: Sequence[Track]) -> list[Track]:
 
 
 def stand_in(targets: SoundTargets, music: MusicPlayer | None) -> SoundTargets:
-    """``targets`` for a session whose music asks for a voice that has no track to play.
+    """``targets`` for a session with the listener's music: the pulse on it as deep as this
+    listener takes it (:func:`personal_pulse`), and a stand-in while it has no track.
 
     A program that plays only music (``my-music``: pad, tones and noise off) would be silent
     without it, its pacer, swell and entrainment laid on nothing. Until tracks are indexed the
     pad stands in, at the pad's usual level (no louder than the music's), under the same
     swell and entrainment; the engine ramps the change both ways.
     """
+    if music is not None:
+        targets = personal_pulse(targets, music)
     if targets.music_db <= OFF_DB or targets.pad_db > OFF_DB:
         return targets
     if music is not None and music.has_tracks:
         return targets
     return replace(targets, pad_db=min(targets.music_db, _PAD_DB))
+
+
+def personal_pulse(targets: SoundTargets, music: MusicPlayer) -> SoundTargets:
+    """``targets`` with the pulse on the music as deep as this listener takes it: the
+    program's ``music_pulse_index`` lowered by :meth:`TrackChooser.pulse_scale` (skips made
+    under the pulse lower it, likes under it win it back)."""
+    on = (
+        targets.entrain_bed
+        and targets.entrain_kind != "none"
+        and targets.music_pulse_index > 0.0
+        and targets.music_db > OFF_DB
+    )
+    music.pulse_on = on
+    if not on:
+        return targets
+    with music._lock:
+        scale = music.chooser.pulse_scale()
+    return replace(targets, music_pulse_index=targets.music_pulse_index * scale)

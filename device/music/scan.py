@@ -4,10 +4,14 @@ A listener who copies music into ``[music] dir`` expects the box to find it. At 
 box runs :class:`MusicScan`: a child process (``python -m device music scan DIR --summary
 --idle``), never a thread of the box, so decoding competes neither for the GIL nor (at
 ``SCHED_IDLE``) for the CPU with the audio loop. The loop only calls :meth:`MusicScan.poll`
-(non-blocking ``Popen.poll``); once the child has exited, a worker thread reads its summary
-and the index and hands the playable tracks to the music player (``on_tracks``), so no disk
-work reaches the loop. The scan is incremental (files keyed by path, size and mtime), so a
-rescan of an unchanged folder only stats its files.
+(non-blocking ``Popen.poll``); a reader thread takes the child's progress lines (``done`` of
+``total`` files: the status line's ``music=scanning n/N``), and once the child has exited a
+worker thread reads its summary and the index and hands the playable tracks to the music
+player (``on_tracks``), so no disk work reaches the loop. Nothing waits for a scan: the box
+plays (the pad stands in for music not yet indexed) and answers from its first block; a
+virtual-clock box only lets its store task wait a moment on a running child each turn
+(:meth:`MusicScan.pace`), so its time does not race past a scan. The scan is incremental
+(files keyed by path, size and mtime), so a rescan of an unchanged folder only stats its files.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from device.music.index import MusicIndex, Track
 
 log = logging.getLogger(__name__)
 
-#: How long a virtual-clock box waits for its start scan before it plays without it, s.
+#: How long a virtual-clock box's store task waits on a running scan each turn, s.
+PACE_S = 0.25
+
+#: How long ``bedside render`` waits for its scan before it renders without the tracks, s.
 WAIT_S = 600.0
 
 
@@ -35,7 +42,7 @@ def scan_command(music_dir: str | Path, state_dir: str | Path) -> list[str]:
     """The child's command line: this interpreter, the summary line only, idle priority."""
     return [
         sys.executable, "-m", "device", "music", "scan", str(music_dir),
-        "--state-dir", str(state_dir), "--summary", "--idle",
+        "--state-dir", str(state_dir), "--summary", "--progress", "--idle",
     ]  # fmt: skip
 
 
@@ -65,6 +72,12 @@ class MusicScan:
         self._on_tracks = on_tracks
         self._proc: subprocess.Popen[bytes] | None = None
         self._worker: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
+        self._summary = b""
+        #: Files measured or taken from the index so far, and the folder's files (-1: not
+        #: listed yet), as the child reports them.
+        self.done = 0
+        self.total = -1
         #: Scans finished (successfully or not) since the box started.
         self.finished = 0
         #: The last finished scan's summary (``tracks``, ``new``, ``unreadable``), or its error.
@@ -95,22 +108,49 @@ class MusicScan:
             log.warning("music: cannot start the scan of %s (%s)", self.music_dir, exc)
             return False
         _idle(self._proc.pid)
+        self.done, self.total, self._summary = 0, -1, b""
+        self._reader = threading.Thread(
+            target=self._read, args=(self._proc,), name="music-scan-out", daemon=True
+        )
+        self._reader.start()
         log.info("music: scanning %s", self.music_dir)
         return True
 
-    def poll(self) -> None:
-        """From a loop task: if the child has exited, load its result on a worker thread."""
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        """Reader thread: the child's progress lines, then its summary line."""
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(d, dict) and "done" in d:
+                self.done, self.total = int(d["done"]), int(d["total"])
+            else:
+                self._summary = line
+
+    @property
+    def state(self) -> str:
+        """``scanning n/N`` while a scan runs (``?`` until the child has listed the folder),
+        then ``ready`` or ``scan failed`` (the status line's ``music``)."""
+        if self.running:
+            return f"scanning {self.done}/{'?' if self.total < 0 else self.total}"
+        if "error" in self.last:
+            return "scan failed"
+        return "ready" if self.finished else "not scanned"
+
+    def pace(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for a running child (a virtual-clock box only: its time
+        then runs no faster than the scan's, while the loop keeps turning and answering)."""
         proc = self._proc
-        if proc is None or proc.poll() is None:
-            return
-        self._proc = None
-        self._worker = threading.Thread(
-            target=self._finish, args=(proc,), name="music-scan", daemon=True
-        )
-        self._worker.start()
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout_s)
 
     def wait(self, timeout_s: float = WAIT_S) -> bool:
-        """Block until the running scan is finished and loaded (a virtual-clock box only)."""
+        """Block until the running scan is finished and loaded (``bedside render`` only: a
+        render has no listener to keep waiting, and must repeat exactly; the box never waits).
+        """
         proc = self._proc
         if proc is not None:
             try:
@@ -123,8 +163,23 @@ class MusicScan:
             self._worker.join(timeout_s)
         return not self.running
 
+    def poll(self) -> None:
+        """From a loop task: if the child has exited, load its result on a worker thread."""
+        proc = self._proc
+        if proc is None or proc.poll() is None:
+            return
+        self._proc = None
+        self._worker = threading.Thread(
+            target=self._finish, args=(proc,), name="music-scan", daemon=True
+        )
+        self._worker.start()
+
     def _finish(self, proc: subprocess.Popen[bytes]) -> None:
-        out, err = proc.communicate()
+        if self._reader is not None:
+            self._reader.join()
+        err = b"" if proc.stderr is None else proc.stderr.read()
+        proc.wait()
+        out = self._summary
         self.finished += 1
         if proc.returncode != 0:
             lines = err.decode(errors="replace").strip().splitlines() or ["no message"]
@@ -159,6 +214,8 @@ class MusicScan:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            if self._reader is not None:
+                self._reader.join(5.0)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()

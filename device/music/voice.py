@@ -1,8 +1,9 @@
 """The music voice: the listener's tracks, played from the decoder's rings into the bed.
 
 A :class:`MusicVoice` is one voice of the engine (``name = "music"``: its level is
-``SoundTargets.music_db``; ``bed = True``: the breath swell and, with ``entrain_bed``, the
-isochronic envelope apply to it as to the pad and noise). It reads what
+``SoundTargets.music_db``; ``bed = True``: the breath swell applies to it as to the pad and
+noise; with ``entrain_bed`` the isochronic envelope too, but at the music's own, subtle depth:
+``SoundTargets.music_pulse_index``, a modulation index, 0.2 by default). It reads what
 :class:`~device.music.feed.MusicFeed` decoded ahead, already loudness-normalised and
 warmed, and only copies, ramps and adds in the audio path: no decoding, allocation, lock
 wait or file access. Tracks follow each other with an equal-power crossfade (cos/sin gains
@@ -30,6 +31,13 @@ START_FADE_S = 1.0
 _HALF_PI = 0.5 * math.pi
 
 
+def pulse_depth(index: float) -> float:
+    """Envelope depth ``d`` (gain ``1 - d * (1 - env)``) whose modulation index
+    ``(max - min) / (max + min)`` is ``index``: ``d = 2 m / (1 + m)``."""
+    m = min(0.5, max(0.0, float(index)))
+    return 2.0 * m / (1.0 + m)
+
+
 class MusicVoice:
     """Engine voice playing the decks of a :class:`MusicFeed`."""
 
@@ -40,8 +48,12 @@ class MusicVoice:
         self.feed = feed
         self.sample_rate = feed.sample_rate
         self.crossfade_s = 6.0
-        #: Segments in which the playing ring ran dry (the decoder fell behind).
+        #: Segments in which the playing ring ran dry (the decoder fell behind), the
+        #: dropouts they made (a run of dry segments is one) and the frames played as silence.
         self.stalls = 0
+        self.dropouts = 0
+        self.missing_frames = 0
+        self._dry = False
         #: Crossfades started (track changes, loops and skips).
         self.changes = 0
         self._cur: Deck | None = None
@@ -50,6 +62,7 @@ class MusicVoice:
         self._xf_len = 0
         self._skip_req = 0
         self._skip_done = 0
+        self._depth = self._depth_to = pulse_depth(SoundTargets().music_pulse_index)
         self.prepare(feed.sample_rate, 1024)
 
     # --- setup and control side ---------------------------------------------------------------
@@ -67,9 +80,18 @@ class MusicVoice:
         self._arm = round(ARM_S * sample_rate)
 
     def set_targets(self, targets: SoundTargets) -> None:
-        """Take the crossfade length and the warmth (the decoder applies the shelf)."""
+        """Take the crossfade length, the pulse's modulation index and the warmth (the
+        decoder applies the shelf)."""
         self.crossfade_s = float(targets.music_crossfade_s)
         self.feed.warmth = float(targets.warmth)
+        self._depth_to = pulse_depth(targets.music_pulse_index)
+
+    def pulse_depths(self) -> tuple[float, float]:
+        """Depth of the isochronic envelope on the music across this segment (audio path):
+        a new depth is reached over one segment, never stepped."""
+        d0 = self._depth
+        self._depth = self._depth_to
+        return d0, self._depth_to
 
     def request_skip(self) -> None:
         """Move to the next track with the crossfade as soon as it is decoded (control side)."""
@@ -139,8 +161,13 @@ class MusicVoice:
 
     def _add(self, deck: Deck, out: np.ndarray, gain: np.ndarray, frames: int) -> bool:
         k = min(frames, deck.available())
-        if k < frames and deck.total < 0:
+        dry = k < frames and deck.total < 0
+        if dry:
             self.stalls += 1
+            self.missing_frames += frames - k
+            if not self._dry:
+                self.dropouts += 1
+        self._dry = dry
         if k <= 0:
             return False
         cap = deck.capacity
@@ -206,5 +233,6 @@ class MusicVoice:
             "track_tempo_bpm": None if cue is None or cue.tempo_bpm is None
             else round(cue.tempo_bpm, 1),
             "music_stalls": self.stalls,
+            "music_dropouts": self.dropouts,
             "music_errors": self.feed.errors,
         }  # fmt: skip

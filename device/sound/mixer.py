@@ -19,7 +19,7 @@ from device.sound.entrainment import Entrainment
 from device.sound.master import LEVEL_RATE
 from device.sound.swell import BreathSwell
 from device.sound.targets import OFF_DB, SoundTargets, level_field, off_floor
-from device.sound.voice import Settles, Voice
+from device.sound.voice import OwnPulse, Settles, Voice
 from device.sound.voices.noise import NoiseBed
 from device.sound.voices.pad import Pad, PadVoice
 from device.sound.voices.tones import ToneVoice, gate_into
@@ -49,6 +49,9 @@ class VoiceMixer:
         self.sum = np.zeros((2, s), np.float32)
         self.on = False
         self._bed = np.zeros((2, s), np.float32)
+        self._own = np.zeros((2, s), np.float32)
+        #: Per voice: the voice gates itself at its own depth (:class:`OwnPulse`).
+        self._own_pulse: list[OwnPulse | None] = []
         self._gate = np.zeros(s, np.float32)
         self._tmp = np.zeros(s, np.float32)
         self._ramp = (np.arange(s, dtype=np.float64) / s).astype(np.float32)
@@ -68,6 +71,7 @@ class VoiceMixer:
         if at_level:
             glide.value = glide.end = glide.target
         self.voices.append(voice)
+        self._own_pulse.append(voice if isinstance(voice, OwnPulse) else None)
         self.levels.append(glide)
         self._level_of.append(level_of)
         return glide
@@ -137,21 +141,41 @@ class VoiceMixer:
         if gate_bed:
             bed.fill(0.0)
         wrote = bed_wrote = False
-        for v, g in zip(self.voices, self.levels, strict=True):
+        for v, g, own in zip(self.voices, self.levels, self._own_pulse, strict=True):
             a0, a1 = g.amp, db_to_amp(g.plan(sec))
             if v.bed:
                 a0, a1 = a0 * sg0, a1 * sg1
             if a0 == 0.0 and a1 == 0.0:
                 v.skip(s)
-            elif v.bed and gate_bed:
-                bed_wrote = v.render(bed, s, a0, a1) or bed_wrote
+            elif not (v.bed and gate_bed):
+                wrote |= v.render(total, s, a0, a1)
+            elif own is None:
+                bed_wrote |= v.render(bed, s, a0, a1)
             else:
-                wrote = v.render(total, s, a0, a1) or wrote
+                wrote |= self._render_own(v, own, a0, a1, bw0, bw1)
         if bed_wrote:
-            env = ent.envelope()
-            bed *= gate_into(self._gate, self._tmp, self._ramp, env, bw0, bw1, BED_PULSE_DEPTH)
-            total += bed
+            self._gate_bed(bw0, bw1)
         self.on = wrote or bed_wrote
+
+    def _gate_bed(self, w0: float, w1: float) -> None:
+        """Gate the bed sum by the envelope at the bed's depth and add it to the sum."""
+        env = self.entrainment.envelope()
+        self._bed *= gate_into(self._gate, self._tmp, self._ramp, env, w0, w1, BED_PULSE_DEPTH)
+        self.sum += self._bed
+
+    def _render_own(
+        self, v: Voice, own: OwnPulse, a0: float, a1: float, w0: float, w1: float
+    ) -> bool:
+        """Render ``v`` apart and gate it by the envelope at its own depth into the sum."""
+        s, buf = self.segment_frames, self._own
+        buf.fill(0.0)
+        if not v.render(buf, s, a0, a1):
+            return False
+        d0, d1 = own.pulse_depths()
+        env = self.entrainment.envelope()
+        buf *= gate_into(self._gate, self._tmp, self._ramp, env, w0 * d0, w1 * d1, 1.0)
+        self.sum += buf
+        return True
 
     def skip(self) -> None:
         """A silent segment: every voice and glide advances, nothing is rendered."""

@@ -19,6 +19,9 @@ ENTRAIN_KINDS = ("none", "isochronic", "monaural", "binaural")
 NOISE_COLOURS = ("white", "pink", "brown")
 PAD_PRESETS = ("warm", "glass", "deep", "choir")
 LAYERS = ("tones", "pad", "noise", "swell")
+#: Styles of the composer voice (``device/music/composer/styles.py``); ``pad`` plays no
+#: composed music (the pad keeps its part: see ``device.therapy.timeline``).
+COMPOSER_STYLES = ("piano", "harp", "strings", "guitar", "pad")
 
 #: Level in dB that means "this layer is off" (ramped to silence, then not rendered).
 OFF_DB = -120.0
@@ -30,6 +33,7 @@ RATE_RANGE = (0.5, 40.0)  # Hz, entrainment beat or pulse rate
 CARRIER_RANGE = (100.0, 1000.0)  # Hz
 DUTY_RANGE = (0.35, 0.5)  # isochronic pulse width at half height / period
 DEPTH_RANGE = (0.0, 24.0)  # dB, breath swell depth
+HEART_RANGE = (25.0, 240.0)  # beats/min, the listener's heart rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +80,25 @@ class SoundTargets:
     music_db: float = OFF_DB
     #: Equal-power crossfade between music tracks in seconds, 0.5-30.
     music_crossfade_s: float = 6.0
+    #: Modulation index ``(max - min) / (max + min)`` of the isochronic envelope on the
+    #: listener's music while ``entrain_bed`` is on, 0-0.5 (0: the music untouched; the pad
+    #: and noise take the bed's own depth). Subtle by default: strings must not turn into a
+    #: tremolo pedal.
+    music_pulse_index: float = 0.2
     #: Low-frequency warmth 0 (flat) .. 1 (+6 dB low shelf on the music, a sub-bass under
     #: the pad at -10 dB: ``device/sound/voices/pad_sub.py``).
     warmth: float = 0.0
+    #: Level of the composed music in dB (``OFF_DB``: none); <= 0.
+    composer_db: float = OFF_DB
+    #: Style of the composed music (instruments, mode, register: one of ``COMPOSER_STYLES``).
+    composer_style: str = "piano"
+    #: Energy of the composed music 0 (sleep: slow, sparse, low, dark) .. 1 (awake).
+    composer_energy: float = 0.5
+    #: The listener's theme (``device.music.composer.theme.theme_seed`` of the profile).
+    composer_theme: int = 0
+    #: The listener's heart rate in beats/min as the therapy reads it (``None``: unknown);
+    #: the composer's tempo follows it.
+    heart_bpm: float | None = None
 
     def with_changes(self, **changes: object) -> SoundTargets:
         """Return a copy with the given fields replaced."""
@@ -195,7 +215,13 @@ CHECKS: dict[str, Check] = {
     "program_db": Level(),
     "music_db": Level(),
     "music_crossfade_s": Range(0.5, 30.0, " s"),
+    "music_pulse_index": Range(0.0, 0.5),
     "warmth": Range(0.0, 1.0),
+    "composer_db": Level(),
+    "composer_style": Choice(COMPOSER_STYLES),
+    "composer_energy": Range(0.0, 1.0),
+    "composer_theme": Range(0, 2**32 - 1),
+    "heart_bpm": Range(*HEART_RANGE, " beats/min", optional=True),
 }
 _FIELDS = tuple(f.name for f in dataclasses.fields(SoundTargets))
 if set(CHECKS) != set(_FIELDS):  # a field without a check (or a check without a field)

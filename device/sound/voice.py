@@ -61,6 +61,17 @@ class Voice(Protocol):
 
 
 @runtime_checkable
+class OwnPulse(Protocol):
+    """A bed voice that takes the isochronic envelope at its own depth (the listener's music,
+    whose modulation is a target of its own), not at the bed's."""
+
+    def pulse_depths(self) -> tuple[float, float]:
+        """Envelope depth (0 none .. 1 full on/off) at the start and end of this segment;
+        called once per rendered segment, in the audio path."""
+        ...
+
+
+@runtime_checkable
 class Settles(Protocol):
     """A voice whose glides can jump to their targets at once (used only while silent).
 

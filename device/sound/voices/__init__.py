@@ -8,6 +8,7 @@ and one line here (see ``docs/sound.md``).
 
 from __future__ import annotations
 
+from device.music.composer.voice import ComposerVoice
 from device.sound.voice import VoiceContext, VoiceFactory
 from device.sound.voices.noise import NoiseBed
 from device.sound.voices.pad import PadVoice
@@ -26,5 +27,9 @@ def _noise(ctx: VoiceContext) -> NoiseBed:
     return NoiseBed(ctx.seed)
 
 
+def _composer(ctx: VoiceContext) -> ComposerVoice:
+    return ComposerVoice(ctx.swell, ctx.seed)
+
+
 #: The voices every engine plays unless it is given others.
-BUILTIN_VOICES: tuple[VoiceFactory, ...] = (_tones, _pad, _noise)
+BUILTIN_VOICES: tuple[VoiceFactory, ...] = (_tones, _pad, _noise, _composer)

@@ -73,7 +73,8 @@ class ToneVoice:
     def set_targets(self, targets: SoundTargets) -> None:
         """Aim carrier and beat at ``targets`` (the form's weights live in the entrainment)."""
         kind = self.entrainment.render_kind(targets.entrain_kind)
-        pad_on = targets.pad_db > OFF_DB
+        # the composer plays on the pad's tuning too (device/music/composer/harmony.py)
+        pad_on = targets.pad_db > OFF_DB or targets.composer_db > OFF_DB
         c = targets.carrier_hz
         self.carrier.target = carrier_on_grid(c, targets.pad_preset) if pad_on else c
         self.beat.target = targets.entrain_hz if kind in ("monaural", "binaural") else 0.0
