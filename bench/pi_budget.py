@@ -224,7 +224,8 @@ def count(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, dict[str, int]
     ld = f"{LIBS}/openblas-pthread:{LIBS}/blas:{LIBS}/lapack"
     cmd = [
         qemu, "-L", str(root), "-E", f"LD_LIBRARY_PATH={ld}", "-E", "OPENBLAS_NUM_THREADS=1",
-        "-E", f"PYTHONPATH={REPO}", "-E", "PYTHONDONTWRITEBYTECODE=1",
+        "-E", f"PYTHONPATH={os.pathsep.join([str(REPO), *args.pythonpath])}",
+        "-E", "PYTHONDONTWRITEBYTECODE=1",
         "-plugin", f"{plugin},out={counts_file}",
         str(root / "usr" / "bin" / "python3"), str(Path(__file__).resolve()), "guest",
         "--program", args.program, "--minutes", str(args.minutes), "--names", str(names_file),
@@ -309,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--console", action="store_true", help="attach an idle console (pty)")
         if mode == "arm":
             s.add_argument("--root", required=True, help="a Debian arm64 root with python3-numpy")
+            s.add_argument(
+                "--pythonpath", action="append", default=[],
+                help="a further guest import directory (pure-Python modules, e.g. pyfluidsynth)",
+            )  # fmt: skip
         if mode == "guest":
             s.add_argument("--names", required=True)
     args = p.parse_args(argv)
