@@ -36,7 +36,7 @@ def test_my_music_plays_the_tracks_of_the_music_folder(tmp_path: Path) -> None:
     folder = tmp_path / "music"
     folder.mkdir()
     for bpm in (60, 66):
-        write(folder / f"beat{bpm}.wav", beat_track(bpm, 40.0))
+        write(folder / f"beat{bpm}.wav", beat_track(bpm, 70.0))  # crossfade + 1 min at least
     cfg = music_config(tmp_path, folder)
     render_to(cfg, str(tmp_path / "music.wav"), program="my-music", minutes=0.75, seed=1)
     empty = tmp_path / "empty"

@@ -119,7 +119,8 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     music = open_music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
     if music is not None:
         music.sync = not sink.paces  # a virtual clock waits for the decoder (never a real one)
-    music_scan = scan_music(music, state_dir, wait=False)
+    # Idle priority where real-time audio plays; a virtual clock has none to protect.
+    music_scan = scan_music(music, state_dir, wait=False, idle=sink.paces)
     return Parts(
         settings=s,
         engine=engine,
@@ -181,7 +182,7 @@ def open_music(
 
 
 def scan_music(
-    music: MusicPlayer | None, state_dir: Path | None, *, wait: bool
+    music: MusicPlayer | None, state_dir: Path | None, *, wait: bool, idle: bool = True
 ) -> MusicScan | None:
     """Start the box's scan of the music folder in a child (see :mod:`device.music.scan`).
 
@@ -195,7 +196,7 @@ def scan_music(
     if not os.path.isdir(music.folder):
         log.info("no music: the music folder %s does not exist", music.folder)
         return None
-    scan = MusicScan(music.folder, state_dir, music.set_tracks)
+    scan = MusicScan(music.folder, state_dir, music.set_tracks, idle=idle)
     music.scan_state = lambda: scan.state
     if scan.start() and wait:
         scan.wait()
@@ -218,7 +219,9 @@ def rescan_music(parts: Parts) -> dict[str, object]:
     music = music_of(parts)
     if parts.music_scan is None:  # the folder was missing at start (a USB stick put in since)
         assert parts.state_dir is not None  # a player exists only with a state directory
-        scan = parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+        scan = parts.music_scan = MusicScan(
+            music.folder, parts.state_dir, music.set_tracks, idle=parts.sink.paces
+        )
         music.scan_state = lambda: scan.state
     if parts.music_scan.running:
         raise StateError(f"a scan of {music.folder} is running")
