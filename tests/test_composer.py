@@ -1,7 +1,7 @@
 """The composer: deterministic, tempo below the heart and gliding, phrases on the breath,
 the theme returning, chords that never beat, an allocation-free audio path, a clear error
 without FluidSynth. The synthesiser is the real FluidSynth playing a SoundFont made here
-(``tests/sf2_tiny.py``): tests never read the system's SoundFonts."""
+(``tests/support/sf2_tiny.py``): tests never read the system's SoundFonts."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from device.sound.targets import OFF_DB, SoundTargets
 from device.sound.tuning import PRESETS, carrier_on_grid, conflicts
 from device.therapy.program import load_program
 from device.therapy.timeline import Timeline
-from tests import sf2_tiny
+from tests.support import sf2_tiny
 
 RATE = 48000
 BASE = SoundTargets(

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from console_doubles import answer
 from test_console_music import console_for
 
 import device.music.scan as music_scan
 from device.box.app import Box, RunOptions
 from device.config import Config
+from tests.support.console_doubles import answer
 
 #: A scan child stuck after its first file (as an idle-priority child on a busy CPU is).
 STUCK = "import json, time; print(json.dumps({'done': 1, 'total': 3}), flush=True); time.sleep(600)"

@@ -15,53 +15,26 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 
 from device.box.api import OffLoop
-from device.box.assemble import TRACKS_PREFIX
-from device.box.session_start import BANDIT_PREFIX, SessionStart, preference_keys, start_work
+from device.box.session_start import SessionStart, preference_keys, start_work
 from device.config.settings import SessionSettings
 from device.controls.panel import Controls
 from device.exc import StateError
-from device.heart.analysis import HeartState
+from device.heart.feed import SessionHeart
 from device.music.player import MusicPlayer, stand_in
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
+from device.store.keys import bandit_key, resonance_key, tracks_key
 from device.store.recorder import Recorder
 from device.therapy.program import Program, list_programs
-from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
+from device.therapy.resonance import ResonanceEstimate
 from device.therapy.session import TherapySession
 
 log = logging.getLogger(__name__)
 
 #: Control tick of the therapy (targets to the engine), seconds.
 THERAPY_PERIOD_S = 0.25
-
-
-class SessionHeart(Protocol):
-    """The heart a session reads: the box's sensor and analysis (:class:`~device.heart.feed.
-    HeartFeed`), or a simulated listener's ideal heart in a render."""
-
-    def update(self, now: float) -> HeartState:
-        """The heart state of this control tick at loop time ``now``, s."""
-        ...
-
-    def snapshot(self, now: float) -> HeartState:
-        """The heart state at loop time ``now``, s."""
-        ...
-
-    def standby(self, on: bool) -> None:
-        """Dark between sessions (a fresh analysis then), or awake for one."""
-        ...
-
-    def hrv_summary(self) -> dict[str, float | None]:
-        """The session's HRV in ms: ``rmssd_ms``, ``sdnn_ms`` and the last 5 minutes'."""
-        ...
-
-    def take_beats(self) -> list[tuple[float, float | None, bool]]:
-        """The beats found since the last call ``(loop time s, interval ms or None,
-        plausible)``, oldest first, and forget them (the session's RR record)."""
-        ...
 
 
 class State(enum.StrEnum):
@@ -345,13 +318,13 @@ class SessionRunner:
             session.stop(self._clock() - self.t0, reason)
             self._drain_events()
             if session.chooser is not None:
-                prefs[BANDIT_PREFIX + self._profile] = session.chooser.to_state()
+                prefs[bandit_key(self._profile)] = session.chooser.to_state()
             if self.music is not None and self._music_on:
-                prefs[TRACKS_PREFIX + self._profile] = self.music.chooser.to_state()
+                prefs[tracks_key(self._profile)] = self.music.chooser.to_state()
             measured = session.measurements()
             estimate = self._resonance
             if estimate is not None and measured is not None and estimate.update(measured):
-                prefs[PREFERENCE_PREFIX + estimate.profile] = estimate.to_state()
+                prefs[resonance_key(estimate.profile)] = estimate.to_state()
         else:
             self.recorder.event("stop", reason)  # as the session's own stop event says it
         self.recorder.end_session(reason, prefs, self.heart.hrv_summary())

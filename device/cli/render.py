@@ -196,7 +196,7 @@ def build(cfg: Config, out: str, listener: str | None, seed: int | None) -> Offl
     scratch = Path(tempfile.mkdtemp(prefix="bedside-render-"))
     recorder = Recorder(None, clock.now, lambda line: None)
     music = open_music(cfg, scratch, engine, recorder, run_seed)
-    scan = scan_music(music, scratch, wait=True)
+    scan = scan_music(music, scratch, wait=True, idle=False)
     if scan is not None:
         scan.close()
     if music is not None:

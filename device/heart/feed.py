@@ -68,6 +68,32 @@ def withheld(state: HeartState) -> HeartState:
 MAX_BEATS_KEPT = 512
 
 
+class SessionHeart(Protocol):
+    """The heart a session reads: the box's sensor and analysis (:class:`~device.heart.feed.
+    HeartFeed`), or a simulated listener's ideal heart in a render."""
+
+    def update(self, now: float) -> HeartState:
+        """The heart state of this control tick at loop time ``now``, s."""
+        ...
+
+    def snapshot(self, now: float) -> HeartState:
+        """The heart state at loop time ``now``, s."""
+        ...
+
+    def standby(self, on: bool) -> None:
+        """Dark between sessions (a fresh analysis then), or awake for one."""
+        ...
+
+    def hrv_summary(self) -> dict[str, float | None]:
+        """The session's HRV in ms: ``rmssd_ms``, ``sdnn_ms`` and the last 5 minutes'."""
+        ...
+
+    def take_beats(self) -> list[tuple[float, float | None, bool]]:
+        """The beats found since the last call ``(loop time s, interval ms or None,
+        plausible)``, oldest first, and forget them (the session's RR record)."""
+        ...
+
+
 class HeartFeed:
     """The sensor and the heart analysis of the running box.
 
