@@ -18,7 +18,7 @@ from device.music.composer.score import ON, Composer
 from device.music.composer.styles import STYLES, channel
 from device.music.composer.synth import ComposerUnavailable, FluidSynthBackend, find_soundfont
 from device.music.composer.theme import make_theme, theme_seed
-from device.music.composer.voice import ComposerVoice, composer_in
+from device.music.composer.voice import ComposerVoice, composer_in, composer_stand_in
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
 from device.sound.tuning import PRESETS, carrier_on_grid, conflicts
@@ -253,3 +253,21 @@ def test_the_session_hands_the_heart_and_the_listeners_theme_to_the_composer() -
     assert t.heart_bpm == 84.0 and t.composer_theme == theme_seed("ann")
     assert t.composer_style in STYLES and t.composer_db > OFF_DB
     assert session.update(1.0, None).heart_bpm is None  # no contact: no heart rate
+
+
+def test_the_pad_stands_in_while_the_composer_cannot_play(monkeypatch, soundfont) -> None:
+    """A composed style chosen on a box without FluidSynth would leave the pad's place silent
+    all night: the pad plays there instead, and the fault stays in the status."""
+    program = load_program("sleep", [])
+    composed = Timeline(program, {"composer_style": "harp"}).at(60.0).targets
+    engine, voice = engine_with(soundfont)
+    assert composer_stand_in(composed, voice) is composed  # it can play (or was never asked)
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)
+    with pytest.raises(ComposerUnavailable):
+        engine.set_targets(composed)
+    assert voice.error is not None
+    played = composer_stand_in(composed, voice)
+    assert played.composer_db == OFF_DB and played.pad_db == composed.composer_db
+    assert voice.status()["composer"] == "fault"
+    plain = Timeline(program, {"composer_style": "pad"}).at(60.0).targets
+    assert composer_stand_in(plain, voice) is plain

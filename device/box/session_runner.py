@@ -22,6 +22,7 @@ from device.config.settings import SessionSettings
 from device.controls.panel import Controls
 from device.exc import StateError
 from device.heart.feed import SessionHeart
+from device.music.composer.voice import composer_in, composer_stand_in
 from device.music.player import MusicPlayer, stand_in
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
@@ -98,6 +99,8 @@ class SessionRunner:
         #: The listener's music (``None``: none); it plays in sessions whose music_db is on.
         self.music = music
         self._music_on = False
+        #: The engine's composer (``None``: none): the pad stands in while it cannot play.
+        self._composer = composer_in(engine.voices)
         self.heart = heart
         self.recorder = recorder
         self.controls = controls
@@ -261,7 +264,8 @@ class SessionRunner:
         session = self.session
         if session is not None and self.state in ON_AIR:
             st = now - self.t0
-            self.targets = stand_in(session.update(st, heart), self.music)
+            wanted = stand_in(session.update(st, heart), self.music)
+            self.targets = composer_stand_in(wanted, self._composer)
             self.engine.set_targets(self.targets)
             self._tick_music(st, THERAPY_PERIOD_S, heart.hr_bpm, heart.coherence)
             if self.state == State.PLAYING and st >= session.program.body_s:
