@@ -28,8 +28,14 @@ from tests.support import sf2_tiny
 
 RATE = 48000
 BASE = SoundTargets(
-    composer_db=-6.0, tones_db=OFF_DB, pad_db=OFF_DB, noise_db=OFF_DB, pacer_bpm=6.0,
-    swell_db=0.0, heart_bpm=72.0, composer_energy=0.6,
+    composer_db=-6.0,
+    tones_db=OFF_DB,
+    pad_db=OFF_DB,
+    noise_db=OFF_DB,
+    pacer_bpm=6.0,
+    swell_db=0.0,
+    heart_bpm=72.0,
+    composer_energy=0.6,
 )
 
 
