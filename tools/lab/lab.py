@@ -257,8 +257,13 @@ def run(names: list[str], arch: str = "amd64") -> int:
         shutil.rmtree(old, ignore_errors=True)
     disk, data = build.run_disks(img, wheels, rundir)
     t = time.monotonic()
-    install(Lab(img, disk, rundir, arch), data)
+    installer = Lab(img, disk, rundir, arch)
+    meter = hostcpu.Meter(installer.qemu_pid).start()
+    install(installer, data)
+    shared = meter.stop()
     times["install"] = round(time.monotonic() - t, 1)
+    hosts["install"] = {"tries": [shared.figures()], "starved": shared.starved}
+    log(f"install: host gave the VM {shared.vm_got_pct}% of the CPU it asked for ({shared.why})")
     # The installed disk is never written again: the main boots and the power cuts each
     # write their own overlay, so the power scenario runs beside the main boot's later ones.
     lab = Lab(img, build.overlay(disk, rundir / "main.qcow2"), rundir, arch)

@@ -118,7 +118,7 @@ def cpu_pct(before: tuple[float, float] | None, after: tuple[float, float] | Non
 def compare(vm: VM, capture: str) -> dict:
     """lab-compare's verdict on a capture against the tap; an ``error`` key when it gave none."""
     vm.out("sleep 1; cp /run/bedside/lab-tap.raw /run/lab-tap.snap")
-    r = vm.sh(f"lab-compare /run/lab-tap.snap {capture}", 300)
+    r = vm.sh(f"lab-compare /run/lab-tap.snap {capture}", 900)
     vm.sh(f"rm -f /run/lab-tap.snap {capture}")
     res = values.json_object(r["out"])
     if res is None or not isinstance(res.get("gaps"), list):
