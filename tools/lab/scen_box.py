@@ -288,6 +288,8 @@ def load(lab) -> tuple[bool, dict, str]:
             vm.sh("pkill -x stress-ng; pkill -f '^stress-ng'; true", 30)
         (lab.rundir / "load-compare.json").write_text(json.dumps(res))
         sched = sched_of(vm, pid)
+        # The box's own word on its priority (a "sched" key once the box sets it itself).
+        said = {k: v for k, v in status(lab.con).items() if "sched" in k} if lab.con else {}
         figs: dict[str, object] = {
             "load_capture_match": cap["match"],
             "load_capture_gaps": cap["gaps"],
@@ -301,7 +303,7 @@ def load(lab) -> tuple[bool, dict, str]:
             note,
             f"stress-ng workers {hogs} on {ncpu} vCPUs; the guest's CPUs busy {hog}% "
             f"(bound >= 90: the hog really ran); the box's CPU {cpu_pct(c0, c1)}% of a core; "
-            f"its threads {sched}; same process {same}",
+            f"its threads {sched}, status {said or 'has no sched key'}; same process {same}",
         ]
         ok = bool(cap["match"]) and cap["gaps"] == 0 and loaded and same
         return ok, figs, "; ".join(notes)

@@ -13,6 +13,7 @@ as a Pi's firmware loads its kernel without UEFI.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -78,6 +79,20 @@ class Lines:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+#: Every QEMU process the lab started that may still run (killed when the lab exits).
+LIVE: set[subprocess.Popen] = set()
+
+
+@atexit.register
+def kill_live() -> None:
+    """No QEMU outlives the lab (an interrupted run, a SIGTERM from CI)."""
+    for proc in list(LIVE):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        LIVE.discard(proc)
 
 
 class VM:
@@ -185,6 +200,7 @@ class VM:
         self.t0 = time.monotonic()
         with open(self.dir / "qemu.log", "wb") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        LIVE.add(self.proc)
         self.agent = Lines(self.dir / "agent.sock", 30)
         self.qmp = Lines(self.dir / "qmp.sock", 30)
         self.qmp.recv(10)
