@@ -27,7 +27,8 @@ SRC_DIR=$(cd "$(dirname "$0")" && pwd)
 MARK_BEGIN="# --- bedside: added by install.sh (removed by install.sh --uninstall) ---"
 MARK_END="# --- end bedside ---"
 # Debian packages that provide what pip would otherwise have to compile on the Pi.
-APT_PKGS="python3-venv python3-numpy python3-pyaudio python3-serial python3-rpi-lgpio i2c-tools"
+# libfluidsynth3 and fluid-soundfont-gm (FluidR3 GM, MIT licence): the composer's synthesiser
+APT_PKGS="python3-venv python3-numpy python3-pyaudio python3-serial python3-rpi-lgpio i2c-tools libfluidsynth3 fluid-soundfont-gm"
 
 usage() {
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
@@ -53,6 +54,20 @@ EOF
 }
 
 log() { printf 'install.sh: %s\n' "$*"; }
+# Why pip failed, from its output (file $1), in one line naming what to do.
+pip_failed() {
+    local why=$1
+    rm_log() { rm -f "$why"; }
+    if grep -q 'portaudio.h' "$why"; then
+        rm_log
+        die "PyAudio could not be built: the PortAudio headers are missing (sudo apt-get install portaudio19-dev, or python3-pyaudio for the system Python), then run install.sh again"
+    elif grep -Eqi 'Temporary failure in name resolution|Failed to establish a new connection|Network is unreachable|No matching distribution found' "$why"; then
+        rm_log
+        die "pip could not download the box's packages (no network? use --wheelhouse DIR or --offline)"
+    fi
+    rm_log
+    die "pip could not install the box (its output is above)"
+}
 die() {
     printf 'install.sh: error: %s\n' "$*" >&2
     exit 1
@@ -352,8 +367,13 @@ install_software() {
         "$VENV/bin/pip" install -q --no-index --find-links "$WHEELHOUSE" --upgrade "$OPT/src[pi]" ||
             die "pip could not install the box from the wheels in $WHEELHOUSE (one missing? see above)"
     else
-        "$VENV/bin/pip" install -q --upgrade "$OPT/src[pi]" ||
-            die "pip could not install the box (network? see the lines above)"
+        local piplog
+        piplog=$(mktemp)
+        if ! "$VENV/bin/pip" install -q --upgrade "$OPT/src[pi]" >"$piplog" 2>&1; then
+            cat "$piplog" >&2
+            pip_failed "$piplog"
+        fi
+        rm -f "$piplog"
     fi
     rm -rf "$OPT/src/build" "$OPT/src/"*.egg-info
     log "installed $("$VENV/bin/bedside" --version) into ${VENV#"$ROOT"}"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from device.store.music_index import MusicIndex, scan
+from device.music.index import MusicIndex, scan
 from tests.music_tracks import FORMATS, beat_track, write
 
 

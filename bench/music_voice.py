@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from device.dsp.music_analysis import analyse
-from device.dsp.music_feed import Cue, MusicFeed
-from device.dsp.music_voice import MusicVoice
-from device.dsp.targets import SoundTargets
+from device.music.analysis import analyse
+from device.music.feed import Cue, MusicFeed
+from device.music.voice import MusicVoice
+from device.sound.targets import SoundTargets
 from tests.music_tracks import beat_track, noise_bed, write
 
 RATE = 48000

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 
 

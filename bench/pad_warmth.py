@@ -3,7 +3,7 @@
 The pad (``PadVoice``, preset ``warm``, a 200 Hz carrier to leave room for) renders
 engine-sized segments (16384 frames) into a bed buffer at a gliding gain, chord changes
 included (8 s crossfades every 30 s, so a long run covers them in proportion). At warmth 1
-the sub-bass (``device/dsp/pad_sub.py``) renders too; the difference of the two rows is
+the sub-bass (``device/sound/voices/pad_sub.py``) renders too; the difference of the two rows is
 its cost. Thread CPU time (``time.thread_time``) summed over the run, after a warm-up.
 
 Run: ``.venv/bin/python bench/pad_warmth.py [--seconds 300] [--segment 16384]``.
@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from device.dsp.pad import PadVoice
-from device.dsp.swell import BreathSwell
-from device.dsp.targets import SoundTargets
+from device.sound.swell import BreathSwell
+from device.sound.targets import SoundTargets
+from device.sound.voices.pad import PadVoice
 
 RATE = 48000
 

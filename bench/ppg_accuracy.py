@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from device.dsp.beats import BeatDetector, Tuning
-from device.dsp.channels import pick_channel
-from device.dsp.heart import QUALITY_MIN
+from device.heart.analysis import QUALITY_MIN
+from device.heart.beats import BeatDetector, Tuning
+from device.heart.channels import pick_channel
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / "tests" / "data" / "ppg"
@@ -102,7 +102,7 @@ def load_welltory(root: Path, rate: float = 30.0, channel: str = "red") -> list[
         t = data[:, 0] / 1000.0
         # Camera light falls as blood arrives. Red is the README's channel, but a red channel
         # clipped at 255 carries no pulse; then green does (subject_20, subject_21). "auto"
-        # applies the product's channel rule (device/dsp/channels.py) to the recording.
+        # applies the product's channel rule (device/heart/channels.py) to the recording.
         col = 1
         if channel == "auto":
             cols = {"R": data[:, 1], "G": data[:, 2], "B": data[:, 3]}
@@ -354,8 +354,8 @@ def summarize(rows: list[dict], cpu_s_per_h: float = float("nan")) -> dict:
 
 def streaming_cost(recs: list[Recording], rate: float = 100.0) -> dict:
     """CPU share of one core for the whole streaming path (HeartAnalyzer) at ``rate``."""
-    from device.drivers.samples import SampleBlock
-    from device.dsp.heart import HeartAnalyzer
+    from device.heart.analysis import HeartAnalyzer
+    from device.heart.samples import SampleBlock
 
     chunk = int(rate // 10)  # a 10 Hz poll
     cpu = 0.0

@@ -1,6 +1,6 @@
 """Leave-one-recording-out cross-validation of the beat detector's tuned constants.
 
-The constants of :class:`device.dsp.beats.Tuning` were set by looking at recordings; every
+The constants of :class:`device.heart.beats.Tuning` were set by looking at recordings; every
 other constant of the detector comes from physiology, the latency contract or a published
 method (docs/heart.md lists each with its origin). Scoring the product's defaults on the very
 recordings they were set on flatters them, so this module asks what the detector would score
@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 from ppg_accuracy import Beats, Recording, ours, run_method, summarize
 
-from device.dsp.beats import Tuning
+from device.heart.beats import Tuning
 
 #: Values tried for each tuned constant (the product's default among them).
 GRID: dict[str, tuple[float, ...]] = {

@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from device.dsp.targets import SoundTargets
 from device.sim.listener import KINDS, IdealHeart, Listener
+from device.sound.targets import SoundTargets
 from device.therapy.assessment import Assessment
 from device.therapy.program import load_program
 from device.therapy.resonance import ResonanceEstimate, SessionPlan
@@ -84,7 +84,7 @@ class RealHeart:
     RATE_HZ = 50.0
 
     def __init__(self, listener: Listener, pulse: Any) -> None:
-        from device.dsp.heart import HeartAnalyzer
+        from device.heart.analysis import HeartAnalyzer
 
         self.listener, self.pulse = listener, pulse
         self.analyzer = HeartAnalyzer(self.RATE_HZ)
@@ -92,7 +92,7 @@ class RealHeart:
 
     def snapshot(self, t: float) -> Any:
         """Render the PPG up to ``t`` s, feed it to the analysis, return its state."""
-        from device.drivers.samples import SampleBlock
+        from device.heart.samples import SampleBlock
 
         n = round(t * self.RATE_HZ) - self._index
         if n > 0:

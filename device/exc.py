@@ -46,7 +46,15 @@ class ProgramError(ConfigError):
 
 
 class UsageError(BedsideError, ValueError):
-    """A command line was used wrongly (exit status 2)."""
+    """A command line was used wrongly (exit status 2).
+
+    :param command: the command that refused it (``bedside run``), named in the message's
+        prefix; ``None`` for ``bedside``.
+    """
+
+    def __init__(self, message: str, *, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class InputFileError(BedsideError, ValueError):

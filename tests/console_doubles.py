@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from device.box.api import OffLoop
 from device.box.session_start import SessionStart, find_program
-from device.box.settings import SessionSettings
 from device.config import Config
+from device.config.settings import SessionSettings
 from device.console.protocol import Reply
 from device.console.server import ConsoleServer
 from device.exc import StateError, StorageError
@@ -182,6 +182,10 @@ class FakeBox:
     def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
         self._call("export_rows", session_id)
         return self._off_loop("export_rows", _no_store)
+
+    def export_beats(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        self._call("export_beats", session_id)
+        return self._off_loop("export_beats", _no_store)
 
     def profile(self) -> OffLoop[dict[str, object]]:
         self._call("profile")

@@ -2,7 +2,7 @@
 
 Usage: ``python tests/hang_box.py SECONDS bedside-arguments...``. The product has no fault
 switch of its own; this wrapper adds a loop task that hangs ``SECONDS`` after the start
-through :data:`device.app.BOX_HOOKS`, then runs the ordinary command line.
+through :data:`device.box.app.BOX_HOOKS`, then runs the ordinary command line.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 
-from device import app
+from device.box import app
 from device.cli import main
 
 log = logging.getLogger("device.fault")

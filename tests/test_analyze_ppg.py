@@ -150,7 +150,12 @@ def test_real_recording(bedside_cmd, cli_env) -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     ref = np.loadtxt(path.parent / "bidmc_01_ref_beats.csv", delimiter=",", skiprows=1)
-    assert len(out["beats_s"]) == pytest.approx(len(ref), rel=0.02)
+    # The monitor's plethysmogram holds and wanders without a pulse from 91.8 to 99.3 s
+    # (the ECG beats on): no beat is found there, and none of its 11 ECG beats is expected.
+    beats = np.array(out["beats_s"])
+    assert not np.any((beats > 92.0) & (beats < 99.3))
+    pulse = ref[(ref < 91.6) | (ref > 99.3)]
+    assert len(beats) == pytest.approx(len(pulse), rel=0.02)
     ref_bpm = 60.0 / np.mean(np.diff(ref))
     hr = np.array([bpm for _, bpm in out["hr"]])
     assert len(hr) > 450 and np.median(np.abs(hr - ref_bpm)) < 2.0

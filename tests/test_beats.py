@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from ppg_synthetic import beat_times, fiducials, match_count, ppg
 from scipy.signal import resample_poly, sosfilt
 
-from device.dsp.beats import BeatDetector
 from device.dsp.biquad import Biquad, SosFilter, butterworth_highpass, butterworth_lowpass
+from device.heart.beats import BeatDetector
 
 REPO = Path(__file__).resolve().parent.parent
 PPG_DATA = REPO / "tests" / "data" / "ppg"  # recordings in the repo (README there)

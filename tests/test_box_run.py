@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 
 #: A two-part program short enough to play to its end in a test: 40 s, then a 20 s fade.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 
 

@@ -24,7 +24,7 @@ import pytest
 from console_doubles import Hold, MemoryPort, is_final
 
 import device.therapy.program as program_module
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.console.server import ConsoleServer
 from device.exc import ProgramError

@@ -87,9 +87,9 @@ def test_export_csv_to_stdout(state: Path, capsys):
     assert tuple(rows[0]) == ROW_FIELDS
     assert len(rows) == 601
     first = dict(zip(rows[0], rows[1], strict=True))
-    assert first["t"] == "0" and first["hr"] == "70" and first["contact"] == "1"
+    assert first["t"] == "0" and first["hr"] == "70" and first["contact"] == "true"
     assert first["rmssd"] == ""  # unknown stays empty
-    assert dict(zip(rows[0], rows[4], strict=True))["contact"] == "0"
+    assert dict(zip(rows[0], rows[4], strict=True))["contact"] == "false"
 
 
 def test_export_last_to_file_json(state: Path, tmp_path: Path, capsys, monkeypatch):

@@ -17,7 +17,6 @@ from config_cases import HOSTILE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device import config_rules
 from device.config import (
     SCHEMA,
     Config,
@@ -26,6 +25,7 @@ from device.config import (
     parse_config,
     parse_config_lenient,
 )
+from device.config import rules as config_rules
 from device.exc import ConfigError
 
 
@@ -208,7 +208,7 @@ def test_readable_by_asks_for_the_named_user_not_the_caller(open_dir):
 
 
 def test_the_pulse_width_table_covers_every_configurable_rate():
-    from device.config_schema import PULSE_WIDTHS_AT_RATE_US
+    from device.config.schema import PULSE_WIDTHS_AT_RATE_US
 
     rates = SCHEMA["sensor"]["sample_rate_sps"].choices
     assert set(PULSE_WIDTHS_AT_RATE_US) == set(rates)
@@ -233,8 +233,8 @@ def _sensor_rate_choices():
 def test_a_sample_rate_the_heart_analysis_refuses_fails_the_check(sps, averaging):
     # 1600 sps without averaging (or 50 sps averaged by 4) passed the check, and the box then
     # ran a heart analysis that refuses its rate (20-1000 Hz after averaging).
-    from device.config_schema import PULSE_WIDTHS_AT_RATE_US
-    from device.dsp.heart import HeartAnalyzer
+    from device.config.schema import PULSE_WIDTHS_AT_RATE_US
+    from device.heart.analysis import HeartAnalyzer
 
     width = PULSE_WIDTHS_AT_RATE_US[sps][0]
     text = f"[sensor]\nsample_rate_sps = {sps}\naveraging = {averaging}\npulse_width_us = {width}\n"

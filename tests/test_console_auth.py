@@ -203,7 +203,9 @@ def pin_cli(*args: str, user: list[str] | None = None) -> subprocess.CompletedPr
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 def test_pin_show_default_and_reset_as_root(tmp_path: Path) -> None:
     from device.console.identity import read_identity
+    from device.store.sessions import Store
 
+    Store(tmp_path / "sessions.db").close()  # a box's state directory
     r = pin_cli("show-default", "--state-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     store = PinStore(tmp_path, read_identity().secret_id, scrypt_n=FAST_N)

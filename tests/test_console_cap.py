@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from console_doubles import answer
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.console.auth import PinAuth
 from device.console.commands import Console

@@ -23,7 +23,7 @@ from console_doubles import FakeBox, Hold, MemoryPort, answer, is_final
 
 import device.box.live_config as live_config
 import device.therapy.program as program_module
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.console import data_commands
 from device.console.auth import PinAuth

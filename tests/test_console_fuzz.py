@@ -230,7 +230,7 @@ box_line = st.lists(box_piece, min_size=1, max_size=3).map(b" ".join)
 
 
 def test_fuzz_against_the_real_box(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from device.app import Box, RunOptions
+    from device.box.app import Box, RunOptions
     from device.config import Config
 
     tmp = tmp_path_factory.mktemp("fuzzbox")

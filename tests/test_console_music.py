@@ -12,7 +12,7 @@ import pytest
 from console_doubles import FakeBox, answer
 from test_music_run_e2e import TONES, indexed_library
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.console.auth import PinAuth
 from device.console.commands import Console

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from device.box.controls import FAULT_CODES, Button, Controls, FaultCode, StatusLed
+from device.controls.panel import FAULT_CODES, Button, Controls, FaultCode, StatusLed
 from device.drivers.gpio import FakeGpio
 from device.exc import GpioError
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from device.dsp.engine import VOLUME_RATE, Engine
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.sound.engine import VOLUME_RATE, Engine
+from device.sound.targets import OFF_DB, SoundTargets
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,11 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from device.dsp.engine import Engine
 from device.dsp.oscillators import OscillatorBank
-from device.dsp.targets import CHECKS, OFF_DB, SoundTargets, validate_targets
-from device.dsp.voice import Voice, VoiceContext
-from device.dsp.voices import BUILTIN_VOICES
+from device.sound.engine import Engine
+from device.sound.targets import CHECKS, OFF_DB, SoundTargets, validate_targets
+from device.sound.voice import Voice, VoiceContext
+from device.sound.voices import BUILTIN_VOICES
 
 
 class HumVoice:
@@ -106,7 +106,7 @@ def test_a_voice_needs_its_level_in_the_target_table() -> None:
         e.add_voice(HumVoice("hum"))
     with pytest.raises(ValueError, match="already"):
         e.add_voice(HumVoice("pad"))
-    assert [v.name for v in e.voices] == ["tones", "pad", "noise"]
+    assert [v.name for v in e.voices] == ["tones", "pad", "noise", "composer"]
 
 
 def test_a_voice_added_to_a_sounding_engine_fades_up() -> None:
@@ -144,7 +144,13 @@ def test_one_table_checks_every_field() -> None:
         "program_db": 1.0,
         "music_db": 0.5,
         "music_crossfade_s": 0.1,
+        "music_pulse_index": 0.6,
         "warmth": 1.5,
+        "composer_db": 0.5,
+        "composer_style": "organ",
+        "composer_energy": -0.1,
+        "composer_theme": -1,
+        "heart_bpm": 300.0,
     }
     assert set(bad) == fields
     for name, value in bad.items():

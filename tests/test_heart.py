@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from ppg_synthetic import beat_times, ppg
 
-from device.drivers.samples import SampleBlock
-from device.dsp.heart import HeartAnalyzer, breathing_rate, coherence_spectrum
-from device.dsp.hrv import HrvWindow, hrv_ms
+from device.heart.analysis import HeartAnalyzer, breathing_rate, coherence_spectrum
+from device.heart.hrv import HrvWindow, hrv_ms
+from device.heart.samples import SampleBlock
 
 RATE = 100.0
 PPG_DATA = Path(__file__).resolve().parent / "data" / "ppg"  # recordings in the repo
@@ -230,7 +230,7 @@ def test_unreadable_samples_are_a_gap_not_a_poison() -> None:
 
 
 def test_detector_names_a_non_finite_sample() -> None:
-    from device.dsp.beats import BeatDetector
+    from device.heart.beats import BeatDetector
 
     with pytest.raises(ValueError, match="sample 2 of the block is nan"):
         BeatDetector(50.0).process(np.array([1.0, 2.0, np.nan]))

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from ppg_synthetic import beat_times, fiducials, match_count, ppg
 
-from device.drivers.samples import SampleBlock
-from device.dsp.beats import BeatDetector
-from device.dsp.channels import clipped_share, is_usable, pick_channel
-from device.dsp.heart import QUALITY_MIN, HeartAnalyzer
+from device.heart.analysis import QUALITY_MIN, HeartAnalyzer
+from device.heart.beats import BeatDetector
+from device.heart.channels import clipped_share, is_usable, pick_channel
+from device.heart.samples import SampleBlock
 
 RATE = 50.0
 PPG_DATA = Path(__file__).resolve().parent / "data" / "ppg"  # recordings in the repo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,7 @@ def test_venv_holds_the_box(staged: Path):
     bedside = staged / "opt/bedside/venv/bin/bedside"
     r = subprocess.run([bedside, "--version"], capture_output=True, text=True, check=False)
     assert r.returncode == 0 and r.stdout.startswith("Bedside ")
-    assert (staged / "opt/bedside/src/device/app.py").is_file()
+    assert (staged / "opt/bedside/src/device/box/app.py").is_file()
     assert not list((staged / "opt/bedside/src").rglob("__pycache__"))
 
 
@@ -273,3 +274,23 @@ def test_wheelhouse_for_another_machine_is_refused_before_any_change(tmp_path: P
     assert f"not for this machine ({os.uname().machine})" in r.stderr
     assert f"manylinux_2_34_{other}.whl" in r.stderr and "tomlkit" not in r.stderr
     assert not (root / "opt").exists() and not (root / "etc").exists()
+
+
+def test_pyaudio_failing_to_build_names_the_portaudio_headers(tmp_path: Path):
+    # pip in the box's virtualenv fails as it does on a machine without portaudio19-dev.
+    root = tmp_path / "root"
+    venv_bin = root / "opt" / "bedside" / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").symlink_to(sys.executable)
+    (venv_bin / "pip").write_text(
+        "#!/bin/sh\n"
+        "echo 'src/pyaudio/device_api.c:9:10: fatal error: portaudio.h: No such file'\n"
+        "echo '  error: command gcc failed with exit code 1'\n"
+        "exit 1\n"
+    )
+    (venv_bin / "pip").chmod(0o755)
+    r = run(root)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert "network" not in last
+    assert "PortAudio headers" in last and "portaudio19-dev" in last

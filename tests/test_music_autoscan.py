@@ -18,12 +18,12 @@ from console_doubles import answer
 from test_console_music import console_for
 from test_music_run_e2e import TONES, run_box, steady_tracks, tone_prominence_db, write_tracks
 
-from device.app import Box, RunOptions
-from device.box.music_scan import MusicScan, scan_command
+from device.box.app import Box, RunOptions
 from device.config import Config
-from device.store.music_index import MusicIndex, Track
-from device.therapy.music_player import MusicPlayer
-from device.therapy.track_choice import TrackChooser
+from device.music.choice import TrackChooser
+from device.music.index import MusicIndex, Track
+from device.music.player import MusicPlayer
+from device.music.scan import MusicScan, scan_command
 
 RATE = 48000
 
@@ -73,7 +73,7 @@ def test_the_scan_child_lowers_its_own_priority(tmp_path):
     nice, policy = out.stdout.split()
     assert int(nice) == 19
     assert int(policy) == os.SCHED_IDLE
-    assert scan_command("m", "s")[-2:] == ["--summary", "--idle"]
+    assert scan_command("m", "s")[-3:] == ["--summary", "--progress", "--idle"]
 
 
 def wait_for(scan: MusicScan, finished: int) -> None:
@@ -89,7 +89,7 @@ def test_music_scan_runs_in_a_child_and_hands_over_the_tracks(tmp_path, caplog):
     music, state = tone_folder(tmp_path / "music", broken=True), tmp_path / "state"
     got: list[list[Track]] = []
     scan = MusicScan(music, state, got.append)
-    caplog.set_level(logging.INFO, logger="device.box.music_scan")
+    caplog.set_level(logging.INFO, logger="device.music.scan")
     assert scan.start()
     assert not scan.start()  # one scan at a time
     wait_for(scan, 1)
@@ -116,9 +116,11 @@ def test_a_player_without_tracks_is_silent_until_tracks_arrive(tmp_path, caplog)
     player = MusicPlayer.open(music, state, RATE, TrackChooser(seed=1))
     assert player.listing() == []
     assert player.describe()["track"] is None and player.describe()["tracks"] == 0
-    assert player.status_fields() == {"track": None, "track_tempo_bpm": None}
+    assert player.status_fields() == {
+        "track": None, "track_tempo_bpm": None, "music": None, "music_dropouts": 0
+    }  # fmt: skip
     assert not player.feed.step()  # nothing to decode: silence
-    caplog.set_level(logging.INFO, logger="device.therapy.music_player")
+    caplog.set_level(logging.INFO, logger="device.music.player")
     player.start()
     player.start()
     player.close()
@@ -191,7 +193,12 @@ def test_music_scan_on_the_console_finds_tracks_copied_in_while_the_box_runs(tmp
     opts = RunOptions(sim=True, audio="null", speed=None, status="none", state_dir=str(state))
     with Box(cfg, opts, status_out=io.StringIO()) as box:
         scan = box.parts.music_scan
-        assert scan is not None and scan.finished == 1  # the start scan (empty folder)
+        assert scan is not None
+        limit = time.monotonic() + 120.0
+        while scan.finished < 1 or scan.running:  # the start scan (empty folder), never waited for
+            assert time.monotonic() < limit, "the start scan never finished"
+            box.loop.turn()
+        assert box.status()["music"] == "ready"
         console = console_for(box, tmp_path)
         assert list(answer(console, "MUSIC LIST").lines) == []
         music.rmdir()

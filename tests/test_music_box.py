@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_music_run_e2e import indexed_library
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.store.sessions import Store
 
@@ -48,6 +48,6 @@ def test_like_and_skip_rate_the_playing_track_and_the_taste_is_saved(
     taste = Store(state / "sessions.db").get_preference("tracks:default")
     rated = {
         Path(key).name: arm["n"]
-        for key, arm in taste["profiles"]["default"]["arms"]["track"].items()
+        for key, arm in taste["profiles"]["default"]["arms"]["track.rating"].items()
     }
     assert seen["liked"] in rated and seen["skipped"] in rated, rated

@@ -13,12 +13,14 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from device.dsp.engine import Engine
-from device.dsp.music_analysis import analyse
-from device.dsp.music_feed import Cue, MusicFeed
-from device.dsp.music_voice import MusicVoice
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.music.analysis import analyse
+from device.music.feed import Cue, MusicFeed
+from device.music.voice import MusicVoice
+from device.music.voice import pulse_depth as gate_depth
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 from tests.music_tracks import noise_bed, write
 from tests.test_music_voice import sine
 from tests.test_sound_clicks import clicks
@@ -109,3 +111,41 @@ def test_engine_with_music_allocates_nothing(tmp_path) -> None:
         tracemalloc.stop()
     assert worst < 4096
     assert engine.render_errors == 0
+
+
+def modulation_index(on: np.ndarray, off: np.ndarray) -> tuple[float, float]:
+    """The envelope the engine laid on the music, read as the ratio of two renders of the
+    same music (with and without the pulse) over 2 ms windows: its modulation index
+    ``(max - min) / (max + min)`` (5th-95th percentiles) and its largest step per window."""
+    win = RATE // 500
+    n = (min(len(on), len(off)) // win) * win
+    a = np.sqrt(np.mean(on[:n, 0].reshape(-1, win) ** 2, axis=1))
+    b = np.sqrt(np.mean(off[:n, 0].reshape(-1, win) ** 2, axis=1))
+    keep = b > 1e-4
+    gain = a[keep] / b[keep]
+    hi, lo = np.percentile(gain, 95), np.percentile(gain, 5)
+    return float((hi - lo) / (hi + lo)), float(np.abs(np.diff(gain)).max() / hi)
+
+
+def test_the_pulse_on_music_is_subtle_at_its_stated_index(tmp_path: Path) -> None:
+    from tests.music_tracks import calm_piece
+
+    path = write(tmp_path / "calm.flac", calm_piece(20.0))
+    base = SoundTargets(**ONLY_MUSIC, entrain_kind="isochronic", entrain_hz=10.0)  # type: ignore[arg-type]
+    for index in (0.2, 0.1):
+        runs = []
+        for bed in (True, False):
+            t = base.with_changes(entrain_bed=bed, music_pulse_index=index)
+            engine, feed = engine_with_music([path], t)
+            runs.append(play(engine, feed, 8.0)[3 * RATE :])
+        m, step = modulation_index(*runs)
+        assert m == pytest.approx(index, abs=0.02), (index, m)
+        # raised-cosine edges (9 ms at 10 Hz): a hard gate would move the whole depth in 2 ms
+        assert step < 0.6 * gate_depth(index), (index, step)
+    untouched = base.with_changes(entrain_bed=True, music_pulse_index=0.0)
+    on, on_feed = engine_with_music([path], untouched)
+    off, off_feed = engine_with_music([path], base)
+    m0, _ = modulation_index(
+        play(on, on_feed, 6.0)[3 * RATE :], play(off, off_feed, 6.0)[3 * RATE :]
+    )
+    assert m0 < 0.01  # index 0: the music plays untouched (tones may go under it instead)

@@ -8,8 +8,8 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
+from tests.music_tracks import write
 from tests.test_run_e2e import run_box
 
 RATE = 48000
@@ -19,10 +19,10 @@ TONES = {"low.wav": 1000.0, "mid.flac": 1250.0, "high.ogg": 1500.0}
 
 def write_tracks(folder: Path) -> None:
     folder.mkdir()
-    t = np.arange(20 * 44100) / 44100
+    t = np.arange(70 * 44100) / 44100  # a track must outlast its crossfade by a minute
     for name, hz in TONES.items():
         tone = 0.3 * np.sin(2 * np.pi * hz * t) + 0.1 * np.sin(2 * np.pi * hz * 1.5 * t)
-        sf.write(str(folder / name), np.stack([tone, tone], axis=1), 44100)
+        write(folder / name, np.stack([tone, tone], axis=1).astype(np.float32), 44100)
 
 
 def indexed_library(

@@ -12,9 +12,9 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from device.dsp.music_analysis import analyse, estimate_tempo
 from device.exc import InputFileError
-from device.store.music_index import MusicIndex, scan
+from device.music.analysis import analyse, estimate_tempo
+from device.music.index import MusicIndex, scan
 from tests.music_tracks import FORMATS, beat_track, noise_bed, write
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def test_every_format_decodes_and_measures_like_pyloudnorm(tmp_path, ext, fmt, s
 
 @pytest.mark.parametrize("rate", [22050, 32000, 44100, 48000, 96000])
 def test_loudness_matches_pyloudnorm_at_every_rate(rate) -> None:
-    from device.dsp.music_analysis import LoudnessMeter
+    from device.music.analysis import LoudnessMeter
 
     x = np.concatenate([noise_bed(3.0, rate, 0.2, seed=1), noise_bed(3.0, rate, 0.01, seed=2)])
     meter = LoudnessMeter(rate, 2)
@@ -80,7 +80,7 @@ def test_scan_measures_once_per_path_size_mtime(tmp_path, monkeypatch) -> None:
     first = scan(index, lib)
     assert [Path(t.path).name for t in first] == ["a.flac", "broken.wav", "b.ogg"]
     assert first[1].error and not first[1].playable and first[0].playable
-    import device.store.music_index as mi
+    import device.music.index as mi
 
     calls: list[Path] = []
     real = mi.measure

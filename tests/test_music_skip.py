@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from device.dsp.engine import Engine
-from device.dsp.targets import OFF_DB, SoundTargets
-from device.store.music_index import MusicIndex, scan
-from device.therapy.music_player import MusicPlayer
-from device.therapy.track_choice import TrackChooser
+from device.music.choice import TrackChooser
+from device.music.index import MusicIndex, scan
+from device.music.player import MusicPlayer
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 from tests.music_tracks import noise_bed, write
 from tests.test_music_voice import rms_db, sine
 from tests.test_sound_clicks import clicks
@@ -99,8 +99,8 @@ def band_envelope(x: np.ndarray, hz: float) -> np.ndarray:
 def test_skip_crossfades_two_tones_with_equal_power_and_no_click(tmp_path: Path) -> None:
     lib = tmp_path / "music"
     lib.mkdir()
-    write(lib / "low.flac", sine(300.0, 40.0))
-    write(lib / "high.flac", sine(450.0, 40.0))
+    write(lib / "low.flac", sine(300.0, 70.0))
+    write(lib / "high.flac", sine(450.0, 70.0))
     x, tracks, start, _ = skip_run(lib, tmp_path / "state")
     check_status(tracks, start, {"low.flac", "high.flac"})
     first_hz = 300.0 if tracks[RATE // BLOCK] == "low.flac" else 450.0
@@ -127,8 +127,8 @@ def test_skip_crossfades_two_tones_with_equal_power_and_no_click(tmp_path: Path)
 def test_skip_between_noise_beds_has_no_gap_and_no_level_jump(tmp_path: Path) -> None:
     lib = tmp_path / "music"
     lib.mkdir()
-    write(lib / "rain.wav", noise_bed(40.0, level=0.1, seed=21))
-    write(lib / "surf.ogg", noise_bed(40.0, level=0.1, seed=22))
+    write(lib / "rain.wav", noise_bed(70.0, level=0.1, seed=21))
+    write(lib / "surf.ogg", noise_bed(70.0, level=0.1, seed=22))
     x, tracks, start, player = skip_run(lib, tmp_path / "state")
     check_status(tracks, start, {"rain.wav", "surf.ogg"})
     env = rms_db(x.T)  # 50 ms windows, 25 ms apart
@@ -150,7 +150,7 @@ def test_a_skip_during_a_crossfade_waits_for_it_then_crossfades_again(
     lib = tmp_path / "music"
     lib.mkdir()
     for i, name in enumerate(("a.flac", "b.flac", "c.flac")):
-        write(lib / name, sine(300.0 + 75.0 * i, 40.0))
+        write(lib / name, sine(300.0 + 75.0 * i, 70.0))
     player, engine = music_only(lib, tmp_path / "state", seed=4)
     presses = {round(when_s * RATE / BLOCK), round((when_s + 2.0) * RATE / BLOCK)}
     out = []

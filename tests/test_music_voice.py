@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.dsp.isochronic import PulseEnvelope
-from device.dsp.music_analysis import analyse
-from device.dsp.music_feed import Cue, MusicFeed
-from device.dsp.music_voice import MusicVoice
-from device.dsp.targets import SoundTargets
+from device.music.analysis import analyse
+from device.music.feed import Cue, MusicFeed
+from device.music.voice import MusicVoice
+from device.sound.isochronic import PulseEnvelope
+from device.sound.targets import SoundTargets
 from tests.music_tracks import FORMATS, noise_bed, write
 from tests.test_sound_clicks import clicks
 
@@ -197,7 +197,7 @@ def test_warmth_is_a_low_shelf_and_changes_without_a_click(tmp_path) -> None:
 
 
 def test_entrain_bed_envelope_pulses_the_music_as_the_engine_applies_it(tmp_path) -> None:
-    from device.dsp.mixer import BED_PULSE_DEPTH
+    from device.sound.mixer import BED_PULSE_DEPTH
 
     path = write(tmp_path / "n.flac", noise_bed(12.0, level=0.1, seed=10))
     feed, voice = make([cue_of(path)])

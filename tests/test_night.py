@@ -11,7 +11,7 @@ import io
 import numpy as np
 import pytest
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 
 NIGHT_S = 8 * 3600.0

@@ -77,7 +77,7 @@ def test_cross_validation_chooses_on_the_training_folds_only() -> None:
 def test_grid_starts_with_the_product_defaults_and_holds_each_once() -> None:
     import ppg_crossval as cv
 
-    from device.dsp.beats import Tuning
+    from device.heart.beats import Tuning
 
     grid = cv.tunings()
     assert grid[0] == Tuning() and len(grid) == len(set(grid)) == 27

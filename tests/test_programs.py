@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.dsp.targets import OFF_DB
 from device.exc import ConfigError, ProgramError
+from device.sound.targets import OFF_DB
 from device.therapy.program import (
     BUILTIN_DIR,
     list_programs,
@@ -21,7 +21,7 @@ from device.therapy.program import (
 )
 from device.therapy.timeline import Timeline, curve_weight, interpolate
 
-BUILTINS = ("wind-down", "sleep", "relax", "nap", "noise", "my-music")
+BUILTINS = ("wind-down", "sleep", "relax", "nap", "noise", "my-music", "compose")
 
 GOOD = """
 name = "test"
@@ -81,6 +81,7 @@ def test_builtin_lengths_and_endings() -> None:
         "nap": 23,
         "noise": 65,
         "my-music": 40,
+        "compose": 30,
     }
     assert load_program("wind-down").ending.duration_s == 120
     assert load_program("relax").ending.duration_s == 60

@@ -10,8 +10,8 @@ import pytest
 
 from device.drivers.max30102 import FULL_SCALE
 from device.drivers.pulse_sensor import NoSensor, PulseSensor
-from device.drivers.samples import SampleBlock
 from device.exc import SensorNotFound, SettingError
+from device.heart.samples import SampleBlock
 from device.sim.max30102 import SimulatedMAX30102
 from device.sim.pulse import PulseModel
 

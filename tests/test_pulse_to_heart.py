@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from device.drivers.pulse_sensor import PulseSensor
-from device.dsp.heart import HeartAnalyzer
+from device.heart.analysis import HeartAnalyzer
 from device.sim.max30102 import SimulatedMAX30102
 from device.sim.pulse import PulseModel
 

@@ -49,9 +49,12 @@ def test_bedside_profile_text_other_profile_and_no_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = store_with(tmp_path, "anna")
-    assert main(["profile", "--state-dir", str(state), "--profile", "bob"]) == 0
+    assert main(["profile", "--state-dir", str(state), "--profile", "anna"]) == 0
     text = capsys.readouterr().out
-    assert "profile" in text and "bob" in text and "resonance_bpm" in text and "unknown" in text
+    assert "profile" in text and "anna" in text and "resonance_bpm" in text
+    # A profile the store never saw is a typo, not a blank profile (#23.12).
+    assert main(["profile", "--state-dir", str(state), "--profile", "bob"]) == 2
+    assert "no profile 'bob'" in capsys.readouterr().err
     assert main(["profile", "--state-dir", str(tmp_path / "none")]) == 1
     assert "no session store" in capsys.readouterr().err
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from device.drivers.samples import SampleBlock
-from device.dsp.heart import HeartAnalyzer
-from device.dsp.targets import SoundTargets
+from device.heart.analysis import HeartAnalyzer
+from device.heart.samples import SampleBlock
 from device.sim.listener import KINDS, IdealHeart, Listener
 from device.sim.pulse import PulseModel
+from device.sound.targets import SoundTargets
 from device.therapy.closed_loop import ClosedLoop
 from device.therapy.program import load_program
 from device.therapy.resonance import DWELL_S, FIRST_BPM, ResonanceEstimate, SessionPlan

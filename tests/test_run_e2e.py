@@ -176,7 +176,8 @@ def test_bad_usage_exits_2_with_one_line(bedside_cmd, cli_env, argv):
         [*bedside_cmd, *argv], env=cli_env, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("bedside: error:") and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(("bedside: error:", "bedside run: error:"))
+    assert proc.stderr.count("\n") == 1
 
 
 def test_missing_real_sensor_is_reported_and_the_box_plays_open_loop(

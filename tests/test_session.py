@@ -48,7 +48,7 @@ def test_status_says_where_the_session_is() -> None:
     assert status["section_remaining_s"] == pytest.approx(420.0)
     assert 6.0 <= status["pacer_bpm"] <= 11.0 and status["entrain_hz"] <= 10.0
     assert status["loop_state"] in ("adapting", "holding", "settled")
-    assert set(status["chosen"]) == {"pad_preset", "noise_colour", "entrain_kind"}
+    assert set(status["chosen"]) == {"pad_preset", "noise_colour", "entrain_kind", "composer_style"}
     assert status["why"].startswith("thompson: ")
     kinds = [k for _, k, _ in session.drain_events()]
     assert kinds.index("preset") == 1
@@ -119,6 +119,6 @@ def test_personalise_without_a_chooser_makes_a_seeded_one() -> None:
 
 def test_loop_settings_reach_the_closed_loop() -> None:
     session = TherapySession(load_program("sleep", []), loop_settings={"glide_bpm_per_min": 0.5})
-    assert session.loop is not None and session.loop.glide_bpm_per_min == 0.5
+    assert session.loop is not None and session.loop.cfg.glide_bpm_per_min == 0.5
     with pytest.raises(ValueError, match=r"glide_bpm_per_min must be 0\.05\.\.4"):
         TherapySession(load_program("sleep", []), loop_settings={"glide_bpm_per_min": 9.0})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.config import Config
 from device.store.schema import SESSION_HRV_FIELDS
 from device.store.sessions import Store

@@ -16,8 +16,8 @@ from pyaudio_fake import Card, FakePyAudioModule, paUnanticipatedHostError
 from device.drivers.audio import AudioSink, NullSink, WavSink, float_to_int16, open_sink
 from device.drivers.pyaudio_sink import REINIT_AFTER, REOPEN_INTERVAL_S, PyAudioSink
 from device.drivers.realtime_sink import RealTimeSink
-from device.dsp.engine import Engine
 from device.exc import AudioDeviceError
+from device.sound.engine import Engine
 
 RATE = 48000
 
@@ -397,7 +397,7 @@ def test_pyaudio_missing_library_is_a_clear_error(mocker) -> None:
 
 
 def test_import_device_does_not_import_pyaudio() -> None:
-    code = "import sys, device.drivers.audio, device.dsp.engine; print('pyaudio' in sys.modules)"
+    code = "import sys, device.drivers.audio, device.sound.engine; print('pyaudio' in sys.modules)"
     env = dict(os.environ)
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60

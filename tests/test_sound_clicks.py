@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import maximum_filter1d
 
-from device.dsp.engine import Engine
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 
 RATE = 48000
 

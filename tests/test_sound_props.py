@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device.dsp.engine import LEVEL_RATE, VOLUME_RATE, Engine
 from device.dsp.ramps import SILENT_DB
-from device.dsp.targets import ENTRAIN_KINDS, NOISE_COLOURS, OFF_DB, PAD_PRESETS, SoundTargets
-from device.dsp.tuning import carrier_on_grid
+from device.sound.engine import LEVEL_RATE, VOLUME_RATE, Engine
+from device.sound.targets import ENTRAIN_KINDS, NOISE_COLOURS, OFF_DB, PAD_PRESETS, SoundTargets
+from device.sound.tuning import carrier_on_grid
 
 levels = st.one_of(st.sampled_from((OFF_DB, -math.inf, -200.0)), st.floats(-60.0, 0.0))
 targets = st.builds(

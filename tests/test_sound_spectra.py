@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from device.dsp.engine import Engine
-from device.dsp.noise import a_weighting
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
+from device.sound.voices.noise import a_weighting
 
 RATE = 48000
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from device.dsp.engine import Engine
-from device.dsp.targets import CARRIER_RANGE, OFF_DB, PAD_PRESETS, SoundTargets
-from device.dsp.tuning import (
+from device.sound.engine import Engine
+from device.sound.targets import CARRIER_RANGE, OFF_DB, PAD_PRESETS, SoundTargets
+from device.sound.tuning import (
     CHECK_UPPER,
     PRESETS,
     carrier_grid,

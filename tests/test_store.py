@@ -262,7 +262,14 @@ def test_erase_userdata_leaves_nothing_in_the_file(store: Store):
     before = file_bytes(store.path)
     assert SECRET.encode() in before and SECRET_HR_BYTES in before  # the check can fail
     counts = store.erase_userdata()
-    assert counts == {"rows": 1800, "events": 30, "ratings": 30, "sessions": 30, "preferences": 1}
+    assert counts == {
+        "beats": 0,
+        "rows": 1800,
+        "events": 30,
+        "ratings": 30,
+        "sessions": 30,
+        "preferences": 1,
+    }
     assert store.sessions() == [] and store.get_preference(f"bandit:{SECRET}") is None
     after = file_bytes(store.path)
     assert SECRET.encode() not in after

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 import device.box.health as health_module
-from device.app import Box, RunOptions
+from device.box.app import Box, RunOptions
 from device.box.wall_clock import CLOCK_FLOOR, WallClock
 from device.config import Config
 

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from device.dsp.engine import Engine
+from device.sound.engine import Engine
 from device.therapy.bandit import Choice, Chooser
 from device.therapy.program import load_program
 from device.therapy.session import TherapySession

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from device.dsp.engine import Engine
-from device.dsp.pad import REF_RMS, Pad
-from device.dsp.pad_sub import CLEAR_HZ, SUB_DB, SUB_RANGE, WARMTH_RATE, sub_bass_for
-from device.dsp.targets import OFF_DB, PAD_PRESETS, SoundTargets
-from device.dsp.tuning import PRESETS, carrier_grid, twin_offset_hz, voicing_for
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, PAD_PRESETS, SoundTargets
+from device.sound.tuning import PRESETS, carrier_grid, twin_offset_hz, voicing_for
+from device.sound.voices.pad import REF_RMS, Pad
+from device.sound.voices.pad_sub import CLEAR_HZ, SUB_DB, SUB_RANGE, WARMTH_RATE, sub_bass_for
 from tests.test_sound_clicks import clicks, run
 from tests.test_sound_tuning import lines
 

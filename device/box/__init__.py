@@ -1,1 +1,1 @@
-"""The box around the sound: systemd integration, buttons, LED and amplifier enable."""
+"""The application core: the Box, its assembly, session runner, loop tasks, health, status."""

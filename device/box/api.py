@@ -1,7 +1,7 @@
 """The box as its users see it: one typed interface for the console, the buttons and the CLI.
 
 :class:`BoxApi` is everything the technician console (:mod:`device.console.commands`), the
-buttons and the command line may ask of the running box; :class:`device.app.Box`
+buttons and the command line may ask of the running box; :class:`device.box.app.Box`
 implements it, and so does the tests' shared fake box. Nothing outside the box reaches
 past it into the box's parts.
 
@@ -109,6 +109,9 @@ class BoxApi(Protocol):
 
     def export_rows(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
         """The 1 Hz rows of one session (the rows buffered on the loop handed over first)."""
+
+    def export_beats(self, session_id: int) -> OffLoop[list[dict[str, object]]]:
+        """The beats of one session: ``t`` (s), ``rr_ms`` and ``ok`` (``EXPORT n RR``)."""
 
     def profile(self) -> OffLoop[dict[str, object]]:
         """The listener profile's learned resonance (``PROFILE?``)."""

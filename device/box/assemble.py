@@ -20,23 +20,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.box.controls import Controls
-from device.box.heart_feed import HeartFeed, PulseInput
-from device.box.music_scan import MusicScan
 from device.box.options import RunOptions
-from device.box.settings import BoxSettings
 from device.box.systemd import Notifier
 from device.config import Config
+from device.config.settings import BoxSettings
+from device.controls.panel import Controls
 from device.drivers.audio import AudioSink, open_sink
-from device.dsp.engine import Engine
 from device.exc import HardwareError, StateError, StorageError
+from device.heart.feed import HeartFeed, PulseInput
+from device.music.choice import TrackChooser
+from device.music.composer.voice import composer_in
+from device.music.player import MusicPlayer
+from device.music.scan import MusicScan
 from device.sched.clock import RealClock, VirtualClock
 from device.sched.loop import Loop
 from device.sim.rig import SimRig
+from device.sound.engine import Engine
 from device.store.permissions import prepare_state_dir
 from device.store.recorder import Recorder
-from device.therapy.music_player import MusicPlayer
-from device.therapy.track_choice import TrackChooser
 
 if TYPE_CHECKING:
     from device.box.api import BoxApi
@@ -97,6 +98,9 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
         volume_db=a.volume_db,
         seed=run_seed if opts.sim else 0,
     )
+    composer = composer_in(engine.voices)
+    if composer is not None:
+        composer.start_worker()  # the box composes (and loads FluidSynth) off the audio path
     spec = sink_spec(s, opts)
     sink = open_sink(
         spec,
@@ -120,7 +124,9 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     state_dir, scratch = _state_dir(s, opts)
     recorder = _recorder(s, state_dir, clock.now, emit)
     music = _music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
-    music_scan = _music_scan(music, state_dir, wait=not sink.paces)
+    if music is not None:
+        music.sync = not sink.paces  # a virtual clock waits for the decoder (never a real one)
+    music_scan = _music_scan(music, state_dir)
     return Parts(
         settings=s,
         engine=engine,
@@ -169,14 +175,11 @@ def _music(
     return player
 
 
-def _music_scan(
-    music: MusicPlayer | None, state_dir: Path | None, *, wait: bool
-) -> MusicScan | None:
-    """Start the box's scan of the music folder in a child (see :mod:`device.box.music_scan`).
+def _music_scan(music: MusicPlayer | None, state_dir: Path | None) -> MusicScan | None:
+    """Start the box's scan of the music folder in a child (see :mod:`device.music.scan`).
 
-    A virtual-clock box (``wait``) waits for the scan here, before its loop starts, so its
-    sessions play the new tracks and a run repeats exactly; a real-time box never waits: its
-    loop polls the child (:meth:`MusicScan.poll`) and the tracks arrive when it is done.
+    The box never waits for it: its loop polls the child (:meth:`MusicScan.poll`) and the
+    tracks arrive when it is done; meanwhile the status shows ``music=scanning n/N``.
     """
     if music is None or state_dir is None:
         return None
@@ -184,8 +187,8 @@ def _music_scan(
         log.info("no music: the music folder %s does not exist", music.folder)
         return None
     scan = MusicScan(music.folder, state_dir, music.set_tracks)
-    if scan.start() and wait:
-        scan.wait()
+    music.scan_state = lambda: scan.state
+    scan.start()  # never waited for: the loop polls it (a virtual clock paces with it)
     return scan
 
 
@@ -204,7 +207,8 @@ def rescan_music(parts: Parts) -> dict[str, object]:
     music = music_of(parts)
     if parts.music_scan is None:  # the folder was missing at start (a USB stick put in since)
         assert parts.state_dir is not None  # a player exists only with a state directory
-        parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+        scan = parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+        music.scan_state = lambda: scan.state
     if parts.music_scan.running:
         raise StateError(f"a scan of {music.folder} is running")
     if not parts.music_scan.start():
@@ -318,6 +322,7 @@ def close_parts(parts: Parts, console: ConsoleServer | None) -> None:
         ("music scan", None if p.music_scan is None else p.music_scan.close),
         ("music", None if p.music is None else p.music.close),
         ("sink", p.sink.close),
+        ("composer", getattr(composer_in(p.engine.voices), "close", None)),
         ("store", p.recorder.close),
     ]
     for name, close in closers:

@@ -2,7 +2,7 @@
 
 :class:`Health` looks at the parts the box runs (sound sink, pulse sensor, store, config)
 and says truthfully what is wrong: the fault the status LED blinks (codes in
-:data:`device.box.controls.FAULT_CODES`), whether the systemd watchdog may be petted (only
+:data:`device.controls.panel.FAULT_CODES`), whether the systemd watchdog may be petted (only
 while the loop runs *and* the sound card works), the audio figures of the status, and the
 ``SELFTEST`` checks. A change of the sound card's health is logged once, not every second.
 """
@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from device.box.controls import Controls
-from device.box.heart_feed import HeartFeed
 from device.box.wall_clock import WallClock
+from device.controls.panel import Controls
 from device.drivers.audio import AudioSink
 from device.exc import StorageError
+from device.heart.feed import HeartFeed
 from device.store.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,8 @@ class Health:
         return Check(
             "sensor",
             True,
-            f"part={part_text} rev={info.get('rev')} contact={h.contact} quality={h.quality:.2f}",
+            f"part={part_text} rev={info.get('rev')} contact={str(bool(h.contact)).lower()} "
+            f"quality={h.quality:.2f}",
         )
 
     def _audio(self, blocks: int) -> Check:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device.box.api import OffLoop
-from device.box.settings import AudioSettings
 from device.config import Config, save_config
-from device.dsp.engine import Engine
+from device.config.settings import AudioSettings
 from device.exc import StorageError
+from device.sound.engine import Engine
 
 #: Lowest listener volume, dBFS.
 VOLUME_MIN_DB = -60.0
@@ -120,6 +120,8 @@ class LiveConfig:
         def work() -> Path:
             try:
                 save_config(cfg, path)
+            except StorageError:
+                raise  # it names the file already
             except OSError as exc:
                 raise StorageError(f"cannot save {path}: {exc}") from exc
             return path

@@ -18,15 +18,15 @@ from pathlib import Path
 
 from device.box.api import OffLoop
 from device.box.assemble import TRACKS_PREFIX
-from device.box.controls import Controls
-from device.box.heart_feed import HeartFeed
 from device.box.session_start import BANDIT_PREFIX, SessionStart, preference_keys, start_work
-from device.box.settings import SessionSettings
-from device.dsp.engine import Engine
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.config.settings import SessionSettings
+from device.controls.panel import Controls
 from device.exc import StateError
+from device.heart.feed import HeartFeed
+from device.music.player import MusicPlayer, stand_in
+from device.sound.engine import Engine
+from device.sound.targets import OFF_DB, SoundTargets
 from device.store.recorder import Recorder
-from device.therapy.music_player import MusicPlayer, stand_in
 from device.therapy.program import Program, list_programs
 from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
 from device.therapy.session import TherapySession
@@ -192,7 +192,8 @@ class SessionRunner:
         self._tick_music(0.0, 0.0)
         # The store hands out the id at once and queues the insert for its writer thread.
         session_id = self.recorder.start_session(prog.name, s.profile)
-        self.recorder.event("start", f"program={prog.name}")
+        length_s = prog.duration_s if minutes is None else minutes * 60.0
+        self.recorder.event("start", f"program={prog.name} minutes={length_s / 60:g}")
         return session_id
 
     def stop(self, reason: str = "stop") -> None:
@@ -284,12 +285,24 @@ class SessionRunner:
         if self.session is None:
             return
         for t, kind, detail in self.session.drain_events():
+            if kind == "start":
+                continue  # begin() recorded the start, with the length this session plays
             if kind == "chime":
                 self.engine.chime(detail)
             self.recorder.event(kind, detail, t=self.t0 + t)
 
+    def record_beats(self) -> None:
+        """Hand the beats found since the last call to the recorder, in session seconds
+        (beats outside a session are dropped)."""
+        beats = self.heart.take_beats()
+        if self.session is None or not beats:
+            return
+        t0 = self.t0
+        self.recorder.add_beats([(round(t - t0, 3), rr, ok) for t, rr, ok in beats if t >= t0])
+
     def end(self, reason: str) -> None:
         """End the session now: record its end, fade out, amplifier off once quiet, idle."""
+        self.record_beats()
         session = self.session
         prefs: dict[str, object] = {}
         if session is not None:
@@ -305,7 +318,7 @@ class SessionRunner:
             if estimate is not None and measured is not None and estimate.update(measured):
                 prefs[PREFERENCE_PREFIX + estimate.profile] = estimate.to_state()
         else:
-            self.recorder.event("stop", f"reason={reason}")
+            self.recorder.event("stop", reason)  # as the session's own stop event says it
         analyzer = self.heart.analyzer
         rmssd, sdnn = analyzer.session_hrv()
         rmssd_5, sdnn_5 = analyzer.short_term_hrv()

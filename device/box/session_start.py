@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.box.api import OffLoop
-from device.box.settings import SessionSettings
+from device.config.settings import SessionSettings
 from device.exc import BedsideError, ProgramError
 from device.therapy.bandit import Chooser
 from device.therapy.program import Program, list_programs, load_program

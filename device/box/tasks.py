@@ -21,9 +21,10 @@ from device.box.health import Health
 from device.box.options import RunOptions
 from device.box.session_runner import ON_AIR, THERAPY_PERIOD_S, SessionRunner, State
 from device.box.session_start import SessionStart, StartWorker
+from device.box.status import status_json, status_text
 from device.console.server import ConsoleServer
 from device.exc import BedsideError
-from device.status import status_json, status_text
+from device.music.scan import PACE_S
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +74,20 @@ class BoxTasks:
         """Add every task to the parts' loop."""
         p, s = self.parts, self.parts.settings
         loop, add, block_s = p.loop, p.loop.add_task, p.loop.block_s
-        add("sensor", self._sensor, 0.0, period=s.sensor.poll_interval_s, budget_s=0.02)
-        add("therapy", self.runner.tick, 0.0, period=THERAPY_PERIOD_S, budget_s=0.02)
-        add("status", self._status, s.service.status_interval_s, budget_s=0.05)
-        add("store", self._store, 1.0, budget_s=0.1)
+        # Every task within the loop's default budget (8 ms, 1/20 of the output buffer).
+        add("sensor", self._sensor, 0.0, period=s.sensor.poll_interval_s)
+        add("therapy", self.runner.tick, 0.0, period=THERAPY_PERIOD_S)
+        add("status", self._status, s.service.status_interval_s)
+        add("store", self._store, 1.0)
         if p.controls is not None:
             add("controls", self._controls, 0.0, budget_s=0.005, period=self._controls_s())
         if self.console is not None:
             # Polled after every block ...
-            add("console", self._console, 0.0, budget_s=0.02, period=block_s)
+            add("console", self._console, 0.0, period=block_s)
             # ... and again halfway through each block's hand-over: replies wait half a block.
             loop.add_between(self._poll_console)
         # Applies a prepared start as soon as its work is done (a no-op otherwise).
-        add("starter", self._starter, 0.0, budget_s=0.02, period=block_s)
+        add("starter", self._starter, 0.0, period=block_s)
         add("start", self._start, s.audio.buffer_blocks * block_s, budget_s=0.05)
         period = p.notifier.watchdog_ping_s
         if period:
@@ -118,6 +120,7 @@ class BoxTasks:
                 self.opts.status = "none"
         if self.runner.playing():
             p.recorder.add_row(self._row(status))
+        self.runner.record_beats()
         p.notifier.status(f"{status['state']} {status.get('program') or ''} t={status['t']:.0f}s")
         return deadline + p.settings.service.status_interval_s
 
@@ -142,6 +145,8 @@ class BoxTasks:
         self.health.show(self.parts.controls, deadline)
         if self.parts.music_scan is not None:
             self.parts.music_scan.poll()  # non-blocking; the result loads on a worker thread
+            if not self.parts.sink.paces:  # a virtual clock: time waits a moment for the scan
+                self.parts.music_scan.pace(PACE_S)
         return deadline + 1.0
 
     def _controls(self, deadline: float) -> float:
@@ -153,7 +158,7 @@ class BoxTasks:
         return deadline + self._controls_s()
 
     def button(self, action: str) -> None:
-        """Act on a button's action (see :data:`device.box.controls.ACTIONS`)."""
+        """Act on a button's action (see :data:`device.controls.panel.ACTIONS`)."""
         box, engine = self.box, self.parts.engine
         on_air = self.runner.state in ON_AIR
         try:
@@ -304,10 +309,14 @@ class RunEnd:
 
 
 def install_signal_handlers(request_exit: Callable[[str], None]) -> None:
-    """SIGTERM and SIGINT call ``request_exit`` with the signal's name."""
+    """SIGTERM, SIGINT and SIGHUP call ``request_exit`` with the signal's name.
+
+    SIGHUP is what a box run from an ssh session gets when the session drops: it fades out
+    and closes the session as a SIGTERM does (the default action would kill it mid-block).
+    """
 
     def handler(signum: int, frame: object) -> None:
         request_exit(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)

@@ -65,7 +65,7 @@ class _Parser(argparse.ArgumentParser):
         return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{message}; {self.prog} --help lists the options", command=self.prog)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(args.func(args) or 0)
     except (UsageError, ConfigError, InputFileError) as exc:
-        print(f"bedside: error: {exc}", file=sys.stderr)
+        # "bedside run: error: ...": the command that refused, named once.
+        command = getattr(exc, "command", None) or "bedside"
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -8,7 +8,7 @@ column ``--rate`` is needed; when both are there and differ by more than 2 %, th
 wins and a warning says so. Rates of 20-3200 Hz are read (the MAX30102 samples at up to 3200
 sps); above 1000 Hz the samples are averaged in groups down to at most 1000 Hz first.
 
-The samples are fed to :class:`~device.dsp.heart.HeartAnalyzer` in FIFO-sized blocks, exactly
+The samples are fed to :class:`~device.heart.analysis.HeartAnalyzer` in FIFO-sized blocks, exactly
 as the box feeds what it reads from the sensor, so the beats are the ones the box would find.
 """
 
@@ -22,12 +22,14 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from device.exc import InputFileError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from device.heart.analysis import HeartAnalyzer
 
 #: Samples per block: the MAX30102 FIFO depth.
 FIFO_SAMPLES = 32
@@ -112,16 +114,7 @@ def read_column(path: str | Path, column: str | None) -> Recording:
     """
     import numpy as np
 
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad_row = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(f"{path}: row {bad_row}: not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -132,8 +125,38 @@ def read_column(path: str | Path, column: str | None) -> Recording:
     col = _pick_column(path, names, column)
     lower = [n.lower() for n in names]
     tcol = next((i for i, n in enumerate(lower) if n in TIME_COLUMNS and i != col), None)
+    values, times = _read_rows(path, reader, names, col, tcol)
+    if tcol is None:
+        return Recording(np.asarray(values, dtype=float), None)
+    t = np.asarray(times, dtype=float)
+    unit = TIME_COLUMNS[lower[tcol]]
+    if unit is None:
+        steps = np.diff(t)
+        # Seconds unless a step of more than 1 would mean a rate below 1 Hz: milliseconds.
+        unit = 1e-3 if len(steps) and float(np.median(steps)) > 1.0 else 1.0
+    return Recording(np.asarray(values, dtype=float), (t - t[0]) * unit, names[tcol])
+
+
+def _read_text(path: str | Path) -> str:
+    """The file as text (UTF-8, a byte-order mark allowed), or an error naming the row."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad_row = raw[: exc.start].count(b"\n") + 1
+        raise InputFileError(f"{path}: row {bad_row}: not UTF-8 text") from None
+
+
+def _read_rows(
+    path: str | Path, reader: Any, names: list[str], col: int, tcol: int | None
+) -> tuple[list[float], list[float]]:
+    """The PPG column's values and the time column's (empty without one), row by row."""
     values: list[float] = []
     times: list[float] = []
+    need = col if tcol is None else max(col, tcol)
     while True:
         try:
             fields = next(reader)
@@ -144,7 +167,6 @@ def read_column(path: str | Path, column: str | None) -> Recording:
         line = reader.line_num
         if not fields or all(not cell.strip() for cell in fields):
             continue
-        need = col if tcol is None else max(col, tcol)
         if need >= len(fields):
             raise InputFileError(
                 f"{path}: row {line}: has {len(fields)} fields, "
@@ -155,15 +177,7 @@ def read_column(path: str | Path, column: str | None) -> Recording:
             times.append(_number(path, line, names[tcol], fields[tcol]))
     if not values:
         raise InputFileError(f"{path}: row 2: no samples after the header")
-    if tcol is None:
-        return Recording(np.asarray(values, dtype=float), None)
-    t = np.asarray(times, dtype=float)
-    unit = TIME_COLUMNS[lower[tcol]]
-    if unit is None:
-        steps = np.diff(t)
-        # Seconds unless a step of more than 1 would mean a rate below 1 Hz: milliseconds.
-        unit = 1e-3 if len(steps) and float(np.median(steps)) > 1.0 else 1.0
-    return Recording(np.asarray(values, dtype=float), (t - t[0]) * unit, names[tcol])
+    return values, times
 
 
 def _number(path: str | Path, line: int, name: str, cell: str) -> float:
@@ -267,8 +281,7 @@ def analyse(samples: np.ndarray, rate_hz: float, *, invert: bool = False) -> dic
     """
     import numpy as np
 
-    from device.drivers.samples import SampleBlock
-    from device.dsp.heart import HeartAnalyzer
+    from device.heart.analysis import HeartAnalyzer
 
     q = math.ceil(rate_hz / ANALYSIS_MAX_HZ - 1e-9)
     if q > 1:
@@ -279,25 +292,8 @@ def analyse(samples: np.ndarray, rate_hz: float, *, invert: bool = False) -> dic
     shift = (q - 1) / (2.0 * rate_hz)
     analyzer = HeartAnalyzer(rate)
     # The analyser takes sensor counts, which fall at systole.
-    ir = samples if invert else -samples
-    ir = np.ascontiguousarray(ir, dtype=float)
-    beats: list[float] = []
-    hr: list[list[float]] = []
-    n = len(ir)
-    i = 0
-    second = 1
-    boundary = math.ceil(rate - 1e-9)
-    while i < n:
-        end = min(i + FIFO_SAMPLES, n, boundary)
-        part = ir[i:end]
-        beats += [b.t for b in analyzer.feed(SampleBlock(i, rate, part, part))]
-        i = end
-        if i == boundary:
-            state = analyzer.snapshot()
-            if state.hr_bpm is not None:
-                hr.append([float(second), round(state.hr_bpm, 2)])
-            second += 1
-            boundary = math.ceil(second * rate - 1e-9)
+    ir = np.ascontiguousarray(samples if invert else -samples, dtype=float)
+    beats, hr = _stream(analyzer, ir)
     beats += analyzer.detector.flush()
     rmssd, sdnn = analyzer.session_hrv()
     rmssd_5, sdnn_5 = analyzer.short_term_hrv()
@@ -315,6 +311,32 @@ def analyse(samples: np.ndarray, rate_hz: float, *, invert: bool = False) -> dic
         "rate_hz": round(rate_hz, 4),
         "latency_s": round(analyzer.latency_s + (q - 1) / rate_hz, 4),
     }
+
+
+def _stream(analyzer: HeartAnalyzer, ir: np.ndarray) -> tuple[list[float], list[list[float]]]:
+    """Feed ``ir`` in FIFO-sized blocks cut at whole seconds; the beat times and, once per
+    second of signal, ``[t, shown HR]`` while a rate is shown."""
+    from device.heart.samples import SampleBlock
+
+    rate = analyzer.rate_hz
+    beats: list[float] = []
+    hr: list[list[float]] = []
+    n = len(ir)
+    i = 0
+    second = 1
+    boundary = math.ceil(rate - 1e-9)
+    while i < n:
+        end = min(i + FIFO_SAMPLES, n, boundary)
+        part = ir[i:end]
+        beats += [b.t for b in analyzer.feed(SampleBlock(i, rate, part, part))]
+        i = end
+        if i == boundary:
+            state = analyzer.snapshot()
+            if state.hr_bpm is not None:
+                hr.append([float(second), round(state.hr_bpm, 2)])
+            second += 1
+            boundary = math.ceil(second * rate - 1e-9)
+    return beats, hr
 
 
 def analyze(args: argparse.Namespace) -> int:

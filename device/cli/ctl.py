@@ -230,7 +230,10 @@ def to_json(result: Result) -> list[dict[str, Any]]:
     """The data lines of ``result`` as objects (CSV rows for ``EXPORT``)."""
     from device.console.protocol import parse_pairs
 
-    if result.command.split()[0].upper() == "EXPORT":
+    words = result.command.upper().split()
+    if words[0] == "EXPORT" and words[2:3] == ["RR"]:
+        return [{"rr_ms": _convert(line)} for line in result.data]
+    if words[0] == "EXPORT":
         rows = list(csv.reader(result.data))
         if not rows:
             return []
@@ -254,14 +257,25 @@ def run_commands(
             return 1
         if as_json:
             if result.ok or result.data:
-                print(json.dumps(to_json(result), allow_nan=False))
+                _print(json.dumps(to_json(result), allow_nan=False))
         else:
             for line in result.data:
-                print(line)
+                _print(line)
         if not result.ok:
             print(f"bedside ctl: {_shown(command)}: {result.error}", file=sys.stderr)
             return 1
     return 0
+
+
+def _print(text: str) -> None:
+    """Print a line of output; once the reader has gone (``ctl ... | head``) the rest of the
+    output is dropped quietly and the commands still run to the end (then ``LOGOUT``)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def interactive(client: ConsoleClient, *, timeout: float) -> int:
@@ -297,7 +311,7 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
                 sys.stdout.write(f"\r\x1b[K{line}\r\n{PROMPT}{typed}")
                 sys.stdout.flush()
                 continue
-            print(line, flush=True)
+            _print(line)
             if _is_final(line):
                 done.set()
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from device.exc import StorageError
+from device.exc import StorageError, UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +43,31 @@ def _state_dir(args: argparse.Namespace) -> str:
     return str(load_config(args.config).store.state_dir)
 
 
+#: Files only a box's state directory holds (one of them marks a folder as a box's).
+BOX_FILES = ("sessions.db", "console_pin.json", "console_pin.secret", "music.db")
+
+
+def check_box_folder(path: str, given: bool, command: str = "bedside pin") -> None:
+    """Refuse a folder that holds no box: a PIN made up for it would match no box.
+
+    The configured state directory may still be empty (installed, never started); a folder
+    given with ``--state-dir`` must hold one of the box's files.
+
+    :raises UsageError: no such folder, or a ``--state-dir`` with none of :data:`BOX_FILES`.
+    """
+    folder = Path(path)
+    hint = "give the box's state directory (store.state_dir, default /var/lib/bedside)"
+    if not folder.is_dir():
+        raise UsageError(
+            f"no box keeps its state in {path} (no such folder); {hint}", command=command
+        )
+    if given and not any((folder / name).exists() for name in BOX_FILES):
+        raise UsageError(
+            f"{path} holds no box's state (none of {', '.join(BOX_FILES)}); {hint}",
+            command=command,
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``bedside pin``; exit 1 with a clear message unless run as root."""
     if os.geteuid() != 0:
@@ -54,7 +80,9 @@ def main(args: argparse.Namespace) -> int:
     from device.console.auth import PinStore
     from device.console.identity import read_identity
 
-    store = PinStore(_state_dir(args), read_identity().secret_id)
+    folder = _state_dir(args)
+    check_box_folder(folder, bool(args.state_dir), f"bedside pin {args.pin_command}")
+    store = PinStore(folder, read_identity().secret_id)
     try:
         if args.pin_command == "reset-default":
             store.reset_to_default()

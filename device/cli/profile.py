@@ -13,9 +13,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from device.cli.sessions import add_state_dir, open_store
-from device.exc import StorageError
+from device.exc import StorageError, UsageError
+
+
+def known_profile(store: Any, name: str) -> None:
+    """Refuse a profile the store has never seen (a typo would show a blank profile).
+
+    :raises UsageError: no session and no preference of ``name``.
+    """
+    known = store.profiles()
+    if name not in known:
+        listed = ", ".join(known) if known else "none yet"
+        raise UsageError(
+            f"no profile {name!r} in {store.path} (profiles: {listed}); "
+            "--profile takes one of them",
+            command="bedside profile",
+        )
 
 
 def _profile_name(args: argparse.Namespace) -> str:
@@ -33,6 +49,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     name = _profile_name(args)
     try:
         with open_store(args) as store:
+            if args.profile:  # the config's own profile may have nothing learnt yet
+                known_profile(store, name)
             summary = ResonanceEstimate.load(store, name).summary()
     except StorageError as exc:
         print(f"bedside: error: {exc}", file=sys.stderr)

@@ -22,8 +22,8 @@ from device.cli.run import positive
 
 if TYPE_CHECKING:
     from device.config import Config
-    from device.dsp.engine import Engine
     from device.sim.listener import IdealHeart, Listener
+    from device.sound.engine import Engine
     from device.therapy.session import TherapySession
 
 #: Frames per block of an offline render: one engine segment (16384 frames, 0.34 s at
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--listener",
         metavar="KIND",
-        help="close the loop on a simulated listener: compliant, restless, non-compliant"
+        help="close the loop on a simulated listener: compliant, sleeper, restless, non-compliant"
         " or a file (default: the program's plain timeline)",
     )
     p.add_argument("--seed", type=int, metavar="S", help="seed of the listener and the sound")
@@ -171,8 +171,8 @@ def build(
     seed: int | None,
 ) -> tuple[Engine, OfflineSession]:
     """The engine and the session of a render, from the config (no Box, no store)."""
-    from device.dsp.engine import Engine
     from device.sim.listener import IdealHeart, Listener
+    from device.sound.engine import Engine
     from device.therapy.program import load_program
     from device.therapy.session import TherapySession
 

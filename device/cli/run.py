@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from device.exc import AudioDeviceError, ConfigError, UsageError
+from device.exc import AudioDeviceError, ConfigError, StorageError, UsageError
 
 if TYPE_CHECKING:
+    from device.box.app import Box
     from device.config import Config
 
 log = logging.getLogger("device.run")
@@ -59,7 +60,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--listener",
         metavar="KIND",
-        help="simulated listener: compliant, restless, non-compliant or a file",
+        help="simulated listener: compliant, sleeper, restless, non-compliant or a file",
     )
     p.add_argument("--seed", type=int, metavar="S", help="seed of the simulation")
     p.add_argument("--state-dir", metavar="DIR", help="where sessions and preferences live")
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     cfg, config_error = load_for_run(args)
-    from device.app import Box, RunOptions
+    from device.box.app import Box, RunOptions
 
     status = args.status or ("none" if args.service else "text")
     opts = RunOptions(
@@ -161,6 +162,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         box = Box(cfg, opts)
     except AudioDeviceError as exc:
+        spec = args.audio or str(cfg.get("audio.backend"))
+        if spec.removeprefix("realtime:").startswith("wav"):
+            # A WAV file that cannot be made: the path is what is wrong, not the sound card.
+            raise UsageError(
+                f"{exc}; give --audio wav:PATH a file in a folder that exists and is writable"
+            ) from None
         if args.sim:
             # A demo on a machine without a sound card: say how to run it instead.
             raise UsageError(
@@ -172,5 +179,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"bedside: error: {exc}", file=sys.stderr)
         return 1
     with box:
+        if args.sim:
+            print(sim_notice(box, show_pin=sys.stderr.isatty()), file=sys.stderr)
         box.install_signal_handlers()
         return box.run()
+
+
+def sim_notice(box: Box, *, show_pin: bool) -> str:
+    """One line for a ``--sim`` run: where its state lives and, with a console, its PIN.
+
+    The PIN itself only with ``show_pin`` (stderr is a person's terminal): the PIN is never
+    written into a log, so a run whose stderr is a file or the journal says where to find
+    it instead.
+    """
+    where = box.state_dir
+    if where is None:
+        return "bedside: simulated box: no state directory (nothing is recorded)"
+    kept = "a temporary folder, removed at exit" if box.parts.scratch_dir else "kept"
+    text = f"bedside: simulated box: state in {where} ({kept})"
+    auth = None if box.console is None else box.console.console.auth
+    if auth is None:
+        return text
+    if not show_pin:
+        return f"{text}; console service PIN: sudo bedside pin show-default --state-dir {where}"
+    try:
+        pin = auth.store.default_pin()
+    except StorageError as exc:
+        return f"{text}; service PIN unavailable: {exc}"
+    return f"{text}; console service PIN {pin} (unless changed with PIN SET)"

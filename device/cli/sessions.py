@@ -105,7 +105,7 @@ def format_sessions(sessions: list[dict[str, Any]]) -> str:
         rmssd = s.get("rmssd_ms") if s.get("rmssd_ms") is not None else s.get("mean_rmssd")
         lines.append(
             f"{s['id']:>4}  {_when(s.get('started_at')):16}  {mins:>7}  "
-            f"{_fmt(s.get('mean_hr'), '5.1f')}  {_fmt(rmssd, '5.1f')}  "
+            f"{_fmt(s.get('mean_hr'), '5.1f'):>5}  {_fmt(rmssd, '5.1f'):>5}  "
             f"{s['program']}{extra}"
         )
     return "\n".join(lines)
@@ -113,6 +113,7 @@ def format_sessions(sessions: list[dict[str, Any]]) -> str:
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
     """The 1 Hz rows as CSV with a header line (empty cells where a value is unknown)."""
+    from device.console.lines import format_cell
     from device.store.sessions import ROW_FIELDS
 
     buf = io.StringIO()
@@ -125,7 +126,7 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
             if v is None:
                 cells.append("")
             elif isinstance(v, bool):
-                cells.append("1" if v else "0")
+                cells.append(format_cell(v))  # true/false, as the console's EXPORT writes
             elif isinstance(v, float):
                 cells.append(f"{v:.6g}")
             else:
@@ -149,20 +150,29 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write one session's 1 Hz rows as CSV (or JSON lines) to a file or stdout."""
+    """Write one session's 1 Hz rows as CSV (or JSON lines), or its beat intervals as an RR
+    file (``--rr``), to a file or stdout."""
+    from device.store.rr import rr_text
+
     with open_store(args) as store:
         session = resolve_session(store, args.session)
-        rows = store.rows(int(session["id"]))
-    if args.json:
-        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
-    else:
-        text = rows_csv(rows)
+        sid = int(session["id"])
+        if args.rr:
+            text = rr_text(store.beats(sid))
+            what = f"{text.count(chr(10))} RR intervals"
+        else:
+            rows = store.rows(sid)
+            what = f"{len(rows)} rows"
+            if args.json:
+                text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+            else:
+                text = rows_csv(rows)
     if args.out:
         from device.store.permissions import write_for_caller
 
         # The file is the asking user's (under sudo too), with their umask's mode.
         write_for_caller(Path(args.out), text.encode())
-        print(f"session {session['id']}: {len(rows)} rows written to {args.out}", file=sys.stderr)
+        print(f"session {session['id']}: {what} written to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
@@ -193,14 +203,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     e = subparsers.add_parser(
         "export",
-        help="export one session's 1 Hz rows",
+        help="export one session's 1 Hz rows or its beat intervals",
         description="Write a session's 1 Hz rows (time, HR, RMSSD, coherence, quality, contact, "
-        "pacer, breathing, entrainment, volume) as CSV.",
+        "pacer, breathing, entrainment, volume) as CSV, or with --rr its beat intervals as a "
+        "plain RR text file (one interval in ms per line, as Kubios HRV imports).",
     )
     e.add_argument("session", type=parse_session, metavar="SESSION", help="session id or 'last'")
     fmt = e.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV with a header line (default)")
     fmt.add_argument("--json", action="store_true", help="one JSON object per row")
+    fmt.add_argument(
+        "--rr",
+        action="store_true",
+        help="the beat intervals instead, as a plain RR file Kubios HRV imports: one "
+        "plausible interval per line in milliseconds",
+    )
     e.add_argument("--out", metavar="FILE", help="write to FILE (default: standard output)")
     add_state_dir(e)
     e.set_defaults(func=handle_storage_errors(cmd_export))

@@ -113,7 +113,7 @@ def message_for(exc: BaseException) -> str:
 class Console:
     """The command interpreter of one console connection.
 
-    :param box: the box (:class:`device.app.Box`, or the tests' fake), through its
+    :param box: the box (:class:`device.box.app.Box`, or the tests' fake), through its
         :class:`~device.box.api.BoxApi`.
     :param auth: the service login; ``None`` when the box has no state directory (service
         commands then answer ``ERR 7``).
@@ -352,7 +352,12 @@ COMMANDS: tuple[Command, ...] = (
     _c("LOG?", "[N]", "The last N events (default 20).", data.log_events),
     _c("SESSIONS?", "", "Sessions recorded.", data.sessions),
     _c("PROFILE?", "", "The listener profile's resonance rate and confidence.", data.profile),
-    _c("EXPORT", "<SESSION>", "CSV rows of a session's 1 Hz record.", data.export),
+    _c(
+        "EXPORT",
+        "<SESSION> [RR]",
+        "CSV rows of a session's 1 Hz record; with RR its beat intervals (ms, one a line).",
+        data.export,
+    ),
     _c("SELFTEST", "", "Check sensor, audio, storage and clock; a line per check.", data.selftest),
     _c("RATE", "LIKE|SKIP", "Rate what is playing (teaches the personalisation).", session.rate),
     _c("MUSIC?", "", "The track playing: name, number, tempo, position.", music.music),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from device.console.arguments import expect_args, field, off_loop
 from device.console.lines import flatten, format_cell
 from device.console.protocol import Code, Deferred, Reply, format_pairs
+from device.store.rr import rr_lines
 
 if TYPE_CHECKING:
     from device.console.commands import Console
@@ -52,12 +53,18 @@ def profile(c: Console, args: list[str], now: float) -> Reply:
 
 
 def export(c: Console, args: list[str], now: float) -> Reply:
-    """``EXPORT <SESSION>``: CSV lines; the store is read off the loop."""
-    (text,) = expect_args(args, 1, 1, "EXPORT <SESSION>")
+    """``EXPORT <SESSION> [RR]``: CSV lines of the 1 Hz record, or with ``RR`` the beat
+    intervals as a plain RR file (one per line, ms); the store is read off the loop."""
+    usage = "EXPORT <SESSION> [RR]"
+    text, *what = expect_args(args, 1, 2, usage)
     if not text.isdigit():
         raise ValueError(f"SESSION must be a session number (SESSIONS? lists them), not {text!r}")
+    rr = bool(what)
+    if rr and what[0].upper() != "RR":
+        raise ValueError(f"expected RR after the session, not {what[0]!r} (usage: {usage})")
     sid = int(text)
-    known, rows = c.box.sessions(), c.box.export_rows(sid)
+    known = c.box.sessions()
+    rows = c.box.export_beats(sid) if rr else c.box.export_rows(sid)
 
     def work() -> list[Row]:
         ids = {int(str(field(s, "id"))) for s in known.work() if field(s, "id") is not None}
@@ -65,7 +72,10 @@ def export(c: Console, args: list[str], now: float) -> Reply:
             raise ValueError(f"no session {sid} (SESSIONS? lists them)")
         return rows.work()
 
-    return Reply(deferred=Deferred(work, lambda found, _now: Reply(csv_lines(found))))
+    def answer(found: list[Row], _now: float) -> Reply:
+        return Reply(rr_lines(found)) if rr else Reply(csv_lines(found))
+
+    return Reply(deferred=Deferred(work, answer))
 
 
 def selftest(c: Console, args: list[str], now: float) -> Reply:

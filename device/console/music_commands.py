@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 def music(c: Console, args: list[str], now: float) -> Reply:
-    """``MUSIC?``: the playing track, its number, tempo and position."""
+    """``MUSIC?``: the composed music playing (``composed=True``, style, key, tempo, theme,
+    section), or else the playing track, its number, tempo and position."""
     expect_args(args, 0, 0, "MUSIC?")
     return Reply.data(c.box.music_describe())
 

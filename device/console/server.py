@@ -301,7 +301,7 @@ class ConsoleServer:
             text = str(exc)
             if text != self._open_error:
                 log.warning(
-                    "console port unavailable: %s (retrying every %g s)", text, self.reopen_s
+                    "console port unavailable: %s; retrying every %g s quietly", text, self.reopen_s
                 )
             self._open_error = text
             return

@@ -1,18 +1,20 @@
-"""Finger contact and ambient light of the pulse sensor (a base of :class:`PulseSensor`).
+"""Finger contact and ambient light of the pulse sensor: the :class:`ContactDetector`.
 
 Contact comes from the IR DC level and the pulsatile amplitude (perfusion index), with level
 and time hysteresis; ALC_OVF is held for 2 s as "exposed to light"; a finger found also
-checks whether the board swapped Red and IR.
+checks whether the board swapped Red and IR. The levels come from the sensor's
+:class:`~device.drivers.running_stats.SampleHistory`, whose order statistics are kept as
+the samples arrive, so a poll sorts nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-
-import numpy as np
+import math
+from typing import Protocol
 
 from device.drivers.max30102 import FULL_SCALE
+from device.drivers.running_stats import SampleHistory, median
 
 log = logging.getLogger("device.drivers.pulse_sensor")  # the sensor logs under one name
 
@@ -29,28 +31,68 @@ SWAP_RATIO = 1.2
 LIGHT_HOLD_S = 2.0
 
 
-class ContactDetection:
-    """Contact and light detection over the sensor's IR/Red history."""
+class ContactSensing(Protocol):
+    """What the pulse sensor asks of its contact detector."""
 
-    rate_hz: float
+    @property
+    def contact(self) -> bool:
+        """Finger contact, with hysteresis, as of the last block."""
+        ...
+
     channels_swapped: bool | None
-    _clock: Callable[[], float]
-    _contact: bool
-    _contact_candidate_since: int | None
-    _ir_hist: np.ndarray
-    _red_hist: np.ndarray
-    _led_ir_ma: float
-    _led_red_ma: float
-    _light_until: float
-    _light_logged: bool
-    _now: float
 
-    def _reset_history(self) -> None:
-        self._ir_hist = np.zeros(0)
-        self._red_hist = np.zeros(0)
-        self._contact_candidate_since = None
+    def note_light(self, light: bool, now: float) -> None:
+        """Take the chip's ALC_OVF flag of a poll at clock time ``now``."""
+        ...
 
-    def _note_light(self, light: bool, now: float) -> None:
+    def light_at(self, now: float) -> bool:
+        """Ambient light overwhelmed the sensor within the hold time before ``now``."""
+        ...
+
+    def light_now(self) -> bool:
+        """Light was seen within the hold time before the last poll."""
+        ...
+
+    def update(self, end_index: int, led_ir_ma: float, led_red_ma: float) -> None:
+        """Judge contact after the samples up to ``end_index`` joined the history."""
+        ...
+
+    def set_contact(self, value: bool, *, quiet: bool = False) -> None:
+        """Force the verdict (no samples, a lost sensor, standby)."""
+        ...
+
+    def levels(self) -> tuple[float, float] | None:
+        """IR DC as a share of full scale and the perfusion index; ``None``: too few samples."""
+        ...
+
+    def restart(self) -> None:
+        """Forget a change of verdict under way (the history was reset)."""
+        ...
+
+
+class ContactDetector:
+    """Contact and light detection over a sensor's sample history.
+
+    :param history: the sensor's recent samples (read only here).
+    """
+
+    def __init__(self, history: SampleHistory) -> None:
+        self._history = history
+        self.rate_hz = history.rate_hz
+        self._contact = False
+        self._candidate_since: int | None = None
+        #: Red and IR look swapped (checked whenever a finger is found); ``None`` until then.
+        self.channels_swapped: bool | None = None
+        self._light_until = -math.inf
+        self._light_logged = False
+        self._now = -math.inf
+        self._led_ir_ma = 0.0
+        self._led_red_ma = 0.0
+
+    # --- ambient light ---------------------------------------------------------------------
+
+    def note_light(self, light: bool, now: float) -> None:
+        """Take the chip's ALC_OVF flag of a poll at clock time ``now``."""
         if light:
             self._light_until = now + LIGHT_HOLD_S
             if not self._light_logged:
@@ -61,51 +103,54 @@ class ContactDetection:
             self._light_logged = False
         self._now = now
 
-    def _light_now(self) -> bool:
+    def light_now(self) -> bool:
+        """Light was seen within the hold time before the last poll."""
         return self._now < self._light_until
 
-    @property
-    def light_exposed(self) -> bool:
-        """``True`` while ambient light overwhelms the sensor (ALC_OVF seen in the last 2 s)."""
-        return self._clock() < self._light_until
+    def light_at(self, now: float) -> bool:
+        """Light was seen within the hold time before clock time ``now``."""
+        return now < self._light_until
 
-    # --- finger contact ------------------------------------------------------------------
+    # --- finger contact --------------------------------------------------------------------
 
     @property
     def contact(self) -> bool:
         """Finger contact, with hysteresis, as of the last block."""
         return self._contact
 
-    def _levels(self) -> tuple[float, float] | None:
+    def restart(self) -> None:
+        """Forget a change of verdict under way (the history was reset)."""
+        self._candidate_since = None
+
+    def levels(self) -> tuple[float, float] | None:
         """IR DC as a share of full scale and perfusion index (AC / DC), from the history.
 
         The AC part is what remains after a 1 s moving average is taken off: that keeps the
         cardiac pulse (>= 0.6 Hz mostly) and removes breathing wander (0.2 Hz to 7 %).
         """
-        x = self._ir_hist
+        h = self._history
         width = max(1, round(1.0 * self.rate_hz))
-        if len(x) < width + round(1.0 * self.rate_hz):
+        if len(h) < width + round(1.0 * self.rate_hz):
             return None
-        dc = float(np.median(x))
+        dc = h.ir_median()
         if dc <= 0:
             return 0.0, 0.0
-        trend = np.convolve(x, np.ones(width) / width, mode="valid")
-        first = (width - 1) // 2
-        ac = _smooth(x[first : first + len(trend)] - trend, self.rate_hz)
-        p2p = float(np.percentile(ac, 97) - np.percentile(ac, 3))
+        low, high = h.ac_percentiles(3, 97)
+        p2p = high - low
         return dc / FULL_SCALE, p2p / dc
 
-    def _update_contact(self, index: int) -> None:
-        if self._light_now():
+    def update(self, end_index: int, led_ir_ma: float, led_red_ma: float) -> None:
+        """Judge contact after the samples up to ``end_index`` joined the history."""
+        self._led_ir_ma, self._led_red_ma = led_ir_ma, led_red_ma
+        if self.light_now():
             return  # readings are invalid: keep the last verdict
-        levels = self._levels()
+        levels = self.levels()
         if levels is None:
             return
         dc, pi = levels
         # A lifted finger shows at once in the newest samples (the history median lags).
-        recent = float(np.median(self._ir_hist[-max(1, round(0.25 * self.rate_hz)) :]))
-        if self._contact and recent < DC_OFF * FULL_SCALE:
-            self._set_contact(False)
+        if self._contact and self._history.recent_ir_median() < DC_OFF * FULL_SCALE:
+            self.set_contact(False)
             return
         if dc >= DC_SATURATED:
             return  # clipped: the pulse cannot be seen until the LED steps down
@@ -116,28 +161,30 @@ class ContactDetection:
             flip = dc >= DC_ON and pi >= PI_ON
             hold = CONTACT_ON_S
         if not flip:
-            self._contact_candidate_since = None
+            self._candidate_since = None
             return
-        if self._contact_candidate_since is None:
-            self._contact_candidate_since = index
-        if dc < DC_OFF or (index - self._contact_candidate_since) / self.rate_hz >= hold:
-            self._set_contact(not self._contact)
+        if self._candidate_since is None:
+            self._candidate_since = end_index
+        if dc < DC_OFF or (end_index - self._candidate_since) / self.rate_hz >= hold:
+            self.set_contact(not self._contact)
 
-    def _set_contact(self, value: bool) -> None:
-        if value != self._contact:
+    def set_contact(self, value: bool, *, quiet: bool = False) -> None:
+        """Force the verdict (no samples, a lost sensor, standby); logs a change unless quiet."""
+        if value != self._contact and not quiet:
             log.info("pulse sensor: finger %s", "on" if value else "off")
         self._contact = value
-        self._contact_candidate_since = None
+        self._candidate_since = None
         if value:
             self._check_channels()
 
     def _check_channels(self) -> None:
         # A finger passes more IR than red light per mA of drive; some clone boards swap
         # the two LEDs, which shows as the opposite (the data sheet order is Red then IR).
-        if not (len(self._ir_hist) and self._led_ir_ma and self._led_red_ma):
+        h = self._history
+        if not (len(h) and self._led_ir_ma and self._led_red_ma):
             return
-        ir = float(np.median(self._ir_hist)) / self._led_ir_ma
-        red = float(np.median(self._red_hist)) / self._led_red_ma
+        ir = h.ir_median() / self._led_ir_ma
+        red = median(h.red) / self._led_red_ma
         swapped = red > SWAP_RATIO * ir
         if swapped and not self.channels_swapped:
             log.warning(
@@ -146,10 +193,3 @@ class ContactDetection:
                 red / ir,
             )
         self.channels_swapped = swapped
-
-
-def _smooth(x: np.ndarray, rate_hz: float) -> np.ndarray:
-    width = max(1, round(0.04 * rate_hz))
-    if width == 1 or len(x) < width:
-        return x
-    return np.convolve(x, np.ones(width) / width, mode="same")

@@ -1,4 +1,4 @@
-"""LED current control of the pulse sensor (a base of :class:`PulseSensor`).
+"""LED current control of the pulse sensor: the :class:`LedController` it owns.
 
 Keeps the IR (and Red) DC level in a window of the ADC range (35-75 %) with slow steps (at
 most one every 2 s, at most x1.4 or /1.4), made only in the diastolic part of a beat; the
@@ -8,12 +8,14 @@ samples after a step are marked. A saturated channel is stepped down at once.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
+import numpy.ma  # numpy 2 imports it on the first percentile: ~10 ms, in a task
 
-from device.drivers.contact import DC_ON, DC_SATURATED, PI_OFF, ContactDetection, _smooth
+from device.drivers.contact import DC_ON, DC_SATURATED, PI_OFF
 from device.drivers.max30102 import FULL_SCALE, LED_MA_PER_LSB, MAX30102
-from device.exc import BusError
+from device.drivers.running_stats import SampleHistory, median
 
 #: IR/Red DC window as a share of full scale; steps aim for the middle.
 DC_LOW, DC_HIGH, DC_AIM = 0.35, 0.75, 0.55
@@ -31,25 +33,59 @@ STEP_MARK_S = 0.2
 LED_MIN_MA, LED_MAX_MA = 0.4, 25.0
 
 
-class LedControl(ContactDetection):
-    """Steps the LED currents to keep the DC level in its window."""
+class LedDriving(Protocol):
+    """What the pulse sensor asks of its LED controller."""
 
-    bus_errors: int
-    last_error: str | None
-    led_steps: int
-    _drv: MAX30102 | None
-    _out_of_window_since: int | None
-    _last_step_index: int
-    _mark_until: int
+    ir_ma: float
+    red_ma: float
+    steps: int
 
-    def _control_leds(self, index: int) -> None:
+    def control(self, drv: MAX30102, end_index: int) -> None:
+        """Step the currents if the DC left its window (:class:`~device.exc.BusError` raised)."""
+        ...
+
+    def marked(self, start: int, n: int) -> np.ndarray | None:
+        """Mask of the samples ``start .. start + n`` disturbed by a step (``None``: none)."""
+        ...
+
+
+class LedController:
+    """Steps the LED currents to keep the DC level in its window.
+
+    :param history: the sensor's recent samples; rescaled here when a step changes the
+        photocurrent, so the DC and pulsatility estimates carry on across the step.
+    :param ir_ma: IR LED current to start with, mA.
+    :param red_ma: Red LED current to start with, mA.
+    """
+
+    def __init__(self, history: SampleHistory, ir_ma: float, red_ma: float) -> None:
+        self._history = history
+        self.rate_hz = history.rate_hz
+        #: Present LED currents, mA.
+        self.ir_ma = float(ir_ma)
+        self.red_ma = float(red_ma)
+        #: Steps made so far.
+        self.steps = 0
+        self._out_of_window_since: int | None = None
+        self._last_step_index = -(10**12)
+        self._mark_until = 0  # sample index up to which samples are marked (LED step)
+
+    def marked(self, start: int, n: int) -> np.ndarray | None:
+        """Mask of the samples ``start .. start + n`` disturbed by a step (``None``: none)."""
+        if self._mark_until <= start:
+            return None
+        return np.arange(start, start + n) < self._mark_until
+
+    def control(self, drv: MAX30102, end_index: int) -> None:
+        """Step the currents if the DC left its window; a failed write raises BusError."""
+        index = end_index
         window = round(1.0 * self.rate_hz)
-        if self._drv is None or len(self._ir_hist) < window:
+        if len(self._history) < window:
             return
-        ir = self._ir_hist[-window:]
-        red = self._red_hist[-window:]
-        ir_dc = float(np.median(ir)) / FULL_SCALE
-        red_dc = float(np.median(red)) / FULL_SCALE
+        ir = self._history.ir[-window:]
+        red = self._history.red[-window:]
+        ir_dc = median(ir) / FULL_SCALE
+        red_dc = median(red) / FULL_SCALE
         if ir_dc < DC_ON:
             return  # nothing on the sensor: raising the LEDs would only light the room
         saturated = max(float(ir.max()), float(red.max())) >= DC_SATURATED * FULL_SCALE
@@ -59,38 +95,36 @@ class LedControl(ContactDetection):
             return
         if self._out_of_window_since is None:
             self._out_of_window_since = index
-        since_step = (index - self._last_step_index) / self.rate_hz
-        if saturated:
-            if since_step < STEP_MARK_S * 2:
-                return
-        else:
-            if since_step < STEP_INTERVAL_S:
-                return
-            waited = (index - self._out_of_window_since) / self.rate_hz
-            if waited < STEP_FORCE_AFTER_S and not self._in_diastole():
-                return
-        new_ir = _step(self._led_ir_ma, ir_dc, float(ir.max()) / FULL_SCALE)
-        new_red = _step(self._led_red_ma, red_dc, float(red.max()) / FULL_SCALE)
-        if new_ir == self._led_ir_ma and new_red == self._led_red_ma:
+        if not self._may_step(index, saturated):
             return
-        try:
-            if new_ir != self._led_ir_ma:
-                self._drv.led_ir_ma = new_ir
-            if new_red != self._led_red_ma:
-                self._drv.led_red_ma = new_red
-        except BusError as exc:
-            self.bus_errors += 1
-            self.last_error = str(exc)
+        new_ir = _step(self.ir_ma, ir_dc, float(ir.max()) / FULL_SCALE)
+        new_red = _step(self.red_ma, red_dc, float(red.max()) / FULL_SCALE)
+        if new_ir == self.ir_ma and new_red == self.red_ma:
             return
+        if new_ir != self.ir_ma:
+            drv.led_ir_ma = new_ir
+        if new_red != self.red_ma:
+            drv.led_red_ma = new_red
         # Photocurrent is proportional to LED current: rescale the history so the DC and
         # pulsatility estimates carry on across the step.
-        self._ir_hist = self._ir_hist * (new_ir / self._led_ir_ma if self._led_ir_ma else 1.0)
-        self._red_hist = self._red_hist * (new_red / self._led_red_ma if self._led_red_ma else 1.0)
-        self._led_ir_ma, self._led_red_ma = new_ir, new_red
+        self._history.rescale(
+            new_ir / self.ir_ma if self.ir_ma else 1.0,
+            new_red / self.red_ma if self.red_ma else 1.0,
+        )
+        self.ir_ma, self.red_ma = new_ir, new_red
         self._last_step_index = index
         self._mark_until = index + max(1, round(STEP_MARK_S * self.rate_hz))
-        self.led_steps += 1
+        self.steps += 1
         self._out_of_window_since = None
+
+    def _may_step(self, index: int, saturated: bool) -> bool:
+        since_step = (index - self._last_step_index) / self.rate_hz
+        if saturated:
+            return since_step >= STEP_MARK_S * 2
+        if since_step < STEP_INTERVAL_S or self._out_of_window_since is None:
+            return False
+        waited = (index - self._out_of_window_since) / self.rate_hz
+        return waited >= STEP_FORCE_AFTER_S or self._in_diastole()
 
     def _in_diastole(self) -> bool:
         """``True`` if the newest sample lies in the diastolic part of a beat.
@@ -99,17 +133,17 @@ class LedControl(ContactDetection):
         peak (of the inverted signal) and before 55 % of the beat interval has passed.
         """
         rate = self.rate_hz
-        x = self._ir_hist[-round(2.5 * rate) :]
+        x = self._history.ir[-round(2.5 * rate) :]
         if len(x) < round(1.5 * rate):
             return False
         s = _smooth(-(x - _linear_fit(x)), rate)
         p2p = float(np.percentile(s, 97) - np.percentile(s, 3))
-        dc = float(np.median(x))
+        dc = median(x)
         if dc <= 0 or p2p / dc < PI_OFF:
             return True  # no pulse to disturb
         half = max(1, round(0.25 * rate))
         confirm = max(1, round(0.12 * rate))
-        threshold = float(np.median(s)) + 0.25 * p2p
+        threshold = median(s) + 0.25 * p2p
         peaks = [
             i
             for i in range(half, len(s) - confirm)
@@ -145,3 +179,10 @@ def _linear_fit(x: np.ndarray) -> np.ndarray:
     t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
     slope = float(np.dot(t, x - x.mean()) / max(np.dot(t, t), 1e-12))
     return x.mean() + slope * t
+
+
+def _smooth(x: np.ndarray, rate_hz: float) -> np.ndarray:
+    width = max(1, round(0.04 * rate_hz))
+    if width == 1 or len(x) < width:
+        return x
+    return np.convolve(x, np.ones(width) / width, mode="same")

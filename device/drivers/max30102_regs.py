@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from enum import IntEnum
 
-from device.config_schema import PULSE_WIDTHS_AT_RATE_US
+from device.config.schema import PULSE_WIDTHS_AT_RATE_US
 from device.exc import SettingError
 
 #: 7-bit I2C address (p.29, Table 17).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from device.drivers.samples import SampleBlock
+from device.heart.samples import SampleBlock
 
 
 class NoSensor:

@@ -1,7 +1,8 @@
-"""Connection, recovery and chip upkeep of the pulse sensor (a base of :class:`PulseSensor`).
+"""Connection, recovery and chip upkeep of the pulse sensor: the :class:`Reconnector`.
 
 A sensor that stops answering is closed, probed again every second and re-initialised when
-it answers; the die temperature is read every 10 s between polls.
+it answers; the die temperature is read every 10 s between polls. The pulse sensor owns one
+:class:`Reconnector` and keeps the sample stream (indices, gaps) itself.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from device.drivers.i2c import Retrier
-from device.drivers.led_control import LedControl
 from device.drivers.max30102 import MAX30102
-from device.exc import BusError, HardwareError
+from device.exc import HardwareError
 
 log = logging.getLogger("device.drivers.pulse_sensor")  # the sensor logs under one name
 
@@ -24,7 +24,7 @@ PROBE_INTERVAL_S = 1.0
 TEMP_INTERVAL_S = 10.0
 
 
-class _ChipSettings(TypedDict):
+class ChipSettings(TypedDict):
     """The chip's sampling settings, as :class:`MAX30102` takes them."""
 
     sample_rate_sps: int
@@ -33,44 +33,80 @@ class _ChipSettings(TypedDict):
     adc_range_na: int
 
 
-class SensorRecovery(LedControl):
-    """Finds, loses and re-initialises the chip, and reads its temperature."""
+class Reconnecting(Protocol):
+    """What the pulse sensor asks of its reconnector."""
 
-    address: int
-    bus_name: str
-    reinits: int
+    driver: MAX30102 | None
+    temperature_c: float | None
     part_id: int | None
     rev_id: int | None
-    temperature_c: float | None
-    _bus: Any
-    _bus_factory: Callable[[], Any]
-    _retrier: Retrier
-    _settings: _ChipSettings
-    _t_anchor: float | None
-    _gap_pending: bool
-    _unknown_gap: bool
-    _failed_polls: int
-    _next_probe: float
-    _next_temp: float
-    _temp_pending: bool
+    settings: ChipSettings
+    retrier: Retrier
 
-    # --- connection and recovery --------------------------------------------------------
+    def due(self, now: float) -> bool:
+        """A missing chip may be probed again at clock time ``now``."""
+        ...
 
-    @property
-    def stream_start_s(self) -> float | None:
-        """Clock time (s) of sample index 0, or ``None`` before the sensor was first found.
+    def connect(self, now: float, *, red_ma: float, ir_ma: float, announce: bool) -> str | None:
+        """Open the bus and initialise the chip; ``None`` on success, else what went wrong."""
+        ...
 
-        Sample ``i`` was taken at about ``stream_start_s + i / rate_hz`` on the clock given
-        to the constructor (the chip's crystal and the clock drift apart slowly).
+    def lose(self) -> None:
+        """Close the chip and the bus; probe again at the next poll."""
+        ...
+
+    def housekeeping(self, now: float) -> None:
+        """Read the die temperature every so often (:class:`~device.exc.BusError` raised)."""
+        ...
+
+    def close(self) -> None:
+        """Shut the chip down and close the bus."""
+        ...
+
+
+class Reconnector:
+    """Finds, loses and re-initialises the chip, and reads its temperature.
+
+    :param bus_factory: returns an smbus2-compatible bus; called again after a loss.
+    :param address: the chip's 7-bit address.
+    :param bus_name: how messages name the bus.
+    :param settings: the chip's sampling settings.
+    :param retrier: retries a failed transfer (its ``retries`` are reported).
+    """
+
+    def __init__(
+        self,
+        bus_factory: Callable[[], Any],
+        address: int,
+        bus_name: str,
+        settings: ChipSettings,
+        retrier: Retrier,
+    ) -> None:
+        self._bus_factory = bus_factory
+        self.address = address
+        self.bus_name = bus_name
+        self.settings = settings
+        self.retrier = retrier
+        self._bus: Any = None
+        #: The working chip, or ``None`` while it is missing.
+        self.driver: MAX30102 | None = None
+        self.part_id: int | None = None
+        self.rev_id: int | None = None
+        #: Die temperature last read, °C.
+        self.temperature_c: float | None = None
+        self._next_probe = -math.inf
+        self._next_temp = -math.inf
+        self._temp_pending = False
+
+    def due(self, now: float) -> bool:
+        """A missing chip may be probed again at clock time ``now``."""
+        return now >= self._next_probe
+
+    def connect(self, now: float, *, red_ma: float, ir_ma: float, announce: bool) -> str | None:
+        """Open the bus and initialise the chip; ``None`` on success, else what went wrong.
+
+        Never raises: no sensor fault may stop the box.
         """
-        return None if self._t_anchor is None else self._t_anchor + 1.0 / self.rate_hz
-
-    @property
-    def present(self) -> bool:
-        """``True`` while a working MAX30102 is connected and sampling."""
-        return self._drv is not None
-
-    def _connect(self, now: float) -> None:
         self._next_probe = now + PROBE_INTERVAL_S
         try:
             if self._bus is None:
@@ -79,46 +115,27 @@ class SensorRecovery(LedControl):
                 self._bus,
                 self.address,
                 bus_name=self.bus_name,
-                led_red_ma=self._led_red_ma,
-                led_ir_ma=self._led_ir_ma,
-                retrier=self._retrier,
-                announce=self.last_error is None,  # once, not at every retry
-                **self._settings,
+                led_red_ma=red_ma,
+                led_ir_ma=ir_ma,
+                retrier=self.retrier,
+                announce=announce,
+                **self.settings,
             )
         except Exception as exc:  # no sensor fault may stop the box
-            message = str(exc) if isinstance(exc, HardwareError) else f"{type(exc).__name__}: {exc}"
-            if message != self.last_error:
-                log.warning("pulse sensor: %s", message)
-            self.last_error = message
             self._close_bus()
-            return
-        if self._t_anchor is None:
-            self._t_anchor = now
-        else:
-            self.reinits += 1
-            self._gap_pending = self._unknown_gap = True
-            log.warning(
-                "pulse sensor: re-initialised at 0x%02X on %s after it went missing",
-                self.address,
-                self.bus_name,
-            )
-        self._drv = drv
+            return str(exc) if isinstance(exc, HardwareError) else f"{type(exc).__name__}: {exc}"
+        self.driver = drv
         self.part_id, self.rev_id = drv.part_id, drv.rev_id
-        self.last_error = None
-        self._failed_polls = 0
-        self._reset_history()
+        return None
 
-    def _lose(self, reason: str) -> None:
-        log.warning("pulse sensor lost (%s); looking for it every %g s", reason, PROBE_INTERVAL_S)
-        if self._drv is not None:
-            self._drv.close()
-            self._drv = None
+    def lose(self) -> None:
+        """Close the chip and the bus; probe again at the next poll."""
+        if self.driver is not None:
+            self.driver.close()
+            self.driver = None
         self._close_bus()
-        self._gap_pending = self._unknown_gap = True
         self._next_probe = -math.inf
         self._temp_pending = False
-        self._set_contact(False)
-        self._reset_history()  # so SENSOR? shows no stale light levels
 
     def _close_bus(self) -> None:
         bus, self._bus = self._bus, None
@@ -129,20 +146,24 @@ class SensorRecovery(LedControl):
             except OSError as exc:
                 log.debug("closing the I2C bus failed: %s", exc)
 
-    def _housekeeping(self, now: float) -> None:
-        drv = self._drv
+    def housekeeping(self, now: float) -> None:
+        """Read the die temperature every so often (:class:`~device.exc.BusError` raised)."""
+        drv = self.driver
         if drv is None:
             return
-        try:
-            if self._temp_pending:
-                value = drv.read_temperature()
-                if value is not None:
-                    self.temperature_c = value
-                    self._temp_pending = False
-            elif now >= self._next_temp:
-                drv.start_temperature()
-                self._temp_pending = True
-                self._next_temp = now + TEMP_INTERVAL_S
-        except BusError as exc:
-            self.bus_errors += 1
-            self.last_error = str(exc)
+        if self._temp_pending:
+            value = drv.read_temperature()
+            if value is not None:
+                self.temperature_c = value
+                self._temp_pending = False
+        elif now >= self._next_temp:
+            drv.start_temperature()
+            self._temp_pending = True
+            self._next_temp = now + TEMP_INTERVAL_S
+
+    def close(self) -> None:
+        """Shut the chip down and close the bus. Safe to call again."""
+        if self.driver is not None:
+            self.driver.close()
+            self.driver = None
+        self._close_bus()

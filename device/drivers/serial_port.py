@@ -6,6 +6,8 @@ and a technician's laptop reach the console without a UART.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -37,14 +39,23 @@ def open_serial(port: str, baud: int = 115200) -> Any:
                 exclusive=True,
             )
     except (serial.SerialException, OSError, ValueError) as exc:
-        hint = ""
-        text = str(exc)
-        if "Permission denied" in text:
-            hint = " (is the service user in group dialout?)"
-        elif "No such file" in text or "could not open" in text:
-            hint = " (is the UART enabled, or the USB adapter plugged in?)"
-        raise SerialPortError(f"cannot open serial port {port}: {exc}{hint}") from exc
+        raise SerialPortError(f"cannot open serial port {port}: {open_problem(exc)}") from exc
     return ser
+
+
+def open_problem(exc: BaseException) -> str:
+    """Why a port did not open, once: pyserial nests the OS error in its own message
+    ("could not open port X: [Errno 2] No such file or directory: 'X'")."""
+    errno_ = getattr(exc, "errno", None)
+    if isinstance(errno_, int):
+        if errno_ == errno.ENOENT:
+            return "no such device (is the UART enabled, or the USB adapter plugged in?)"
+        if errno_ in (errno.EACCES, errno.EPERM):
+            return "permission denied (is the service user in group dialout?)"
+        if errno_ == errno.EBUSY:
+            return "busy (another program has it open: a getty or a terminal?)"
+        return os.strerror(errno_).lower()
+    return str(exc)
 
 
 def serial_opener(port: str, baud: int = 115200) -> Callable[[], Any]:

@@ -1,1 +1,1 @@
-"""Signal processing: the sound engine and its voices, and the heart analysis of the PPG."""
+"""Signal primitives shared by the rooms: filters, glides, oscillators, the limiter, true peak."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from device.dsp.targets import SoundTargets
 from device.exc import ConfigError
 from device.sim.listener import Listener
 from device.sim.max30102 import SimulatedMAX30102
 from device.sim.pulse import PulseModel
+from device.sound.targets import SoundTargets
 
 
 class SimRig:
@@ -48,7 +48,8 @@ class SimRig:
         except ConfigError:
             raise
         except (ValueError, OSError) as exc:
-            raise ConfigError(f"listener: {exc}", key="sim.listener", value=kind) from None
+            text = str(exc) if isinstance(exc, ValueError) else f"listener file {kind}: {exc}"
+            raise ConfigError(text, key="sim.listener", value=kind) from None
         self.model = PulseModel(seed=self.seed)
         self.chip = SimulatedMAX30102(clock, self.model, address=address, seed=self.seed)
         self._finger_off_at_s = finger_off_at_s
@@ -82,10 +83,16 @@ class SimRig:
         self.model.set_contact(not (off_at >= 0 and off_at <= session_t < off_at + off_for))
 
     def status(self) -> dict[str, object]:
-        """What the simulation is doing (for a ``--sim`` run's status only)."""
+        """What the simulated listener truly does (for a ``--sim`` run's status only).
+
+        ``sim_hr`` (mean heart rate, bpm), ``sim_breathing`` (breaths/min) and
+        ``sim_asleep`` (``True`` once they fell asleep): the truth the box's own figures
+        (``hr``, ``breathing``) estimate.
+        """
         return {
             "sim_hr": self.listener.hr_mean_bpm,
             "sim_breathing": self.listener.breathing_bpm,
+            "sim_asleep": self.listener.asleep,
         }
 
     def __repr__(self) -> str:

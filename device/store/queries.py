@@ -65,6 +65,23 @@ class StoreReads(QueuedWriter):
                 row["contact"] = bool(row["contact"])
         return out
 
+    def beats(self, session_id: int) -> list[dict[str, Any]]:
+        """A session's beats in time order: ``t`` (session s), ``rr_ms`` (the interval ending
+        at the beat, ``None`` after a gap) and ``ok`` (plausible). None in an older store."""
+        has = self._read(
+            "read beats", "SELECT count(*) AS n FROM sqlite_master WHERE name = 'beats'"
+        )
+        if not has[0]["n"]:
+            return []
+        out = self._read(
+            "read beats",
+            "SELECT t, rr_ms, ok FROM beats WHERE session_id = ? ORDER BY t",
+            (int(session_id),),
+        )
+        for beat in out:
+            beat["ok"] = bool(beat["ok"])
+        return out
+
     def events(self, session_id: int | None = None) -> list[dict[str, Any]]:
         """Events of one session (or all), in order: ``at``, ``t``, ``kind``, ``detail``."""
         if session_id is None:
@@ -85,6 +102,19 @@ class StoreReads(QueuedWriter):
             sql += " WHERE session_id = ?"
             args = (int(session_id),)
         return self._read("read ratings", sql + " ORDER BY id", args)
+
+    def profiles(self) -> list[str]:
+        """The listener profiles the store knows, sorted: those its sessions played for and
+        those it learnt preferences of (keys ``kind:PROFILE``)."""
+        found = {
+            str(r["profile"])
+            for r in self._read("list profiles", "SELECT DISTINCT profile FROM sessions")
+        }
+        for r in self._read("list profiles", "SELECT key FROM preferences"):
+            _kind, sep, name = str(r["key"]).partition(":")
+            if sep and name:
+                found.add(name)
+        return sorted(found)
 
     def check(self) -> str:
         """Run sqlite's integrity check; a one-line summary, StorageError if damaged."""

@@ -170,6 +170,16 @@ class Recorder:
             self._rows.append(row)
             self._hand_over()
 
+    def add_beats(self, beats: Sequence[tuple[float, float | None, bool]]) -> None:
+        """Hand the session's beats ``(session s, interval ms or None, plausible)`` to the
+        store's writer (a storage fault is recorded, never raised)."""
+        if self.store is None or self.session_id is None or not beats:
+            return
+        try:
+            self.store.add_beats(self.session_id, beats)
+        except StorageError as exc:
+            self.fault(str(exc))
+
     def flush_rows(self) -> None:
         """Hand the buffered rows to the store now (before an export or the session end)."""
         if self.store is not None and self._rows and self.session_id is not None:

@@ -9,7 +9,10 @@ from pathlib import Path
 from device.exc import StorageError
 
 #: Schema version kept in ``PRAGMA user_version``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: The oldest version a read-only reader takes (the box migrates a store when it opens it;
+#: ``bedside sessions`` may read an older one before that: it then has no beats).
+READABLE_FROM = 2
 #: Session HRV summary columns (ms), as the field computes them: over the whole session and over
 #: its last 5 minutes (the standard short-term window); added in version 2.
 SESSION_HRV_FIELDS = ("rmssd_ms", "sdnn_ms", "rmssd_5min_ms", "sdnn_5min_ms")
@@ -29,7 +32,22 @@ ROW_FIELDS = (
     "volume_db",
 )
 
-SCHEMA_SQL = """
+#: Version 3: each session's beats as the heart analysis corrected and flagged them.
+#: ``t`` session seconds of the beat; ``rr_ms`` the interval from the beat before (NULL for
+#: the first beat after a start or a gap); ``ok`` 1 when the interval is plausible (it counts
+#: in the HRV figures), 0 when the analysis flagged it.
+BEATS_SQL = """
+CREATE TABLE IF NOT EXISTS beats (
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    t REAL NOT NULL,
+    rr_ms REAL,
+    ok INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS beats_by_session ON beats(session_id, t);
+"""
+
+SCHEMA_SQL = (
+    """
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY,
     started_at REAL NOT NULL,
@@ -70,9 +88,11 @@ CREATE TABLE IF NOT EXISTS preferences (
     updated_at REAL NOT NULL
 );
 """
+    + BEATS_SQL
+)
 
 #: Tables erase_userdata empties, in an order the foreign keys allow.
-USER_TABLES = ("rows", "events", "ratings", "sessions", "preferences")
+USER_TABLES = ("beats", "rows", "events", "ratings", "sessions", "preferences")
 
 
 def num(value: object, key: str) -> float | None:
@@ -100,6 +120,12 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
         if tables:
             raise StorageError(f"{path}: not a Bedside session store")
         db.executescript("BEGIN;" + SCHEMA_SQL + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
-    elif version == 1:
-        added = "".join(f"ALTER TABLE sessions ADD COLUMN {c} REAL;" for c in SESSION_HRV_FIELDS)
-        db.executescript("BEGIN;" + added + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+    elif version < SCHEMA_VERSION:
+        steps = ""
+        if version < 2:
+            steps += "".join(
+                f"ALTER TABLE sessions ADD COLUMN {c} REAL;" for c in SESSION_HRV_FIELDS
+            )
+        if version < 3:
+            steps += BEATS_SQL
+        db.executescript("BEGIN;" + steps + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")

@@ -31,6 +31,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,14 @@ from typing import Any
 from device.exc import StorageError
 from device.store.permissions import prepare_db_file, prepare_state_dir
 from device.store.retention import DEFAULT_RETENTION_DAYS, ERASE_WAIT_S, StoreRetention
-from device.store.schema import ROW_FIELDS, SCHEMA_VERSION, SESSION_HRV_FIELDS, migrate, num
+from device.store.schema import (
+    READABLE_FROM,
+    ROW_FIELDS,
+    SCHEMA_VERSION,
+    SESSION_HRV_FIELDS,
+    migrate,
+    num,
+)
 from device.store.writer import (
     MAX_PENDING_ROWS,
     MAX_RETRY_WRITES,
@@ -63,6 +71,20 @@ __all__ = [
     "QueuedWriter",
     "Store",
 ]
+
+
+def readonly_uri(path: Path) -> str:
+    """The URI that reads ``path`` without writing anything beside it.
+
+    With no ``-wal`` file no writer has the store open (the last one to close folds the
+    log in and removes it), so the file is read as immutable: sqlite then makes no
+    ``-wal``/``-shm`` files, which ``mode=ro`` alone would leave behind in the state
+    directory. While the box writes, ``mode=ro`` reads beside it through its log.
+    """
+    quoted = urllib.parse.quote(str(path.absolute()))
+    if not path.with_name(path.name + "-wal").exists():
+        return f"file:{quoted}?immutable=1"
+    return f"file:{quoted}?mode=ro"
 
 
 class Store(StoreRetention):
@@ -92,7 +114,7 @@ class Store(StoreRetention):
             if readonly:
                 if not self.path.is_file():
                     raise StorageError(f"{self.path}: no session store here")
-                uri = f"file:{self.path}?mode=ro"
+                uri = readonly_uri(self.path)
                 db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
             else:
                 prepare_state_dir(self.path.parent)
@@ -102,7 +124,7 @@ class Store(StoreRetention):
             db.execute("PRAGMA foreign_keys = ON")
             if readonly:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version != SCHEMA_VERSION:
+                if not READABLE_FROM <= version <= SCHEMA_VERSION:
                     raise StorageError(
                         f"{self.path}: store schema version {version}, expected {SCHEMA_VERSION}"
                     )
@@ -218,6 +240,24 @@ class Store(StoreRetention):
         if not self.healthy:
             raise StorageError(self.last_error or f"{self.path}: storage fault")
         return n
+
+    def add_beats(
+        self, session_id: int | None, beats: Iterable[tuple[float, float | None, bool]]
+    ) -> None:
+        """Hand over a batch of beats ``(session seconds, interval ms or None, plausible)``;
+        queued for the writer and retried while the disk refuses them, as rows are."""
+        batch = [(num(t, "t"), num(rr, "rr_ms"), 1 if ok else 0) for t, rr, ok in beats]
+        if session_id is None or not batch:
+            return
+        sid = int(session_id)
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT INTO beats (session_id, t, rr_ms, ok) VALUES (?, ?, ?, ?)",
+                [(sid, *b) for b in batch],
+            )
+
+        self._submit(Job("write beats", insert, retry=True))
 
     def add_event(
         self, session_id: int | None, t: float | None, kind: str, detail: str = ""

@@ -152,6 +152,11 @@ class Chooser:
         n = arm["n"] + self.prior_n
         return (arm["sum"] + self.prior_n * prior) / n, self._spread(arms) / math.sqrt(n), arm["n"]
 
+    def tally(self, option: str, value: str) -> tuple[float, float]:
+        """``(n, sum)`` of the rewards credited to ``value`` for ``option`` in this profile."""
+        arm = self._profile()["arms"].get(option, {}).get(value)
+        return (0.0, 0.0) if arm is None else (arm["n"], arm["sum"])
+
     def _spread(self, arms: Mapping[str, Mapping[str, float]]) -> float:
         """Spread of one reward: the pooled within-choice spread, starting from noise_sd."""
         scatter, dof = 2.0 * self.noise_sd**2, 2.0

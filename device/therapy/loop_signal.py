@@ -24,7 +24,7 @@ from typing import Protocol
 
 
 class HeartLike(Protocol):
-    """What the loop reads of a heart state (``device.dsp.heart.HeartState``)."""
+    """What the loop reads of a heart state (``device.heart.analysis.HeartState``)."""
 
     hr_bpm: float | None
     hr_beat_bpm: float | None
@@ -64,7 +64,7 @@ class SignalWatch:
     coherence counted as high (it stops counting below 0.75 of it); ``breath_hold_s``: the
     window whose highest breathing estimate :attr:`breath_peak` is; ``estimate_delay_s``:
     how far the breathing estimate trails the breathing (half the heart analysis' 64-s
-    window, ``device.dsp.heart.COH_WINDOW_S``).
+    window, ``device.heart.analysis.COH_WINDOW_S``).
     """
 
     def __init__(

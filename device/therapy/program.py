@@ -22,7 +22,7 @@ A program is a list of sections played one after the other, then an ending::
     duration_s = 120
 
 A section that does not name a target keeps the value the previous section ended on (the
-first section starts from :class:`~device.dsp.targets.SoundTargets` defaults). Levels take a
+first section starts from :class:`~device.sound.targets.SoundTargets` defaults). Levels take a
 number in dB or ``"off"``; ``pacer_bpm = "off"`` switches the breath swell off. Every
 mistake (bad TOML, unknown key, wrong type, value out of range) raises
 :class:`~device.exc.ProgramError` naming the file, the section and the key, the value found

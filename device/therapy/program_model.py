@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.dsp.targets import ENTRAIN_KINDS, NOISE_COLOURS, PAD_PRESETS
+from device.sound.targets import COMPOSER_STYLES, ENTRAIN_KINDS, NOISE_COLOURS, PAD_PRESETS
 
 #: Directory of the programs that ship with the box.
 BUILTIN_DIR = Path(__file__).resolve().parent / "programs"
@@ -35,7 +35,10 @@ NUMERIC_TARGETS: dict[str, tuple[float, float, str, bool]] = {
     "swell_db": (0.0, 12.0, "dB", False),
     "music_db": (-90.0, 0.0, "dB", True),
     "music_crossfade_s": (0.5, 30.0, "s", False),
+    "music_pulse_index": (0.0, 0.5, "(modulation index of the pulse on the music)", False),
     "warmth": (0.0, 1.0, "(0 flat .. 1 warm)", False),
+    "composer_db": (-90.0, 0.0, "dB", True),
+    "composer_energy": (0.0, 1.0, "(0 asleep .. 1 awake)", False),
 }
 
 #: Discrete targets: name -> allowed values.
@@ -43,13 +46,14 @@ CHOICE_TARGETS: dict[str, tuple[str, ...]] = {
     "entrain_kind": ENTRAIN_KINDS,
     "pad_preset": PAD_PRESETS,
     "noise_colour": NOISE_COLOURS,
+    "composer_style": COMPOSER_STYLES,
 }
 
 #: Boolean targets.
 BOOL_TARGETS = ("entrain_bed",)
 
 #: Targets the personalisation may choose (the keys of a program's ``[options]`` table).
-OPTION_KEYS = ("pad_preset", "noise_colour", "entrain_kind")
+OPTION_KEYS = ("pad_preset", "noise_colour", "entrain_kind", "composer_style")
 
 #: Longest section, transition or ending accepted, in seconds (one night).
 MAX_DURATION_S = 12 * 3600.0

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from device.dsp.targets import OFF_DB
 from device.exc import ProgramError
+from device.sound.targets import OFF_DB
 from device.therapy.program_model import (
     _ENDING_KEYS,
     _SECTION_KEYS,

@@ -29,9 +29,33 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-#: Candidate rates lie within this range, breaths/min, in steps of ``STEP_BPM``.
-RANGE_BPM = (4.5, 7.0)
-STEP_BPM = 0.5
+from device.therapy.resonance_peak import (
+    RANGE_BPM,
+    STEP_BPM,
+    PeakRecord,
+    StepResult,
+    bounds,
+    fmt_bpm,
+    pooled,
+    session_peak,
+)
+
+__all__ = [
+    "CONFIDENT",
+    "DWELL_S",
+    "FIRST_BPM",
+    "PLANS",
+    "PREFERENCE_PREFIX",
+    "RANGE_BPM",
+    "STEP_BPM",
+    "ResonanceEstimate",
+    "SessionMeasurements",
+    "SessionPlan",
+    "StepResult",
+    "fmt_bpm",
+    "session_peak",
+]
+
 #: The first descent's first rate, breaths/min: the clinics' protocol (6.5 down to 4.5,
 #: Shaffer & Meehan 2020) over the adult range; 7/min is assessed when the swing is
 #: highest at 6.5.
@@ -47,9 +71,6 @@ MIN_CYCLES = 3
 MIN_CYCLE_SAMPLES = 6
 #: Stop descending once the two steps after the best swing this share of it or less.
 EARLY_STOP_SHARE = 0.85
-#: A best step at the edge of a session's steps whose neighbour swings within this factor
-#: of it (the swing's noise) is a peak between the two, not a still-rising swing.
-FLAT_TOP = 1.05
 #: Confidence from which sessions pace straight at the estimate.
 CONFIDENT = 0.6
 #: Weight of a session's measurement per session of age (recent sessions weigh more).
@@ -89,62 +110,6 @@ def _band(centre: float) -> tuple[float, ...]:
     return (round(low + 2 * STEP_BPM, 3), round(low + STEP_BPM, 3), round(low, 3))
 
 
-def fmt_bpm(value: float) -> str:
-    """``value`` with at most three decimals and no trailing zeros."""
-    return f"{value:.3f}".rstrip("0").rstrip(".")
-
-
-# --- one step's measurement -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What one candidate rate did to the heart (rates /min, swing bpm, power ms^2)."""
-
-    #: The pacer's rate.
-    paced_bpm: float
-    #: The listener's mean breathing rate as the heart analysis estimated it.
-    breathing_bpm: float
-    #: Mean peak-to-trough heart-rate swing per breath.
-    swing_bpm: float
-    #: Mean power of the interval series at the breathing rate (half the squared amplitude).
-    ibi_power_ms2: float
-    #: Phase of the heart rate against the loop's count of pacer cycles, degrees (-180..180).
-    phase_deg: float
-    #: How steady that phase was over the step, 0 (drifting) .. 1 (locked).
-    locking: float
-    #: Whole breaths measured.
-    cycles: int
-
-    def detail(self) -> str:
-        """The event detail ``step paced=... breathing=... swing=...`` (stored with events)."""
-        return (
-            f"step paced={fmt_bpm(self.paced_bpm)} breathing={fmt_bpm(self.breathing_bpm)} "
-            f"swing={fmt_bpm(self.swing_bpm)} power={fmt_bpm(self.ibi_power_ms2)} "
-            f"phase={self.phase_deg:.0f} locking={self.locking:.2f} cycles={self.cycles}"
-        )
-
-    @classmethod
-    def parse(cls, detail: str) -> StepResult | None:
-        """The step a :meth:`detail` text describes, or ``None`` for another text."""
-        words = detail.split()
-        if not words or words[0] != "step":
-            return None
-        try:
-            f = dict(w.split("=", 1) for w in words[1:])
-            return cls(
-                float(f["paced"]),
-                float(f["breathing"]),
-                float(f["swing"]),
-                float(f["power"]),
-                float(f["phase"]),
-                float(f["locking"]),
-                int(f["cycles"]),
-            )
-        except (KeyError, ValueError):
-            return None
-
-
 # --- a session's plan and its assessment -------------------------------------------------------
 
 
@@ -173,100 +138,6 @@ class SessionMeasurements:
 # --- the estimate across nights -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Record:
-    """One measured session: the peak's breathing rate, the pacer offset there, a weight."""
-
-    rate: float
-    offset: float
-    weight: float
-    #: True when the peak lay between two measured rates (or at the range's end).
-    bracketed: bool
-    #: An unbracketed peak at the slowest (``"low"``) or fastest (``"high"``) rate measured.
-    edge: str = ""
-
-
-def _bounds(record: _Record, rate: float) -> bool:
-    """True when an unbracketed ``record`` agrees with ``rate``: its swing still rose at its
-    slowest (``low``) or fastest (``high``) breathing, and ``rate`` lies beyond it (within
-    a step: a peak found later may lie half way to that edge's neighbour)."""
-    if record.edge == "low":
-        return rate <= record.rate + STEP_BPM
-    if record.edge == "high":
-        return rate >= record.rate - STEP_BPM
-    return False
-
-
-def _vertex(points: list[tuple[float, float]]) -> float | None:
-    """The vertex of the parabola through three points (``None`` unless it opens down)."""
-    (x0, y0), (x1, y1), (x2, y2) = points
-    if min(x1 - x0, x2 - x1) <= 1e-6:
-        return None
-    # Divided differences.
-    d0, d2 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
-    curve = (d2 - d0) / (x2 - x0)
-    return 0.5 * (x0 + x1) - d0 / (2.0 * curve) if curve < 0.0 else None
-
-
-def _pooled(old: tuple[StepResult, ...], new: tuple[StepResult, ...]) -> tuple[StepResult, ...]:
-    """An unfinished ladder's steps with a session's new ones (new ones win at a rate)."""
-    rates = {round(r.paced_bpm, 2) for r in new}
-    return tuple(r for r in old if round(r.paced_bpm, 2) not in rates) + tuple(new)
-
-
-def session_peak(steps: tuple[StepResult, ...]) -> _Record | None:
-    """The swing's peak over a session's steps (``None`` with fewer than two rates).
-
-    The steps lie on the listener's breathing rates as the heart analysis estimated them
-    (the heart swings with the breathing, not with the pacer); the peak is the vertex of
-    the parabola through the best step and its neighbours. At the end of the
-    range it may lie beyond the slowest (or fastest) breathing: the parabola through the
-    three end steps is trusted at most half a step beyond it, within the range.
-    """
-    steps = tuple(sorted(steps, key=lambda r: r.breathing_bpm))
-    if len({round(r.paced_bpm, 2) for r in steps}) < 2:
-        return None
-    xs = [r.breathing_bpm for r in steps]
-    swings = [r.swing_bpm for r in steps]
-    points = list(zip(xs, swings, strict=True))
-    b = max(range(len(steps)), key=swings.__getitem__)
-    best = steps[b]
-    offset = xs[b] - best.paced_bpm
-    rate = xs[b]
-    if 0 < b < len(steps) - 1:
-        x0, x1, x2 = xs[b - 1 : b + 2]
-        vertex = _vertex(points[b - 1 : b + 2])
-        rate = x1 if vertex is None else min(max(vertex, 0.5 * (x0 + x1)), 0.5 * (x1 + x2))
-        weight, bracketed, edge = 1.0, True, ""
-    else:
-        at_limit = best.paced_bpm <= RANGE_BPM[0] + 0.01 or best.paced_bpm >= RANGE_BPM[1] - 0.01
-        near = 1 if b == 0 else len(steps) - 2
-        if swings[near] * FLAT_TOP >= swings[b]:
-            # Best at the edge, but its neighbour swings as much within the noise: the peak
-            # lies between the two (the parabola's vertex there, else half way).
-            low, high = sorted((xs[b], xs[near]))
-            vertex = _vertex(points[:3] if b == 0 else points[-3:]) if len(steps) >= 3 else None
-            rate = 0.5 * (low + high) if vertex is None else min(max(vertex, low), high)
-            top = max(swings)
-            weight = 0.0 if top <= 0.0 else min(1.0, (top - min(swings)) / top / 0.05)
-            return _Record(rate, offset, weight, True)
-        # A peak at the range's end is as good as any (the pacer goes no further); a
-        # descent cut short on a still-rising swing only bounds the rate.
-        weight, bracketed = (0.9, True) if at_limit else (0.4, False)
-        edge = "" if at_limit else ("low" if b == 0 else "high")
-        vertex = _vertex(points[:3] if b == 0 else points[-3:]) if len(steps) >= 3 else None
-        if at_limit and vertex is not None:
-            reach = 0.5 * STEP_BPM
-            if b == 0 and vertex < rate:
-                rate = max(vertex, rate - reach, RANGE_BPM[0])
-            elif b > 0 and vertex > rate:
-                rate = min(vertex, rate + reach, RANGE_BPM[1])
-    # A flat curve says little: full weight from a 5 % rise to the peak.
-    top = max(swings)
-    weight *= 0.0 if top <= 0.0 else min(1.0, (top - min(swings)) / top / 0.05)
-    return _Record(rate, offset, weight, bracketed, edge)
-
-
 class ResonanceEstimate:
     """One profile's resonance rate (breaths/min), learned from the sessions' measurements.
 
@@ -277,7 +148,7 @@ class ResonanceEstimate:
 
     def __init__(self, profile: str = "default") -> None:
         self.profile = str(profile)
-        self._records: list[_Record] = []
+        self._records: list[PeakRecord] = []
         #: Sessions whose measurements moved the estimate.
         self.sessions_measured = 0
         #: Confident sessions paced at the estimate since its last narrow check.
@@ -291,7 +162,7 @@ class ResonanceEstimate:
 
     # --- the figures ----------------------------------------------------------------------
 
-    def _weights(self) -> list[tuple[_Record, float]]:
+    def _weights(self) -> list[tuple[PeakRecord, float]]:
         """The records the rate comes from, with their decayed weights.
 
         Descents cut short on a still-rising swing only bound the rate from above: while
@@ -340,7 +211,7 @@ class ResonanceEstimate:
         support = sum(
             r.weight * DECAY ** (n - 1 - i)
             for i, r in enumerate(self._records)
-            if r.bracketed or _bounds(r, rate)
+            if r.bracketed or bounds(r, rate)
         )
         weighted = self._weights()
         total = sum(w for _, w in weighted)
@@ -391,20 +262,35 @@ class ResonanceEstimate:
             return True
         steps = measured.steps
         if measured.kind == "assess":
-            steps = _pooled(self.ladder, steps)
+            steps = pooled(self.ladder, steps)
         record = session_peak(steps)
         if measured.kind in ("assess", "narrow") and steps:
-            # Still rising at its slowest step (or one rate only): the descent goes on;
-            # best at its fastest step below 7/min: the rates above it are assessed. A
-            # narrow band that ends so does not confirm the estimate: it is carried on too.
-            low = min(r.paced_bpm for r in steps)
-            going_on = (record is None or record.edge == "low") and low > RANGE_BPM[0] + 0.01
-            self.ladder = (
-                steps if going_on or (record is not None and record.edge == "high") else ()
-            )
-            self.confirmed = measured.kind == "assess" or not self.ladder
+            self._carry_ladder(measured.kind, steps, record)
         if record is None:
             return bool(measured.steps) and measured.kind == "assess"
+        self._records = [*self._records, self._joined(record)][-MAX_RECORDS:]
+        self.sessions_measured += 1
+        if measured.kind == "narrow":
+            self.paced_since_check = 0
+        return True
+
+    def _carry_ladder(
+        self, kind: str, steps: tuple[StepResult, ...], record: PeakRecord | None
+    ) -> None:
+        """Keep an unfinished ladder's steps for the next session.
+
+        Still rising at its slowest step (or one rate only): the descent goes on; best at
+        its fastest step below 7/min: the rates above it are assessed. A narrow band that
+        ends so does not confirm the estimate: it is carried on too.
+        """
+        low = min(r.paced_bpm for r in steps)
+        going_on = (record is None or record.edge == "low") and low > RANGE_BPM[0] + 0.01
+        self.ladder = steps if going_on or (record is not None and record.edge == "high") else ()
+        self.confirmed = kind == "assess" or not self.ladder
+
+    def _joined(self, record: PeakRecord) -> PeakRecord:
+        """``record``, bracketed when the last descent ended on a rising swing and this one
+        falls from there (within a step): the peak lies between the two sessions."""
         last = self._records[-1] if self._records else None
         if (
             record.edge == "high"
@@ -412,14 +298,8 @@ class ResonanceEstimate:
             and last.edge == "low"
             and abs(record.rate - last.rate) <= STEP_BPM
         ):
-            # The last descent ended on a rising swing and this one falls from there: the
-            # peak lies between the two sessions.
-            record = _Record(record.rate, record.offset, 0.9, True)
-        self._records = [*self._records, record][-MAX_RECORDS:]
-        self.sessions_measured += 1
-        if measured.kind == "narrow":
-            self.paced_since_check = 0
-        return True
+            return PeakRecord(record.rate, record.offset, 0.9, True)
+        return record
 
     # --- storage ------------------------------------------------------------------------------
 
@@ -442,7 +322,7 @@ class ResonanceEstimate:
             return est
         try:
             records = [
-                _Record(float(a), float(b), float(c), bool(d), str(e))
+                PeakRecord(float(a), float(b), float(c), bool(d), str(e))
                 for a, b, c, d, e in state["records"]
             ]
             measured, paced = int(state["sessions_measured"]), int(state["paced_since_check"])

@@ -2,7 +2,7 @@
 
 The box creates a :class:`TherapySession` when a session starts and calls
 :meth:`TherapySession.update` every control tick with the loop time and the latest heart
-state; it sends the returned :class:`~device.dsp.targets.SoundTargets` to the engine, shows
+state; it sends the returned :class:`~device.sound.targets.SoundTargets` to the engine, shows
 :meth:`TherapySession.status` and stores :meth:`TherapySession.drain_events`. An event of
 kind ``"chime"`` asks the box to ring ``engine.chime(detail)`` (the wake chime).
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from device.dsp.targets import SoundTargets
+from device.music.composer.theme import theme_seed
+from device.sound.targets import OFF_DB, SoundTargets
 from device.therapy.bandit import Choice, Chooser
 from device.therapy.closed_loop import ClosedLoop, HeartLike
 from device.therapy.program import Program
@@ -99,6 +100,8 @@ class TherapySession:
         else:
             self.choice = Choice(values={}, why="program defaults")
         self.timeline = Timeline(program, self.choice.values)
+        #: The listener's own theme for the composer (the same in every session).
+        self.theme = theme_seed(self.choice.profile)
         self.loop: ClosedLoop | None = None
         if closed_loop:
             self.loop = ClosedLoop(
@@ -154,6 +157,14 @@ class TherapySession:
             warmth = self.chooser.warmth(targets.warmth)
             if warmth != targets.warmth:
                 targets = targets.with_changes(warmth=warmth)
+        hr = heart.hr_bpm if heart is not None and heart.contact else None
+        if hr is not None and not 25.0 <= hr <= 240.0:
+            hr = None
+        # the composer's tempo follows the heart; its theme is the listener's own
+        if hr != targets.heart_bpm:
+            targets = targets.with_changes(heart_bpm=hr)
+        if targets.composer_db > OFF_DB and targets.composer_theme != self.theme:
+            targets = targets.with_changes(composer_theme=self.theme)
         self._targets = targets
         self._heart = heart
         self._remaining_s = point.remaining_s
@@ -296,7 +307,8 @@ class TherapySession:
     def drain_events(self) -> list[tuple[float, str, str]]:
         """Return and forget the events ``(t, kind, detail)`` since the last call.
 
-        Kinds: start, preset, section, adapt, settled, fallback, recovery, reward, rating,
+        Kinds: start, preset, section, adapt, settled, release (the listener has not
+        followed for 5 min: the swell fades), rejoin, fallback, recovery, reward, rating,
         resonance (a rate measured: ``step paced=...``, or the next rate), chime (ring
         ``engine.chime(detail)``), stop.
         """

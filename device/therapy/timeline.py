@@ -1,7 +1,7 @@
 """Evaluate a program at a time: the plain (open-loop) sound a session plays.
 
 :class:`Timeline` turns a :class:`~device.therapy.program.Program` into
-:class:`~device.dsp.targets.SoundTargets` at any time ``t`` (seconds since the session
+:class:`~device.sound.targets.SoundTargets` at any time ``t`` (seconds since the session
 started). Everything numeric is continuous in time: slides follow their curve, transitions
 crossfade from where the previous section ended, levels move in dB (a layer switched off
 fades from -80 dB, which is inaudible under any master level), the breath swell's depth
@@ -16,11 +16,11 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from device.dsp.targets import OFF_DB, SoundTargets
+from device.sound.targets import OFF_DB, SoundTargets
 from device.therapy.program import Program, Section
 
 #: Level fields, in dB, that may be off.
-LEVELS = ("tones_db", "pad_db", "noise_db", "music_db")
+LEVELS = ("tones_db", "pad_db", "noise_db", "music_db", "composer_db")
 
 #: A layer fading in or out moves from/to this level in dB, then switches off.
 FADE_FLOOR_DB = -80.0
@@ -73,7 +73,7 @@ def blend(a: State, b: State, u: float, curve: str) -> State:
             continue
         if name in LEVELS or name == "program_db":
             out[name] = _mix_db(va, vb, w)
-        elif isinstance(va, str | bool) or isinstance(vb, str | bool):
+        elif isinstance(va, str | bool) or isinstance(vb, str | bool) or va is None or vb is None:
             out[name] = va if w < 0.5 else vb
         else:
             out[name] = interpolate(va, vb, u, curve)
@@ -164,6 +164,10 @@ class Timeline:
             if name == "entrain_kind" and state[name] == "none":
                 continue
             state[name] = value
+        style = self.overrides.get("composer_style", "pad")
+        if style != "pad" and state["pad_db"] > OFF_DB:
+            # a chosen composer style plays composed music in the pad's place, at its level
+            state["composer_db"], state["pad_db"] = state["pad_db"], OFF_DB
 
     def _ending_state(self, last: State) -> State:
         ending = self.program.ending

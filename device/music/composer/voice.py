@@ -1,0 +1,260 @@
+"""The composer as an engine voice: composed events in, synthesised audio out.
+
+Composing (choosing notes: Python objects, lists, randomness) never runs on the audio
+path of the box: a worker thread (:meth:`ComposerVoice.start_worker`) loads the synthesiser
+and writes each phrase's events, a few seconds ahead, into a preallocated ring of numbers.
+The audio path (:meth:`ComposerVoice.render`) only reads the events due in its segment,
+applies them at their exact frames between FluidSynth renders into preallocated rows, and
+adds the rows at the engine's gain. It never waits: events that arrive late are played at
+the segment's start and counted (``late``), a segment with nothing composed for it is
+counted (``starved``).
+
+Without a worker (``bedside render``, tests, benchmarks) the voice composes *inline*, in
+the segment that needs the next phrase: the same phrases from the same targets, but on the
+caller's thread, so an offline render is the same whatever the machine's load.
+
+The voice is a bed voice (``bed = True``): the breath swell and, with ``entrain_bed``, the
+isochronic envelope apply to it as to the listener's music. A missing FluidSynth or
+SoundFont is an explicit fault (:attr:`ComposerVoice.error`, in the status), never a silent
+substitute.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from device.music.composer.score import Composer
+from device.music.composer.synth import ComposerUnavailable, FluidSynthBackend, SynthBackend
+from device.music.composer.timing import Breath
+from device.sound.swell import BreathSwell
+from device.sound.targets import OFF_DB, SoundTargets
+
+log = logging.getLogger(__name__)
+
+#: Events the ring holds (a phrase is 20-80 events).
+RING = 4096
+#: Seconds of music composed ahead of the play position.
+LEAD_S = 3.0
+#: Worker poll interval, seconds.
+POLL_S = 0.05
+#: Gain that brings the synthesiser to about -18 LUFS at 0 dB (the loudness the listener's
+#: music is normalised to, ``device.music.feed.REFERENCE_LUFS``), measured on renders.
+REF_GAIN = 10.0 ** (21.0 / 20.0)
+
+SynthFactory = Callable[[int], SynthBackend]
+
+
+class ComposerVoice:
+    """Engine voice playing the composer through a synthesiser (see the module doc).
+
+    ``seed`` seeds the composition; ``synth`` builds the synthesiser for a sample rate
+    (default FluidSynth); ``theme`` is the listener's theme number.
+    """
+
+    name = "composer"
+    bed = True
+
+    def __init__(
+        self, swell: BreathSwell, seed: int = 0, synth: SynthFactory | None = None
+    ) -> None:
+        self.swell = swell
+        self.seed = int(seed)
+        self._factory: SynthFactory = synth or FluidSynthBackend
+        self.synth: SynthBackend | None = None
+        #: Why the composer cannot play (``None``: it can, or it was never asked to).
+        self.error: str | None = None
+        #: Events applied after their frame, segments with nothing composed, phrases that
+        #: found the ring full.
+        self.late = self.starved = self.overflows = 0
+        self.rate = 48000
+        self.composer = Composer(self.seed, self.rate)
+        self._targets = SoundTargets()
+        self._frame = 0
+        self._breath = Breath(0, 0.0, None)
+        self._worker: threading.Thread | None = None
+        #: True: the audio path composes what it needs itself (offline renders); False: a
+        #: worker (or the caller, through :meth:`compose_ahead`) does.
+        self.inline = True
+        self._stop = threading.Event()
+        self._silenced = True
+        self._ev_frame = np.zeros(RING, np.int64)
+        self._ev = np.zeros((RING, 4), np.int32)
+        self._written = 0
+        self._read = 0
+        self._buf = np.zeros((2, 0), np.float32)
+
+    # --- set-up and control side ------------------------------------------------------------
+
+    def prepare(self, sample_rate: int, segment_frames: int) -> None:
+        """Preallocate the rows, the gain ramp and a composer for ``sample_rate``."""
+        s = segment_frames
+        self.rate = int(sample_rate)
+        self.composer = Composer(self.seed, self.rate, self.composer.theme_number)
+        self._buf = np.zeros((2, s), np.float32)
+        self._tmp = np.zeros((2, s), np.float32)
+        self._ramp = np.zeros(s, np.float32)
+        self._n = np.arange(s, dtype=np.float32)
+        self._addr = (self._buf[0].ctypes.data, self._buf[1].ctypes.data)
+
+    def set_theme(self, theme: int) -> None:
+        """Play the listener's theme ``theme`` (before the piece starts)."""
+        if theme != self.composer.theme_number and self.composer.index == 0:
+            self.composer = Composer(self.seed, self.rate, theme)
+
+    def wanted(self, t: SoundTargets) -> bool:
+        """True when targets ``t`` ask for composed music."""
+        return t.composer_db > OFF_DB and t.composer_style != "pad"
+
+    def set_targets(self, targets: SoundTargets) -> None:
+        """Take the targets; the first that ask for music load the synthesiser (inline: at
+        once, here on the control side; with a worker: on the worker)."""
+        self._targets = targets
+        self.set_theme(int(targets.composer_theme))
+        if self.inline and self.wanted(targets) and self.synth is None and not self.load():
+            # offline: say so at once, never play a silent stand-in
+            raise ComposerUnavailable(self.error or "the composer cannot play")
+
+    def load(self) -> bool:
+        """Load the synthesiser (slow: seconds); on failure set :attr:`error`. True if ready."""
+        if self.synth is not None:
+            return True
+        if self.error is not None:
+            return False
+        try:
+            self.synth = self._factory(self.rate)
+        except ComposerUnavailable as exc:
+            self.error = str(exc)
+            return False
+        return True
+
+    def start_worker(self) -> None:
+        """Compose and load on a worker thread from now on (the box; idempotent)."""
+        if self._worker is None:
+            self.inline = False
+            self._worker = threading.Thread(target=self._work, name="composer", daemon=True)
+            self._worker.start()
+
+    def close(self) -> None:
+        """Stop the worker and free the synthesiser."""
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+        if self.synth is not None:
+            self.synth.close()
+            self.synth = None
+
+    def _work(self) -> None:
+        while not self._stop.wait(POLL_S):
+            if not self.wanted(self._targets):
+                continue
+            if self.synth is None and self.error is None and not self.load():
+                log.error("composer: %s", self.error)  # a fault in MUSIC? and the status
+            if self.synth is not None:
+                self.compose_ahead(self._frame + self.frames_per_block)
+
+    @property
+    def frames_per_block(self) -> int:
+        """Frames of one segment."""
+        return self._buf.shape[1]
+
+    def compose_ahead(self, until: int) -> None:
+        """Compose phrases until the music reaches ``LEAD_S`` past frame ``until``."""
+        lead = round(LEAD_S * self.rate)
+        while self.composer.horizon < until + lead:
+            events = self.composer.compose(self._targets, self._breath, self._frame)
+            if self._written + len(events) - self._read > RING:
+                self.overflows += 1
+                return
+            for frame, kind, ch, a, b in events:
+                i = self._written % RING
+                self._ev_frame[i] = frame
+                self._ev[i] = (kind, ch, a, b)
+                self._written += 1
+
+    # --- audio path -------------------------------------------------------------------------
+
+    def render(self, out: np.ndarray, frames: int, g0: float, g1: float) -> bool:
+        """Add the next ``frames`` frames of music with gain ``g0`` -> ``g1``."""
+        self._breath = Breath(
+            self._frame, self.swell.phase, self.swell.bpm.value if self.swell.on else None,
+            self.swell.inhale.value,
+        )
+        synth = self.synth
+        if synth is None or not self.wanted(self._targets):
+            self.skip(frames)
+            return False
+        if self.inline:
+            self.compose_ahead(self._frame + frames)
+        end = self._frame + frames
+        if self.composer.horizon < end:
+            self.starved += 1
+        buf = self._buf
+        left, right = self._addr
+        pos = 0
+        while self._read < self._written:
+            i = self._read % RING
+            at = int(self._ev_frame[i]) - self._frame
+            if at >= frames:
+                break
+            if at < 0:
+                self.late += 1
+                at = 0
+            if at > pos:
+                synth.write(left + 4 * pos, right + 4 * pos, at - pos)
+                pos = at
+            e = self._ev[i]
+            synth.event(int(e[0]), int(e[1]), int(e[2]), int(e[3]))
+            self._read += 1
+        if pos < frames:
+            synth.write(left + 4 * pos, right + 4 * pos, frames - pos)
+        self._silenced = False
+        ramp = self._ramp[:frames]
+        np.multiply(self._n[:frames], REF_GAIN * (g1 - g0) / frames, out=ramp)
+        ramp += REF_GAIN * g0
+        tmp = self._tmp[:, :frames]
+        np.multiply(buf[:, :frames], ramp, out=tmp)
+        out[:, :frames] += tmp
+        self._frame = end
+        return True
+
+    def skip(self, frames: int) -> None:
+        """Silent segment: drop the events due in it; notes stop (nothing is heard)."""
+        end = self._frame + frames
+        while self._read < self._written and int(self._ev_frame[self._read % RING]) < end:
+            self._read += 1
+        if not self._silenced and self.synth is not None:
+            self.synth.silence()
+            self._silenced = True
+        self._frame = end
+
+    def describe(self) -> dict[str, object]:
+        """``MUSIC?`` while composing: style, key, tempo, theme, section (or the fault)."""
+        st = self.status()
+        return {k: st.get(k) for k in _describe_keys()}
+
+    def status(self) -> dict[str, object]:
+        """What the composer plays and its health, for ``MUSIC?`` and the status."""
+        info: dict[str, object] = {"composed": False} if not self.composer.info else dict(
+            self.composer.info
+        )
+        info["composed"] = bool(info.get("composed")) and self.wanted(self._targets)
+        info.update(
+            composer="fault" if self.error else "ok",
+            composer_error=self.error,
+            composer_late=self.late,
+            composer_starved=self.starved,
+        )
+        return info
+
+
+def composer_in(voices: Iterable[object]) -> ComposerVoice | None:
+    """The composer among an engine's ``voices`` (``engine.voices``), if it has one."""
+    return next((v for v in voices if isinstance(v, ComposerVoice)), None)
+
+
+def _describe_keys() -> tuple[str, ...]:
+    return ("composed", "style", "key", "tempo_bpm", "theme", "section", "composer_error")
