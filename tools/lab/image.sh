@@ -25,7 +25,8 @@ trap 'rm -rf "$work"' EXIT
 # APT_PKGS that Debian has), the system, and the lab's tools (alsa-utils, i2c-tools, sqlite3,
 # stress-ng: the CPU hog of the load scenario).
 pkgs=systemd-sysv,udev,kmod,procps,$kernel,initramfs-tools,python3,python3-venv
-pkgs=$pkgs,python3-numpy,python3-pyaudio,python3-serial,i2c-tools,alsa-utils,sqlite3,less,stress-ng
+pkgs=$pkgs,python3-numpy,python3-pyaudio,python3-serial,i2c-tools,libfluidsynth3,fluid-soundfont-gm
+pkgs=$pkgs,alsa-utils,sqlite3,less,stress-ng
 # The apt lists stay, so install.sh's apt-get finds its packages (already installed) offline.
 mmdebstrap --variant=apt --architectures="$arch" --skip=cleanup/apt/lists --include="$pkgs" \
     bookworm "$work/root.tar"
