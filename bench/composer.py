@@ -94,6 +94,13 @@ def grid_fit(onsets: np.ndarray, period: float) -> tuple[float, float, np.ndarra
         if cost < best[0]:
             best = (cost, p, ph)
     _, p, ph = best
+    for q in np.linspace(p * 0.9998, p * 1.0002, 401):  # finer: 20 min of drift matters
+        ph_q = np.angle(np.mean(np.exp(2j * np.pi * onsets / q))) / (2 * np.pi) * q
+        r = (onsets - ph_q + q / 2) % q - q / 2
+        cost = np.mean(np.minimum(np.abs(r), 0.05))
+        if cost < best[0]:
+            best = (cost, q, ph_q)
+    _, p, ph = best
     return p, ph, (onsets - ph + p / 2) % p - p / 2
 
 

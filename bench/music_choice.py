@@ -1,7 +1,7 @@
 """Benchmark of the track chooser: listening-time shares over many simulated sessions.
 
-Makes a folder of calm and tense material (``tests.music_tracks``: two slow sustained pieces,
-a 66 BPM beat over a chord, a noise bed, a 120 BPM and a 132 BPM march, a 156 BPM beat, a
+Makes a folder of calm and tense material (``tests.support.music_tracks``: two slow sustained
+pieces, a 66 BPM beat over a chord, a noise bed, a 120 BPM and a 132 BPM march, a 156 BPM beat, a
 5-s fanfare and a 10-s silent file), scans it as the box does, then plays ``--sessions``
 sessions of ``--minutes`` through :class:`~device.music.player.MusicPlayer`'s own
 choice (the calm judgement, the taste, the wind-down): each chosen track plays its audible
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from device.music.choice import TrackChooser
 from device.music.index import MusicIndex, Track, scan
 from device.music.player import MusicPlayer
-from tests.music_tracks import beat_track, calm_and_tense_folder, march, noise_bed, write
+from tests.support.music_tracks import beat_track, calm_and_tense_folder, march, noise_bed, write
 
 
 def folder(root: Path, minutes: float) -> list[Track]:

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from device.music.index import MusicIndex, scan
-from tests.music_tracks import FORMATS, beat_track, write
+from tests.support.music_tracks import FORMATS, beat_track, write
 
 
 def main() -> int:

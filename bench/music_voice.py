@@ -32,7 +32,7 @@ from device.music.analysis import analyse
 from device.music.feed import Cue, MusicFeed
 from device.music.voice import MusicVoice
 from device.sound.targets import SoundTargets
-from tests.music_tracks import beat_track, noise_bed, write
+from tests.support.music_tracks import beat_track, noise_bed, write
 
 RATE = 48000
 TARGET_RTF = 0.002

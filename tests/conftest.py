@@ -1,17 +1,16 @@
-"""Shared test fixtures: paths of the repo and of its PPG recordings, ALSA capture."""
+"""Shared test fixtures: the CLI command and environment, ALSA capture (helpers: tests/support/)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from tests.support.paths import REPO
 
 #: Property tests: in CI (``CI`` set, as CI services do) the examples are derandomised
 #: (a fixed seed derived from each test) and no example database is kept, so a run is
@@ -22,10 +21,6 @@ settings.register_profile("dev")
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
-
-REPO = Path(__file__).resolve().parent.parent
-#: Real PPG recordings, in the repository with their licences (tests/data/ppg/README.md).
-PPG_DATA = REPO / "tests" / "data" / "ppg"
 
 
 @pytest.fixture
@@ -44,29 +39,6 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
-
-
-@contextlib.contextmanager
-def tiny_tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """Mount a real tmpfs of ``size`` at ``path`` (so the kernel itself says ENOSPC).
-
-    Skips the test where mounting is impossible (not root, or no mount namespace rights).
-    """
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 ALSA_CONF = textwrap.dedent(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ppg_synthetic import beat_times, fiducials, match_count, ppg
+
+from tests.support.ppg_synthetic import beat_times, fiducials, match_count, ppg
 
 REPO = Path(__file__).resolve().parent.parent
 PPG_DATA = REPO / "tests" / "data" / "ppg"  # recordings in the repo (README there)

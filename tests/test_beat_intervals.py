@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_doubles import answer
 
 from device.box.app import Box, RunOptions
 from device.cli import main
@@ -19,6 +18,7 @@ from device.console.commands import Console
 from device.store.rr import rr_lines
 from device.store.schema import SCHEMA_VERSION
 from device.store.sessions import Store
+from tests.support.console_doubles import answer
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ppg_synthetic import beat_times, fiducials, match_count, ppg
 from scipy.signal import resample_poly, sosfilt
 
 from device.dsp.biquad import Biquad, SosFilter, butterworth_highpass, butterworth_lowpass
 from device.heart.beats import BeatDetector
+from tests.support.ppg_synthetic import beat_times, fiducials, match_count, ppg
 
 REPO = Path(__file__).resolve().parent.parent
 PPG_DATA = REPO / "tests" / "data" / "ppg"  # recordings in the repo (README there)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_doubles import Hold, MemoryPort, is_final
 
 import device.therapy.program as program_module
 from device.box.app import Box, RunOptions
@@ -31,6 +30,7 @@ from device.exc import ProgramError
 from device.store.sessions import Store
 from device.therapy.bandit import Chooser
 from device.therapy.resonance import PREFERENCE_PREFIX
+from tests.support.console_doubles import Hold, MemoryPort, is_final
 
 #: Blocks the loop must render while the program read is held.
 HOLD_BLOCKS = 25

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import tiny_tmpfs
+
+from tests.support.fs import tiny_tmpfs
 
 REPO = Path(__file__).resolve().parents[1]
 

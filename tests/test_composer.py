@@ -1,7 +1,7 @@
 """The composer: deterministic, tempo below the heart and gliding, phrases on the breath,
 the theme returning, chords that never beat, an allocation-free audio path, a clear error
 without FluidSynth. The synthesiser is the real FluidSynth playing a SoundFont made here
-(``tests/sf2_tiny.py``): tests never read the system's SoundFonts."""
+(``tests/support/sf2_tiny.py``): tests never read the system's SoundFonts."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from device.music.composer.score import ON, Composer
 from device.music.composer.styles import STYLES, channel
 from device.music.composer.synth import ComposerUnavailable, FluidSynthBackend, find_soundfont
 from device.music.composer.theme import make_theme, theme_seed
-from device.music.composer.voice import ComposerVoice, composer_in
+from device.music.composer.voice import ComposerVoice, composer_in, composer_stand_in
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
 from device.sound.tuning import PRESETS, carrier_on_grid, conflicts
 from device.therapy.program import load_program
 from device.therapy.timeline import Timeline
-from tests import sf2_tiny
+from tests.support import sf2_tiny
 
 RATE = 48000
 BASE = SoundTargets(
@@ -237,3 +237,37 @@ def test_a_chosen_style_plays_composed_music_in_the_pads_place() -> None:
     assert plain.composer_db == OFF_DB and plain.pad_db > OFF_DB
     assert composed.pad_db == OFF_DB and composed.composer_db == plain.pad_db
     assert composed.composer_style == "harp"
+
+
+def test_the_session_hands_the_heart_and_the_listeners_theme_to_the_composer() -> None:
+    from types import SimpleNamespace
+
+    from device.therapy.bandit import Chooser
+    from device.therapy.session import TherapySession
+
+    session = TherapySession(
+        load_program("compose", []), chooser=Chooser(profile="ann"), closed_loop=False
+    )
+    heart = SimpleNamespace(contact=True, hr_bpm=84.0, coherence=None, quality=1.0)
+    t = session.update(0.0, heart)
+    assert t.heart_bpm == 84.0 and t.composer_theme == theme_seed("ann")
+    assert t.composer_style in STYLES and t.composer_db > OFF_DB
+    assert session.update(1.0, None).heart_bpm is None  # no contact: no heart rate
+
+
+def test_the_pad_stands_in_while_the_composer_cannot_play(monkeypatch, soundfont) -> None:
+    """A composed style chosen on a box without FluidSynth would leave the pad's place silent
+    all night: the pad plays there instead, and the fault stays in the status."""
+    program = load_program("sleep", [])
+    composed = Timeline(program, {"composer_style": "harp"}).at(60.0).targets
+    engine, voice = engine_with(soundfont)
+    assert composer_stand_in(composed, voice) is composed  # it can play (or was never asked)
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)
+    with pytest.raises(ComposerUnavailable):
+        engine.set_targets(composed)
+    assert voice.error is not None
+    played = composer_stand_in(composed, voice)
+    assert played.composer_db == OFF_DB and played.pad_db == composed.composer_db
+    assert voice.status()["composer"] == "fault"
+    plain = Timeline(program, {"composer_style": "pad"}).at(60.0).targets
+    assert composer_stand_in(plain, voice) is plain

@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from config_cases import HOSTILE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from device.config import (
 )
 from device.config import rules as config_rules
 from device.exc import ConfigError
+from tests.support.config_cases import HOSTILE
 
 
 @pytest.mark.parametrize(("text", "key"), HOSTILE, ids=lambda v: str(v)[:24])

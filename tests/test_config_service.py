@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from config_cases import HOSTILE
+
+from tests.support.config_cases import HOSTILE
 
 
 @pytest.mark.parametrize(("text", "key"), HOSTILE, ids=lambda v: str(v)[:24])

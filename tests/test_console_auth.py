@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from console_doubles import FakeBox, FakeClock, MemoryPort, run_server
 
 from device.console.auth import (
     PIN_FILE,
@@ -26,6 +25,7 @@ from device.console.auth import (
 )
 from device.console.server import ConsoleServer
 from device.exc import AuthError, StorageError
+from tests.support.console_doubles import FakeBox, FakeClock, MemoryPort, run_server
 
 FAST_N = 2**10  # scrypt cost for tests; the product default is checked separately
 
@@ -329,7 +329,7 @@ def test_an_unreadable_secret_is_an_error(tmp_path: Path) -> None:
 
 
 def test_a_full_disk_at_the_first_auth_leaves_no_empty_secret(tmp_path: Path) -> None:
-    from conftest import tiny_tmpfs
+    from tests.support.fs import tiny_tmpfs
 
     with tiny_tmpfs(tmp_path / "tiny", "64k") as disk:
         filler = disk / "filler"

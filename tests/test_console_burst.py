@@ -24,8 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_box import box_env, is_final, needs_socat, running_box
-from console_burst_lines import burst_lines, in_order
+
+from tests.support.console_box import box_env, is_final, needs_socat, running_box
+from tests.support.console_burst_lines import burst_lines, in_order
 
 
 def write_all_then_read(fd: int, data: bytes, quiet_s: float = 3.0) -> bytes:

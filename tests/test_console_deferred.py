@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_doubles import FakeBox, Hold, MemoryPort, answer, is_final
 
 import device.box.live_config as live_config
 import device.therapy.program as program_module
@@ -31,6 +30,7 @@ from device.console.commands import Console
 from device.console.protocol import parse_request
 from device.console.server import ConsoleServer
 from device.store.sessions import Store
+from tests.support.console_doubles import FakeBox, Hold, MemoryPort, answer, is_final
 
 #: Console polls (20 ms of loop time each) the disk part is held for.
 HOLD_POLLS = 30

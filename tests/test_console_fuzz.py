@@ -7,12 +7,12 @@ import tracemalloc
 from collections.abc import Callable
 
 import pytest
-from console_doubles import FakeBox, FakeClock, MemoryPort, is_final
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from device.console.lines import MAX_LINE
 from device.console.server import ConsoleServer
+from tests.support.console_doubles import FakeBox, FakeClock, MemoryPort, is_final
 
 WORDS = [
     "PING",

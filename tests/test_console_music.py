@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_doubles import FakeBox, answer
 from test_music_run_e2e import TONES, indexed_library
 
 from device.box.app import Box, RunOptions
 from device.config import Config
 from device.console.auth import PinAuth
 from device.console.commands import Console
+from tests.support.console_doubles import FakeBox, answer
 
 
 def console_for(box: object, tmp_path: Path) -> Console:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pytest
-from console_doubles import FakeClock, answer
 
 from device.box.api import OffLoop
 from device.cli.ctl import Result, to_json
@@ -23,6 +22,7 @@ from device.console.auth import PinAuth
 from device.console.commands import COMMANDS, Console
 from device.console.lines import format_cell, format_value
 from device.console.protocol import parse_pairs, parse_request
+from tests.support.console_doubles import FakeClock, answer
 
 if TYPE_CHECKING:
     from device.box.api import BoxApi

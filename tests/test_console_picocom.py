@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from console_box import BoxRun, box_env, needs_socat, running_box
+
+from tests.support.console_box import BoxRun, box_env, needs_socat, running_box
 
 pytestmark = [
     needs_socat,

@@ -7,9 +7,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from console_box import BoxRun, Terminal, box_env, is_final, needs_socat, running_box
 
 from device.console.protocol import parse_pairs
+from tests.support.console_box import BoxRun, Terminal, box_env, is_final, needs_socat, running_box
 
 pytestmark = needs_socat
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from console_doubles import FakeBox, FakeClock, MemoryPort, is_final, run_server
 
 from device.console.auth import PinAuth
 from device.console.server import ConsoleServer
+from tests.support.console_doubles import FakeBox, FakeClock, MemoryPort, is_final, run_server
 
 
 def event_box() -> FakeBox:

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from device.controls.panel import FAULT_CODES, Button, Controls, FaultCode, StatusLed
-from device.drivers.gpio import FakeGpio
+from device.drivers.fake_gpio import FakeGpio
 from device.exc import GpioError
 
 POLL = 0.01

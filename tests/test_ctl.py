@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from console_box import BoxRun, box_env, needs_socat, running_box
 
 from device.cli.ctl import Result, split_commands, to_json
+from tests.support.console_box import BoxRun, box_env, needs_socat, running_box
 
 pytestmark = needs_socat
 

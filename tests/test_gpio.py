@@ -7,12 +7,11 @@ import types
 
 import pytest
 
+from device.drivers.fake_gpio import FakeGpio, PinChange
 from device.drivers.gpio import (
     PULL_DOWN,
     PULL_UP,
-    FakeGpio,
     GpioBackend,
-    PinChange,
     RPiGpio,
     check_pin,
     has_pwm,

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ppg_synthetic import beat_times, ppg
 
 from device.heart.analysis import HeartAnalyzer, breathing_rate, coherence_spectrum
 from device.heart.hrv import HrvWindow, hrv_ms
 from device.heart.samples import SampleBlock
+from tests.support.ppg_synthetic import beat_times, ppg
 
 RATE = 100.0
 PPG_DATA = Path(__file__).resolve().parent / "data" / "ppg"  # recordings in the repo

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ppg_synthetic import beat_times, ppg
 
 from device.heart.analysis import HeartAnalyzer
 from device.heart.beats import Beat, BeatDetector
 from device.heart.samples import SampleBlock
+from tests.support.ppg_synthetic import beat_times, ppg
 
 PPG_DATA = Path(__file__).resolve().parent / "data" / "ppg"
 #: The MAX30102's 18-bit converter at full scale.

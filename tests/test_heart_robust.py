@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ppg_synthetic import beat_times, fiducials, match_count, ppg
 
 from device.heart.analysis import QUALITY_MIN, HeartAnalyzer
 from device.heart.beats import BeatDetector
 from device.heart.channels import clipped_share, is_usable, pick_channel
 from device.heart.samples import SampleBlock
+from tests.support.ppg_synthetic import beat_times, fiducials, match_count, ppg
 
 RATE = 50.0
 PPG_DATA = Path(__file__).resolve().parent / "data" / "ppg"  # recordings in the repo

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ppg_synthetic import beat_times, fiducials, match_count, ppg
 
 from device.heart.analysis import HeartAnalyzer
 from device.heart.beats import Beat
 from device.heart.samples import SampleBlock
+from tests.support.ppg_synthetic import beat_times, fiducials, match_count, ppg
 
 RATE = 50.0
 DURATION = 150.0

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from console_doubles import answer
 from test_console_music import console_for
 from test_music_run_e2e import TONES, run_box, steady_tracks, tone_prominence_db, write_tracks
 
@@ -24,6 +23,7 @@ from device.music.choice import TrackChooser
 from device.music.index import MusicIndex, Track
 from device.music.player import MusicPlayer
 from device.music.scan import MusicScan, scan_command
+from tests.support.console_doubles import answer
 
 RATE = 48000
 
@@ -88,7 +88,7 @@ def wait_for(scan: MusicScan, finished: int) -> None:
 def test_music_scan_runs_in_a_child_and_hands_over_the_tracks(tmp_path, caplog):
     music, state = tone_folder(tmp_path / "music", broken=True), tmp_path / "state"
     got: list[list[Track]] = []
-    scan = MusicScan(music, state, got.append)
+    scan = MusicScan(music, state, got.append, idle=False)
     caplog.set_level(logging.INFO, logger="device.music.scan")
     assert scan.start()
     assert not scan.start()  # one scan at a time
@@ -104,7 +104,7 @@ def test_music_scan_runs_in_a_child_and_hands_over_the_tracks(tmp_path, caplog):
 
 def test_a_failed_scan_is_logged_and_hands_over_nothing(tmp_path, caplog):
     got: list[list[Track]] = []
-    scan = MusicScan(tmp_path / "absent", tmp_path / "state", got.append)
+    scan = MusicScan(tmp_path / "absent", tmp_path / "state", got.append, idle=False)
     assert scan.start()
     wait_for(scan, 1)
     assert got == []
@@ -214,3 +214,11 @@ def test_music_scan_on_the_console_finds_tracks_copied_in_while_the_box_runs(tmp
             time.sleep(0.005)  # a real box waits on its sound card: the idle child runs then
         assert len(list(answer(console, "MUSIC LIST").lines)) == 3
         assert scan.last == {"tracks": 3, "new": 3, "unreadable": 0}
+
+
+def test_only_a_box_with_real_time_audio_scans_at_idle_priority(tmp_path):
+    """A virtual clock has no real-time audio to protect, and a busy machine would starve an
+    idle child for as long as it stays busy: only a pacing (real-time) box scans idle."""
+    assert "--idle" not in scan_command("m", "s", idle=False)
+    assert MusicScan("m", "s", lambda tracks: None).idle
+    assert not MusicScan("m", "s", lambda tracks: None, idle=False).idle

@@ -16,7 +16,7 @@ from device.music.analysis import analyse
 from device.music.choice import Candidate, TrackChooser, judge
 from device.music.index import MusicIndex, Track, scan
 from device.music.player import MusicPlayer
-from tests.music_tracks import beat_track, calm_and_tense_folder, calm_piece, march, write
+from tests.support.music_tracks import beat_track, calm_and_tense_folder, calm_piece, march, write
 
 
 @pytest.fixture(scope="module")

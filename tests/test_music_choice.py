@@ -20,7 +20,7 @@ from device.music.player import MIN_CREDIT_S, MusicPlayer
 from device.sound.targets import OFF_DB
 from device.therapy.program import load_program
 from device.therapy.timeline import Timeline
-from tests.music_tracks import beat_track, calm_piece, noise_bed, write
+from tests.support.music_tracks import beat_track, calm_piece, noise_bed, write
 
 RATE = 48000
 

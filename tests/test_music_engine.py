@@ -21,7 +21,7 @@ from device.music.voice import MusicVoice
 from device.music.voice import pulse_depth as gate_depth
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
-from tests.music_tracks import noise_bed, write
+from tests.support.music_tracks import noise_bed, write
 from tests.test_music_voice import sine
 from tests.test_sound_clicks import clicks
 
@@ -128,7 +128,7 @@ def modulation_index(on: np.ndarray, off: np.ndarray) -> tuple[float, float]:
 
 
 def test_the_pulse_on_music_is_subtle_at_its_stated_index(tmp_path: Path) -> None:
-    from tests.music_tracks import calm_piece
+    from tests.support.music_tracks import calm_piece
 
     path = write(tmp_path / "calm.flac", calm_piece(20.0))
     base = SoundTargets(**ONLY_MUSIC, entrain_kind="isochronic", entrain_hz=10.0)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.music_tracks import write
+from tests.support.music_tracks import write
 from tests.test_run_e2e import run_box
 
 RATE = 48000

@@ -15,7 +15,7 @@ import pytest
 from device.exc import InputFileError
 from device.music.analysis import analyse, estimate_tempo
 from device.music.index import MusicIndex, scan
-from tests.music_tracks import FORMATS, beat_track, noise_bed, write
+from tests.support.music_tracks import FORMATS, beat_track, noise_bed, write
 
 REPO = Path(__file__).resolve().parents[1]
 

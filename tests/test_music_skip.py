@@ -24,7 +24,7 @@ from device.music.index import MusicIndex, scan
 from device.music.player import MusicPlayer
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
-from tests.music_tracks import noise_bed, write
+from tests.support.music_tracks import noise_bed, write
 from tests.test_music_voice import rms_db, sine
 from tests.test_sound_clicks import clicks
 

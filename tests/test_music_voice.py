@@ -15,7 +15,7 @@ from device.music.feed import Cue, MusicFeed
 from device.music.voice import MusicVoice
 from device.sound.isochronic import PulseEnvelope
 from device.sound.targets import SoundTargets
-from tests.music_tracks import FORMATS, noise_bed, write
+from tests.support.music_tracks import FORMATS, noise_bed, write
 from tests.test_sound_clicks import clicks
 
 RATE = 48000

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_doubles import answer
 
 from device.box.app import Box, RunOptions
 from device.config import Config
 from device.console.auth import PinAuth
 from device.console.commands import Console
 from device.console.protocol import parse_pairs
+from tests.support.console_doubles import answer
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from console_box import box_env, is_final, needs_socat, running_box
 
 from device.console.protocol import parse_pairs
 from device.drivers.audio import NullSink, open_sink
 from device.drivers.realtime_sink import RealTimeSink
+from tests.support.console_box import box_env, is_final, needs_socat, running_box
 
 RATE = 48000
 BLOCK = 1024

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_doubles import answer
 
 from device.box.api import OffLoop
 from device.cli import main
@@ -18,6 +17,7 @@ from device.console.commands import Console
 from device.exc import StorageError
 from device.store.sessions import Store
 from device.therapy.resonance import ResonanceEstimate, SessionMeasurements, StepResult
+from tests.support.console_doubles import answer
 
 
 def learned(profile: str) -> ResonanceEstimate:

@@ -79,10 +79,9 @@ def test_a_missing_console_port_warns_once_then_retries_quietly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     pytest.importorskip("serial")
-    from console_doubles import FakeBox, FakeClock
-
     from device.console.server import ConsoleServer
     from device.drivers.serial_port import serial_opener
+    from tests.support.console_doubles import FakeBox, FakeClock
 
     clock = FakeClock()
     server = ConsoleServer(serial_opener("/dev/ttyNOPE"), FakeBox(), None, clock=clock, serial="T")

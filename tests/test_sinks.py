@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pyaudio_fake import Card, FakePyAudioModule, paUnanticipatedHostError
 
-from device.drivers.audio import AudioSink, NullSink, WavSink, float_to_int16, open_sink
+from device.drivers.audio import AudioSink, NullSink, float_to_int16, open_sink
 from device.drivers.pyaudio_sink import REINIT_AFTER, REOPEN_INTERVAL_S, PyAudioSink
 from device.drivers.realtime_sink import RealTimeSink
+from device.drivers.wav_sink import WavSink
 from device.exc import AudioDeviceError
 from device.sound.engine import Engine
+from tests.support.pyaudio_fake import Card, FakePyAudioModule, paUnanticipatedHostError
 
 RATE = 48000
 
@@ -195,7 +196,7 @@ def test_pyaudio_opening_prints_no_alsa_or_jack_noise(alsa_capture: Path, capfd)
     assert err == "" and out == ""
 
 
-# --- PyAudio's own failure behaviour (tests/pyaudio_fake.py, read from its C code) ----------
+# --- PyAudio's own failure behaviour (tests/support/pyaudio_fake.py, read from its C code) -
 
 
 def fake_sink(card: Card, now: list[float], buffer_blocks: int = 4) -> PyAudioSink:

@@ -10,14 +10,23 @@ from hypothesis import strategies as st
 
 from device.dsp.ramps import SILENT_DB
 from device.sound.engine import LEVEL_RATE, VOLUME_RATE, Engine
-from device.sound.targets import ENTRAIN_KINDS, NOISE_COLOURS, OFF_DB, PAD_PRESETS, SoundTargets
+from device.sound.targets import (
+    DEPTH_RANGE,
+    ENTRAIN_KINDS,
+    INHALE_RANGE,
+    NOISE_COLOURS,
+    OFF_DB,
+    PACER_RANGE,
+    PAD_PRESETS,
+    SoundTargets,
+)
 from device.sound.tuning import carrier_on_grid
 
 levels = st.one_of(st.sampled_from((OFF_DB, -math.inf, -200.0)), st.floats(-60.0, 0.0))
 targets = st.builds(
     SoundTargets,
-    pacer_bpm=st.one_of(st.none(), st.floats(2.0, 30.0)),
-    inhale_fraction=st.floats(0.2, 0.6),
+    pacer_bpm=st.one_of(st.none(), st.floats(*PACER_RANGE)),
+    inhale_fraction=st.floats(*INHALE_RANGE),
     entrain_kind=st.sampled_from(ENTRAIN_KINDS),
     entrain_hz=st.floats(0.5, 40.0),
     carrier_hz=st.floats(100.0, 1000.0),
@@ -30,7 +39,7 @@ targets = st.builds(
     tones_db=levels,
     pad_db=levels,
     noise_db=levels,
-    swell_db=st.floats(0.0, 24.0),
+    swell_db=st.floats(*DEPTH_RANGE),
     program_db=st.one_of(st.just(-math.inf), st.floats(-40.0, 0.0)),
 )
 actions = st.one_of(

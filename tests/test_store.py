@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import tiny_tmpfs
 
 from device.exc import StorageError
 from device.store.atomic import atomic_write_text
 from device.store.recorder import Recorder
 from device.store.sessions import MAX_PENDING_ROWS, ROW_FIELDS, SCHEMA_VERSION, Store, _Job
+from tests.support.fs import tiny_tmpfs
 
 DAY = 86400.0
 

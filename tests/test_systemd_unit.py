@@ -12,7 +12,8 @@ interpreter is /usr/bin/python3 with the repository on PYTHONPATH (the venv's in
 lives under /root, which ProtectHome= hides), output goes to a file (no journald here),
 real-time scheduling is dropped where the host refuses it, and WatchdogSec, RestartSec and
 TimeoutStopSec are shortened so the test is quick. It proves READY=1 and STATUS=, the
-watchdog kill of a deliberately hung loop (``tests/hang_box.py S``, a test-only wrapper), the
+watchdog kill of a deliberately hung loop (``tests/support/hang_box.py S``, a test-only
+wrapper), the
 restart after it, and the restart after ``kill -9``.
 """
 
@@ -274,7 +275,7 @@ def unit_for_test(
                 # The fault comes from a test-only wrapper; the product has no fault switch.
                 seconds = fault.removeprefix("hang-after:")
                 line = (
-                    f"ExecStart={PYTHON} {REPO / 'tests' / 'hang_box.py'} {seconds} "
+                    f"ExecStart={PYTHON} {REPO / 'tests' / 'support' / 'hang_box.py'} {seconds} "
                     + (EXEC.split(" -m device ", 1)[1])
                 )
         elif key == "WorkingDirectory":

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from device.box.options import RunOptions
 from device.box.systemd import Notifier
 from device.config import Config
-from device.config.settings import BoxSettings
+from device.config.settings import AudioSettings, BoxSettings
 from device.controls.panel import Controls
 from device.drivers.audio import AudioSink, open_sink
 from device.exc import HardwareError, StateError, StorageError
@@ -36,6 +36,8 @@ from device.sched.clock import RealClock, VirtualClock
 from device.sched.loop import Loop
 from device.sim.rig import SimRig
 from device.sound.engine import Engine
+from device.store.keys import tracks_key
+from device.store.location import state_dirs, user_state_dir
 from device.store.permissions import prepare_state_dir
 from device.store.recorder import Recorder
 
@@ -90,14 +92,7 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     a = s.audio
     run_seed = s.sim.seed if opts.seed is None else opts.seed
     # The simulation's seed never reaches a real box's sound (its noise is the same each night).
-    engine = Engine(
-        sample_rate=a.sample_rate,
-        block_frames=a.block_frames,
-        output=a.output,
-        cap_dbfs=a.cap_dbfs,
-        volume_db=a.volume_db,
-        seed=run_seed if opts.sim else 0,
-    )
+    engine = build_engine(a, a.block_frames, seed=run_seed if opts.sim else 0)
     composer = composer_in(engine.voices)
     if composer is not None:
         composer.start_worker()  # the box composes (and loads FluidSynth) off the audio path
@@ -123,10 +118,11 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     heart = HeartFeed(sensor)
     state_dir, scratch = _state_dir(s, opts)
     recorder = _recorder(s, state_dir, clock.now, emit)
-    music = _music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
+    music = open_music(cfg, state_dir, engine, recorder, run_seed if opts.sim else None)
     if music is not None:
         music.sync = not sink.paces  # a virtual clock waits for the decoder (never a real one)
-    music_scan = _music_scan(music, state_dir)
+    # Idle priority where real-time audio plays; a virtual clock has none to protect.
+    music_scan = scan_music(music, state_dir, wait=False, idle=sink.paces)
     return Parts(
         settings=s,
         engine=engine,
@@ -147,11 +143,16 @@ def assemble(cfg: Config, opts: RunOptions, emit: Callable[[str], None]) -> Part
     )
 
 
-#: The preference key of a profile's learnt taste in tracks.
-TRACKS_PREFIX = "tracks:"
+def build_engine(a: AudioSettings, block_frames: int, *, seed: int) -> Engine:
+    """The sound engine of the ``[audio]`` settings ``a`` (the box's and a render's)."""
+    rate, cap, volume = a.sample_rate, a.cap_dbfs, a.volume_db
+    return Engine(
+        sample_rate=rate, block_frames=block_frames, output=a.output, cap_dbfs=cap,
+        volume_db=volume, seed=seed,
+    )  # fmt: skip
 
 
-def _music(
+def open_music(
     cfg: Config, state_dir: Path | None, engine: Engine, recorder: Recorder, seed: int | None
 ) -> MusicPlayer | None:
     """The music player over ``music.dir`` with its voice in the engine, or ``None`` (logged)."""
@@ -160,7 +161,7 @@ def _music(
         log.info("no music: no state directory for the music index")
         return None
     profile = str(cfg.get("therapy.profile"))
-    state = recorder.preference(TRACKS_PREFIX + profile)
+    state = recorder.preference(tracks_key(profile))
     chooser = TrackChooser(
         seed=int.from_bytes(os.urandom(4), "little") if seed is None else seed,
         profile=profile,
@@ -175,20 +176,26 @@ def _music(
     return player
 
 
-def _music_scan(music: MusicPlayer | None, state_dir: Path | None) -> MusicScan | None:
+def scan_music(
+    music: MusicPlayer | None, state_dir: Path | None, *, wait: bool, idle: bool = True
+) -> MusicScan | None:
     """Start the box's scan of the music folder in a child (see :mod:`device.music.scan`).
 
-    The box never waits for it: its loop polls the child (:meth:`MusicScan.poll`) and the
-    tracks arrive when it is done; meanwhile the status shows ``music=scanning n/N``.
+    The box never waits for it (``wait`` False): its loop polls the child
+    (:meth:`MusicScan.poll`) and the tracks arrive when it is done; meanwhile the status shows
+    ``music=scanning n/N``. ``bedside render`` waits (``wait``), so it renders the tracks and
+    repeats exactly.
     """
     if music is None or state_dir is None:
         return None
     if not os.path.isdir(music.folder):
         log.info("no music: the music folder %s does not exist", music.folder)
         return None
-    scan = MusicScan(music.folder, state_dir, music.set_tracks)
+    scan = MusicScan(music.folder, state_dir, music.set_tracks, idle=idle)
     music.scan_state = lambda: scan.state
-    scan.start()  # never waited for: the loop polls it (a virtual clock paces with it)
+    if scan.start() and wait:
+        scan.wait()
+    # Otherwise never waited for: the loop polls it (a virtual clock paces with it).
     return scan
 
 
@@ -207,7 +214,9 @@ def rescan_music(parts: Parts) -> dict[str, object]:
     music = music_of(parts)
     if parts.music_scan is None:  # the folder was missing at start (a USB stick put in since)
         assert parts.state_dir is not None  # a player exists only with a state directory
-        scan = parts.music_scan = MusicScan(music.folder, parts.state_dir, music.set_tracks)
+        scan = parts.music_scan = MusicScan(
+            music.folder, parts.state_dir, music.set_tracks, idle=parts.sink.paces
+        )
         music.scan_state = lambda: scan.state
     if parts.music_scan.running:
         raise StateError(f"a scan of {music.folder} is running")
@@ -281,19 +290,11 @@ def _state_dir(s: BoxSettings, opts: RunOptions) -> tuple[Path | None, Path | No
     if opts.sim and not opts.state_dir:
         scratch = Path(tempfile.mkdtemp(prefix="bedside-sim-"))
         return scratch, scratch
-    candidates = [
-        opts.state_dir,
-        os.environ.get("STATE_DIRECTORY", "").split(":")[0],
-        s.store.state_dir,
-    ]
-    for cand in candidates:
-        if not cand:
-            continue
-        path = Path(cand)
+    for path in state_dirs(opts.state_dir, lambda: s.store.state_dir):
         try:
             # The box's own directories are tightened (0700/0750); a --state-dir given by hand
             # only if it holds nothing but the box's files.
-            prepare_state_dir(path, owned=cand != opts.state_dir)
+            prepare_state_dir(path, owned=not opts.state_dir)
             if os.access(path, os.W_OK):
                 return path, None
         except OSError:
@@ -301,8 +302,7 @@ def _state_dir(s: BoxSettings, opts: RunOptions) -> tuple[Path | None, Path | No
         if opts.state_dir or opts.service:
             break
     if not opts.service:
-        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        path = Path(xdg) / "bedside"
+        path = user_state_dir()
         try:
             path.mkdir(parents=True, exist_ok=True)
             log.info("state directory %s is not writable here; using %s", s.store.state_dir, path)
@@ -361,7 +361,8 @@ def _controls(s: BoxSettings, opts: RunOptions, now: Callable[[], float]) -> Con
     if backend == "none":
         return None
     try:
-        from device.drivers.gpio import FakeGpio, GpioBackend, RPiGpio
+        from device.drivers.fake_gpio import FakeGpio
+        from device.drivers.gpio import GpioBackend, RPiGpio
 
         gpio: GpioBackend = FakeGpio(clock=now) if backend == "fake" else RPiGpio()
         return Controls(

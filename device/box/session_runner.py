@@ -17,18 +17,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from device.box.api import OffLoop
-from device.box.assemble import TRACKS_PREFIX
-from device.box.session_start import BANDIT_PREFIX, SessionStart, preference_keys, start_work
+from device.box.session_start import SessionStart, preference_keys, start_work
 from device.config.settings import SessionSettings
 from device.controls.panel import Controls
 from device.exc import StateError
-from device.heart.feed import HeartFeed
+from device.heart.feed import SessionHeart
+from device.music.composer.voice import composer_in, composer_stand_in
 from device.music.player import MusicPlayer, stand_in
 from device.sound.engine import Engine
 from device.sound.targets import OFF_DB, SoundTargets
+from device.store.keys import bandit_key, resonance_key, tracks_key
 from device.store.recorder import Recorder
 from device.therapy.program import Program, list_programs
-from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
+from device.therapy.resonance import ResonanceEstimate
 from device.therapy.session import TherapySession
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,15 @@ class SessionRunner:
     :param settings: the session settings of the running config, read at each start.
     :param seed: seed of the sessions' and the personalisation's choices (a simulated run,
         for repeatable runs); ``None`` draws a fresh one for each session.
+    :param music: the listener's music (``None``: none).
+    :param closed_loop: pace by the heart (the box); False plays the program's plain
+        timeline (a render without a listener).
     """
 
     def __init__(
         self,
         engine: Engine,
-        heart: HeartFeed,
+        heart: SessionHeart,
         recorder: Recorder,
         controls: Controls | None,
         clock: Callable[[], float],
@@ -88,11 +92,15 @@ class SessionRunner:
         *,
         seed: int | None = None,
         music: MusicPlayer | None = None,
+        closed_loop: bool = True,
     ) -> None:
         self.engine = engine
+        self.closed_loop = closed_loop
         #: The listener's music (``None``: none); it plays in sessions whose music_db is on.
         self.music = music
         self._music_on = False
+        #: The engine's composer (``None``: none): the pad stands in while it cannot play.
+        self._composer = composer_in(engine.voices)
         self.heart = heart
         self.recorder = recorder
         self.controls = controls
@@ -106,6 +114,8 @@ class SessionRunner:
         self.t0 = 0.0
         self._end_t: float | None = None
         self.stop_reason: str | None = None
+        #: Why the last session ended (``None``: none has ended yet).
+        self.end_reason: str | None = None
         #: The program a start without one plays (``--program``), over ``therapy.program``.
         self.default_program: str | None = None
         self._resonance: ResonanceEstimate | None = None
@@ -174,6 +184,7 @@ class SessionRunner:
             pacer_target_bpm=s.pacer_target_bpm,
             seed=seed,
             chooser=plan.chooser(seed),
+            closed_loop=self.closed_loop,
             resonance=resonance,
         )
         self._resonance = resonance
@@ -253,7 +264,8 @@ class SessionRunner:
         session = self.session
         if session is not None and self.state in ON_AIR:
             st = now - self.t0
-            self.targets = stand_in(session.update(st, heart), self.music)
+            wanted = stand_in(session.update(st, heart), self.music)
+            self.targets = composer_stand_in(wanted, self._composer)
             self.engine.set_targets(self.targets)
             self._tick_music(st, THERAPY_PERIOD_S, heart.hr_bpm, heart.coherence)
             if self.state == State.PLAYING and st >= session.program.body_s:
@@ -310,20 +322,17 @@ class SessionRunner:
             session.stop(self._clock() - self.t0, reason)
             self._drain_events()
             if session.chooser is not None:
-                prefs[BANDIT_PREFIX + self._profile] = session.chooser.to_state()
+                prefs[bandit_key(self._profile)] = session.chooser.to_state()
             if self.music is not None and self._music_on:
-                prefs[TRACKS_PREFIX + self._profile] = self.music.chooser.to_state()
+                prefs[tracks_key(self._profile)] = self.music.chooser.to_state()
             measured = session.measurements()
             estimate = self._resonance
             if estimate is not None and measured is not None and estimate.update(measured):
-                prefs[PREFERENCE_PREFIX + estimate.profile] = estimate.to_state()
+                prefs[resonance_key(estimate.profile)] = estimate.to_state()
         else:
             self.recorder.event("stop", reason)  # as the session's own stop event says it
-        analyzer = self.heart.analyzer
-        rmssd, sdnn = analyzer.session_hrv()
-        rmssd_5, sdnn_5 = analyzer.short_term_hrv()
-        hrv = {"rmssd_ms": rmssd, "sdnn_ms": sdnn, "rmssd_5min_ms": rmssd_5, "sdnn_5min_ms": sdnn_5}
-        self.recorder.end_session(reason, prefs, hrv)
+        self.recorder.end_session(reason, prefs, self.heart.hrv_summary())
+        self.end_reason = reason
         self.engine.fade_out(self._stop_fade_s)
         if self.controls is not None:
             self.controls.amp(False)  # off once the output has been quiet for 0.2 s

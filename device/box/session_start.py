@@ -21,12 +21,10 @@ from pathlib import Path
 from device.box.api import OffLoop
 from device.config.settings import SessionSettings
 from device.exc import BedsideError, ProgramError
+from device.store.keys import bandit_key, resonance_key
 from device.therapy.bandit import Chooser
 from device.therapy.program import Program, list_programs, load_program
-from device.therapy.resonance import PREFERENCE_PREFIX, ResonanceEstimate
-
-#: The preference key of a profile's bandit state (what the personalisation learnt).
-BANDIT_PREFIX = "bandit:"
+from device.therapy.resonance import ResonanceEstimate
 
 #: Reads preferences off the loop: ``(values by key, storage fault text or None)``.
 PreferenceRead = Callable[[], tuple[dict[str, object], str | None]]
@@ -57,7 +55,7 @@ class SessionStart:
         s = self.settings
         if not s.personalise:
             return None
-        state = self.preferences.get(BANDIT_PREFIX + s.profile)
+        state = self.preferences.get(bandit_key(s.profile))
         if isinstance(state, dict) and state:
             return Chooser.from_state(state, seed=seed, profile=s.profile)
         return Chooser(seed=seed, profile=s.profile)
@@ -65,16 +63,14 @@ class SessionStart:
     def resonance(self) -> ResonanceEstimate:
         """The profile's resonance estimate (a fresh one when none is stored)."""
         profile = self.settings.profile
-        return ResonanceEstimate.from_state(
-            self.preferences.get(PREFERENCE_PREFIX + profile), profile
-        )
+        return ResonanceEstimate.from_state(self.preferences.get(resonance_key(profile)), profile)
 
 
 def preference_keys(settings: SessionSettings) -> list[str]:
     """The preferences a session start of ``settings``' profile reads."""
-    keys = [PREFERENCE_PREFIX + settings.profile]
+    keys = [resonance_key(settings.profile)]
     if settings.personalise:
-        keys.append(BANDIT_PREFIX + settings.profile)
+        keys.append(bandit_key(settings.profile))
     return keys
 
 

@@ -174,39 +174,16 @@ def assemble_status(
     :param extra: further keys (a simulated run's listener figures; never on a real box).
     :param music: the music player's ``track`` and ``track_tempo_bpm`` (``None``: no music).
     """
-    entrain_kind = sound.entrain_kind
-    if entrain_kind is None and targets is not None:
-        entrain_kind = targets.entrain_kind
-    entrain_hz = None
-    if targets is not None and targets.entrain_kind != "none":
-        entrain_hz = targets.entrain_hz
     out: dict[str, object] = {
         "t": t,
-        "state": session.get("state"),
-        "program": session.get("program"),
-        "section": session.get("section"),
-        "elapsed_s": session.get("elapsed_s"),
-        "remaining_s": session.get("remaining_s"),
-        "hr": heart.hr_bpm,
-        "quality": heart.quality,
-        "contact": heart.contact,
-        "rmssd": heart.rmssd_ms,
-        "coherence": heart.coherence,
-        "breathing": heart.breathing_bpm,
+        **{k: session.get(k) for k in ("state", "program", "section", "elapsed_s", "remaining_s")},
+        **_heart_part(heart),
         "pacer": session.get("pacer"),
         "loop_state": session.get("loop_state"),
         "chosen": choice_text(session.get("chosen")),
         "why": session.get("why"),
-        "track": None if music is None else music.get("track"),
-        "track_tempo_bpm": None if music is None else music.get("track_tempo_bpm"),
-        "music": None if music is None else music.get("music"),
-        "music_dropouts": None if music is None else music.get("music_dropouts"),
-        "entrain_kind": entrain_kind,
-        "binaural_as_monaural": sound.binaural_as_monaural,
-        "entrain_hz": entrain_hz,
-        "volume_db": sound.volume_db,
-        "cap_dbfs": sound.cap_dbfs,
-        "level_db": sound.level_db,
+        **_music_part(music),
+        **_sound_part(sound, targets),
         "overruns": loop.overruns,
         "late_blocks": loop.late_blocks,
         "uptime_s": loop.uptime_s,
@@ -216,3 +193,39 @@ def assemble_status(
     if extra:
         out.update(extra)
     return out
+
+
+def _heart_part(heart: HeartState) -> dict[str, object]:
+    """The heart's figures of the status (withheld ones ``None``)."""
+    return {
+        "hr": heart.hr_bpm,
+        "quality": heart.quality,
+        "contact": heart.contact,
+        "rmssd": heart.rmssd_ms,
+        "coherence": heart.coherence,
+        "breathing": heart.breathing_bpm,
+    }
+
+
+def _music_part(music: Mapping[str, object] | None) -> dict[str, object]:
+    """The music player's figures of the status (all ``None`` without music)."""
+    keys = ("track", "track_tempo_bpm", "music", "music_dropouts")
+    return {k: None if music is None else music.get(k) for k in keys}
+
+
+def _sound_part(sound: SoundFigures, targets: SoundTargets | None) -> dict[str, object]:
+    """The sound's figures of the status: what entrains, and the levels."""
+    entrain_kind = sound.entrain_kind
+    if entrain_kind is None and targets is not None:
+        entrain_kind = targets.entrain_kind
+    entrain_hz = None
+    if targets is not None and targets.entrain_kind != "none":
+        entrain_hz = targets.entrain_hz
+    return {
+        "entrain_kind": entrain_kind,
+        "binaural_as_monaural": sound.binaural_as_monaural,
+        "entrain_hz": entrain_hz,
+        "volume_db": sound.volume_db,
+        "cap_dbfs": sound.cap_dbfs,
+        "level_db": sound.level_db,
+    }

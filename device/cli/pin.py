@@ -33,14 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _state_dir(args: argparse.Namespace) -> str:
-    if args.state_dir:
-        return str(args.state_dir)
-    env = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-    if env:
-        return env
-    from device.config import load_config
+    from device.cli.sessions import state_dir
 
-    return str(load_config(args.config).store.state_dir)
+    return str(state_dir(args))
 
 
 #: Files only a box's state directory holds (one of them marks a folder as a box's).

@@ -1,37 +1,51 @@
 """``bedside render``: render a program straight through the sound engine into a WAV file.
 
-An offline job, not a box: no sensor, no scheduler, no console, no store. Without
-``--listener`` it plays the program's plain timeline; with ``--listener KIND`` it plays the
-closed loop against the ideal heart of a simulated listener (``device.sim.listener``: the
-heart state a perfect analyser would report, no PPG simulation). The session starts as the
-box starts one (its targets at once, the configured fade-in and the start chime), follows
-the program to its end (or ``--minutes``, then the stop fade) and ends at silence. On a
-terminal a progress line shows how far it is.
+An offline job, not a box: no sensor, no console, no store. The session is the box's: the
+same :class:`~device.box.session_runner.SessionRunner` starts it (its targets at once, the
+configured fade-in and the start chime), ticks it four times a second on the box's loop
+(:class:`~device.sched.loop.Loop`, here on a virtual clock as fast as it goes) and ends it
+(the program's end, or ``--minutes`` then the stop fade) into silence, with the box's
+voices: the listener's music from the configured music folder too. Without ``--listener``
+it plays the program's plain timeline; with ``--listener KIND`` it closes the loop on the
+ideal heart of a simulated listener (``device.sim.ideal_feed``: the heart state a perfect
+analyser would report, no PPG simulation). On a terminal a progress line shows how far it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from device.cli.run import positive
+from device.exc import StateError
 
 if TYPE_CHECKING:
+    from device.box.session_runner import SessionRunner
     from device.config import Config
-    from device.sim.listener import IdealHeart, Listener
+    from device.drivers.audio import AudioSink
+    from device.sched.loop import Loop
+    from device.sim.ideal_feed import IdealFeed
     from device.sound.engine import Engine
-    from device.therapy.session import TherapySession
 
-#: Frames per block of an offline render: one engine segment (16384 frames, 0.34 s at
-#: 48 kHz), so each block is one segment and the therapy ticks once per segment, which is
-#: when new targets take effect in the engine anyway.
-RENDER_BLOCK = 16384
+log = logging.getLogger(__name__)
+
+#: Frames per block of an offline render: 8192 (0.17 s at 48 kHz), shorter than the
+#: therapy's control period (0.25 s), so the session ticks on its own grid as in the box,
+#: never skipping a tick; the engine still works a whole 16384-frame segment at a time.
+RENDER_BLOCK = 8192
 #: Seconds between progress line updates (wall clock).
 PROGRESS_EVERY_S = 0.5
+#: A task's time budget offline, s: a render keeps no real-time deadline, so no overruns.
+OFFLINE = math.inf
 #: After the session, at most this long for fades and chimes to ring out (s of audio).
 TAIL_MAX_S = 30.0
 
@@ -122,82 +136,90 @@ class Progress:
             self.out.flush()
 
 
-def _number(value: object) -> float:
-    """A config value that the config's own checks made a number, as a float."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number from the config, got {value!r}")
-    return float(value)
-
-
 def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-class OfflineSession:
-    """A therapy session driven by audio time, with an ideal heart when closed loop."""
+@dataclass
+class OfflineBox:
+    """The parts of a render: the box's engine, loop and session runner, without a box."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        session: TherapySession,
-        listener: Listener | None,
-        heart: IdealHeart | None,
-    ) -> None:
-        self.engine = engine
-        self.session = session
-        self.listener = listener
-        self.heart = heart
-        self._t_last = 0.0
+    engine: Engine
+    sink: AudioSink
+    loop: Loop
+    runner: SessionRunner
+    feed: IdealFeed | None
+    #: The throw-away state directory of the music index.
+    scratch: Path
+    #: The stop fade, s.
+    stop_fade_s: float
+    #: How often the listener moves: with each control tick, s.
+    period_s: float = 0.25
 
-    def tick(self, t: float) -> bool:
-        """Update the targets at audio time ``t`` s; False once the program is over."""
-        heart = None if self.heart is None else self.heart.snapshot(t)
-        targets = self.session.update(t, heart)
-        if self.listener is not None:
-            self.listener.step(t, t - self._t_last, targets.pacer_bpm, targets)
-        self._t_last = t
-        self.engine.set_targets(targets, immediate=t == 0.0)
-        for _, kind, detail in self.session.drain_events():
-            if kind == "chime":
-                self.engine.chime(detail)
-        return not self.session.finished(t)
+    def step_listener(self, deadline: float) -> float:
+        """Loop task: move the listener with what plays, as the box's sensor task does."""
+        if self.feed is not None:
+            self.feed.step(deadline, self.runner.pacer_bpm(), self.runner.targets)
+        return deadline + self.period_s
+
+    def decode_music(self, deadline: float) -> float:
+        """Loop task: decode the music ahead after each block (no decoder thread offline)."""
+        if self.runner.music is not None:
+            self.runner.music.feed.decode()
+        return deadline + self.loop.block_s
 
 
-def build(
-    cfg: Config,
-    program: str | None,
-    listener_kind: str | None,
-    seed: int | None,
-) -> tuple[Engine, OfflineSession]:
-    """The engine and the session of a render, from the config (no Box, no store)."""
-    from device.sim.listener import IdealHeart, Listener
-    from device.sound.engine import Engine
-    from device.therapy.program import load_program
-    from device.therapy.session import TherapySession
+def build(cfg: Config, out: str, listener: str | None, seed: int | None) -> OfflineBox:
+    """The engine, WAV sink, loop and session runner of a render (no Box, no store)."""
+    from device.box.assemble import build_engine, open_music, scan_music
+    from device.box.session_runner import THERAPY_PERIOD_S, SessionRunner
+    from device.config.settings import BoxSettings, SessionSettings
+    from device.drivers.audio import open_sink
+    from device.drivers.no_sensor import NoSensor
+    from device.heart.feed import HeartFeed
+    from device.sched.clock import VirtualClock
+    from device.sched.loop import Loop
+    from device.sim.ideal_feed import IdealFeed
+    from device.store.recorder import Recorder
 
-    a = cfg.audio
-    s = int(_number(cfg.sim.seed)) if seed is None else int(seed)
-    engine = Engine(
-        sample_rate=int(_number(a.sample_rate)),
-        block_frames=RENDER_BLOCK,
-        output=str(a.output),
-        cap_dbfs=_number(a.cap_dbfs),
-        volume_db=_number(a.volume_db),
-        seed=s,
+    s = BoxSettings.from_config(cfg)
+    run_seed = s.sim.seed if seed is None else seed
+    feed = None if listener is None else IdealFeed(listener, seed=run_seed)
+    engine = build_engine(s.audio, RENDER_BLOCK, seed=run_seed)
+    rate = s.audio.sample_rate
+    sink = open_sink(f"wav:{out}", sample_rate=rate, channels=2, block_frames=RENDER_BLOCK)
+    clock = VirtualClock(None)
+    loop = Loop(clock, engine.render, sink.write, sample_rate=rate, block_frames=RENDER_BLOCK)
+    # The music index of the configured folder is built in a scratch state directory:
+    # a render never writes the listener's store.
+    scratch = Path(tempfile.mkdtemp(prefix="bedside-render-"))
+    recorder = Recorder(None, clock.now, lambda line: None)
+    music = open_music(cfg, scratch, engine, recorder, run_seed)
+    scan = scan_music(music, scratch, wait=True, idle=False)
+    if scan is not None:
+        scan.close()
+    if music is not None:
+        music.feed.synchronous = True
+    runner = SessionRunner(
+        engine,
+        feed if feed is not None else HeartFeed(NoSensor()),
+        recorder,
+        None,
+        clock.now,
+        lambda: SessionSettings.from_config(cfg),
+        seed=run_seed,
+        music=music,
+        closed_loop=feed is not None,
     )
-    prog = load_program(program or str(cfg.therapy.program), [str(cfg.therapy.programs_dir)])
-    listener = heart = None
-    if listener_kind is not None:
-        listener = Listener(listener_kind, seed=s)
-        heart = IdealHeart(listener)
-    session = TherapySession(
-        prog,
-        pacer_target_bpm=_number(cfg.therapy.pacer_target_bpm),
-        seed=s,
-        closed_loop=listener is not None,
-    )
-    return engine, OfflineSession(engine, session, listener, heart)
+    box = OfflineBox(engine, sink, loop, runner, feed, scratch, s.audio.stop_fade_s)
+    add = loop.add_task
+    if feed is not None:
+        add("listener", box.step_listener, 0.0, period=THERAPY_PERIOD_S, budget_s=OFFLINE)
+    add("therapy", runner.tick, 0.0, period=THERAPY_PERIOD_S, budget_s=OFFLINE)
+    if music is not None:
+        add("music", box.decode_music, 0.0, period=loop.block_s, budget_s=OFFLINE)
+    return box
 
 
 def render_to(
@@ -211,56 +233,62 @@ def render_to(
     progress: TextIO | None = None,
 ) -> RenderResult:
     """Render one session into the WAV file ``out``; return what was rendered."""
-    from device.drivers.audio import open_sink
-
     cpu0, wall0 = time.process_time(), time.monotonic()
-    engine, run = build(cfg, program, listener, seed)
+    box = build(cfg, out, listener, seed)
+    engine, runner = box.engine, box.runner
     rate = engine.sample_rate
-    name = run.session.program.name
-    planned = run.session.timeline.duration_s
-    if minutes is not None:
-        planned = min(planned, 60.0 * minutes)
-    stop_fade = _number(cfg.audio.stop_fade_s)
-    bar = Progress(progress, f"rendering {name}", planned + stop_fade)
-    sink = open_sink(f"wav:{out}", sample_rate=rate, channels=2, block_frames=RENDER_BLOCK)
-    reason = "program complete"
     try:
-        run.tick(0.0)
-        engine.fade_in(_number(cfg.audio.fade_in_s))
-        engine.chime("start")
-        t = 0.0
-        playing = True
-        tail_end = math.inf
-        while True:
-            sink.write(engine.render())
-            t = engine.frames / rate
-            bar.update(t)
-            if playing:
-                if minutes is not None and t >= 60.0 * minutes:
-                    playing, reason = False, "time"
-                elif not run.tick(t):
-                    playing = False
-                if not playing:
-                    run.session.stop(t, reason)
-                    engine.fade_out(stop_fade)
-                    tail_end = t + TAIL_MAX_S
-            elif engine.faded_out or t >= tail_end:
-                break
-        bar.total_s = t  # the fades end when they end: the render is complete
-        bar.update(t, force=True)
+        runner.start(program, minutes)
+        session = runner.session
+        if session is None:
+            raise StateError("the session did not start")
+        planned = session.timeline.duration_s
+        if minutes is not None:
+            planned = min(planned, 60.0 * minutes)
+        bar = Progress(progress, f"rendering {session.program.name}", planned + box.stop_fade_s)
+        box.loop.run(until=_done(box, bar))
+        bar.total_s = engine.frames / rate  # the fades end when they end: the render is complete
+        bar.update(bar.total_s, force=True)
         bar.done()
-    finally:
-        sink.close()
+    except BaseException:
+        _close(box)
+        Path(out).unlink(missing_ok=True)  # no half-written file left behind
+        raise
+    _close(box)
     return RenderResult(
         audio_s=engine.frames / rate,
         frames=engine.frames,
         cpu_s=time.process_time() - cpu0,
         wall_s=time.monotonic() - wall0,
-        program=name,
+        program=session.program.name,
         closed_loop=listener is not None,
-        stop_reason=reason,
-        loop_state="plain" if run.session.loop is None else run.session.loop.state,
+        stop_reason=runner.end_reason or "stopped",
+        loop_state="plain" if session.loop is None else session.loop.state,
     )
+
+
+def _done(box: OfflineBox, bar: Progress) -> Callable[[], bool]:
+    """The loop's stop test: the session has ended and faded out (or its tail rang out)."""
+    engine, runner = box.engine, box.runner
+    tail_end = math.inf
+
+    def done() -> bool:
+        nonlocal tail_end
+        t = engine.frames / engine.sample_rate
+        bar.update(t)
+        if runner.session is not None:
+            return False
+        tail_end = min(tail_end, t + TAIL_MAX_S)
+        return engine.faded_out or t >= tail_end
+
+    return done
+
+
+def _close(box: OfflineBox) -> None:
+    box.sink.close()
+    if box.runner.music is not None:
+        box.runner.music.close()
+    shutil.rmtree(box.scratch, ignore_errors=True)
 
 
 def render(args: argparse.Namespace) -> int:

@@ -33,12 +33,12 @@ def add_state_dir(p: argparse.ArgumentParser) -> None:
 
 
 def state_dir(args: argparse.Namespace) -> Path:
-    """The state directory: ``--state-dir``, else the configuration's ``store.state_dir``."""
-    if args.state_dir:
-        return Path(args.state_dir)
+    """The state directory: ``--state-dir``, ``$STATE_DIRECTORY``, else the configuration's
+    ``store.state_dir`` (:mod:`device.store.location`, the box's own rule)."""
     from device.config import load_config
+    from device.store.location import state_dir as find
 
-    return Path(str(load_config(args.config).store.state_dir))
+    return find(args.state_dir, lambda: str(load_config(args.config).store.state_dir))
 
 
 def open_store(args: argparse.Namespace) -> Any:

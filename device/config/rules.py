@@ -17,9 +17,16 @@ import os
 import pwd
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
-from device.config.schema import MAX_VALUE_TEXT, PULSE_WIDTHS_AT_RATE_US, SCHEMA, format_value
+from device.config.schema import (
+    MAX_VALUE_TEXT,
+    PULSE_WIDTHS_AT_RATE_US,
+    SCHEMA,
+    Key,
+    format_value,
+)
 from device.exc import ConfigError, ProgramError
 
 #: Sample rates (Hz, after the chip's averaging) the heart analysis accepts: those of
@@ -171,33 +178,64 @@ def check_value(section: str, name: str, value: object, file: str | None) -> obj
             value=value,
         )
 
-    if key.kind is bool:
-        if not isinstance(value, bool):
-            raise fail()
-    elif key.kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail()
-    elif key.kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise fail()
-        try:
-            value = float(value)
-        except OverflowError:
-            raise fail() from None
-        if not math.isfinite(value):
-            raise fail()
-    elif key.kind is str:
-        if not isinstance(value, str):
-            raise fail()
-        if len(value) > MAX_TEXT or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-            raise fail(f"{key.allowed()} of at most {MAX_TEXT} printable characters")
-    if key.choices is not None and value not in key.choices:
-        raise fail()
-    if key.min is not None and value < key.min:  # type: ignore[operator]
-        raise fail()
-    if key.max is not None and value > key.max:  # type: ignore[operator]
+    try:
+        value = _typed(key, value)
+    except _Refused as refused:
+        raise fail(refused.why) from None
+    if not _in_range(key, value):
         raise fail()
     return value
+
+
+class _Refused(Exception):
+    """A value of the wrong type (``why``: what is expected, when more than the key says)."""
+
+    def __init__(self, why: str | None = None) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def _typed(key: Key, value: object) -> object:
+    """``value`` as ``key``'s type (an int of a float key as a float). :raises _Refused:"""
+    if key.kind is float:
+        return _finite(value)
+    if key.kind is str:
+        if not isinstance(value, str):
+            raise _Refused
+        if len(value) > MAX_TEXT or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise _Refused(f"{key.allowed()} of at most {MAX_TEXT} printable characters")
+    elif not _SAME_KIND.get(key.kind, lambda v: True)(value):
+        raise _Refused
+    return value
+
+
+#: Whether a value is of a bool or an int key's type (a bool is no int here).
+_SAME_KIND: dict[type, Callable[[object], bool]] = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+}
+
+
+def _finite(value: object) -> float:
+    """A finite number as a float (not a bool). :raises _Refused:"""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Refused
+    try:
+        number = float(value)
+    except OverflowError:
+        raise _Refused from None
+    if not math.isfinite(number):
+        raise _Refused
+    return number
+
+
+def _in_range(key: Key, value: object) -> bool:
+    """True when ``value`` is one of ``key``'s choices and within its min and max."""
+    if key.choices is not None and value not in key.choices:
+        return False
+    if key.min is not None and value < key.min:  # type: ignore[operator]
+        return False
+    return not (key.max is not None and value > key.max)  # type: ignore[operator]
 
 
 def check_together(values: Values, file: str | None) -> None:

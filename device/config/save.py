@@ -65,12 +65,15 @@ def _merge(doc: Any, cfg: Config, tomlkit: Any) -> None:
         for name, key in keys.items():
             value = cfg.get(f"{section}.{name}")
             if table is not None and name in table:
-                if table.item(name).unwrap() != value:
-                    table[name] = value
-                continue
-            if value == key.default:
-                continue
-            if table is None:
-                table = tomlkit.table()
-                doc.add(section, table)
-            table.add(name, value)
+                _keep_or_set(table, name, value)
+            elif value != key.default:
+                if table is None:
+                    table = tomlkit.table()
+                    doc.add(section, table)
+                table.add(name, value)
+
+
+def _keep_or_set(table: Any, name: str, value: object) -> None:
+    """Set ``table[name]`` to ``value`` unless it holds it already (its text is kept then)."""
+    if table.item(name).unwrap() != value:
+        table[name] = value

@@ -40,6 +40,16 @@ _LONG = {"start_stop": "stop_fade"}
 _UNSET: object = object()
 
 
+def _action(name: str, event: str) -> str | None:
+    """The action of button ``name``'s ``event``: a button with a long press acts on its
+    release (short) or its hold (long); the others on each press and repeat."""
+    if name in _LONG:
+        if event == "short":
+            return _SHORT[name]
+        return _LONG[name] if event == "long" else None
+    return _SHORT[name] if event in ("press", "repeat") else None
+
+
 class Controls:
     """All buttons, the status LED and the amplifier enable of one box.
 
@@ -123,34 +133,13 @@ class Controls:
         :param audio_level_db: the engine's present output level in dBFS (``-inf`` when
             silent), for the amplifier sequence; the last value is kept when not given.
         """
-        actions: list[str] = []
         if self._closed:
-            return actions
-        for button in self.buttons:
-            try:
-                raw = self._gpio.input(button.pin)
-            except GpioError as exc:
-                self._record(exc)
-                continue
-            for event in button.update(raw, now):
-                if event == "short" and button.name in _LONG:
-                    actions.append(_SHORT[button.name])
-                elif event == "long":
-                    actions.append(_LONG[button.name])
-                elif event in ("press", "repeat") and button.name not in _LONG:
-                    actions.append(_SHORT[button.name])
+            return []
+        actions = self._read_buttons(now)
         if audio_level_db is not None:
             self._level_db = audio_level_db
         try:
-            if self.led is not None:
-                if pacer_bpm is not _UNSET:
-                    try:
-                        self.led.breathe(pacer_bpm, now)  # type: ignore[arg-type]
-                    except ValueError as exc:
-                        # A nonsense pacer must not stop the loop: the LED goes dark.
-                        self.led.breathe(None, now)
-                        self.last_error = str(exc)
-                self.led.update(now)
+            self._drive_led(now, pacer_bpm)
         except GpioError as exc:
             self._record(exc)
         try:
@@ -159,6 +148,34 @@ class Controls:
         except GpioError as exc:
             self._record(exc)
         return actions
+
+    def _read_buttons(self, now: float) -> list[str]:
+        """Read every button at ``now``; the actions their presses make, in order."""
+        actions: list[str] = []
+        for button in self.buttons:
+            try:
+                raw = self._gpio.input(button.pin)
+            except GpioError as exc:
+                self._record(exc)
+                continue
+            for event in button.update(raw, now):
+                action = _action(button.name, event)
+                if action is not None:
+                    actions.append(action)
+        return actions
+
+    def _drive_led(self, now: float, pacer_bpm: float | object | None) -> None:
+        """Breathe the LED at ``pacer_bpm`` (when given) and move it to ``now``."""
+        if self.led is None:
+            return
+        if pacer_bpm is not _UNSET:
+            try:
+                self.led.breathe(pacer_bpm, now)  # type: ignore[arg-type]
+            except ValueError as exc:
+                # A nonsense pacer must not stop the loop: the LED goes dark.
+                self.led.breathe(None, now)
+                self.last_error = str(exc)
+        self.led.update(now)
 
     def task(
         self,

@@ -85,6 +85,7 @@ class SegmentLimiter:
         #: Peak of the last segment after limiting (linear, true peak when it was limited).
         self.peak = 0.0
         self._m = self.frames
+        self._c = self.frames // self.chunk
         self.true_peak = TruePeak(self.frames)
         self._tp = np.zeros(c, np.float32)
         #: Stretches whose first chunk had to be clipped (the cap was lowered, or a loud
@@ -104,9 +105,27 @@ class SegmentLimiter:
 
         ``m`` is a whole number of chunks, at most ``segment_frames``.
         """
+        peak = self._peaks(mix, threshold)
+        c = self._c
+        if not peak < math.inf:  # NaN or inf got in: never let it reach the speaker
+            mix.fill(0.0)
+            self.nonfinite += 1
+            self.peak = 0.0
+            self._b[: c + 1].fill(self.gain)
+            self._limited = self.gain < 1.0
+            return
+        if self.gain >= 1.0 and peak <= threshold:
+            self.peak = peak
+            self._b[: c + 1].fill(1.0)
+            self.true_peak.remember(mix)
+            return
+        self._limit(mix, threshold, peak)
+
+    def _peaks(self, mix: np.ndarray, threshold: float) -> float:
+        """Each chunk's peak into ``_pk[:c]`` (true peaks near the threshold); the highest."""
         n = self.chunk
         m = self._m = mix.shape[1]
-        c = m // n
+        c = self._c = m // n
         absb = self._abs[:, :m]
         np.abs(mix, out=absb)
         pk2 = self._pk2[:, :c]
@@ -122,18 +141,12 @@ class SegmentLimiter:
             np.maximum(pk, tp, out=pk)
             peak = float(pk.max())
             self.true_peak_stretches += 1
-        if not peak < math.inf:  # NaN or inf got in: never let it reach the speaker
-            mix.fill(0.0)
-            self.nonfinite += 1
-            self.peak = 0.0
-            self._b[: c + 1].fill(self.gain)
-            self._limited = self.gain < 1.0
-            return
-        if self.gain >= 1.0 and peak <= threshold:
-            self.peak = peak
-            self._b[: c + 1].fill(1.0)
-            self.true_peak.remember(mix)
-            return
+        return peak
+
+    def _limit(self, mix: np.ndarray, threshold: float, peak: float) -> None:
+        """Apply the release-limited gain envelope the chunk peaks ask for."""
+        n, c = self.chunk, self._c
+        pk = self._pk[:c]
         self._limited = True
         q = self._q[: c + 1]
         steps = self._steps[: c + 1]

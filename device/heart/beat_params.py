@@ -79,9 +79,9 @@ class Tuning:
     latency contract or a published method).
 
     ``bench/ppg_crossval.py`` chooses them from a grid by the training loss over every
-    recording in the repository; the defaults are its choice on all of them (it also chose
-    them in 20 of 24 leave-one-recording-out folds), and its cross-validated figures are what
-    this choice is expected to score on recordings it never saw (docs/heart.md).
+    recording in the repository; the defaults were its choice on all of them (and in 20 of 24
+    leave-one-recording-out folds) before the pulse gate of issue 23.1; with the gate it
+    prefers a threshold share of 0.15 in every fold (docs/heart.md: left to a follow-up).
     """
 
     #: Share of the reference slope a candidate must reach (qppg's adaptive threshold).

@@ -68,6 +68,32 @@ def withheld(state: HeartState) -> HeartState:
 MAX_BEATS_KEPT = 512
 
 
+class SessionHeart(Protocol):
+    """The heart a session reads: the box's sensor and analysis (:class:`~device.heart.feed.
+    HeartFeed`), or a simulated listener's ideal heart in a render."""
+
+    def update(self, now: float) -> HeartState:
+        """The heart state of this control tick at loop time ``now``, s."""
+        ...
+
+    def snapshot(self, now: float) -> HeartState:
+        """The heart state at loop time ``now``, s."""
+        ...
+
+    def standby(self, on: bool) -> None:
+        """Dark between sessions (a fresh analysis then), or awake for one."""
+        ...
+
+    def hrv_summary(self) -> dict[str, float | None]:
+        """The session's HRV in ms: ``rmssd_ms``, ``sdnn_ms`` and the last 5 minutes'."""
+        ...
+
+    def take_beats(self) -> list[tuple[float, float | None, bool]]:
+        """The beats found since the last call ``(loop time s, interval ms or None,
+        plausible)``, oldest first, and forget them (the session's RR record)."""
+        ...
+
+
 class HeartFeed:
     """The sensor and the heart analysis of the running box.
 
@@ -128,6 +154,17 @@ class HeartFeed:
         """
         state = self._state if self._state is not None else self.analyzer.snapshot()
         return state if self.fresh(now) else withheld(state)
+
+    def hrv_summary(self) -> dict[str, float | None]:
+        """The session's HRV in ms: whole (``rmssd_ms``, ``sdnn_ms``) and the last 5 minutes."""
+        rmssd, sdnn = self.analyzer.session_hrv()
+        rmssd_5, sdnn_5 = self.analyzer.short_term_hrv()
+        return {
+            "rmssd_ms": rmssd,
+            "sdnn_ms": sdnn,
+            "rmssd_5min_ms": rmssd_5,
+            "sdnn_5min_ms": sdnn_5,
+        }
 
     def standby(self, on: bool) -> None:
         """Sensor dark between sessions (a fresh analysis then), or awake for one."""

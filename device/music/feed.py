@@ -186,12 +186,15 @@ class MusicFeed:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: No thread: the owner calls :meth:`decode` between blocks (an offline render,
+        #: whose output is then the same on every run however loaded the machine is).
+        self.synchronous = False
 
     # --- control side -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the decoder thread (idempotent)."""
-        if self._thread is None:
+        """Start the decoder thread (idempotent; none when :attr:`synchronous`)."""
+        if self._thread is None and not self.synchronous:
             self._thread = threading.Thread(target=self._main, name="music-feed", daemon=True)
             self._thread.start()
 
@@ -240,6 +243,11 @@ class MusicFeed:
     def poke(self) -> None:
         """Wake the decoder (the audio path consumed frames or the playlist changed)."""
         self._wake.set()
+
+    def decode(self) -> None:
+        """Do all the decoder work there is now (:attr:`synchronous` feeds, between blocks)."""
+        while self.step():
+            pass
 
     # --- decoder thread -----------------------------------------------------------------------
 

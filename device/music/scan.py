@@ -32,15 +32,19 @@ from device.music.index import MusicIndex, Track
 log = logging.getLogger(__name__)
 
 #: How long a virtual-clock box's store task waits on a running scan each turn, s.
-PACE_S = 0.25
+PACE_S = 0.5
+
+#: How long ``bedside render`` waits for its scan before it renders without the tracks, s.
+WAIT_S = 600.0
 
 
-def scan_command(music_dir: str | Path, state_dir: str | Path) -> list[str]:
-    """The child's command line: this interpreter, the summary line only, idle priority."""
+def scan_command(music_dir: str | Path, state_dir: str | Path, idle: bool = True) -> list[str]:
+    """The child's command line: this interpreter, the summary line only, idle priority
+    (``idle``)."""
     return [
         sys.executable, "-m", "device", "music", "scan", str(music_dir),
-        "--state-dir", str(state_dir), "--summary", "--progress", "--idle",
-    ]  # fmt: skip
+        "--state-dir", str(state_dir), "--summary", "--progress",
+    ] + (["--idle"] if idle else [])  # fmt: skip
 
 
 def _idle(pid: int) -> None:
@@ -56,6 +60,10 @@ class MusicScan:
 
     :param on_tracks: called (on the worker thread) with the folder's indexed tracks after
         each successful scan.
+    :param idle: run the child at idle priority (``SCHED_IDLE``, nice 19). A box with real-time
+        audio does, so a scan never takes its CPU; a virtual-clock box or a render has no
+        real-time audio to protect and a busy machine would starve an idle child for as long
+        as it stays busy, so they scan at normal priority.
     """
 
     def __init__(
@@ -63,8 +71,11 @@ class MusicScan:
         music_dir: str | Path,
         state_dir: str | Path,
         on_tracks: Callable[[list[Track]], object],
+        *,
+        idle: bool = True,
     ) -> None:
         self.music_dir = str(music_dir)
+        self.idle = idle
         self.state_dir = str(state_dir)
         self._on_tracks = on_tracks
         self._proc: subprocess.Popen[bytes] | None = None
@@ -94,7 +105,7 @@ class MusicScan:
             return False
         try:
             self._proc = subprocess.Popen(
-                scan_command(self.music_dir, self.state_dir),
+                scan_command(self.music_dir, self.state_dir, self.idle),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,  # one summary line: never fills the pipe
                 stderr=subprocess.PIPE,  # only a fatal error's message
@@ -104,7 +115,8 @@ class MusicScan:
         except OSError as exc:
             log.warning("music: cannot start the scan of %s (%s)", self.music_dir, exc)
             return False
-        _idle(self._proc.pid)
+        if self.idle:
+            _idle(self._proc.pid)
         self.done, self.total, self._summary = 0, -1, b""
         self._reader = threading.Thread(
             target=self._read, args=(self._proc,), name="music-scan-out", daemon=True
@@ -143,6 +155,22 @@ class MusicScan:
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout_s)
+
+    def wait(self, timeout_s: float = WAIT_S) -> bool:
+        """Block until the running scan is finished and loaded (``bedside render`` only: a
+        render has no listener to keep waiting, and must repeat exactly; the box never waits).
+        """
+        proc = self._proc
+        if proc is not None:
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("music: the scan of %s is still running", self.music_dir)
+                return False
+            self.poll()
+        if self._worker is not None:
+            self._worker.join(timeout_s)
+        return not self.running
 
     def poll(self) -> None:
         """From a loop task: if the child has exited, load its result on a worker thread."""

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from device.exc import ConfigError
-from device.sim.listener import Listener
+from device.sim.ideal_feed import make_listener
 from device.sim.max30102 import SimulatedMAX30102
 from device.sim.pulse import PulseModel
 from device.sound.targets import SoundTargets
@@ -42,14 +41,7 @@ class SimRig:
         address: int = 0x57,
     ) -> None:
         self.seed = seed
-        kind = listener
-        try:
-            self.listener = Listener(kind, seed=self.seed)
-        except ConfigError:
-            raise
-        except (ValueError, OSError) as exc:
-            text = str(exc) if isinstance(exc, ValueError) else f"listener file {kind}: {exc}"
-            raise ConfigError(text, key="sim.listener", value=kind) from None
+        self.listener = make_listener(listener, self.seed)
         self.model = PulseModel(seed=self.seed)
         self.chip = SimulatedMAX30102(clock, self.model, address=address, seed=self.seed)
         self._finger_off_at_s = finger_off_at_s

@@ -57,6 +57,16 @@ MIN_FADE_S = 0.05
 CAP_MARGIN = 0.99
 
 
+def _check_format(sample_rate: int, block_frames: int, output: str) -> None:
+    """:raises ValueError: a rate, block size or output the engine cannot play."""
+    if not 8000 <= int(sample_rate) <= 192000:
+        raise ValueError(f"sample_rate {sample_rate!r} Hz is outside 8000..192000")
+    if not 32 <= int(block_frames) <= 16384:
+        raise ValueError(f"block_frames {block_frames!r} is outside 32..16384")
+    if output not in OUTPUTS:
+        raise ValueError(f"output {output!r} is not one of {', '.join(OUTPUTS)}")
+
+
 class Engine:
     """Renders the box's sound in fixed stereo blocks; see ``docs/sound.md``.
 
@@ -77,12 +87,7 @@ class Engine:
         seed: int = 0,
         voices: Sequence[VoiceFactory] = BUILTIN_VOICES,
     ) -> None:
-        if not 8000 <= int(sample_rate) <= 192000:
-            raise ValueError(f"sample_rate {sample_rate!r} Hz is outside 8000..192000")
-        if not 32 <= int(block_frames) <= 16384:
-            raise ValueError(f"block_frames {block_frames!r} is outside 32..16384")
-        if output not in OUTPUTS:
-            raise ValueError(f"output {output!r} is not one of {', '.join(OUTPUTS)}")
+        _check_format(sample_rate, block_frames, output)
         self.sample_rate = rate = int(sample_rate)
         self.block_frames = b = int(block_frames)
         self.output = output
@@ -107,7 +112,19 @@ class Engine:
         self.idle_segments_started = 0
         self._cut = False
         self._restart = False
+        self._build_stages(rate, s, b, output, voices)
+        self.set_volume_db(volume_db)
+        self.volume.value = self.volume.end = self.volume.target
+        self._cap_dbfs = 0.0
+        self.set_cap_dbfs(cap_dbfs)
+        self._cut = False
+        self.set_targets(self._targets)
+        self._apply_now()
 
+    def _build_stages(
+        self, rate: int, s: int, b: int, output: str, voices: Sequence[VoiceFactory]
+    ) -> None:
+        """The entrainment, swell, master and mixer stages, and the voices in the mixer."""
         self.entrainment = Entrainment(output)
         self.entrainment.prepare(rate, s)
         self.swell = BreathSwell(rate)
@@ -123,13 +140,6 @@ class Engine:
         context = VoiceContext(rate, s, output, self.seed, self.entrainment, self.swell)
         for factory in voices:
             self.add_voice(factory(context))
-        self.set_volume_db(volume_db)
-        self.volume.value = self.volume.end = self.volume.target
-        self._cap_dbfs = 0.0
-        self.set_cap_dbfs(cap_dbfs)
-        self._cut = False
-        self.set_targets(self._targets)
-        self._apply_now()
 
     # --- voices -----------------------------------------------------------------------------
 

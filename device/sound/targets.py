@@ -26,14 +26,19 @@ COMPOSER_STYLES = ("piano", "harp", "strings", "guitar", "pad")
 #: Level in dB that means "this layer is off" (ramped to silence, then not rendered).
 OFF_DB = -120.0
 
-#: Allowed ranges of the numeric targets (inclusive), in the fields' units.
-PACER_RANGE = (2.0, 30.0)  # breaths/min
-INHALE_RANGE = (0.2, 0.6)  # share of a breath
+#: Allowed ranges of the numeric targets (inclusive), in the fields' units: the one table of
+#: what may be played, for the engine and program files alike (see :data:`CHECKS`).
+#: Slow breathing: resonance lies at 4.5-7/min, a session arrives from at most 12/min and the
+#: closed loop only paces down; inhale 30-50 % of a breath (never a held, long inhale).
+PACER_RANGE = (4.5, 12.0)  # breaths/min
+INHALE_RANGE = (0.3, 0.5)  # share of a breath
 RATE_RANGE = (0.5, 40.0)  # Hz, entrainment beat or pulse rate
 CARRIER_RANGE = (100.0, 1000.0)  # Hz
 DUTY_RANGE = (0.35, 0.5)  # isochronic pulse width at half height / period
-DEPTH_RANGE = (0.0, 24.0)  # dB, breath swell depth
+DEPTH_RANGE = (0.0, 12.0)  # dB, breath swell depth
 HEART_RANGE = (25.0, 240.0)  # beats/min, the listener's heart rate
+#: The lowest level a program file may write, dB (below it a layer is ``"off"``).
+LEVEL_FLOOR_DB = -90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +131,10 @@ def _number(value: object) -> float | None:
 
 
 class Range(Check):
-    """A number in ``lo..hi`` (NaN fails); ``optional`` also accepts ``None``."""
+    """A number in ``lo..hi`` (NaN fails); ``optional`` also accepts ``None``.
+
+    ``unit`` names what the number counts (``"Hz"``, ``"of a breath"``), for messages.
+    """
 
     __slots__ = ("hi", "lo", "optional", "unit")
 
@@ -143,16 +151,23 @@ class Range(Check):
     def problem(self, value: object) -> str:
         """The allowed range."""
         off = " (or None: off)" if self.optional else ""
-        return f"is outside {self.lo:g}..{self.hi:g}{self.unit}{off}"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"is outside {self.lo:g}..{self.hi:g}{unit}{off}"
 
 
 class Level(Check):
-    """A level in dB at most ``hi`` (``-inf`` and anything at or below ``OFF_DB`` is off)."""
+    """A level in dB at most ``hi`` (``-inf`` and anything at or below ``OFF_DB`` is off).
 
-    __slots__ = ("hi",)
+    ``floor`` is the lowest level a program file may write (or ``"off"``); the engine takes
+    any lower level as off.
+    """
 
-    def __init__(self, hi: float = 0.0) -> None:
-        self.hi = float(hi)
+    __slots__ = ("floor", "hi")
+
+    unit = "dB"
+
+    def __init__(self, hi: float = 0.0, floor: float = LEVEL_FLOOR_DB) -> None:
+        self.hi, self.floor = float(hi), float(floor)
 
     def ok(self, value: object) -> bool:
         """True for a level that is not NaN and not above ``hi``."""
@@ -197,31 +212,31 @@ class Flag(Check):
 
 #: The one table of field -> check: every field of :class:`SoundTargets` has exactly one.
 CHECKS: dict[str, Check] = {
-    "pacer_bpm": Range(*PACER_RANGE, " breaths/min", optional=True),
-    "inhale_fraction": Range(*INHALE_RANGE),
+    "pacer_bpm": Range(*PACER_RANGE, "breaths/min", optional=True),
+    "inhale_fraction": Range(*INHALE_RANGE, "of a breath"),
     "entrain_kind": Choice(ENTRAIN_KINDS),
-    "entrain_hz": Range(*RATE_RANGE, " Hz"),
-    "carrier_hz": Range(*CARRIER_RANGE, " Hz"),
-    "duty": Range(*DUTY_RANGE),
+    "entrain_hz": Range(*RATE_RANGE, "Hz"),
+    "carrier_hz": Range(*CARRIER_RANGE, "Hz"),
+    "duty": Range(*DUTY_RANGE, "of a cycle"),
     "pad_preset": Choice(PAD_PRESETS),
-    "pad_brightness": Range(0.0, 1.0),
+    "pad_brightness": Range(0.0, 1.0, "(0 dark .. 1 bright)"),
     "noise_colour": Choice(NOISE_COLOURS),
-    "noise_tone": Range(0.0, 1.0),
+    "noise_tone": Range(0.0, 1.0, "(0 dark .. 1 bright)"),
     "entrain_bed": Flag(),
     "tones_db": Level(),
     "pad_db": Level(),
     "noise_db": Level(),
-    "swell_db": Range(*DEPTH_RANGE, " dB"),
+    "swell_db": Range(*DEPTH_RANGE, "dB"),
     "program_db": Level(),
     "music_db": Level(),
-    "music_crossfade_s": Range(0.5, 30.0, " s"),
-    "music_pulse_index": Range(0.0, 0.5),
-    "warmth": Range(0.0, 1.0),
+    "music_crossfade_s": Range(0.5, 30.0, "s"),
+    "music_pulse_index": Range(0.0, 0.5, "(modulation index of the pulse on the music)"),
+    "warmth": Range(0.0, 1.0, "(0 flat .. 1 warm)"),
     "composer_db": Level(),
     "composer_style": Choice(COMPOSER_STYLES),
-    "composer_energy": Range(0.0, 1.0),
+    "composer_energy": Range(0.0, 1.0, "(0 asleep .. 1 awake)"),
     "composer_theme": Range(0, 2**32 - 1),
-    "heart_bpm": Range(*HEART_RANGE, " beats/min", optional=True),
+    "heart_bpm": Range(*HEART_RANGE, "beats/min", optional=True),
 }
 _FIELDS = tuple(f.name for f in dataclasses.fields(SoundTargets))
 if set(CHECKS) != set(_FIELDS):  # a field without a check (or a check without a field)

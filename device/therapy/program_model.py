@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.sound.targets import COMPOSER_STYLES, ENTRAIN_KINDS, NOISE_COLOURS, PAD_PRESETS
+from device.sound.targets import CHECKS, Choice, Flag, Level, Range
 
 #: Directory of the programs that ship with the box.
 BUILTIN_DIR = Path(__file__).resolve().parent / "programs"
@@ -20,37 +20,32 @@ CURVES = ("linear", "exponential", "S")
 #: Ending kinds.
 ENDING_KINDS = ("fade", "quiet-bed", "wake")
 
-#: Numeric targets: name -> (low, high, unit, accepts "off").
+#: Targets a program file may not set: the session's own program level (endings ramp it),
+#: the composer's theme (a session draws it) and the listener's heart rate (measured).
+SESSION_TARGETS = ("program_db", "composer_theme", "heart_bpm")
+
+_PROGRAM_CHECKS = {k: c for k, c in CHECKS.items() if k not in SESSION_TARGETS}
+
+#: Numeric targets: name -> (low, high, unit, accepts "off"), from the one table of what may
+#: be played (:data:`device.sound.targets.CHECKS`): a level from its floor, ``"off"`` below.
 NUMERIC_TARGETS: dict[str, tuple[float, float, str, bool]] = {
-    "pacer_bpm": (4.5, 12.0, "breaths/min", True),
-    "inhale_fraction": (0.3, 0.5, "of a breath", False),
-    "entrain_hz": (0.5, 40.0, "Hz", False),
-    "carrier_hz": (100.0, 1000.0, "Hz", False),
-    "duty": (0.35, 0.5, "of a cycle", False),
-    "pad_brightness": (0.0, 1.0, "(0 dark .. 1 bright)", False),
-    "noise_tone": (0.0, 1.0, "(0 dark .. 1 bright)", False),
-    "tones_db": (-90.0, 0.0, "dB", True),
-    "pad_db": (-90.0, 0.0, "dB", True),
-    "noise_db": (-90.0, 0.0, "dB", True),
-    "swell_db": (0.0, 12.0, "dB", False),
-    "music_db": (-90.0, 0.0, "dB", True),
-    "music_crossfade_s": (0.5, 30.0, "s", False),
-    "music_pulse_index": (0.0, 0.5, "(modulation index of the pulse on the music)", False),
-    "warmth": (0.0, 1.0, "(0 flat .. 1 warm)", False),
-    "composer_db": (-90.0, 0.0, "dB", True),
-    "composer_energy": (0.0, 1.0, "(0 asleep .. 1 awake)", False),
+    **{
+        k: (c.lo, c.hi, c.unit, c.optional)
+        for k, c in _PROGRAM_CHECKS.items()
+        if isinstance(c, Range)
+    },
+    **{
+        k: (c.floor, c.hi, c.unit, True) for k, c in _PROGRAM_CHECKS.items() if isinstance(c, Level)
+    },
 }
 
 #: Discrete targets: name -> allowed values.
 CHOICE_TARGETS: dict[str, tuple[str, ...]] = {
-    "entrain_kind": ENTRAIN_KINDS,
-    "pad_preset": PAD_PRESETS,
-    "noise_colour": NOISE_COLOURS,
-    "composer_style": COMPOSER_STYLES,
+    k: c.choices for k, c in _PROGRAM_CHECKS.items() if isinstance(c, Choice)
 }
 
 #: Boolean targets.
-BOOL_TARGETS = ("entrain_bed",)
+BOOL_TARGETS = tuple(k for k, c in _PROGRAM_CHECKS.items() if isinstance(c, Flag))
 
 #: Targets the personalisation may choose (the keys of a program's ``[options]`` table).
 OPTION_KEYS = ("pad_preset", "noise_colour", "entrain_kind", "composer_style")

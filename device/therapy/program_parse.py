@@ -192,38 +192,51 @@ def _ending(table: object, w: _Where) -> Ending:
     default = {"fade": 60.0, "quiet-bed": 600.0, "wake": 180.0}[kind]
     duration = _duration(table, where, w, required=False) or default
     curve = _curve(table.get("curve", "S"), where, "curve", w)
-    values: dict[str, float | str] = {}
     if kind == "quiet-bed":
-        transition_s = _seconds(table.get("transition_s", 60.0), where, "transition_s", w)
-        fade_s = _seconds(table.get("fade_s", 60.0), where, "fade_s", w)
-        if transition_s + fade_s > duration:
-            raise w.error(
-                where,
-                "fade_s",
-                f"transition_s + fade_s ({transition_s + fade_s:g} s) is longer than "
-                f"the ending ({duration:g} s)",
-                fade_s,
-            )
-        for key, default_value in (("pad_db", -26.0), ("noise_db", -24.0), ("pad_brightness", 0.2)):
-            number = _number(table.get(key, default_value), key, where, key, w)
-            values[key] = OFF_DB if number is None else number
-        colour = table.get("noise_colour", "pink")
-        values["noise_colour"] = _target("noise_colour", colour, where, w)  # type: ignore[assignment]
-        return Ending(kind, duration, curve, transition_s, fade_s, False, values)
+        return _quiet_bed(table, duration, curve, w)
     if kind == "wake":
-        chime = table.get("chime", True)
-        if not isinstance(chime, bool):
-            raise w.error(where, "chime", f"{chime!r} is not allowed (allowed true, false)", chime)
-        for key, default_value in (("entrain_hz", 10.0), ("pad_brightness", 0.7)):
-            number = _number(table.get(key, default_value), key, where, key, w)
-            assert number is not None
-            values[key] = number
-        for key in ("tones_db", "pad_db", "noise_db"):
-            if key in table:
-                number = _number(table[key], key, where, key, w)
-                values[key] = OFF_DB if number is None else number
-        return Ending(kind, duration, curve, 0.0, 0.0, chime, values)
+        return _wake(table, duration, curve, w)
     return Ending(kind, duration, curve)
+
+
+def _quiet_bed(table: dict[str, Any], duration: float, curve: str, w: _Where) -> Ending:
+    """A ``quiet-bed`` ending: a transition to a quiet bed, which fades at the end."""
+    where = "[ending]"
+    transition_s = _seconds(table.get("transition_s", 60.0), where, "transition_s", w)
+    fade_s = _seconds(table.get("fade_s", 60.0), where, "fade_s", w)
+    if transition_s + fade_s > duration:
+        raise w.error(
+            where,
+            "fade_s",
+            f"transition_s + fade_s ({transition_s + fade_s:g} s) is longer than "
+            f"the ending ({duration:g} s)",
+            fade_s,
+        )
+    values: dict[str, float | str] = {}
+    for key, default_value in (("pad_db", -26.0), ("noise_db", -24.0), ("pad_brightness", 0.2)):
+        number = _number(table.get(key, default_value), key, where, key, w)
+        values[key] = OFF_DB if number is None else number
+    colour = table.get("noise_colour", "pink")
+    values["noise_colour"] = _target("noise_colour", colour, where, w)  # type: ignore[assignment]
+    return Ending("quiet-bed", duration, curve, transition_s, fade_s, False, values)
+
+
+def _wake(table: dict[str, Any], duration: float, curve: str, w: _Where) -> Ending:
+    """A ``wake`` ending: brighter, faster, a chime at the end (unless ``chime = false``)."""
+    where = "[ending]"
+    chime = table.get("chime", True)
+    if not isinstance(chime, bool):
+        raise w.error(where, "chime", f"{chime!r} is not allowed (allowed true, false)", chime)
+    values: dict[str, float | str] = {}
+    for key, default_value in (("entrain_hz", 10.0), ("pad_brightness", 0.7)):
+        number = _number(table.get(key, default_value), key, where, key, w)
+        assert number is not None
+        values[key] = number
+    for key in ("tones_db", "pad_db", "noise_db"):
+        if key in table:
+            number = _number(table[key], key, where, key, w)
+            values[key] = OFF_DB if number is None else number
+    return Ending("wake", duration, curve, 0.0, 0.0, chime, values)
 
 
 def _options(table: object, w: _Where) -> dict[str, tuple[str, ...]]:

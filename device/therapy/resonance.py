@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from device.store.keys import RESONANCE_PREFIX
 from device.therapy.resonance_peak import (
     RANGE_BPM,
     STEP_BPM,
@@ -80,7 +81,7 @@ MAX_RECORDS = 12
 WEIGHT_SCALE = 1.2
 SPREAD_BPM = 0.6
 #: Preference key prefix (``resonance:<profile>``).
-PREFERENCE_PREFIX = "resonance:"
+PREFERENCE_PREFIX = RESONANCE_PREFIX
 #: Plan kinds.
 PLANS = ("assess", "narrow", "pace")
 

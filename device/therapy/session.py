@@ -134,13 +134,8 @@ class TherapySession:
     def update(self, t: float, heart: HeartLike | None) -> SoundTargets:
         """Targets for loop time ``t`` s given the latest heart state (or ``None``)."""
         if self.t0 is None:
-            self.t0 = t
-            chosen = ", ".join(f"{k}={v}" for k, v in sorted(self.choice.values.items()))
-            self._event(
-                t, "start", f"{self.program.name} ({self.timeline.duration_s / 60:.0f} min)"
-            )
-            if self.choice.values:
-                self._event(t, "preset", f"{chosen}: {self.choice.why}")
+            self._begin(t)
+        assert self.t0 is not None
         local = t - self.t0
         self._t = local
         point = self.timeline.at(local)
@@ -152,6 +147,28 @@ class TherapySession:
             targets = self.loop.update(local, heart, targets)
             for when, kind, detail in self.loop.drain_events():
                 self._event(self.t0 + when, kind, detail)
+        targets = self._personal(targets, heart)
+        self._targets = targets
+        self._heart = heart
+        self._remaining_s = point.remaining_s
+        self._section_remaining_s = point.section_remaining_s
+        self._measure(local, heart, local - self._t_prev)
+        self._t_prev = local
+        self._ring_wake_chime(t, point.phase, point.remaining_s)
+        if point.phase == "done":
+            self._finish(t, "program complete")
+        return targets
+
+    def _begin(self, t: float) -> None:
+        """The first update, at loop time ``t``: the session starts (start, preset events)."""
+        self.t0 = t
+        chosen = ", ".join(f"{k}={v}" for k, v in sorted(self.choice.values.items()))
+        self._event(t, "start", f"{self.program.name} ({self.timeline.duration_s / 60:.0f} min)")
+        if self.choice.values:
+            self._event(t, "preset", f"{chosen}: {self.choice.why}")
+
+    def _personal(self, targets: SoundTargets, heart: HeartLike | None) -> SoundTargets:
+        """``targets`` made the listener's: warmth, the composer's heart tempo and theme."""
         if self.chooser is not None:
             # a listener who rates what plays low gets more low-frequency warmth
             warmth = self.chooser.warmth(targets.warmth)
@@ -165,25 +182,20 @@ class TherapySession:
             targets = targets.with_changes(heart_bpm=hr)
         if targets.composer_db > OFF_DB and targets.composer_theme != self.theme:
             targets = targets.with_changes(composer_theme=self.theme)
-        self._targets = targets
-        self._heart = heart
-        self._remaining_s = point.remaining_s
-        self._section_remaining_s = point.section_remaining_s
-        self._measure(local, heart, local - self._t_prev)
-        self._t_prev = local
+        return targets
+
+    def _ring_wake_chime(self, t: float, phase: str, remaining_s: float) -> None:
+        """A wake ending with a chime asks for it (once) just before its end."""
         ending = self.program.ending
         if (
             ending.kind == "wake"
             and ending.chime
             and not self._chimed
-            and point.phase != "section"
-            and point.remaining_s <= CHIME_LEAD_S
+            and phase != "section"
+            and remaining_s <= CHIME_LEAD_S
         ):
             self._chimed = True
             self._event(t, "chime", "wake")
-        if point.phase == "done":
-            self._finish(t, "program complete")
-        return targets
 
     def _measure(self, local: float, heart: HeartLike | None, dt: float) -> None:
         if self._rewarded or self.chooser is None or not self.choice.values:

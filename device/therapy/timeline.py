@@ -68,32 +68,38 @@ def blend(a: State, b: State, u: float, curve: str) -> State:
     w = curve_weight(u, curve)
     out: State = {}
     for name in _FIELDS:
-        va, vb = a[name], b[name]
-        if name == "pacer_bpm" or name == "swell_db":
-            continue
-        if name in LEVELS or name == "program_db":
-            out[name] = _mix_db(va, vb, w)
-        elif isinstance(va, str | bool) or isinstance(vb, str | bool) or va is None or vb is None:
-            out[name] = va if w < 0.5 else vb
-        else:
-            out[name] = interpolate(va, vb, u, curve)
-    # The swell depth fades to 0 before the pacer goes off, and grows from 0 when it starts.
+        if name != "pacer_bpm" and name != "swell_db":
+            out[name] = _blend_field(name, a[name], b[name], u, w, curve)
+    out["pacer_bpm"], out["swell_db"] = _blend_breath(a, b, u, w, curve)
+    return out
+
+
+def _blend_field(name: str, va: Any, vb: Any, u: float, w: float, curve: str) -> Any:
+    """One field between two states: levels in dB, names and flags switched half way,
+    numbers along the curve."""
+    if name in LEVELS or name == "program_db":
+        return _mix_db(va, vb, w)
+    if isinstance(va, str | bool) or isinstance(vb, str | bool) or va is None or vb is None:
+        return va if w < 0.5 else vb
+    return interpolate(va, vb, u, curve)
+
+
+def _blend_breath(a: State, b: State, u: float, w: float, curve: str) -> tuple[float | None, float]:
+    """The pacer and swell depth between two states: the swell depth fades to 0 before the
+    pacer goes off, and grows from 0 when it starts."""
     pa, pb = a["pacer_bpm"], b["pacer_bpm"]
     sa = a["swell_db"] if pa is not None else 0.0
     sb = b["swell_db"] if pb is not None else 0.0
     if pa is None and pb is None:
-        out["pacer_bpm"] = None
-        out["swell_db"] = 0.0
-        return out
+        return None, 0.0
     if pa is None:
-        out["pacer_bpm"] = pb
+        pacer = pb
     elif pb is None:
-        out["pacer_bpm"] = pa if u < 1.0 else None
+        pacer = pa if u < 1.0 else None
     else:
-        out["pacer_bpm"] = interpolate(pa, pb, u, curve)
+        pacer = interpolate(pa, pb, u, curve)
     swell = sa + (sb - sa) * w
-    out["swell_db"] = swell if out["pacer_bpm"] is not None else 0.0
-    return out
+    return pacer, (swell if pacer is not None else 0.0)
 
 
 @dataclass(frozen=True, slots=True)

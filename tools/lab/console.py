@@ -10,8 +10,8 @@ from pathlib import Path
 import serial
 from vm import LabError
 
-# The burst is the one the pty tests write (tests/console_burst_lines.py).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+# The burst is the one the pty tests write (tests/support/console_burst_lines.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
 from console_burst_lines import burst_lines, in_order
 
 

@@ -35,8 +35,10 @@ MODES: dict[str, tuple[int, ...]] = {
 PENTATONIC = (0, 1, 2, 4, 5)
 #: Harmonics checked for beating, with amplitudes 1/n (a plucked or bowed tone's partials).
 HARMONICS = 3
-#: Texture notes per chord and the register (MIDI keys) they are voiced in.
+#: Texture notes per chord, and how strongly a voicing is drawn to its register's centre
+#: (per semitone of the mean's distance, against one semitone of voice movement).
 TEXTURE_NOTES = 3
+CENTRE_PULL = 0.75
 
 
 def key_hz(tonic_key: int, tonic_hz: float, key: int) -> float:
@@ -120,9 +122,12 @@ class Voicer:
         centre = 0.5 * (register[0] + register[1])
 
         def cost(v: tuple[int, ...]) -> float:
+            # small moves first; a pull to the register's centre lets the chords follow a
+            # register that moves (lower towards sleep) instead of staying where they were
+            pull = CENTRE_PULL * abs(sum(v) / max(len(v), 1) - centre)
             if self.last is None or len(v) != len(self.last):
-                return 100.0 * (TEXTURE_NOTES - len(v)) + abs(sum(v) / max(len(v), 1) - centre)
-            return sum(abs(a - b) for a, b in zip(v, self.last, strict=True))
+                return 100.0 * (TEXTURE_NOTES - len(v)) + pull
+            return sum(abs(a - b) for a, b in zip(v, self.last, strict=True)) + pull
 
         low = self.bass(chord, bass_register)
         options = _voicings(chord, self.tonic_key, register)

@@ -32,7 +32,7 @@ from device.sound.tuning import PRESETS, carrier_on_grid
 OFF, TUNE, CC, ON = 0, 1, 2, 3
 Event = tuple[int, int, int, int, int]
 #: MIDI controllers used.
-CC_VOLUME, CC_EXPRESSION, CC_REVERB, CC_CHORUS = 7, 11, 91, 93
+CC_VOLUME, CC_EXPRESSION, CC_BRIGHTNESS, CC_REVERB, CC_CHORUS = 7, 11, 74, 91, 93
 #: Frames between the request and the first phrase (so its first events are never late).
 START_LEAD_S = 0.25
 #: Share of a beat a melody note sounds (a breath of detaché between notes).
@@ -96,6 +96,9 @@ class Composer:
             return events
         style = STYLES[style_name]
         self._setup(t, style_name, style, start, events)
+        bright = round(127 * (0.55 + 0.45 * energy))  # darker towards sleep (CC 74: synth.py)
+        for r in range(len(ROLES)):
+            events.append((start, CC, channel(style_name, r), CC_BRIGHTNESS, bright))
         shape_in = (n, n * breath.inhale, energy)
         self._phrase(t, style_name, style, role, beats, shape_in, events)
         self.info = {

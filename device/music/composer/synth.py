@@ -47,6 +47,10 @@ INSTALL_HINT = (
 #: FluidSynth settings: voices at once (tails included), output gain, reverb.
 POLYPHONY = 20
 GAIN = 0.6
+#: CC 74 at 0 lowers every voice's low-pass cutoff by this much (cents): 4 octaves.
+BRIGHTNESS_CENTS = 4800.0
+#: FluidSynth's modulator flags and the SoundFont generator of the filter cutoff.
+MOD_CC, MOD_NEGATIVE, GEN_FILTERFC = 16, 1, 8
 #: Sample interpolation: 1 = linear (FluidSynth's default is 4th order): the samples are
 #: played near their recorded pitch, and linear costs about 15 % less here.
 INTERPOLATION = 1
@@ -123,6 +127,7 @@ class FluidSynthBackend:
             sfid = self._fs.sfload(path)
             if sfid < 0:
                 raise ComposerUnavailable(f"FluidSynth could not load the SoundFont {path}")
+            self._brightness_mod(fs._fl)
             self._select(sfid)
             self._tunings(fs)
             self._fs.set_reverb(**REVERB)
@@ -130,6 +135,29 @@ class FluidSynthBackend:
             self._fs.delete()
             raise
         self._bind(fs._fl)
+
+    def _brightness_mod(self, lib: Any) -> None:
+        """CC 74 (brightness) to the voices' low-pass cutoff: 127 leaves the sound as the
+        SoundFont made it, 0 lowers the cutoff by :data:`BRIGHTNESS_CENTS` (GM defines no
+        such modulator, so FluidSynth adds it to every voice as a default modulator)."""
+        vp, i = ctypes.c_void_p, ctypes.c_int
+        lib.new_fluid_mod.restype = vp
+        for name, args in (
+            ("fluid_mod_set_source1", [vp, i, i]),
+            ("fluid_mod_set_source2", [vp, i, i]),
+            ("fluid_mod_set_dest", [vp, i]),
+            ("fluid_mod_set_amount", [vp, ctypes.c_double]),
+            ("fluid_synth_add_default_mod", [vp, vp, i]),
+            ("delete_fluid_mod", [vp]),
+        ):
+            getattr(lib, name).argtypes = args
+        mod = lib.new_fluid_mod()
+        lib.fluid_mod_set_source1(mod, 74, MOD_CC | MOD_NEGATIVE)
+        lib.fluid_mod_set_source2(mod, 0, 0)
+        lib.fluid_mod_set_dest(mod, GEN_FILTERFC)
+        lib.fluid_mod_set_amount(mod, -BRIGHTNESS_CENTS)
+        lib.fluid_synth_add_default_mod(self._fs.synth, mod, 1)  # FLUID_SYNTH_ADD
+        lib.delete_fluid_mod(mod)
 
     def _select(self, sfid: int) -> None:
         for name, style in STYLES.items():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 
@@ -41,8 +42,9 @@ RING = 4096
 LEAD_S = 3.0
 #: Worker poll interval, seconds.
 POLL_S = 0.05
-#: Gain that brings the synthesiser to about -18 LUFS at 0 dB (the loudness the listener's
-#: music is normalised to, ``device.music.feed.REFERENCE_LUFS``), measured on renders.
+#: Gain from the synthesiser's output to the voice's 0 dB: measured on renders, the piano
+#: style at energy 0.5 is about -18 LUFS at 0 dB (the loudness the listener's music is
+#: normalised to, ``device.music.feed.REFERENCE_LUFS``); at energy 0.8, -11 to -13 LUFS.
 REF_GAIN = 10.0 ** (21.0 / 20.0)
 
 SynthFactory = Callable[[int], SynthBackend]
@@ -180,7 +182,9 @@ class ComposerVoice:
     def render(self, out: np.ndarray, frames: int, g0: float, g1: float) -> bool:
         """Add the next ``frames`` frames of music with gain ``g0`` -> ``g1``."""
         self._breath = Breath(
-            self._frame, self.swell.phase, self.swell.bpm.value if self.swell.on else None,
+            self._frame,
+            self.swell.phase,
+            self.swell.bpm.value if self.swell.on else None,
             self.swell.inhale.value,
         )
         synth = self.synth
@@ -238,8 +242,8 @@ class ComposerVoice:
 
     def status(self) -> dict[str, object]:
         """What the composer plays and its health, for ``MUSIC?`` and the status."""
-        info: dict[str, object] = {"composed": False} if not self.composer.info else dict(
-            self.composer.info
+        info: dict[str, object] = (
+            {"composed": False} if not self.composer.info else dict(self.composer.info)
         )
         info["composed"] = bool(info.get("composed")) and self.wanted(self._targets)
         info.update(
@@ -254,6 +258,19 @@ class ComposerVoice:
 def composer_in(voices: Iterable[object]) -> ComposerVoice | None:
     """The composer among an engine's ``voices`` (``engine.voices``), if it has one."""
     return next((v for v in voices if isinstance(v, ComposerVoice)), None)
+
+
+def composer_stand_in(targets: SoundTargets, composer: ComposerVoice | None) -> SoundTargets:
+    """``targets`` with the pad in the composer's place while the composer cannot play.
+
+    A program (or the personalisation's ``composer_style``) may put composed music in the
+    pad's place; on a box whose FluidSynth or SoundFont is missing that place would be
+    silent for the whole night. The fault stays visible (``MUSIC?``, the status's
+    ``composer=fault``); the listener hears the pad, at the composer's level, meanwhile.
+    """
+    if composer is None or composer.error is None or not composer.wanted(targets):
+        return targets
+    return replace(targets, pad_db=max(targets.pad_db, targets.composer_db), composer_db=OFF_DB)
 
 
 def _describe_keys() -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """``bedside`` with a loop that hangs: the watchdog test's fault, injected from outside.
 
-Usage: ``python tests/hang_box.py SECONDS bedside-arguments...``. The product has no fault
+Usage: ``python tests/support/hang_box.py SECONDS bedside-arguments...``. The product has no fault
 switch of its own; this wrapper adds a loop task that hangs ``SECONDS`` after the start
 through :data:`device.box.app.BOX_HOOKS`, then runs the ordinary command line.
 """

@@ -1,0 +1,1 @@
+"""Helpers the tests share: doubles, fixtures' machinery, generated signals and tracks."""
