@@ -3,7 +3,8 @@
 import os
 
 import pytest
-from lab_path import lab_module
+
+from tests.support.lab_path import lab_module
 
 hostcpu = lab_module("hostcpu")
 Sample, Share, decide, share, step = (

@@ -1,7 +1,8 @@
 """The lab's command line, its JSON line and its exit code; the power scenario's readings."""
 
 import pytest
-from lab_path import lab_module
+
+from tests.support.lab_path import lab_module
 
 lab = lab_module("lab")
 scen_power = lab_module("scen_power")

@@ -1,6 +1,6 @@
 """The lab's readings inside the VM, from the text the guest gives (a fake agent, no QEMU)."""
 
-from lab_path import lab_module
+from tests.support.lab_path import lab_module
 
 scen_box = lab_module("scen_box")
 lab = lab_module("lab")

@@ -3,7 +3,8 @@
 import math
 
 import pytest
-from lab_path import lab_module
+
+from tests.support.lab_path import lab_module
 
 values = lab_module("values")
 

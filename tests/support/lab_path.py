@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-LAB = Path(__file__).resolve().parents[1] / "tools" / "lab"
+LAB = Path(__file__).resolve().parents[2] / "tools" / "lab"
 
 
 def lab_module(name: str) -> ModuleType:
