@@ -289,7 +289,8 @@ def test_a_worker_with_nothing_to_compose_sleeps(soundfont: str) -> None:
     engine.set_targets(quiet)
     voice.start_worker()
     try:
-        worker = next(t for t in threading.enumerate() if t.name == "composer")
+        worker = voice._worker  # (other tests' boxes may have composer threads too)
+        assert worker is not None
         pause = threading.Event()
         pause.wait(0.2)  # let it reach its sleep
         tracemalloc.start()
@@ -309,3 +310,18 @@ def test_a_worker_with_nothing_to_compose_sleeps(soundfont: str) -> None:
     finally:
         voice.close()
     assert not worker.is_alive()
+
+
+def test_loading_fluidsynth_prints_nothing_on_the_status_stream() -> None:
+    """pyfluidsynth prints where it found the library when CI is set; the box's stdout is
+    its JSON status stream, so the import must keep quiet (it broke every status reader)."""
+    import os
+    import subprocess
+
+    code = "from device.music.composer.synth import _import_fluidsynth; _import_fluidsynth()"
+    env = {**os.environ, "CI": "true", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""

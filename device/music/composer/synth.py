@@ -22,7 +22,9 @@ index), every key retuned to the just ratios of ``device/music/composer/harmony.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import math
 import os
 from typing import Any, Protocol
@@ -91,7 +93,10 @@ def find_soundfont(paths: tuple[str, ...] = SOUNDFONTS) -> str:
 
 def _import_fluidsynth() -> Any:
     try:
-        import fluidsynth  # pyfluidsynth: raises ImportError when libfluidsynth is missing
+        # pyfluidsynth prints where it found the library to stdout when the environment
+        # has CI set (its find_libfluidsynth): stdout is the box's status stream.
+        with contextlib.redirect_stdout(io.StringIO()):
+            import fluidsynth  # pyfluidsynth: raises ImportError when libfluidsynth is missing
     except ImportError as exc:
         raise ComposerUnavailable(f"FluidSynth is not available ({exc}): {INSTALL_HINT}") from None
     return fluidsynth

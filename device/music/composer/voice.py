@@ -159,8 +159,8 @@ class ComposerVoice:
         while not self._stop.is_set():
             if not self.wanted(self._targets):
                 self._wake.clear()
-                if not self.wanted(self._targets):  # checked again: no wake-up is lost
-                    self._wake.wait()
+                if not self.wanted(self._targets) and not self._stop.is_set():
+                    self._wake.wait()  # checked again after the clear: no wake-up is lost
                 continue
             if self._stop.wait(POLL_S):
                 break
