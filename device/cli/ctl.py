@@ -278,9 +278,8 @@ def _print(text: str) -> None:
         os.close(devnull)
 
 
-def interactive(client: ConsoleClient, *, timeout: float) -> int:
-    """A console for a person: line editing, history, async lines shown as they come."""
-    tty = sys.stdin.isatty()
+def _load_readline(tty: bool) -> Any:
+    """The ``readline`` module with the history loaded, when on a terminal that has it."""
     readline: Any = None
     if tty:
         try:
@@ -290,32 +289,65 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
     if readline is not None:
         with contextlib.suppress(OSError):
             readline.read_history_file(HISTORY_FILE)
+    return readline
+
+
+def _read_replies(
+    client: ConsoleClient, tty: bool, readline: Any, done: threading.Event, stop: threading.Event
+) -> None:
+    """The reader thread: print every line the box sends until ``stop``; set ``done`` at each
+    final line of a reply (and when the port fails, after which it sets ``stop`` too)."""
+    while not stop.is_set():
+        try:
+            line = client.readline(time.monotonic() + 0.2)
+        except Exception as exc:
+            print(f"\nbedside ctl: port failed: {exc}", file=sys.stderr)
+            stop.set()
+            done.set()
+            return
+        if line is None:
+            continue
+        if tty and done.is_set():
+            # At the prompt: print the async line above it, then redraw what was typed.
+            typed = readline.get_line_buffer() if readline is not None else ""
+            sys.stdout.write(f"\r\x1b[K{line}\r\n{PROMPT}{typed}")
+            sys.stdout.flush()
+            continue
+        _print(line)
+        if _is_final(line):
+            done.set()
+
+
+def _send_typed(
+    client: ConsoleClient, command: str, readline: Any, done: threading.Event, timeout: float
+) -> None:
+    """Send one typed command (its PIN asked for, and kept out of the history) and wait up to
+    ``timeout`` seconds for its reply."""
+    secret = command.upper().startswith(("AUTH", "PIN SET"))
+    if readline is not None and secret and readline.get_current_history_length():
+        # Keep PINs out of the history file.
+        readline.remove_history_item(readline.get_current_history_length() - 1)
+    command = _with_pin(command, _getpass)
+    done.clear()
+    client.ser.write(command.encode("ascii", "replace") + b"\r\n")
+    if not done.wait(timeout):
+        print(f"bedside ctl: no reply within {timeout:g} s", file=sys.stderr)
+        done.set()
+
+
+def interactive(client: ConsoleClient, *, timeout: float) -> int:
+    """A console for a person: line editing, history, async lines shown as they come."""
+    tty = sys.stdin.isatty()
+    readline = _load_readline(tty)
     done = threading.Event()  # set while no reply is awaited
     done.set()
     stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            try:
-                line = client.readline(time.monotonic() + 0.2)
-            except Exception as exc:
-                print(f"\nbedside ctl: port failed: {exc}", file=sys.stderr)
-                stop.set()
-                done.set()
-                return
-            if line is None:
-                continue
-            if tty and done.is_set():
-                # At the prompt: print the async line above it, then redraw what was typed.
-                typed = readline.get_line_buffer() if readline is not None else ""
-                sys.stdout.write(f"\r\x1b[K{line}\r\n{PROMPT}{typed}")
-                sys.stdout.flush()
-                continue
-            _print(line)
-            if _is_final(line):
-                done.set()
-
-    thread = threading.Thread(target=reader, name="ctl-reader", daemon=True)
+    thread = threading.Thread(
+        target=_read_replies,
+        args=(client, tty, readline, done, stop),
+        name="ctl-reader",
+        daemon=True,
+    )
     thread.start()
     print(f"bedside ctl on {client.ser.port}: HELP lists commands, Ctrl-D ends.", file=sys.stderr)
     try:
@@ -329,16 +361,7 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
                 continue
             if command.lower() in ("exit", "quit"):
                 break
-            secret = command.upper().startswith(("AUTH", "PIN SET"))
-            if readline is not None and secret and readline.get_current_history_length():
-                # Keep PINs out of the history file.
-                readline.remove_history_item(readline.get_current_history_length() - 1)
-            command = _with_pin(command, _getpass)
-            done.clear()
-            client.ser.write(command.encode("ascii", "replace") + b"\r\n")
-            if not done.wait(timeout):
-                print(f"bedside ctl: no reply within {timeout:g} s", file=sys.stderr)
-                done.set()
+            _send_typed(client, command, readline, done, timeout)
     except KeyboardInterrupt:
         print(file=sys.stderr)
     finally:
