@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
-import math
 import os
 import secrets
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from device.cli.ctl_result import Result, to_json
 
 #: Environment variable holding the service PIN for ``AUTH`` without an argument.
 PIN_ENV = "BEDSIDE_PIN"
@@ -55,27 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         '"-" reads commands from stdin',
     )
     p.set_defaults(func=main)
-
-
-@dataclass
-class Result:
-    """The answer to one command."""
-
-    command: str
-    data: list[str] = field(default_factory=list)
-    final: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the final line was ``OK``."""
-        return self.final == "OK" or self.final.startswith("OK ")
-
-    @property
-    def error(self) -> str:
-        """The final line without its tag (``ERR <code> <message>``)."""
-        text = self.final
-        head, sep, last = text.rpartition(" ")
-        return head if sep and last.startswith("#") else text
 
 
 class ConsoleClient:
@@ -205,44 +183,6 @@ def _with_pin(command: str, ask: Callable[[str], str]) -> str:
         return command
     pin = os.environ.get(PIN_ENV) or ask("service PIN: ")
     return f"AUTH {pin.strip()}"
-
-
-def _convert(text: str) -> Any:
-    # JSON has no NaN or infinity: "nan" (not known) is null, "inf" stays a word.
-    if text in ("none", "nan"):
-        return None
-    if text in ("true", "false"):
-        return text == "true"
-    if text in ("inf", "-inf"):
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return number if math.isfinite(number) else text
-
-
-def to_json(result: Result) -> list[dict[str, Any]]:
-    """The data lines of ``result`` as objects (CSV rows for ``EXPORT``)."""
-    from device.console.protocol import parse_pairs
-
-    words = result.command.upper().split()
-    if words[0] == "EXPORT" and words[2:3] == ["RR"]:
-        return [{"rr_ms": _convert(line)} for line in result.data]
-    if words[0] == "EXPORT":
-        rows = list(csv.reader(result.data))
-        if not rows:
-            return []
-        header = rows[0]
-        return [
-            {k: _convert(v) if v else None for k, v in zip(header, r, strict=False)}
-            for r in rows[1:]
-        ]
-    return [{k: _convert(v) for k, v in parse_pairs(line).items()} for line in result.data]
 
 
 def run_commands(
