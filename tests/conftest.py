@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import textwrap
@@ -73,3 +74,20 @@ def alsa_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ALSA_CONFIG_PATH", str(conf))
     monkeypatch.setenv("BEDSIDE_CAPTURE", str(out))
     return out
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collector_as_found():
+    """Hand the garbage collector back as the test found it.
+
+    A box that runs disables automatic collection and freezes what start-up made
+    (``device.sched.collector``) and gives both back when it stops; a test that builds a box
+    and drops it without stopping it would leave collection off for every later test, and the
+    allocation tests then count garbage no collector took.
+    """
+    enabled, frozen = gc.isenabled(), gc.get_freeze_count()
+    yield
+    if gc.get_freeze_count() > frozen:
+        gc.unfreeze()
+    if enabled and not gc.isenabled():
+        gc.enable()

@@ -28,8 +28,14 @@ from tests.support import sf2_tiny
 
 RATE = 48000
 BASE = SoundTargets(
-    composer_db=-6.0, tones_db=OFF_DB, pad_db=OFF_DB, noise_db=OFF_DB, pacer_bpm=6.0,
-    swell_db=0.0, heart_bpm=72.0, composer_energy=0.6,
+    composer_db=-6.0,
+    tones_db=OFF_DB,
+    pad_db=OFF_DB,
+    noise_db=OFF_DB,
+    pacer_bpm=6.0,
+    swell_db=0.0,
+    heart_bpm=72.0,
+    composer_energy=0.6,
 )
 
 
@@ -271,3 +277,35 @@ def test_the_pad_stands_in_while_the_composer_cannot_play(monkeypatch, soundfont
     assert voice.status()["composer"] == "fault"
     plain = Timeline(program, {"composer_style": "pad"}).at(60.0).targets
     assert composer_stand_in(plain, voice) is plain
+
+
+def test_a_worker_with_nothing_to_compose_sleeps(soundfont: str) -> None:
+    """A night without composed music wakes the worker not once (it used to poll 20 times a
+    second all night, allocating as it went), and music asked for wakes it."""
+    import threading
+
+    engine, voice = engine_with(soundfont)
+    quiet = SoundTargets(composer_db=OFF_DB)
+    engine.set_targets(quiet)
+    voice.start_worker()
+    try:
+        worker = next(t for t in threading.enumerate() if t.name == "composer")
+        pause = threading.Event()
+        pause.wait(0.2)  # let it reach its sleep
+        tracemalloc.start()
+        try:
+            pause.wait(0.5)  # ten polls' worth
+            snapshot = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+        polls = [s for s in snapshot.statistics("filename") if "threading" in str(s.traceback)]
+        assert polls == [] and worker.is_alive()
+        engine.set_targets(BASE)
+        for _ in range(200):
+            if voice.synth is not None:
+                break
+            threading.Event().wait(0.05)
+        assert voice.synth is not None  # woken: it loaded the synthesiser for the music
+    finally:
+        voice.close()
+    assert not worker.is_alive()

@@ -82,6 +82,9 @@ class ComposerVoice:
         #: worker (or the caller, through :meth:`compose_ahead`) does.
         self.inline = True
         self._stop = threading.Event()
+        #: Set when targets ask for music (or at close): the worker sleeps on it meanwhile, so
+        #: a night without composed music costs no wake-up at all.
+        self._wake = threading.Event()
         self._silenced = True
         self._ev_frame = np.zeros(RING, np.int64)
         self._ev = np.zeros((RING, 4), np.int32)
@@ -116,6 +119,8 @@ class ComposerVoice:
         once, here on the control side; with a worker: on the worker)."""
         self._targets = targets
         self.set_theme(int(targets.composer_theme))
+        if self.wanted(targets):
+            self._wake.set()
         if self.inline and self.wanted(targets) and self.synth is None and not self.load():
             # offline: say so at once, never play a silent stand-in
             raise ComposerUnavailable(self.error or "the composer cannot play")
@@ -143,6 +148,7 @@ class ComposerVoice:
     def close(self) -> None:
         """Stop the worker and free the synthesiser."""
         self._stop.set()
+        self._wake.set()
         if self._worker is not None:
             self._worker.join(timeout=5.0)
         if self.synth is not None:
@@ -150,9 +156,14 @@ class ComposerVoice:
             self.synth = None
 
     def _work(self) -> None:
-        while not self._stop.wait(POLL_S):
+        while not self._stop.is_set():
             if not self.wanted(self._targets):
+                self._wake.clear()
+                if not self.wanted(self._targets):  # checked again: no wake-up is lost
+                    self._wake.wait()
                 continue
+            if self._stop.wait(POLL_S):
+                break
             if self.synth is None and self.error is None and not self.load():
                 log.error("composer: %s", self.error)  # a fault in MUSIC? and the status
             if self.synth is not None:
