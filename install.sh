@@ -43,7 +43,10 @@ Options:
   --wheelhouse DIR
                 install the Python packages from the wheels in DIR, no network (a box
                 without network; make DIR on any machine with:
-                pip download -d DIR --only-binary :all: --python-version 3.11 ...)
+                pip download -d DIR --only-binary :all: --python-version 3.11 ...
+                --platform manylinux2014_aarch64 for a Pi on 64-bit Raspberry Pi OS;
+                tools/lab/build.py has the full list). Wheels for another machine
+                are refused before anything is installed.
   --dtoverlay O add dtoverlay=O to config.txt for the sound card, e.g.
                 max98357a,no-sdmode (amp enable on our GPIO) or hifiberry-dac; repeatable
   --python P    interpreter for the virtualenv (default /usr/bin/python3)
@@ -305,6 +308,38 @@ install_debian_packages() {
     log "warning: could not install the Debian packages ($APT_PKGS); pip will try instead"
 }
 
+wheel_machine() {
+    # The machine a wheel's file name is built for ("any" for pure Python ones).
+    local tag=${1%.whl}
+    tag=${tag##*-}
+    case $tag in
+    any) echo any ;;
+    *_x86_64 | *.x86_64) echo x86_64 ;;
+    *_aarch64 | *.aarch64) echo aarch64 ;;
+    *_armv7l | *.armv7l) echo armv7l ;;
+    *_armv6l | *.armv6l) echo armv6l ;;
+    *_i686 | *.i686) echo i686 ;;
+    *) echo "$tag" ;;
+    esac
+}
+
+check_wheelhouse() {
+    # Compiled wheels for another machine (x86_64 wheels copied to a Pi) would make pip say
+    # only "no matching distribution": name the mismatch instead, before changing anything.
+    local machine w m foreign=""
+    machine=$(uname -m)
+    for w in "$WHEELHOUSE"/*.whl; do
+        [ -e "$w" ] || continue
+        m=$(wheel_machine "$(basename "$w")")
+        if [ "$m" != any ] && [ "$m" != "$machine" ]; then
+            foreign="$foreign $(basename "$w")"
+        fi
+    done
+    if [ -n "$foreign" ]; then
+        die "the wheels in $WHEELHOUSE are not for this machine ($machine):$foreign; make them with pip download --platform for $machine (see --help)"
+    fi
+}
+
 install_software() {
     if [ "$STAGING" = 0 ] && [ "$OFFLINE" = 0 ] && command -v apt-get >/dev/null; then
         install_debian_packages
@@ -385,6 +420,9 @@ install_unit() {
 
 do_install() {
     [ "$STAGING" = 1 ] && log "staging into $ROOT (this system is not changed)"
+    if [ -n "$WHEELHOUSE" ] && [ "$OFFLINE" = 0 ]; then
+        check_wheelhouse
+    fi
     enable_interfaces
     create_user
     install_software

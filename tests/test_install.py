@@ -260,6 +260,22 @@ def test_wheelhouse_installs_only_from_its_wheels(tmp_path: Path):
     assert "--wheelhouse DIR" in run(tmp_path, "--help").stdout
 
 
+def test_wheelhouse_for_another_machine_is_refused_before_any_change(tmp_path: Path):
+    # x86_64 wheels copied to a Pi (or aarch64 ones to a PC): pip would only say "no
+    # matching distribution"; install.sh names the machine and the wheels, changes nothing.
+    other = "x86_64" if os.uname().machine == "aarch64" else "aarch64"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "tomlkit-0.13.2-py3-none-any.whl").write_bytes(b"")
+    (wheels / f"lgpio-0.2.2.0-cp311-cp311-manylinux_2_34_{other}.whl").write_bytes(b"")
+    root = tmp_path / "root"
+    r = run(root, "--wheelhouse", str(wheels))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"not for this machine ({os.uname().machine})" in r.stderr
+    assert f"manylinux_2_34_{other}.whl" in r.stderr and "tomlkit" not in r.stderr
+    assert not (root / "opt").exists() and not (root / "etc").exists()
+
+
 def test_pyaudio_failing_to_build_names_the_portaudio_headers(tmp_path: Path):
     # pip in the box's virtualenv fails as it does on a machine without portaudio19-dev.
     root = tmp_path / "root"

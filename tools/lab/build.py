@@ -28,16 +28,18 @@ def digest(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def image(log) -> Path:
-    """The base image for the recipe's hash, built once (mmdebstrap, a few minutes)."""
+def image(log, arch: str = "amd64") -> Path:
+    """The base image for the recipe's hash and ``arch``, built once (mmdebstrap, minutes)."""
     inputs = [HERE / "image.sh", *sorted((HERE / "guest").iterdir())]
-    out = cache_dir() / f"image-{digest(inputs)}"
+    out = cache_dir() / f"image-{arch}-{digest(inputs)}"
     if (out / "base.img").exists():
         log(f"image: cached {out}")
         return out
-    log(f"image: building {out} (mmdebstrap bookworm)")
+    log(f"image: building {out} (mmdebstrap bookworm {arch})")
     out.parent.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["bash", str(HERE / "image.sh"), str(out)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["bash", str(HERE / "image.sh"), str(out), arch], capture_output=True, text=True
+    )
     if r.returncode != 0:
         raise LabError(f"image build failed: {r.stderr[-2000:]}")
     return out
@@ -51,52 +53,47 @@ def requirements() -> list[str]:
     return [*build, *project["dependencies"], *project["optional-dependencies"]["pi"]]
 
 
-def wheelhouse(log) -> Path:
-    """cp311 manylinux wheels of every requirement that has one (pip download, cached).
+#: pip's platform tags of each lab machine, newest glibc first (bookworm has glibc 2.36).
+PLATFORMS = {
+    "amd64": ["manylinux_2_36_x86_64", "manylinux_2_34_x86_64", "manylinux_2_28_x86_64",
+              "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
+    "arm64": ["manylinux_2_36_aarch64", "manylinux_2_34_aarch64", "manylinux_2_28_aarch64",
+              "manylinux_2_17_aarch64", "manylinux2014_aarch64"],
+}  # fmt: skip
 
-    A requirement without a wheel (PyAudio) comes from Debian in the image
-    (python3-pyaudio, one of install.sh's APT_PKGS); pip in the VM then sees it installed.
+
+def download_cmd(req: str, out: Path, arch: str) -> list[str]:
+    """pip download of ``req``'s cp311 wheels (and its dependencies') for the ``arch`` machine."""
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "-d", str(out)]
+    cmd += ["--only-binary", ":all:", "--python-version", "3.11", "--implementation", "cp"]
+    cmd += ["--abi", "cp311"]
+    for tag in [*PLATFORMS[arch], "any"]:
+        cmd += ["--platform", tag]
+    return [*cmd, req]
+
+
+def wheelhouse(log, arch: str = "amd64") -> Path:
+    """cp311 wheels for ``arch`` of every requirement that has one (pip download, cached).
+
+    The wheels are fetched on the host for the VM's platform (``--platform``), as a box
+    without network is installed. A requirement without a wheel (PyAudio) comes from
+    Debian in the image (python3-pyaudio, one of install.sh's APT_PKGS); pip in the VM
+    then sees it installed. On arm64 every other requirement has a manylinux aarch64
+    wheel on PyPI (lgpio too: manylinux_2_34_aarch64), so nothing is built from source;
+    a requirement that had only a source package would be named here and install.sh
+    would stop with pip's message (docs/lab.md says how to build one).
     """
     reqs = requirements()
-    key = hashlib.sha256("\n".join(reqs).encode() + (HERE / "build.py").read_bytes())
-    out = cache_dir() / f"wheels-{key.hexdigest()[:16]}"
+    key = hashlib.sha256("\n".join([arch, *reqs]).encode() + (HERE / "build.py").read_bytes())
+    out = cache_dir() / f"wheels-{arch}-{key.hexdigest()[:16]}"
     if (out / ".complete").exists():
         log(f"wheels: cached {out}")
         return out
     out.mkdir(parents=True, exist_ok=True)
     for req in reqs:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "-d",
-            str(out),
-            "--only-binary",
-            ":all:",
-            "--python-version",
-            "3.11",
-            "--implementation",
-            "cp",
-            "--abi",
-            "cp311",
-            "--platform",
-            "manylinux_2_36_x86_64",
-            "--platform",
-            "manylinux_2_34_x86_64",
-            "--platform",
-            "manylinux_2_28_x86_64",
-            "--platform",
-            "manylinux_2_17_x86_64",
-            "--platform",
-            "manylinux2014_x86_64",
-            "--platform",
-            "any",
-            req,
-        ]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        log(f"wheels: {req}: " + ("ok" if r.returncode == 0 else "no wheel (Debian's package)"))
+        r = subprocess.run(download_cmd(req, out, arch), capture_output=True, text=True)
+        got = "ok" if r.returncode == 0 else "no wheel (Debian's package)"
+        log(f"wheels ({arch}): {req}: {got}")
     (out / ".complete").write_text("\n".join(reqs) + "\n")
     return out
 

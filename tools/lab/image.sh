@@ -2,19 +2,34 @@
 # Build the lab's base image: Debian bookworm from Debian's packages (mmdebstrap), with the
 # lab's equipment (agent, loopback card, TCG drop-in) but not the box: the box is installed
 # on top at every run, with install.sh, as a user would.
-#   image.sh OUTDIR      writes OUTDIR/base.img (raw ext4), OUTDIR/vmlinuz, OUTDIR/initrd.img
+#   image.sh OUTDIR [ARCH]   writes OUTDIR/base.img (raw ext4), OUTDIR/vmlinuz, OUTDIR/initrd.img
+# ARCH is a Debian architecture: amd64 (default) or arm64 (a Pi 3/4/5/Zero 2 W on 64-bit
+# Raspberry Pi OS). A foreign ARCH's maintainer scripts run under qemu-user (binfmt_misc,
+# Debian's qemu-user-static; tools/lab/run sets it up).
 set -euo pipefail
 out=$1
+arch=${2:-amd64}
+case $arch in
+amd64) kernel=linux-image-amd64 ;;
+arm64) kernel=linux-image-arm64 ;;
+*)
+    echo "image.sh: no lab machine for architecture $arch (amd64, arm64)" >&2
+    exit 2
+    ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${out%/}.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # The Debian packages a user of install.sh on Debian would have installed (install.sh's
-# APT_PKGS that Debian has), the system, and the lab's tools (alsa-utils, i2c-tools, sqlite3).
-pkgs=systemd-sysv,udev,kmod,procps,linux-image-amd64,initramfs-tools,python3,python3-venv
-pkgs=$pkgs,python3-numpy,python3-pyaudio,python3-serial,i2c-tools,alsa-utils,sqlite3,less
+# APT_PKGS that Debian has), the system, and the lab's tools (alsa-utils, i2c-tools, sqlite3,
+# stress-ng: the CPU hog of the load scenario).
+pkgs=systemd-sysv,udev,kmod,procps,$kernel,initramfs-tools,python3,python3-venv
+pkgs=$pkgs,python3-numpy,python3-pyaudio,python3-serial,i2c-tools,libfluidsynth3,fluid-soundfont-gm
+pkgs=$pkgs,alsa-utils,sqlite3,less,stress-ng
 # The apt lists stay, so install.sh's apt-get finds its packages (already installed) offline.
-mmdebstrap --variant=apt --skip=cleanup/apt/lists --include="$pkgs" bookworm "$work/root.tar"
+mmdebstrap --variant=apt --architectures="$arch" --skip=cleanup/apt/lists --include="$pkgs" \
+    bookworm "$work/root.tar"
 mkdir "$work/root"
 tar -C "$work/root" -xf "$work/root.tar"
 rm "$work/root.tar"
@@ -32,6 +47,12 @@ install -m 0644 "$here/guest/lab-bootsound.service" "$r/etc/systemd/system/lab-b
 mkdir -p "$r/etc/systemd/system/multi-user.target.wants"
 ln -sf /etc/systemd/system/lab-bootsound.service "$r/etc/systemd/system/multi-user.target.wants/"
 install -m 0644 "$here/guest/lab-tcg.conf" "$r/etc/systemd/system/bedside.service.d/lab-tcg.conf"
+if [ "$arch" = amd64 ]; then
+    # numpy's AVX code crashes under x86 TCG (docs/lab.md); an ARM machine needs nothing.
+    mkdir -p "$r/etc/systemd/system/lab-agent.service.d"
+    install -m 0644 "$here/guest/lab-npy.conf" "$r/etc/systemd/system/bedside.service.d/lab-npy.conf"
+    install -m 0644 "$here/guest/lab-npy.conf" "$r/etc/systemd/system/lab-agent.service.d/lab-npy.conf"
+fi
 install -m 0644 "$here/guest/asound.conf" "$r/etc/asound.conf"
 install -m 0644 "$here/guest/modules.conf" "$r/etc/modules-load.d/lab.conf"
 install -m 0644 "$here/guest/modprobe.conf" "$r/etc/modprobe.d/lab.conf"

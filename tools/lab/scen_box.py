@@ -1,16 +1,19 @@
-"""Scenarios of the main boot: boot, audio, console, watchdog (each returns ok, figures, note)."""
+"""Scenarios of the main boot: boot, audio, load, console, watchdog (each: ok, figures, note)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import values
 from console import Console, burst, status
-from vm import VM
+from vm import VM, LabError
 
 RATE = 48000
 #: audio.block_frames * audio.buffer_blocks / sample_rate of the installed default config.
@@ -21,18 +24,20 @@ WATCHDOG_BOUND_S = 180.0
 
 
 def main_pid(vm: VM) -> int:
-    return int(vm.out("systemctl show -P MainPID bedside").strip() or 0)
+    """The unit's main process (0 while it has none)."""
+    return values.integer(vm.out("systemctl show -P MainPID bedside")) or 0
 
 
 def restarts(vm: VM) -> int:
-    return int(vm.out("systemctl show -P NRestarts bedside").strip() or 0)
+    return values.integer(vm.out("systemctl show -P NRestarts bedside")) or 0
 
 
 def sound_after(vm: VM, not_pid: int, timeout: float) -> tuple[float, int] | None:
     """(guest monotonic s, owner pid) once the card plays for a process other than not_pid."""
     r = vm.sh(f"lab-soundwait {not_pid} {timeout:.0f}", timeout + 30)
     m = re.match(r"SOUND (\S+) (\d+)", r["out"])
-    return (float(m.group(1)), int(m.group(2))) if m else None
+    at, pid = (values.number(m.group(1)), values.integer(m.group(2))) if m else (None, None)
+    return (at, pid) if at is not None and pid is not None else None
 
 
 def said_once(journal: str) -> tuple[bool, str]:
@@ -54,18 +59,21 @@ def boot(lab) -> tuple[bool, dict, str]:
     if vm.wait_for("systemctl is-active -q bedside", BOOT_BOUND_S) is None:
         state = vm.out("systemctl status --no-pager bedside || true")
         return False, {}, f"bedside.service not active after {BOOT_BOUND_S:.0f} s: {state[-600:]}"
-    ready_mono = int(vm.out("systemctl show -P ActiveEnterTimestampMonotonic bedside")) / 1e6
-    to_ready = round(vm.host_time(ready_mono), 1)
+    ready_us = values.integer(vm.out("systemctl show -P ActiveEnterTimestampMonotonic bedside"))
+    if not ready_us:
+        return False, {}, "bedside.service is active but systemd gives no time it became so"
+    to_ready = round(vm.host_time(ready_us / 1e6), 1)
     figs: dict[str, object] = {"boot_to_ready_s": to_ready}
     snd = vm.wait_for("grep -q ^SOUND /run/lab-boot-sound", BOOT_BOUND_S)
     if snd is not None:
-        mono = float(vm.out("cat /run/lab-boot-sound").split()[1])
-        figs["boot_to_sound_s"] = round(vm.host_time(mono), 1)
+        words = vm.out("cat /run/lab-boot-sound").split()
+        mono = values.number(words[1]) if len(words) > 1 else None
+        figs["boot_to_sound_s"] = None if mono is None else round(vm.host_time(mono), 1)
     # Let it play 30 s: "no sensor" must be said once, not every second.
     time.sleep(max(0.0, 30.0 - (time.monotonic() - vm.t0 - to_ready)))
     assert lab.con is not None
     if not lab.con.ready(60):
-        return False, figs, "the console on ttyS1 does not answer PING"
+        return False, figs, f"the console on {lab.port} does not answer PING"
     st = status(lab.con)
     journal = vm.journal()
     once, said = said_once(journal)
@@ -90,69 +98,116 @@ def boot(lab) -> tuple[bool, dict, str]:
     return ok, figs, "; ".join(notes)
 
 
-def cpu_ticks(vm: VM, pid: int) -> tuple[float, float]:
-    """(utime+stime in s, guest monotonic s) of process pid."""
-    r = vm.sh(f"cat /proc/{pid}/stat; getconf CLK_TCK", 30)
-    stat, tck = r["out"].rsplit("\n", 2)[0], int(r["out"].split()[-1])
-    parts = stat.rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / tck, r["mono"]
+def cpu_ticks(vm: VM, pid: int) -> tuple[float, float] | None:
+    """(utime+stime in s, guest monotonic s) of process pid; None if it cannot be read."""
+    r = vm.sh(f"getconf CLK_TCK; cat /proc/{pid}/stat", 30)
+    first, _, stat = r["out"].partition("\n")
+    tck, ticks = values.integer(first), values.proc_cpu_ticks(stat)
+    if not tck or ticks is None or values.number(r.get("mono")) is None:
+        return None
+    return sum(ticks) / tck, float(r["mono"])
+
+
+def cpu_pct(before: tuple[float, float] | None, after: tuple[float, float] | None) -> float | None:
+    """CPU time over guest time between two cpu_ticks readings (100 = one core)."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
 
 
 def compare(vm: VM, capture: str) -> dict:
+    """lab-compare's verdict on a capture against the tap; an ``error`` key when it gave none."""
     vm.out("sleep 1; cp /run/bedside/lab-tap.raw /run/lab-tap.snap")
-    res = json.loads(vm.out(f"lab-compare /run/lab-tap.snap {capture}", 300))
+    r = vm.sh(f"lab-compare /run/lab-tap.snap {capture}", 900)
     vm.sh(f"rm -f /run/lab-tap.snap {capture}")
+    res = values.json_object(r["out"])
+    if res is None or not isinstance(res.get("gaps"), list):
+        return {"error": f"lab-compare gave no verdict (rc {r['rc']}): {r['err'][-300:]}",
+                "gaps": [], "matched_s": 0.0, "tap_s": 0.0}  # fmt: skip
+    res.setdefault("matched_s", 0.0)
+    res.setdefault("tap_s", 0.0)
     return res
 
 
-ARECORD = "arecord -q -D hw:Loopback,1,0 -f S16_LE -c 2 -r 48000 -t raw"
+@contextlib.contextmanager
+def tapped(lab) -> Iterator[int]:
+    """The box restarted with ALSA's file plugin copying its frames to the tap; its pid.
 
-
-def audio(lab) -> tuple[bool, dict, str]:
-    vm, con = lab.vm, lab.con
+    Afterwards the box is restarted without the tap. Raises LabError if it does not play.
+    """
+    vm = lab.vm
     old = main_pid(vm)
     vm.out(
         "systemctl set-environment LAB_TAP=/run/bedside/lab-tap.raw; systemctl restart bedside", 400
     )
     try:
-        got = sound_after(vm, old, 120)
-        if got is None:
-            return False, {}, "no sound after the restart with the tap"
-        pid = main_pid(vm)
-        time.sleep(5)
-        u0, m0 = cpu_ticks(vm, pid)
-        vm.out(f"{ARECORD} -d 60 /run/lab-cap.raw", 200)
-        u1, m1 = cpu_ticks(vm, pid)
-        figs: dict[str, object] = {"cpu_pct": round(100 * (u1 - u0) / (m1 - m0), 1)}
-        res = compare(vm, "/run/lab-cap.raw")
-        (lab.rundir / "audio-compare.json").write_text(json.dumps(res))
-        gaps = res["gaps"]
+        if sound_after(vm, old, 120) is None:
+            raise LabError("no sound after the restart with the tap")
+        yield main_pid(vm)
+    finally:
+        vm.sh(
+            "systemctl unset-environment LAB_TAP; systemctl restart bedside; rm -f /run/lab-*.raw",
+            400,
+        )
+        if lab.con is not None:
+            lab.con.ready(120)
+
+
+def capture(vm: VM, seconds: int, name: str) -> tuple[dict, dict[str, object], str]:
+    """Capture ``seconds`` from the card's other side and compare: result, figures, note."""
+    vm.out(f"{ARECORD} -d {seconds} /run/{name}.raw", seconds + 140)
+    res = compare(vm, f"/run/{name}.raw")
+    gaps = res["gaps"]
+    figs: dict[str, object] = {
         # No alignment at all (the tap does not hold the capture): no gap count to give.
-        figs["capture_gaps"] = None if "error" in res else len(gaps)
-        figs["capture_match"] = not gaps and "error" not in res and res["matched_s"] >= 59.0
-        note = [f"60 s capture: matched {res['matched_s']:.2f} s, {len(gaps)} gaps"]
-        if "error" in res:
-            note.append(f"{res['error']} (tap {res['tap_s']:.2f} s: truncated by a reopen)")
-        if gaps:
-            note.append("first gaps " + json.dumps(gaps[:3]))
+        "gaps": None if "error" in res else len(gaps),
+        "match": not gaps and "error" not in res and res["matched_s"] >= seconds - 1.0,
+    }
+    note = [f"{seconds} s capture: matched {res['matched_s']:.2f} s, {len(gaps)} gaps"]
+    if "error" in res:
+        note.append(f"{res['error']} (tap {res['tap_s']:.2f} s: truncated by a reopen?)")
+    if gaps:
+        note.append("first gaps " + json.dumps(gaps[:3]))
+    return res, figs, "; ".join(note)
+
+
+#: The lab's recorder: at real-time priority above the box's (the unit's FIFO 20) and with a
+#: 2-s buffer, so the instrument never drops a frame itself, also beside a CPU hog.
+ARECORD = (
+    "chrt -f 50 arecord -q -D hw:Loopback,1,0 -f S16_LE -c 2 -r 48000 -t raw --buffer-time=2000000"
+)
+
+
+def audio(lab) -> tuple[bool, dict, str]:
+    vm, con = lab.vm, lab.con
+    with tapped(lab) as pid:
+        time.sleep(5)
+        c0 = cpu_ticks(vm, pid)
+        res, cap, note1 = capture(vm, 60, "lab-cap")
+        figs: dict[str, object] = {"cpu_pct": cpu_pct(c0, cpu_ticks(vm, pid))}
+        (lab.rundir / "audio-compare.json").write_text(json.dumps(res))
+        figs["capture_gaps"], figs["capture_match"] = cap["gaps"], cap["match"]
+        note = [note1]
         # Three stalls of 300 ms while the card's other side records.
         # Its stdio off the agent's pipes, or the agent waits for the recording to end.
         vm.out(f"({ARECORD} -d 16 /run/lab-cap2.raw </dev/null >/dev/null 2>&1 &) ; sleep 2")
-        counted, stalls = [], []
+        counted: list[bool] = []
+        stalls: list[float] = []
         for _ in range(3):
-            u_before = int(status(con)["underruns"])
+            u_before = values.field(status(con), "underruns")
             r = vm.out(
                 "python3 -c 'import os,time,signal\n"
                 f"t=time.monotonic(); os.kill({pid},signal.SIGSTOP); time.sleep(0.3)\n"
                 f"os.kill({pid},signal.SIGCONT); print(time.monotonic()-t)'"
             )
-            stalls.append(float(r))
+            stalls.append(values.number(r) or 0.3)
             time.sleep(3)
-            counted.append(int(status(con)["underruns"]) > u_before)
+            u_after = values.field(status(con), "underruns")
+            counted.append(u_before is not None and u_after is not None and u_after > u_before)
         vm.wait_for("! pgrep -x arecord", 60)
         res2 = compare(vm, "/run/lab-cap2.raw")
         (lab.rundir / "audio-stalls.json").write_text(json.dumps(res2))
-        inserted = [g["inserted_s"] for g in res2["gaps"]]
+        inserted = [values.number(g.get("inserted_s")) or 0.0 for g in res2["gaps"]]
         same_pid = main_pid(vm) == pid
         # A reopened stream truncates the tap: the capture's start is then not in it.
         reopened = "error" in res2
@@ -174,12 +229,84 @@ def audio(lab) -> tuple[bool, dict, str]:
             and same_pid
         )
         return ok, figs, "; ".join(note)
-    finally:
-        vm.sh(
-            "systemctl unset-environment LAB_TAP; systemctl restart bedside; rm -f /run/lab-*.raw",
-            400,
+
+
+#: How long the hog runs before the capture starts (its workers at full speed).
+HOG_RAMP_S = 5
+
+
+def guest_busy(vm: VM) -> tuple[dict[str, int] | None, int | None]:
+    """The guest's /proc/stat cpu line and its CPU count."""
+    r = vm.sh("nproc; cat /proc/stat", 30)
+    first, _, rest = r["out"].partition("\n")
+    return values.proc_stat_cpu(rest), values.integer(first)
+
+
+def busy_pct(a: dict[str, int] | None, b: dict[str, int] | None) -> float | None:
+    """Busy share of all the guest's CPUs between two /proc/stat readings (100 = all)."""
+    if a is None or b is None:
+        return None
+    d = {k: b[k] - a[k] for k in a}
+    total = sum(d[k] for k in values.PROC_STAT_COLUMNS[:8])
+    idle = d["idle"] + d["iowait"]
+    return round(100.0 * (total - idle) / total, 1) if total > 0 else None
+
+
+def sched_of(vm: VM, pid: int) -> str:
+    """The scheduling class and priority of the box's threads, e.g. ``FF/20 x3, TS x5``."""
+    r = vm.sh(f"ps -L -o cls=,rtprio= -p {pid}", 30)
+    seen: dict[str, int] = {}
+    for line in r["out"].splitlines():
+        parts = line.split()
+        if parts:
+            key = parts[0] if len(parts) < 2 or parts[1] == "-" else f"{parts[0]}/{parts[1]}"
+            seen[key] = seen.get(key, 0) + 1
+    return ", ".join(f"{k} x{n}" for k, n in sorted(seen.items())) or "unknown"
+
+
+def load(lab) -> tuple[bool, dict, str]:
+    """60 s captured bit-exact while stress-ng keeps every vCPU of the VM busy (#22.4)."""
+    vm = lab.vm
+    with tapped(lab) as pid:
+        time.sleep(3)
+        # One CPU worker per online vCPU at the default (normal) priority, as any busy
+        # program on the Pi; its stdio off the agent's pipes, or the agent waits for it.
+        secs = HOG_RAMP_S + 60 + 140
+        vm.out(
+            f"(stress-ng --cpu 0 --cpu-method matrixprod --timeout {secs}s </dev/null "
+            ">/run/lab-stress.log 2>&1 &); sleep 1"
         )
-        lab.con.ready(120)
+        try:
+            time.sleep(HOG_RAMP_S)
+            hogs = vm.out("pgrep -c -x stress-ng-cpu || pgrep -c stress-ng || true").strip()
+            g0, ncpu = guest_busy(vm)
+            c0 = cpu_ticks(vm, pid)
+            res, cap, note = capture(vm, 60, "lab-load")
+            c1 = cpu_ticks(vm, pid)
+            g1, _ = guest_busy(vm)
+        finally:
+            vm.sh("pkill -x stress-ng; pkill -f '^stress-ng'; true", 30)
+        (lab.rundir / "load-compare.json").write_text(json.dumps(res))
+        sched = sched_of(vm, pid)
+        # The box's own word on its priority (a "sched" key once the box sets it itself).
+        said = {k: v for k, v in status(lab.con).items() if "sched" in k} if lab.con else {}
+        figs: dict[str, object] = {
+            "load_capture_match": cap["match"],
+            "load_capture_gaps": cap["gaps"],
+            "load_hog_pct": busy_pct(g0, g1),
+            "load_box_sched": sched,
+        }
+        same = main_pid(vm) == pid
+        hog = values.number(figs["load_hog_pct"])
+        loaded = hog is not None and hog >= 90.0
+        notes = [
+            note,
+            f"stress-ng workers {hogs} on {ncpu} vCPUs; the guest's CPUs busy {hog}% "
+            f"(bound >= 90: the hog really ran); the box's CPU {cpu_pct(c0, c1)}% of a core; "
+            f"its threads {sched}, status {said or 'has no sched key'}; same process {same}",
+        ]
+        ok = bool(cap["match"]) and cap["gaps"] == 0 and loaded and same
+        return ok, figs, "; ".join(notes)
 
 
 def console(lab) -> tuple[bool, dict, str]:
@@ -281,14 +408,14 @@ def watchdog(lab) -> tuple[bool, dict, str]:
     pid, n0 = main_pid(vm), restarts(vm)
     if pid <= 0:
         return False, {}, "bedside.service has no main process to hang"
-    since = vm.out("date +%s").strip()
+    since = values.integer(vm.out("date +%s")) or 0
     hang = vm.sh(f"kill -STOP {pid}")["mono"]
     got = sound_after(vm, pid, WATCHDOG_BOUND_S)
     figs: dict[str, object] = {}
     notes = []
     if got is not None:
         figs["watchdog_restart_s"] = round(got[0] - hang, 1)
-    j = vm.journal(extra=f"--since @{int(since) - 1}")
+    j = vm.journal(extra=f"--since @{since - 1}" if since else "-b")
     killed = "watchdog timeout" in j.lower()
     notes.append(f"restarts {n0}->{restarts(vm)}, journal watchdog line {killed}")
     ok = got is not None and killed
@@ -297,7 +424,7 @@ def watchdog(lab) -> tuple[bool, dict, str]:
     try:
         for what, text in CRASH_CONFIGS.items():
             old = main_pid(vm)
-            body = '[console]\nport = "/dev/ttyS1"\n' + text
+            body = f'[console]\nport = "{lab.port}"\n' + text
             vm.out(
                 f"cat > /etc/bedside/config.toml <<'EOF'\n{body}EOF\n"
                 "systemctl restart --no-block bedside"

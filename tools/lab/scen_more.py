@@ -6,6 +6,7 @@ import contextlib
 import re
 import time
 
+import values
 from console import fields, status
 from scen_box import main_pid, sound_after
 from vm import VM, LabError
@@ -34,7 +35,8 @@ def hardening(lab) -> tuple[bool, dict, str]:
     vm = lab.vm
     out = vm.sh("systemd-analyze security --no-pager bedside.service")["out"]
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)
-    figs: dict[str, object] = {"exposure": float(m.group(1)) if m else None}
+    exposure = values.number(m.group(1)) if m else None
+    figs: dict[str, object] = {"exposure": exposure}
     plant = "; ".join(
         f"mkdir -p -m 0755 $(dirname {p}) && echo secret > {p} && chmod 0644 {p}" for p in SECRETS
     )
@@ -51,7 +53,7 @@ def hardening(lab) -> tuple[bool, dict, str]:
     finally:
         vm.sh("rm -rf " + " ".join(SECRETS) + " /home/lab /var/lib/lab-other /opt/lab-other")
     note = f"readable by the service user: {readable or 'none'}; own state listed rc {own['rc']}"
-    ok = m is not None and float(m.group(1)) <= EXPOSURE_BOUND and not readable and own["rc"] == 0
+    ok = exposure is not None and exposure <= EXPOSURE_BOUND and not readable and own["rc"] == 0
     return ok, figs, note
 
 
@@ -207,22 +209,27 @@ def clock(lab) -> tuple[bool, dict, str]:
         while status(con).get("state") != "idle" and time.monotonic() < deadline:
             time.sleep(1)  # the stop fade, slower under TCG
         ok, lines = con.ask("SESSION START wind-down 5", 60)
-        if ok:
-            ids.append(int(fields(lines[0])["session"]))
+        sid = values.integer(fields(lines[0]).get("session")) if ok and lines else None
+        if sid is not None:
+            ids.append(sid)
         else:
-            refused.append(lines[-1])
+            refused.append(lines[-1] if lines else "no reply")
         time.sleep(4)
     con.ask("SESSION STOP")
     time.sleep(3)
     ok, lines = con.ask("SESSIONS?")
     listed = [fields(ln) for ln in lines[:-1]]
-    mine = [s for s in listed if s.get("id", "").isdigit() and int(s["id"]) in ids]
-    ordered = len(mine) == 2 and int(mine[0]["id"]) < int(mine[1]["id"])
-    starts = vm.out(
-        "sqlite3 /var/lib/bedside/sessions.db 'select started_at from sessions where id in "
-        f"({','.join(map(str, ids)) or '0'}) order by id'"
-    ).split()
-    ordered = ordered and len(starts) == 2 and float(starts[0]) <= float(starts[1])
+    mine = [values.integer(s.get("id")) for s in listed]
+    mine = [i for i in mine if i is not None and i in ids]
+    ordered = len(mine) == 2 and mine[0] < mine[1]
+    starts = [
+        values.number(s)
+        for s in vm.out(
+            "sqlite3 /var/lib/bedside/sessions.db 'select started_at from sessions where id in "
+            f"({','.join(map(str, ids)) or '0'}) order by id'"
+        ).split()
+    ]
+    ordered = ordered and len(starts) == 2 and None not in starts and starts[0] <= starts[1]
     st = status(con)
     clock_key = {k: v for k, v in st.items() if "clock" in k}
     said_status = any(re.search(r"unset|not.?set|wrong|false", v, re.I) for v in clock_key.values())

@@ -15,6 +15,7 @@ import os
 import random
 import time
 
+import values
 from console import fields, status
 from scen_box import sound_after
 from vm import LabError
@@ -35,41 +36,64 @@ sq "select id, started_at, ended_at, program, coalesce(end_reason,''),
     from sessions s where ended_at is not null order by id" | sed 's/^/finished=/'
 sq "select session_id, max(t) from rows group by session_id" | sed 's/^/last=/'
 """
-#: The config file: whole for the box's own checker, its mode and port kept, no temp file.
-CONFIG = """
+
+
+def config_check(port: str) -> str:
+    """The config file: whole for the box's own checker, its mode and port kept, no temp file."""
+    return f"""
 /opt/bedside/venv/bin/bedside config check /etc/bedside/config.toml >/dev/null 2>&1
 echo "config_check=$?"
 echo "config_mode=$(stat -c %a /etc/bedside/config.toml)"
-echo "config_port=$(grep -c '^port = "/dev/ttyS1"' /etc/bedside/config.toml)"
+echo "config_port=$(grep -c '^port = "{port}"' /etc/bedside/config.toml)"
 echo "temp_files=$(ls -A /etc/bedside | grep -v -x -e config.toml -e programs | tr '\\n' ' ')"
 """
-#: Both, started in the background as soon as the VM answers (it runs while the box starts).
+
+
+#: Where the check below writes.
 CHECK_OUT = "/run/lab-check.out"
-CHECK_BG = (
-    f"(set +e; {{ {STORE}\n{CONFIG}\n}} > {CHECK_OUT}.tmp 2>&1; mv {CHECK_OUT}.tmp {CHECK_OUT})"
-    " </dev/null >/dev/null 2>&1 &"
-)
+
+
+def check_bg(port: str) -> str:
+    """Both checks, started in the background as soon as the VM answers (beside the start)."""
+    return (
+        f"(set +e; {{ {STORE}\n{config_check(port)}\n}} > {CHECK_OUT}.tmp 2>&1; "
+        f"mv {CHECK_OUT}.tmp {CHECK_OUT}) </dev/null >/dev/null 2>&1 &"
+    )
 
 
 def _parse(out: str) -> dict:
+    """The check's lines; a line whose values do not read (a torn write) is left out."""
     res: dict = {"finished": {}, "last": {}}
     for line in out.splitlines():
         key, _, val = line.partition("=")
         if key == "finished":
-            sid = int(val.split("|", 1)[0])
-            res["finished"][sid] = val
+            sid = values.integer(val.split("|", 1)[0])
+            if sid is not None:
+                res["finished"][sid] = val
         elif key == "last":
             session, _, t = val.partition("|")
-            res["last"][int(session)] = float(t)
-        else:
+            sid, at = values.integer(session), values.number(t)
+            if sid is not None and at is not None:
+                res["last"][sid] = at
+        elif key:
             res[key] = val.strip()
     return res
+
+
+def elapsed_at_cut(st: dict[str, str], since_reply_s: float) -> float | None:
+    """The session's elapsed time at the cut: STATUS?'s ``elapsed_s`` plus the time since.
+
+    None when the session had not started (``elapsed_s=none``) or the value does not read:
+    then no rows can have been lost, and the cut is not counted among the mid-session ones.
+    """
+    elapsed = values.field(st, "elapsed_s")
+    return None if elapsed is None else elapsed + since_reply_s
 
 
 class Power:
     def __init__(self, lab) -> None:
         self.lab = lab
-        self.rng = random.Random(int(os.environ.get("LAB_SEED", "11")))
+        self.rng = random.Random(values.integer(os.environ.get("LAB_SEED")) or 11)
         self.known: dict[int, str] = {}
         self.erase_cut: set[int] | None = None
         self.cut_session: tuple[int, float] | None = None
@@ -77,11 +101,13 @@ class Power:
         self.lost: list[float] = []
         self.boot_s: list[float] = []
         self.pin = ""
+        #: Session cuts that came before the session had started (elapsed_s=none).
+        self.not_started = 0
 
     def check(self, n: int) -> bool:
         """After cut n-1: starts, plays, store and config whole. False: a failure was noted."""
         vm = self.lab.vm
-        vm.sh(f"rm -f {CHECK_OUT}; {CHECK_BG}", 30)
+        vm.sh(f"rm -f {CHECK_OUT}; {check_bg(self.lab.port)}", 30)
         ready = vm.wait_for("systemctl is-active -q bedside", 240)
         snd = sound_after(vm, 0, 120) if ready else None
         ok = True
@@ -153,15 +179,17 @@ class Power:
         con = lab.con
         if kind == "session":
             ok, lines = con.ask("SESSION START wind-down")
-            sid = int(fields(lines[0])["session"]) if ok else -1
+            sid = values.integer(fields(lines[0]).get("session")) if ok and lines else None
             time.sleep(rng.uniform(2, 6))
             st = status(con)
             t_reply = time.monotonic()
             time.sleep(rng.uniform(0, 1))
-            elapsed = float(st["elapsed_s"]) + time.monotonic() - t_reply
+            elapsed = elapsed_at_cut(st, time.monotonic() - t_reply)
             lab.down(cut=True)
-            if sid >= 0:
+            if sid is not None and elapsed is not None:
                 self.cut_session = (sid, elapsed)
+            elif sid is not None:
+                self.not_started += 1
         elif kind == "cfgsave":
             self.login()  # CFG SAVE needs the service login
             con.ask(f"CFG SET audio.volume_db {rng.randint(-30, -13)}")
@@ -184,7 +212,7 @@ class Power:
 
 def power(lab) -> tuple[bool, dict, str]:
     # Fewer than 20 (for trying the lab out) can never pass: power_ok needs 20.
-    cuts = max(1, int(os.environ.get("LAB_POWER_CUTS", "20")))
+    cuts = max(1, values.integer(os.environ.get("LAB_POWER_CUTS")) or 20)
     p = Power(lab)
     done = 0
     for n in range(cuts + 1):
@@ -213,6 +241,7 @@ def power(lab) -> tuple[bool, dict, str]:
     (lab.rundir / "power.json").write_text(json.dumps({"failures": p.failures, "lost": p.lost}))
     note = (
         f"{len(p.failures)} failures {p.failures[:4]}; rows lost {[round(x, 2) for x in p.lost]}; "
-        f"boot to sound {min(p.boot_s, default=0):.0f}-{max(p.boot_s, default=0):.0f} s"
+        f"boot to sound {min(p.boot_s, default=0):.0f}-{max(p.boot_s, default=0):.0f} s; "
+        f"session cuts before the session had started {p.not_started}"
     )
     return bool(figs["power_ok"]), figs, note

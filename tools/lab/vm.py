@@ -1,12 +1,19 @@
 """One boot of the lab's Debian VM under QEMU (TCG): start, talk to its agent, cut its power.
 
-The VM has systemd as PID 1; ttyS0 is the kernel console (a file), ttyS1 the box's
-technician console (a host pty), a virtio port carries the lab agent's commands, QMP
-plugs and unplugs a USB sound card.
+The VM has systemd as PID 1; its first UART is the kernel console (a file), a second
+16550 UART the box's technician console (a host pty), a virtio port carries the lab
+agent's commands, QMP plugs and unplugs a USB sound card.
+
+Two machines: ``amd64`` (qemu-system-x86_64, ``-cpu max``; console ttyS0, the box's UART
+ttyS1) and ``arm64`` (qemu-system-aarch64 ``-M virt -cpu cortex-a72``, a Pi 4's core;
+the kernel console on the PL011 ttyAMA0, the box's UART a PCI 16550, ttyS0 in the guest:
+the virt machine has a single PL011). Both boot Debian's kernel directly (``-kernel``),
+as a Pi's firmware loads its kernel without UEFI.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -14,7 +21,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import values
 
 NPY_ENV = (
     "NPY_DISABLE_CPU_FEATURES='AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL "
@@ -47,25 +56,43 @@ class Lines:
         self.sock.sendall((json.dumps(obj) + "\n").encode())
 
     def recv(self, timeout: float) -> dict | None:
+        """The next JSON object line; a line that is not one is skipped (never raises on it)."""
         deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(1 << 20)
-            except TimeoutError:
-                return None
-            if not chunk:
-                raise LabError("socket closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        while True:
+            while b"\n" not in self.buf:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.sock.settimeout(left)
+                try:
+                    chunk = self.sock.recv(1 << 20)
+                except TimeoutError:
+                    return None
+                if not chunk:
+                    raise LabError("socket closed")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            msg = values.json_object(line.decode(errors="replace"))
+            if msg is not None:
+                return msg
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+#: Every QEMU process the lab started that may still run (killed when the lab exits).
+LIVE: set[subprocess.Popen] = set()
+
+
+@atexit.register
+def kill_live() -> None:
+    """No QEMU outlives the lab (an interrupted run, a SIGTERM from CI)."""
+    for proc in list(LIVE):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        LIVE.discard(proc)
 
 
 class VM:
@@ -79,8 +106,10 @@ class VM:
         name: str,
         data: Path | None = None,
         rtc: str | None = None,
+        arch: str = "amd64",
     ) -> None:
         self.image, self.disk, self.dir, self.name = image, disk, rundir / name, name
+        self.arch = arch
         self.dir.mkdir(parents=True, exist_ok=True)
         self.data, self.rtc = data, rtc
         self.proc: subprocess.Popen | None = None
@@ -91,14 +120,46 @@ class VM:
         self.console = ""
         self._id = 0
 
+    def machine(self) -> list[str]:
+        """The emulator, machine and CPU; the kernel's console; the box's UART."""
+        d = self.dir
+        if self.arch == "arm64":
+            return [
+                "qemu-system-aarch64",
+                "-M",
+                "virt",
+                "-cpu",
+                "cortex-a72",
+                "-append",
+                "root=/dev/vda rw console=ttyAMA0 quiet systemd.show_status=0",
+                "-serial",
+                f"file:{d / 'ttyAMA0.log'}",
+                "-chardev",
+                "pty,id=boxuart",
+                "-device",
+                "pci-serial,chardev=boxuart",
+            ]
+        return [
+            "qemu-system-x86_64",
+            "-cpu",
+            "max",
+            "-append",
+            "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=0",
+            "-serial",
+            f"file:{d / 'ttyS0.log'}",
+            "-serial",
+            "pty",
+        ]
+
+    #: QMP's label of the box's UART, per machine.
+    UART_LABEL: ClassVar[dict[str, str]] = {"amd64": "serial1", "arm64": "boxuart"}
+
     def command(self) -> list[str]:
         d = self.dir
         cmd = [
-            "qemu-system-x86_64",
+            *self.machine(),
             "-accel",
             "tcg",
-            "-cpu",
-            "max",
             "-m",
             "1536",
             "-smp",
@@ -111,14 +172,8 @@ class VM:
             str(self.image / "vmlinuz"),
             "-initrd",
             str(self.image / "initrd.img"),
-            "-append",
-            "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=0",
             "-drive",
             f"file={self.disk},format=qcow2,if=virtio",
-            "-serial",
-            f"file:{d / 'ttyS0.log'}",
-            "-serial",
-            "pty",
             "-device",
             "virtio-serial-pci",
             "-chardev",
@@ -140,15 +195,18 @@ class VM:
 
     def start(self, boot_timeout: float = 600.0) -> None:
         """Power on and wait for the agent's hello (systemd has reached sysinit)."""
+        for stale in ("agent.sock", "qmp.sock"):  # a try before in the same directory
+            (self.dir / stale).unlink(missing_ok=True)
         self.t0 = time.monotonic()
         with open(self.dir / "qemu.log", "wb") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        LIVE.add(self.proc)
         self.agent = Lines(self.dir / "agent.sock", 30)
         self.qmp = Lines(self.dir / "qmp.sock", 30)
         self.qmp.recv(10)
         self.qmp_cmd("qmp_capabilities")
         for dev in self.qmp_cmd("query-chardev"):
-            if dev["label"] == "serial1":
+            if dev["label"] == self.UART_LABEL[self.arch]:
                 self.console = dev["filename"].removeprefix("pty:")
         hello = self._wait_reply(0, boot_timeout)
         self.hello_host, self.hello_mono = time.monotonic(), hello["mono"]
@@ -189,7 +247,8 @@ class VM:
         """Run a bash script in the VM as root; the reply has rc, out, err, mono, wall."""
         assert self.agent is not None
         self._id += 1
-        self.agent.send({"id": self._id, "sh": f"export {NPY_ENV}\n{script}", "timeout": timeout})
+        env = f"export {NPY_ENV}\n" if self.arch == "amd64" else ""
+        self.agent.send({"id": self._id, "sh": env + script, "timeout": timeout})
         reply = self._wait_reply(self._id, timeout + 30)
         if check and reply["rc"] != 0:
             raise LabError(f"in the VM: {script!r} -> rc {reply['rc']}: {reply['err'][-800:]}")
