@@ -163,12 +163,7 @@ class BoxTasks:
         on_air = self.runner.state in ON_AIR
         try:
             if action == "start_stop":
-                if on_air:
-                    box.stop_session("button")
-                elif self.starter.preparing:  # a double press starts one session
-                    log.info("button %s ignored: a session start is being prepared", action)
-                else:
-                    self.starter.request(box.prepare_session(), self._failed(action))
+                self._start_stop(on_air)
             elif action == "stop_fade" and (on_air or self.starter.preparing):
                 box.stop_session("button-long")  # cancels a start being prepared
             elif action == "volume_up":
@@ -179,6 +174,17 @@ class BoxTasks:
                 box.rate(action)
         except BedsideError as exc:
             log.info("button %s ignored: %s", action, exc)
+
+    def _start_stop(self, on_air: bool) -> None:
+        """The start/stop button: stop the session on air, else prepare one (a press while
+        one is being prepared is ignored: a double press starts one session)."""
+        action = "start_stop"
+        if on_air:
+            self.box.stop_session("button")
+        elif self.starter.preparing:  # a double press starts one session
+            log.info("button %s ignored: a session start is being prepared", action)
+        else:
+            self.starter.request(self.box.prepare_session(), self._failed(action))
 
     @staticmethod
     def _failed(action: str) -> Callable[[Exception], None]:
@@ -291,17 +297,27 @@ class RunEnd:
 
     def __call__(self) -> bool:
         """True once the loop must stop."""
-        engine, controls = self.parts.engine, self.parts.controls
-        if self.end_frames is not None and engine.frames >= self.end_frames:
-            return True
-        idle = self.runner.state == State.IDLE and engine.faded_out
-        if self.end_with_program and idle and self.tasks.ready:
+        engine = self.parts.engine
+        if self._over():
             return True
         if self.end_frames is not None and self.runner.stop_reason == "duration":
             return False  # the fade ends just before the duration; play it out exactly
         if not (self.exiting() and engine.faded_out):
             return False
-        # A few blocks of silence after the fade let the amplifier switch off without a pop.
+        return self._tail_done()
+
+    def _over(self) -> bool:
+        """The duration is reached, or the program ended (and the run ends with it)."""
+        engine = self.parts.engine
+        if self.end_frames is not None and engine.frames >= self.end_frames:
+            return True
+        idle = self.runner.state == State.IDLE and engine.faded_out
+        return bool(self.end_with_program and idle and self.tasks.ready)
+
+    def _tail_done(self) -> bool:
+        """Count a block of silence after the fade (the amplifier off at the first): a few
+        let the amplifier switch off without a pop."""
+        controls = self.parts.controls
         if controls is not None and self.tail == 0:
             controls.amp(False)
         self.tail += 1

@@ -15,16 +15,14 @@ as the box feeds what it reads from the sensor, so the beats are the ones the bo
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from device.exc import InputFileError, UsageError
+from device.cli.ppg_csv import Recording, read_column
+from device.exc import UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,17 +31,6 @@ if TYPE_CHECKING:
 
 #: Samples per block: the MAX30102 FIFO depth.
 FIFO_SAMPLES = 32
-#: Column names taken without ``--column`` (case-insensitive), in order of preference.
-DEFAULT_COLUMNS = ("ppg", "pleth", "ir")
-#: Time column names (case-insensitive) and their unit in seconds (``None``: by the steps).
-TIME_COLUMNS: dict[str, float | None] = {
-    "time": None,
-    "t": None,
-    "t_s": 1.0,
-    "time_s": 1.0,
-    "time_ms": 1e-3,
-    "t_ms": 1e-3,
-}
 #: Sample rates read, Hz: the MAX30102's slowest and fastest.
 RATE_MIN_HZ = 20.0
 RATE_MAX_HZ = 3200.0
@@ -95,102 +82,6 @@ def _rate(text: str) -> float:
     return value
 
 
-@dataclass
-class Recording:
-    """What a PPG CSV file holds: the samples and, when it has one, its time column."""
-
-    #: The PPG column's values.
-    samples: np.ndarray
-    #: The time column in seconds, or ``None`` when the file has none.
-    times_s: np.ndarray | None
-    #: The time column's name as the header spells it (``""`` without one).
-    time_name: str = ""
-
-
-def read_column(path: str | Path, column: str | None) -> Recording:
-    """Read one numeric column of a CSV file with a header row, and its time column if any.
-
-    Raises :class:`InputFileError` naming the file, the row (1 is the header) and the fault.
-    """
-    import numpy as np
-
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InputFileError(f"{path}: row 1: empty file, expected a header row") from None
-    except csv.Error as exc:
-        raise InputFileError(f"{path}: row 1: malformed CSV: {exc}") from None
-    names = [h.strip() for h in header]
-    col = _pick_column(path, names, column)
-    lower = [n.lower() for n in names]
-    tcol = next((i for i, n in enumerate(lower) if n in TIME_COLUMNS and i != col), None)
-    values, times = _read_rows(path, reader, names, col, tcol)
-    if tcol is None:
-        return Recording(np.asarray(values, dtype=float), None)
-    t = np.asarray(times, dtype=float)
-    unit = TIME_COLUMNS[lower[tcol]]
-    if unit is None:
-        steps = np.diff(t)
-        # Seconds unless a step of more than 1 would mean a rate below 1 Hz: milliseconds.
-        unit = 1e-3 if len(steps) and float(np.median(steps)) > 1.0 else 1.0
-    return Recording(np.asarray(values, dtype=float), (t - t[0]) * unit, names[tcol])
-
-
-def _read_text(path: str | Path) -> str:
-    """The file as text (UTF-8, a byte-order mark allowed), or an error naming the row."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad_row = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(f"{path}: row {bad_row}: not UTF-8 text") from None
-
-
-def _read_rows(
-    path: str | Path, reader: Any, names: list[str], col: int, tcol: int | None
-) -> tuple[list[float], list[float]]:
-    """The PPG column's values and the time column's (empty without one), row by row."""
-    values: list[float] = []
-    times: list[float] = []
-    need = col if tcol is None else max(col, tcol)
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise InputFileError(f"{path}: row {reader.line_num}: malformed CSV: {exc}") from None
-        line = reader.line_num
-        if not fields or all(not cell.strip() for cell in fields):
-            continue
-        if need >= len(fields):
-            raise InputFileError(
-                f"{path}: row {line}: has {len(fields)} fields, "
-                f"column {names[need]!r} is field {need + 1}"
-            )
-        values.append(_number(path, line, names[col], fields[col]))
-        if tcol is not None:
-            times.append(_number(path, line, names[tcol], fields[tcol]))
-    if not values:
-        raise InputFileError(f"{path}: row 2: no samples after the header")
-    return values, times
-
-
-def _number(path: str | Path, line: int, name: str, cell: str) -> float:
-    cell = cell.strip()
-    try:
-        value = float(cell)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise InputFileError(f"{path}: row {line}: column {name!r} value {cell!r} is not a number")
-    return value
-
-
 def choose_rate(
     path: str | Path, rec: Recording, rate: float | None, warn: list[str]
 ) -> tuple[np.ndarray, float, str]:
@@ -218,22 +109,7 @@ def choose_rate(
             raise UsageError(f"{path}: {what}: give --rate HZ")
         warn.append(f"{path}: {what}; using --rate {rate:g} Hz")
         return rec.samples, rate, "--rate"
-    # The mean step over the whole file: a column printed to a few digits (BIDMC's 100.01,
-    # 100.02, 100.02 ...) has uneven and even repeated single steps but the right span.
-    file_rate = float(f"{(len(t) - 1) / float(t[-1] - t[0]):.4g}")
-    if not RATE_MIN_HZ <= file_rate <= RATE_MAX_HZ:
-        raise UsageError(
-            f"{path}: time column {rec.time_name!r} gives {file_rate:g} Hz, "
-            f"outside {RATE_MIN_HZ:g}-{RATE_MAX_HZ:g} Hz"
-        )
-    if rate is not None:
-        if abs(rate - file_rate) > RATE_TOLERANCE * file_rate:
-            warn.append(
-                f"{path}: --rate {rate:g} Hz disagrees with the time column {rec.time_name!r} "
-                f"({file_rate:g} Hz); using the time column"
-            )
-        else:
-            file_rate = rate  # the exact figure the user knows
+    file_rate = _agreed_rate(path, rec, _file_rate(path, rec, t), rate, warn)
     samples = rec.samples
     grid = np.arange(len(t)) / file_rate
     if float(np.max(np.abs(t - grid))) > EVEN_TOLERANCE / file_rate:
@@ -248,23 +124,35 @@ def choose_rate(
     return samples, file_rate, f"time column {rec.time_name!r}"
 
 
-def _pick_column(path: str | Path, names: list[str], column: str | None) -> int:
-    lower = [n.lower() for n in names]
-    if column is not None:
-        if column in names:
-            return names.index(column)
-        if column.lower() in lower:
-            return lower.index(column.lower())
-        raise InputFileError(f"{path}: row 1: no column {column!r} (columns: {', '.join(names)})")
-    for name in DEFAULT_COLUMNS:
-        if name in lower:
-            return lower.index(name)
-    others = [i for i, n in enumerate(lower) if n not in TIME_COLUMNS and n]
-    if len(others) == 1:
-        return others[0]
-    raise InputFileError(
-        f"{path}: row 1: cannot tell which column is the PPG ({', '.join(names)}); use --column"
-    )
+def _file_rate(path: str | Path, rec: Recording, t: np.ndarray) -> float:
+    """The time column's rate (Hz, 4 figures), or :class:`UsageError` outside the range.
+
+    The mean step over the whole file: a column printed to a few digits (BIDMC's 100.01,
+    100.02, 100.02 ...) has uneven and even repeated single steps but the right span.
+    """
+    file_rate = float(f"{(len(t) - 1) / float(t[-1] - t[0]):.4g}")
+    if not RATE_MIN_HZ <= file_rate <= RATE_MAX_HZ:
+        raise UsageError(
+            f"{path}: time column {rec.time_name!r} gives {file_rate:g} Hz, "
+            f"outside {RATE_MIN_HZ:g}-{RATE_MAX_HZ:g} Hz"
+        )
+    return file_rate
+
+
+def _agreed_rate(
+    path: str | Path, rec: Recording, file_rate: float, rate: float | None, warn: list[str]
+) -> float:
+    """``--rate`` when it agrees with the time column's rate (the exact figure the user
+    knows), else the column's (with a warning when ``--rate`` disagrees)."""
+    if rate is None:
+        return file_rate
+    if abs(rate - file_rate) > RATE_TOLERANCE * file_rate:
+        warn.append(
+            f"{path}: --rate {rate:g} Hz disagrees with the time column {rec.time_name!r} "
+            f"({file_rate:g} Hz); using the time column"
+        )
+        return file_rate
+    return rate
 
 
 def analyse(samples: np.ndarray, rate_hz: float, *, invert: bool = False) -> dict:

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
-import math
 import os
 import secrets
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from device.cli.ctl_result import Result, to_json
 
 #: Environment variable holding the service PIN for ``AUTH`` without an argument.
 PIN_ENV = "BEDSIDE_PIN"
@@ -55,27 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         '"-" reads commands from stdin',
     )
     p.set_defaults(func=main)
-
-
-@dataclass
-class Result:
-    """The answer to one command."""
-
-    command: str
-    data: list[str] = field(default_factory=list)
-    final: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the final line was ``OK``."""
-        return self.final == "OK" or self.final.startswith("OK ")
-
-    @property
-    def error(self) -> str:
-        """The final line without its tag (``ERR <code> <message>``)."""
-        text = self.final
-        head, sep, last = text.rpartition(" ")
-        return head if sep and last.startswith("#") else text
 
 
 class ConsoleClient:
@@ -207,44 +185,6 @@ def _with_pin(command: str, ask: Callable[[str], str]) -> str:
     return f"AUTH {pin.strip()}"
 
 
-def _convert(text: str) -> Any:
-    # JSON has no NaN or infinity: "nan" (not known) is null, "inf" stays a word.
-    if text in ("none", "nan"):
-        return None
-    if text in ("true", "false"):
-        return text == "true"
-    if text in ("inf", "-inf"):
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return number if math.isfinite(number) else text
-
-
-def to_json(result: Result) -> list[dict[str, Any]]:
-    """The data lines of ``result`` as objects (CSV rows for ``EXPORT``)."""
-    from device.console.protocol import parse_pairs
-
-    words = result.command.upper().split()
-    if words[0] == "EXPORT" and words[2:3] == ["RR"]:
-        return [{"rr_ms": _convert(line)} for line in result.data]
-    if words[0] == "EXPORT":
-        rows = list(csv.reader(result.data))
-        if not rows:
-            return []
-        header = rows[0]
-        return [
-            {k: _convert(v) if v else None for k, v in zip(header, r, strict=False)}
-            for r in rows[1:]
-        ]
-    return [{k: _convert(v) for k, v in parse_pairs(line).items()} for line in result.data]
-
-
 def run_commands(
     client: ConsoleClient, commands: list[str], *, as_json: bool, ask: Callable[[str], str]
 ) -> int:
@@ -278,9 +218,8 @@ def _print(text: str) -> None:
         os.close(devnull)
 
 
-def interactive(client: ConsoleClient, *, timeout: float) -> int:
-    """A console for a person: line editing, history, async lines shown as they come."""
-    tty = sys.stdin.isatty()
+def _load_readline(tty: bool) -> Any:
+    """The ``readline`` module with the history loaded, when on a terminal that has it."""
     readline: Any = None
     if tty:
         try:
@@ -290,32 +229,65 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
     if readline is not None:
         with contextlib.suppress(OSError):
             readline.read_history_file(HISTORY_FILE)
+    return readline
+
+
+def _read_replies(
+    client: ConsoleClient, tty: bool, readline: Any, done: threading.Event, stop: threading.Event
+) -> None:
+    """The reader thread: print every line the box sends until ``stop``; set ``done`` at each
+    final line of a reply (and when the port fails, after which it sets ``stop`` too)."""
+    while not stop.is_set():
+        try:
+            line = client.readline(time.monotonic() + 0.2)
+        except Exception as exc:
+            print(f"\nbedside ctl: port failed: {exc}", file=sys.stderr)
+            stop.set()
+            done.set()
+            return
+        if line is None:
+            continue
+        if tty and done.is_set():
+            # At the prompt: print the async line above it, then redraw what was typed.
+            typed = readline.get_line_buffer() if readline is not None else ""
+            sys.stdout.write(f"\r\x1b[K{line}\r\n{PROMPT}{typed}")
+            sys.stdout.flush()
+            continue
+        _print(line)
+        if _is_final(line):
+            done.set()
+
+
+def _send_typed(
+    client: ConsoleClient, command: str, readline: Any, done: threading.Event, timeout: float
+) -> None:
+    """Send one typed command (its PIN asked for, and kept out of the history) and wait up to
+    ``timeout`` seconds for its reply."""
+    secret = command.upper().startswith(("AUTH", "PIN SET"))
+    if readline is not None and secret and readline.get_current_history_length():
+        # Keep PINs out of the history file.
+        readline.remove_history_item(readline.get_current_history_length() - 1)
+    command = _with_pin(command, _getpass)
+    done.clear()
+    client.ser.write(command.encode("ascii", "replace") + b"\r\n")
+    if not done.wait(timeout):
+        print(f"bedside ctl: no reply within {timeout:g} s", file=sys.stderr)
+        done.set()
+
+
+def interactive(client: ConsoleClient, *, timeout: float) -> int:
+    """A console for a person: line editing, history, async lines shown as they come."""
+    tty = sys.stdin.isatty()
+    readline = _load_readline(tty)
     done = threading.Event()  # set while no reply is awaited
     done.set()
     stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            try:
-                line = client.readline(time.monotonic() + 0.2)
-            except Exception as exc:
-                print(f"\nbedside ctl: port failed: {exc}", file=sys.stderr)
-                stop.set()
-                done.set()
-                return
-            if line is None:
-                continue
-            if tty and done.is_set():
-                # At the prompt: print the async line above it, then redraw what was typed.
-                typed = readline.get_line_buffer() if readline is not None else ""
-                sys.stdout.write(f"\r\x1b[K{line}\r\n{PROMPT}{typed}")
-                sys.stdout.flush()
-                continue
-            _print(line)
-            if _is_final(line):
-                done.set()
-
-    thread = threading.Thread(target=reader, name="ctl-reader", daemon=True)
+    thread = threading.Thread(
+        target=_read_replies,
+        args=(client, tty, readline, done, stop),
+        name="ctl-reader",
+        daemon=True,
+    )
     thread.start()
     print(f"bedside ctl on {client.ser.port}: HELP lists commands, Ctrl-D ends.", file=sys.stderr)
     try:
@@ -329,16 +301,7 @@ def interactive(client: ConsoleClient, *, timeout: float) -> int:
                 continue
             if command.lower() in ("exit", "quit"):
                 break
-            secret = command.upper().startswith(("AUTH", "PIN SET"))
-            if readline is not None and secret and readline.get_current_history_length():
-                # Keep PINs out of the history file.
-                readline.remove_history_item(readline.get_current_history_length() - 1)
-            command = _with_pin(command, _getpass)
-            done.clear()
-            client.ser.write(command.encode("ascii", "replace") + b"\r\n")
-            if not done.wait(timeout):
-                print(f"bedside ctl: no reply within {timeout:g} s", file=sys.stderr)
-                done.set()
+            _send_typed(client, command, readline, done, timeout)
     except KeyboardInterrupt:
         print(file=sys.stderr)
     finally:

@@ -126,18 +126,24 @@ def _scan(args: argparse.Namespace) -> int:
         tracks = scan(index, folder, progress)
     if progress.tty and tracks:
         print(file=sys.stderr)
-    bad = sum(t.error is not None for t in tracks)
-    if args.summary:
-        fresh = sum(Path(t.path) in progress.new and t.error is None for t in tracks)
-        print(json.dumps({"tracks": len(tracks) - bad, "new": fresh, "unreadable": bad}))
-        return 0
-    _listing(tracks, args.json)
-    if not args.json:
-        print(f"{len(tracks) - bad} tracks, {bad} skipped")
+    _scan_result(tracks, args, progress.new)
     return 0
 
 
+def _scan_result(tracks: list[Any], args: argparse.Namespace, new: set[Path]) -> None:
+    """Print what a scan found: the ``--summary`` JSON object, or the listing and a count."""
+    bad = sum(t.error is not None for t in tracks)
+    if args.summary:
+        fresh = sum(Path(t.path) in new and t.error is None for t in tracks)
+        print(json.dumps({"tracks": len(tracks) - bad, "new": fresh, "unreadable": bad}))
+        return
+    _listing(tracks, args.json)
+    if not args.json:
+        print(f"{len(tracks) - bad} tracks, {bad} skipped")
+
+
 def _listing(tracks: list[Any], as_json: bool) -> None:
+    """Print each track (JSON lines with ``as_json``); unreadable ones are named on stderr."""
     for t in tracks:
         if t.error is not None:
             print(f"bedside: skipped: {t.error}", file=sys.stderr)

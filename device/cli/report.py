@@ -69,6 +69,86 @@ def layout_labels(
     return out
 
 
+def _event_marks(events: list[dict[str, Any]]) -> list[tuple[float, str]]:
+    """The timed events as ``(minute, label)`` pairs, in time order."""
+    return sorted(
+        ((float(ev["t"]) / 60.0, _label(ev)) for ev in events if ev.get("t") is not None),
+        key=lambda m: m[0],
+    )
+
+
+def _time_span(t_min: list[float], marks: list[tuple[float, str]]) -> tuple[float, float]:
+    """The time axis's limits in minutes: every row and mark, from 0, at least a second."""
+    x0 = min([0.0, *t_min, *(m[0] for m in marks)])
+    x1 = max([*t_min, *(m[0] for m in marks), x0 + 1.0 / 60.0])
+    return x0, x1
+
+
+def _place_marks(
+    marks: list[tuple[float, str]], span: tuple[float, float]
+) -> tuple[list[tuple[float, int]], int]:
+    """Lay the event labels out in lanes, measured in the report's font.
+
+    :returns: each label's ``(start, lane)`` and the number of lanes used.
+    """
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    axis_px = FIG_WIDTH_IN * DPI * (RIGHT - LEFT)
+    measure = RendererAgg(int(FIG_WIDTH_IN * DPI), 100, DPI)
+    font = FontProperties(size=LABEL_PT)
+    sizes = [measure.get_text_width_height_descent(m[1], font, ismath=False) for m in marks]
+    placed = layout_labels([m[0] for m in marks], [w for w, _h, _d in sizes], span, axis_px)
+    lanes = max((lane for _x, lane in placed), default=-1) + 1
+    return placed, lanes
+
+
+def _plot_panels(axes: list[Any], t_min: list[float], rows: list[dict[str, Any]]) -> None:
+    """Draw the four panels: heart rate, pacer and breathing, coherence, volume."""
+    hr_ax, breath_ax, coh_ax, vol_ax = axes
+    hr_ax.plot(t_min, _column(rows, "hr"), color="tab:red", lw=1.2, label="heart rate")
+    hr_ax.set_ylabel("HR (BPM)")
+    breath_ax.plot(t_min, _column(rows, "pacer"), color="tab:blue", lw=1.5, label="pacer")
+    breath_ax.plot(
+        t_min, _column(rows, "breathing"), color="tab:green", lw=1.0, ls="--", label="breathing"
+    )
+    breath_ax.set_ylabel("breaths/min")
+    breath_ax.legend(loc="upper right", fontsize=8)
+    coh_ax.plot(t_min, _column(rows, "coherence"), color="tab:purple", lw=1.0)
+    coh_ax.set_ylabel("coherence")
+    vol_ax.plot(t_min, _column(rows, "volume_db"), color="tab:gray", lw=1.0)
+    vol_ax.set_ylabel("volume (dB)")
+    vol_ax.set_xlabel("session time (min)")
+
+
+def _draw_marks(
+    strip: Any,
+    axes: list[Any],
+    marks: list[tuple[float, str]],
+    placed: list[tuple[float, int]],
+    lanes: int,
+) -> list[Any]:
+    """Draw each event's line across the panels and its label in the strip; return the labels."""
+    labels = []
+    for (x, text), (start, lane) in zip(marks, placed, strict=True):
+        for ax in axes:
+            ax.axvline(x, color="black", lw=0.6, alpha=0.35)
+        strip.plot([x, x], [lane + 1.0, max(1, lanes)], color="black", lw=0.6, alpha=0.35)
+        labels.append(
+            strip.text(start, lane + 0.5, text, fontsize=LABEL_PT, ha="left", va="center")
+        )
+    return labels
+
+
+def _title(session: dict[str, Any]) -> str:
+    """The report's title: the session, its program and its mean heart rate if known."""
+    mean_hr = session.get("mean_hr")
+    title = f"Session {session['id']}: {session['program']}"
+    if mean_hr is not None:
+        title += f"  mean HR {mean_hr:.0f} BPM"
+    return title
+
+
 def build_report(
     session: dict[str, Any], rows: list[dict[str, Any]], events: list[dict[str, Any]]
 ) -> tuple[Any, list[Any]]:
@@ -81,22 +161,11 @@ def build_report(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_agg import RendererAgg
-    from matplotlib.font_manager import FontProperties
 
     t_min = [float(r["t"]) / 60.0 for r in rows]
-    marks = sorted(
-        ((float(ev["t"]) / 60.0, _label(ev)) for ev in events if ev.get("t") is not None),
-        key=lambda m: m[0],
-    )
-    x0 = min([0.0, *t_min, *(m[0] for m in marks)])
-    x1 = max([*t_min, *(m[0] for m in marks), x0 + 1.0 / 60.0])
-    axis_px = FIG_WIDTH_IN * DPI * (RIGHT - LEFT)
-    measure = RendererAgg(int(FIG_WIDTH_IN * DPI), 100, DPI)
-    font = FontProperties(size=LABEL_PT)
-    sizes = [measure.get_text_width_height_descent(m[1], font, ismath=False) for m in marks]
-    placed = layout_labels([m[0] for m in marks], [w for w, _h, _d in sizes], (x0, x1), axis_px)
-    lanes = max((lane for _x, lane in placed), default=-1) + 1
+    marks = _event_marks(events)
+    x0, x1 = _time_span(t_min, marks)
+    placed, lanes = _place_marks(marks, (x0, x1))
     lane_in = 1.6 * LABEL_PT / 72.0
     strip_in = max(1, lanes) * lane_in + 0.1
     top_in, bottom_in = 0.55, 0.6  # the title above; the time axis's ticks and label below
@@ -115,40 +184,16 @@ def build_report(
     strip = fig.add_subplot(grid[0])
     hr_ax = fig.add_subplot(grid[1], sharex=strip)
     axes = [hr_ax] + [fig.add_subplot(grid[i], sharex=strip) for i in (2, 3, 4)]
-    _, breath_ax, coh_ax, vol_ax = axes
-    hr_ax.plot(t_min, _column(rows, "hr"), color="tab:red", lw=1.2, label="heart rate")
-    hr_ax.set_ylabel("HR (BPM)")
-    breath_ax.plot(t_min, _column(rows, "pacer"), color="tab:blue", lw=1.5, label="pacer")
-    breath_ax.plot(
-        t_min, _column(rows, "breathing"), color="tab:green", lw=1.0, ls="--", label="breathing"
-    )
-    breath_ax.set_ylabel("breaths/min")
-    breath_ax.legend(loc="upper right", fontsize=8)
-    coh_ax.plot(t_min, _column(rows, "coherence"), color="tab:purple", lw=1.0)
-    coh_ax.set_ylabel("coherence")
-    vol_ax.plot(t_min, _column(rows, "volume_db"), color="tab:gray", lw=1.0)
-    vol_ax.set_ylabel("volume (dB)")
-    vol_ax.set_xlabel("session time (min)")
+    _plot_panels(axes, t_min, rows)
     strip.set_xlim(x0, x1)
     strip.set_ylim(max(1, lanes), 0)  # lane 0 at the top, next to the title
     strip.axis("off")
-    labels = []
-    for (x, text), (start, lane) in zip(marks, placed, strict=True):
-        for ax in axes:
-            ax.axvline(x, color="black", lw=0.6, alpha=0.35)
-        strip.plot([x, x], [lane + 1.0, max(1, lanes)], color="black", lw=0.6, alpha=0.35)
-        labels.append(
-            strip.text(start, lane + 0.5, text, fontsize=LABEL_PT, ha="left", va="center")
-        )
+    labels = _draw_marks(strip, axes, marks, placed, lanes)
     for ax in axes:
         ax.grid(alpha=0.3)
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
-    mean_hr = session.get("mean_hr")
-    title = f"Session {session['id']}: {session['program']}"
-    if mean_hr is not None:
-        title += f"  mean HR {mean_hr:.0f} BPM"
-    fig.suptitle(title, y=1.0 - 0.15 / height_in, va="top")
+    fig.suptitle(_title(session), y=1.0 - 0.15 / height_in, va="top")
     return fig, labels
 
 

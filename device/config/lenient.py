@@ -17,6 +17,7 @@ per problem. Rules:
 from __future__ import annotations
 
 import tomllib
+from typing import Any
 
 from device.config.rules import (
     _HEADER,
@@ -120,27 +121,42 @@ def _salvage(text: str) -> dict[str, dict[str, object]]:
     section: str | None = None
     for raw in text.lstrip("\ufeff").splitlines():
         if _HEADER.match(raw):
-            try:
-                parsed = tomllib.loads(raw)
-            except (tomllib.TOMLDecodeError, RecursionError, ValueError):
-                section = None  # a header we cannot read: its keys are not trusted
-                continue
-            names = list(parsed)
-            section = names[0] if len(names) == 1 and not parsed[names[0]] else None
+            section = _header_section(raw)
             continue
         if section is None or not _KEY_LINE.match(raw):
             continue
-        try:
-            parsed = tomllib.loads(raw)
-        except (tomllib.TOMLDecodeError, RecursionError, ValueError):
-            continue
-        body = data.setdefault(section, {})
-        for name, value in parsed.items():
-            if name not in body:
-                body[name] = value
-            elif (section, name) == ("audio", "cap_dbfs"):
-                body[name] = _lowest(body[name], value)
+        parsed = _parse_line(raw)
+        if parsed is not None:
+            _keep_first(data.setdefault(section, {}), section, parsed)
     return data
+
+
+def _parse_line(raw: str) -> dict[str, Any] | None:
+    """One line parsed as TOML on its own, or ``None`` if it does not parse."""
+    try:
+        return tomllib.loads(raw)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return None
+
+
+def _header_section(raw: str) -> str | None:
+    """The section a ``[header]`` line opens, or ``None`` for one we cannot read (its keys
+    are not trusted then)."""
+    parsed = _parse_line(raw)
+    if parsed is None:
+        return None
+    names = list(parsed)
+    return names[0] if len(names) == 1 and not parsed[names[0]] else None
+
+
+def _keep_first(body: dict[str, object], section: str, parsed: dict[str, Any]) -> None:
+    """Add the salvaged ``parsed`` keys to ``body``: the first value of a key stays, except
+    the cap, which keeps the lowest."""
+    for name, value in parsed.items():
+        if name not in body:
+            body[name] = value
+        elif (section, name) == ("audio", "cap_dbfs"):
+            body[name] = _lowest(body[name], value)
 
 
 def _lowest(a: object, b: object) -> object:

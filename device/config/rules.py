@@ -372,12 +372,16 @@ def readable_by(directory: Path, user: str) -> bool:
             st = place.stat()
         except OSError:
             return False
-        if st.st_uid == account.pw_uid:
-            bits = st.st_mode >> 6
-        elif st.st_gid in groups:
-            bits = st.st_mode >> 3
-        else:
-            bits = st.st_mode
-        if bits & need != need:
+        if _bits_for(st, account.pw_uid, groups) & need != need:
             return False
     return True
+
+
+def _bits_for(st: os.stat_result, uid: int, groups: set[int]) -> int:
+    """The permission bits of ``st`` that apply to user ``uid`` in ``groups`` (in the low
+    three bits: owner's, group's or others')."""
+    if st.st_uid == uid:
+        return st.st_mode >> 6
+    if st.st_gid in groups:
+        return st.st_mode >> 3
+    return st.st_mode

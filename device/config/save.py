@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from device.config.schema import SCHEMA
+from device.config.schema import SCHEMA, Key
 from device.exc import ConfigError
 from device.store.atomic import atomic_write_text
 
@@ -59,18 +59,24 @@ def _merge(doc: Any, cfg: Config, tomlkit: Any) -> None:
     for name in [n for n in doc if n not in SCHEMA or not isinstance(doc[n], dict)]:
         del doc[name]
     for section, keys in SCHEMA.items():
-        table = doc.get(section)
-        for name in [n for n in (table or {}) if n not in keys]:
-            del table[name]
-        for name, key in keys.items():
-            value = cfg.get(f"{section}.{name}")
-            if table is not None and name in table:
-                _keep_or_set(table, name, value)
-            elif value != key.default:
-                if table is None:
-                    table = tomlkit.table()
-                    doc.add(section, table)
-                table.add(name, value)
+        _merge_section(doc, section, keys, cfg, tomlkit)
+
+
+def _merge_section(doc: Any, section: str, keys: dict[str, Key], cfg: Config, tomlkit: Any) -> None:
+    """Bring one section of ``doc`` to ``cfg``: unknown keys dropped, each key kept, set or
+    added (a key at its default is not added; the table is made when the first one is)."""
+    table = doc.get(section)
+    for name in [n for n in (table or {}) if n not in keys]:
+        del table[name]
+    for name, key in keys.items():
+        value = cfg.get(f"{section}.{name}")
+        if table is not None and name in table:
+            _keep_or_set(table, name, value)
+        elif value != key.default:
+            if table is None:
+                table = tomlkit.table()
+                doc.add(section, table)
+            table.add(name, value)
 
 
 def _keep_or_set(table: Any, name: str, value: object) -> None:

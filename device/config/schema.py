@@ -326,20 +326,24 @@ def format_value(value: object, *, limit: int | None = None) -> str:
     ``limit`` shortens the text (an ellipsis marks the cut), for messages about
     absurd values such as a 5000-digit number.
     """
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int):
-        text = str(value) if value.bit_length() < 4000 else "(a number of over 1200 digits)"
-    elif isinstance(value, float):
-        text = repr(value)
-    elif isinstance(value, str):
-        text = toml_string(value)
-    elif isinstance(value, list):
-        text = "(an array)"
-    elif isinstance(value, dict):
-        text = "(a table)"
-    else:
-        text = f"({type(value).__name__})"
+    text = _value_text(value)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+def _value_text(value: object) -> str:
+    """``value`` as TOML text, or a name in parentheses for what is not a scalar."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value) if value.bit_length() < 4000 else "(a number of over 1200 digits)"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, list):
+        return "(an array)"
+    if isinstance(value, dict):
+        return "(a table)"
+    return f"({type(value).__name__})"

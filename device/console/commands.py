@@ -211,9 +211,7 @@ class Console:
         # A mistyped AUTH or PIN line may hold a PIN: quote none of it back.
         secret = request.upper(0).startswith(("AUTH", "PIN"))
         if not request.words:
-            if request.tag is None:
-                return Reply()  # an empty line: OK, as PING (Enter shows the box is there)
-            return Reply.error(Code.UNKNOWN_COMMAND, "no command before the tag")
+            return _no_command(request)
         if self.auth is not None:
             self.auth.touch()
         cmd, args = self.lookup(request)
@@ -222,6 +220,11 @@ class Console:
         log.debug("console command %s", cmd.name)
         n = len(cmd.words)
         self.quoted = {i - n for i in request.quoted if i >= n}
+        return self._run(cmd, args, now)
+
+    def _run(self, cmd: Command, args: list[str], now: float) -> Reply:
+        """Run ``cmd``'s handler (after the service login check when it needs one); an
+        exception becomes its error reply (logged when it is not a known hardware fault)."""
         try:
             if cmd.service:
                 self.require_service(cmd.name)
@@ -232,6 +235,8 @@ class Console:
             return Reply.error(code_for(exc), message_for(exc))
 
     def _unknown(self, request: Request, secret: bool) -> str:
+        """The message for an unknown command: its family's commands when the first word
+        names one (nothing after the first word of a line that may hold a PIN)."""
         first = request.words[0].upper()
         if first.startswith("AT") and not first.startswith("AUTH"):
             return "unknown command"
@@ -378,3 +383,11 @@ COMMANDS: tuple[Command, ...] = (
     _c("ERR?", "", "The last errors, oldest first (clears them).", C._err),
 )
 _BY_LENGTH = sorted(COMMANDS, key=lambda c: -len(c.words))
+
+
+def _no_command(request: Request) -> Reply:
+    """The reply to a line without a command: ``OK`` for an empty line (as ``PING``: Enter
+    shows the box is there), an error for a tag alone."""
+    if request.tag is None:
+        return Reply()
+    return Reply.error(Code.UNKNOWN_COMMAND, "no command before the tag")

@@ -92,7 +92,6 @@ class LineFramer:
         """Consume ``data``; return the events it completes, in order."""
         events: list[LineEvent] = []
         echo = bytearray()
-        buf = self._buf
         i, n = 0, len(data)
         while i < n:
             if self._overflow:
@@ -104,65 +103,83 @@ class LineFramer:
             else:
                 m = _PRINTABLE_RUN.match(data, i)
                 if m is not None:
-                    run = m.group()
-                    start = len(buf)
-                    buf += run[: self.max_len - start]
-                    if self.echo:
-                        echo += self._echo_since(start)
-                    if len(run) > self.max_len - start:
-                        self._overflow = True
-                        buf.clear()
-                    self._after_cr = False
+                    self._take_run(m.group(), echo)
                     i = m.end()
                     continue
-            byte = data[i]
+            self._take_byte(data[i], events, echo)
             i += 1
-            if self._after_cr and byte in (_CR, _LF) and byte != self._ending:
-                # the second half of a CRLF (or LFCR) pair: the same ending, counted once
-                self._after_cr = False
-                continue
-            self._after_cr = byte in (_CR, _LF)
-            self._ending = byte
-            if byte in (_CR, _LF):
-                if self.echo:
-                    echo += b"\r\n"
-                    events.append(LineEvent(ECHO, echo.decode("latin-1")))
-                    echo.clear()
-                event = self._end_line()
-                if event is not None:
-                    events.append(event)
-                continue
-            if byte == _NUL:
-                continue
-            if byte in (_BS, _DEL):
-                if buf and not self._overflow:
-                    buf.pop()
-                    if self.echo:
-                        echo += b"\b \b"
-                continue
-            if byte in (_CTRL_C, _CTRL_U):
-                if self.echo and (buf or self._overflow):
-                    echo += b"^C\r\n" if byte == _CTRL_C else b"^U\r\n"
-                buf.clear()
-                self._overflow = False
-                continue
-            if self._overflow:
-                continue
-            if len(buf) >= self.max_len:
-                self._overflow = True
-                buf.clear()
-                continue
-            if byte == _TAB:
-                buf.append(0x20)
-                if self.echo:
-                    echo += self._echo_since(len(buf) - 1)
-                continue
-            buf.append(byte)
-            if self.echo:
-                echo.append(0x3F)  # "?" stands for a byte the terminal cannot show
         if echo:
             events.append(LineEvent(ECHO, echo.decode("latin-1")))
         return events
+
+    def _take_run(self, run: bytes, echo: bytearray) -> None:
+        """Append a run of printable bytes, keeping at most ``max_len`` (more: overflow)."""
+        buf = self._buf
+        start = len(buf)
+        buf += run[: self.max_len - start]
+        if self.echo:
+            echo += self._echo_since(start)
+        if len(run) > self.max_len - start:
+            self._overflow = True
+            buf.clear()
+        self._after_cr = False
+
+    def _take_byte(self, byte: int, events: list[LineEvent], echo: bytearray) -> None:
+        """Handle one byte outside a printable run: a line ending, an edit or a stray byte."""
+        if self._after_cr and byte in (_CR, _LF) and byte != self._ending:
+            # the second half of a CRLF (or LFCR) pair: the same ending, counted once
+            self._after_cr = False
+            return
+        self._after_cr = byte in (_CR, _LF)
+        self._ending = byte
+        if byte in (_CR, _LF):
+            self._take_ending(events, echo)
+        elif byte in (_BS, _DEL):
+            self._rub_out(echo)
+        elif byte in (_CTRL_C, _CTRL_U):
+            self._cancel(byte, echo)
+        elif byte != _NUL and not self._overflow:
+            self._take_other(byte, echo)
+
+    def _take_ending(self, events: list[LineEvent], echo: bytearray) -> None:
+        """A CR or LF: flush the echo so far, then emit the line it ends."""
+        if self.echo:
+            echo += b"\r\n"
+            events.append(LineEvent(ECHO, echo.decode("latin-1")))
+            echo.clear()
+        event = self._end_line()
+        if event is not None:
+            events.append(event)
+
+    def _rub_out(self, echo: bytearray) -> None:
+        """Backspace or DEL: remove the last byte typed (nothing while overflowing)."""
+        if self._buf and not self._overflow:
+            self._buf.pop()
+            if self.echo:
+                echo += b"\b \b"
+
+    def _cancel(self, byte: int, echo: bytearray) -> None:
+        """Ctrl-C or Ctrl-U: throw the half-typed (or overlong) line away."""
+        if self.echo and (self._buf or self._overflow):
+            echo += b"^C\r\n" if byte == _CTRL_C else b"^U\r\n"
+        self._buf.clear()
+        self._overflow = False
+
+    def _take_other(self, byte: int, echo: bytearray) -> None:
+        """A tab (kept as a space) or a non-printable byte (kept; it makes the line BAD)."""
+        buf = self._buf
+        if len(buf) >= self.max_len:
+            self._overflow = True
+            buf.clear()
+            return
+        if byte == _TAB:
+            buf.append(0x20)
+            if self.echo:
+                echo += self._echo_since(len(buf) - 1)
+            return
+        buf.append(byte)
+        if self.echo:
+            echo.append(0x3F)  # "?" stands for a byte the terminal cannot show
 
     def _secret_at(self, k: int) -> bool:
         head = bytes(self._buf[: min(k, _SECRET_HEAD)]).upper()

@@ -184,14 +184,32 @@ class ConsoleServer:
     # -- one poll --------------------------------------------------------------------------
 
     def _poll(self, now: float) -> None:
-        if self._port is None:
-            if self.clock() < self._next_open:
-                return
-            self._open()
-            if self._port is None:
-                return
+        """One poll: open the port when due, then read, answer lines within the budget, and
+        write."""
+        if not self._ensure_open():
+            return
         self._flush()
         self._fill()
+        self._serve_lines(now)
+        for line in self.console.tick(now):
+            self.emit(line)
+        if self._pending is None:
+            self._queue_async()
+        self._flush()
+        # Read again after writing: what the peer sent meanwhile must not wait for our output.
+        self._fill()
+
+    def _ensure_open(self) -> bool:
+        """Whether the port is open, opening it when the retry time has come."""
+        if self._port is None:
+            if self.clock() < self._next_open:
+                return False
+            self._open()
+        return self._port is not None
+
+    def _serve_lines(self, now: float) -> None:
+        """Answer framed lines until a reply is pending, the output is full, or this poll's
+        line count or CPU budget is spent."""
         started = time.perf_counter()
         handled = 0
         while True:
@@ -206,13 +224,6 @@ class ConsoleServer:
                     break
                 continue
             handled += self._handle(self._events.popleft(), now)
-        for line in self.console.tick(now):
-            self.emit(line)
-        if self._pending is None:
-            self._queue_async()
-        self._flush()
-        # Read again after writing: what the peer sent meanwhile must not wait for our output.
-        self._fill()
 
     def _fill(self) -> None:
         """Move the port's pending input into the backlog, up to ``in_max`` bytes."""

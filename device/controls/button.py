@@ -59,26 +59,36 @@ class Button:
             self._candidate = down
             self._count = 1
         if self._count >= self.stable_reads and down != self.pressed:
-            self.pressed = down
-            if down:
-                self._down_at = now
-                self._long_sent = False
-                self._next_repeat = now + self.repeat_s if self.repeat_s else math.inf
-                events.append("press")
-            elif not self._long_sent:
-                events.append("short")
+            self._change(down, now, events)
         if self.pressed:
-            if (
-                self.long_press_s is not None
-                and not self._long_sent
-                and now - self._down_at >= self.long_press_s
-            ):
-                self._long_sent = True
-                events.append("long")
-            if now >= self._next_repeat and self.repeat_s:
-                events.append("repeat")
-                self._next_repeat += self.repeat_s
+            self._held(now, events)
         return events
+
+    def _change(self, down: bool, now: float, events: list[str]) -> None:
+        """The debounced state changed: a press starts a hold; a release ends it with
+        ``"short"`` unless ``"long"`` was sent."""
+        self.pressed = down
+        if down:
+            self._down_at = now
+            self._long_sent = False
+            self._next_repeat = now + self.repeat_s if self.repeat_s else math.inf
+            events.append("press")
+        elif not self._long_sent:
+            events.append("short")
+
+    def _held(self, now: float, events: list[str]) -> None:
+        """While held: ``"long"`` once at the long-press time, ``"repeat"`` every
+        ``repeat_s``."""
+        if (
+            self.long_press_s is not None
+            and not self._long_sent
+            and now - self._down_at >= self.long_press_s
+        ):
+            self._long_sent = True
+            events.append("long")
+        if now >= self._next_repeat and self.repeat_s:
+            events.append("repeat")
+            self._next_repeat += self.repeat_s
 
     def __repr__(self) -> str:
         return f"<Button {self.name} pin={self.pin} {'down' if self.pressed else 'up'}>"

@@ -154,12 +154,7 @@ class ContactDetector:
             return
         if dc >= DC_SATURATED:
             return  # clipped: the pulse cannot be seen until the LED steps down
-        if self._contact:
-            flip = dc < DC_OFF or pi < PI_OFF
-            hold = CONTACT_OFF_S
-        else:
-            flip = dc >= DC_ON and pi >= PI_ON
-            hold = CONTACT_ON_S
+        flip, hold = self._flip_rule(dc, pi)
         if not flip:
             self._candidate_since = None
             return
@@ -167,6 +162,13 @@ class ContactDetector:
             self._candidate_since = end_index
         if dc < DC_OFF or (end_index - self._candidate_since) / self.rate_hz >= hold:
             self.set_contact(not self._contact)
+
+    def _flip_rule(self, dc: float, pi: float) -> tuple[bool, float]:
+        """Whether these levels argue for the other verdict, and how long (s) they must
+        keep doing so: off below ``DC_OFF`` or ``PI_OFF``, on above ``DC_ON`` and ``PI_ON``."""
+        if self._contact:
+            return dc < DC_OFF or pi < PI_OFF, CONTACT_OFF_S
+        return dc >= DC_ON and pi >= PI_ON, CONTACT_ON_S
 
     def set_contact(self, value: bool, *, quiet: bool = False) -> None:
         """Force the verdict (no samples, a lost sensor, standby); logs a change unless quiet."""
@@ -178,8 +180,11 @@ class ContactDetector:
             self._check_channels()
 
     def _check_channels(self) -> None:
-        # A finger passes more IR than red light per mA of drive; some clone boards swap
-        # the two LEDs, which shows as the opposite (the data sheet order is Red then IR).
+        """Note whether Red and IR look swapped (a clone board), warning when they start to.
+
+        A finger passes more IR than red light per mA of drive; some clone boards swap
+        the two LEDs, which shows as the opposite (the data sheet order is Red then IR).
+        """
         h = self._history
         if not (len(h) and self._led_ir_ma and self._led_red_ma):
             return

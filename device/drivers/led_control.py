@@ -89,8 +89,7 @@ class LedController:
         if ir_dc < DC_ON:
             return  # nothing on the sensor: raising the LEDs would only light the room
         saturated = max(float(ir.max()), float(red.max())) >= DC_SATURATED * FULL_SCALE
-        out = saturated or not (DC_LOW <= ir_dc <= DC_HIGH and DC_LOW <= red_dc <= DC_HIGH)
-        if not out:
+        if not (saturated or _out_of_window(ir_dc, red_dc)):
             self._out_of_window_since = None
             return
         if self._out_of_window_since is None:
@@ -101,10 +100,7 @@ class LedController:
         new_red = _step(self.red_ma, red_dc, float(red.max()) / FULL_SCALE)
         if new_ir == self.ir_ma and new_red == self.red_ma:
             return
-        if new_ir != self.ir_ma:
-            drv.led_ir_ma = new_ir
-        if new_red != self.red_ma:
-            drv.led_red_ma = new_red
+        self._write_currents(drv, new_ir, new_red)
         # Photocurrent is proportional to LED current: rescale the history so the DC and
         # pulsatility estimates carry on across the step.
         self._history.rescale(
@@ -117,7 +113,16 @@ class LedController:
         self.steps += 1
         self._out_of_window_since = None
 
+    def _write_currents(self, drv: MAX30102, new_ir: float, new_red: float) -> None:
+        """Write the LED currents that changed (mA); a failed write raises BusError."""
+        if new_ir != self.ir_ma:
+            drv.led_ir_ma = new_ir
+        if new_red != self.red_ma:
+            drv.led_red_ma = new_red
+
     def _may_step(self, index: int, saturated: bool) -> bool:
+        """Whether a step may be taken now: soon after a saturation, else after the step
+        interval once the DC has been out of its window long enough or a beat is in diastole."""
         since_step = (index - self._last_step_index) / self.rate_hz
         if saturated:
             return since_step >= STEP_MARK_S * 2
@@ -186,3 +191,8 @@ def _smooth(x: np.ndarray, rate_hz: float) -> np.ndarray:
     if width == 1 or len(x) < width:
         return x
     return np.convolve(x, np.ones(width) / width, mode="same")
+
+
+def _out_of_window(ir_dc: float, red_dc: float) -> bool:
+    """Whether either channel's DC (share of full scale) is outside ``DC_LOW .. DC_HIGH``."""
+    return not (DC_LOW <= ir_dc <= DC_HIGH and DC_LOW <= red_dc <= DC_HIGH)

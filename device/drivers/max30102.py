@@ -17,7 +17,6 @@ full scale is 262143 at every pulse width), Red then IR.
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from collections.abc import Callable
@@ -73,7 +72,7 @@ from device.drivers.max30102_regs import (
     led_code,
     led_ma,
 )
-from device.exc import BusError, SensorNotFound, SensorTimeout, SettingError
+from device.exc import SettingError
 
 #: Everything the driver module has always offered (the register map lives in max30102_regs).
 __all__ = [
@@ -212,55 +211,7 @@ class MAX30102(Max30102Io):
             self.close()
             raise
 
-    # --- identity, reset, configuration ---------------------------------------------------
-
-    def _identify(self) -> tuple[int, int]:
-        check = (
-            f"check the wiring (SDA to pin 3, SCL to pin 5, 3V3, GND), that 'i2cdetect -y 1' "
-            f"shows {self.address:02x}, and sensor.address"
-        )
-        try:
-            part = self._read(Reg.PART_ID)
-        except BusError as exc:
-            raise SensorNotFound(
-                exc.errno,
-                f"no MAX30102 answered at {self._where()} (reading PART_ID gave nothing: "
-                f"{exc.strerror}); {check}",
-            ) from exc
-        if part == PART_ID_MAX30100:
-            raise SensorNotFound(
-                errno.ENODEV,
-                f"the sensor at {self._where()} is a MAX30100 (PART_ID 0x11): MAX30100 not "
-                "supported, fit a MAX30102",
-            )
-        if part != PART_ID:
-            raise SensorNotFound(
-                errno.ENODEV,
-                f"the device at {self._where()} is not a MAX30102: PART_ID (0xFF) reads "
-                f"0x{part:02X}, expected 0x{PART_ID:02X}; {check}",
-            )
-        rev = self._read(Reg.REV_ID)
-        return part, rev
-
-    def reset(self) -> None:
-        """Reset every register to its power-on value and wait for RESET to self-clear.
-
-        :raises SensorTimeout: if RESET is still set after 100 ms.
-        """
-        self._check_open()
-        self._write(Reg.MODE_CONFIG, RESET.put(0, 1))
-        deadline = self._monotonic() + RESET_TIMEOUT_S
-        while True:
-            mode = self._read(Reg.MODE_CONFIG)
-            if not RESET.get(mode):
-                return
-            if self._monotonic() >= deadline:
-                raise SensorTimeout(
-                    errno.ETIMEDOUT,
-                    f"MAX30102 at {self._where()} did not finish its reset within "
-                    f"{RESET_TIMEOUT_S * 1000:g} ms (MODE_CONFIG reads 0x{mode:02X})",
-                )
-            self._sleep(0.001)
+    # --- configuration (identity and reset: Max30102Io) -----------------------------------
 
     def _configure(
         self,

@@ -1,4 +1,5 @@
-"""Register and FIFO transfers of the MAX30102: bus helpers, FIFO reads, die temperature.
+"""Register and FIFO transfers of the MAX30102: identity check, reset, bus helpers, FIFO reads,
+die temperature.
 
 :class:`Max30102Io` is the base of :class:`~device.drivers.max30102.MAX30102`: every transfer
 goes through its :class:`~device.drivers.i2c.Retrier` and names register, address and bus.
@@ -21,7 +22,11 @@ from device.drivers.max30102_regs import (
     BYTES_PER_SAMPLE,
     FIFO_DEPTH,
     FIFO_PTR,
+    PART_ID,
+    PART_ID_MAX30100,
     PWR_RDY,
+    RESET,
+    RESET_TIMEOUT_S,
     SAMPLE_MASK,
     SMBUS_BLOCK_MAX,
     TEMP_EN,
@@ -29,7 +34,7 @@ from device.drivers.max30102_regs import (
     Field,
     Reg,
 )
-from device.exc import BusError, HardwareError, SensorTimeout
+from device.exc import BusError, HardwareError, SensorNotFound, SensorTimeout
 
 
 @dataclass(slots=True)
@@ -54,7 +59,8 @@ class FifoRead:
 
 
 class Max30102Io:
-    """Bus helpers, FIFO reads and die temperature of a MAX30102 (the driver's base class)."""
+    """Identity check, reset, bus helpers, FIFO reads and die temperature of a MAX30102 (the
+    driver's base class)."""
 
     bus: Any
     address: int
@@ -65,6 +71,56 @@ class Max30102Io:
     _closed: bool
     _monotonic: Callable[[], float]
     _sleep: Callable[[float], None]
+
+    # --- identity and reset ------------------------------------------------------------------
+
+    def _identify(self) -> tuple[int, int]:
+        check = (
+            f"check the wiring (SDA to pin 3, SCL to pin 5, 3V3, GND), that 'i2cdetect -y 1' "
+            f"shows {self.address:02x}, and sensor.address"
+        )
+        try:
+            part = self._read(Reg.PART_ID)
+        except BusError as exc:
+            raise SensorNotFound(
+                exc.errno,
+                f"no MAX30102 answered at {self._where()} (reading PART_ID gave nothing: "
+                f"{exc.strerror}); {check}",
+            ) from exc
+        if part == PART_ID_MAX30100:
+            raise SensorNotFound(
+                errno.ENODEV,
+                f"the sensor at {self._where()} is a MAX30100 (PART_ID 0x11): MAX30100 not "
+                "supported, fit a MAX30102",
+            )
+        if part != PART_ID:
+            raise SensorNotFound(
+                errno.ENODEV,
+                f"the device at {self._where()} is not a MAX30102: PART_ID (0xFF) reads "
+                f"0x{part:02X}, expected 0x{PART_ID:02X}; {check}",
+            )
+        rev = self._read(Reg.REV_ID)
+        return part, rev
+
+    def reset(self) -> None:
+        """Reset every register to its power-on value and wait for RESET to self-clear.
+
+        :raises SensorTimeout: if RESET is still set after 100 ms.
+        """
+        self._check_open()
+        self._write(Reg.MODE_CONFIG, RESET.put(0, 1))
+        deadline = self._monotonic() + RESET_TIMEOUT_S
+        while True:
+            mode = self._read(Reg.MODE_CONFIG)
+            if not RESET.get(mode):
+                return
+            if self._monotonic() >= deadline:
+                raise SensorTimeout(
+                    errno.ETIMEDOUT,
+                    f"MAX30102 at {self._where()} did not finish its reset within "
+                    f"{RESET_TIMEOUT_S * 1000:g} ms (MODE_CONFIG reads 0x{mode:02X})",
+                )
+            self._sleep(0.001)
 
     # --- bus helpers ---------------------------------------------------------------------
 

@@ -245,12 +245,7 @@ def scan(
         except OSError:
             continue
         row = index.get(str(path))
-        measured = (
-            row is None
-            or row.size != st.st_size
-            or row.mtime_ns != st.st_mtime_ns
-            or row.analysis != ANALYSIS_VERSION
-        )
+        measured = _stale(row, st)
         if measured:
             row = measure(path, st)
             index.put(row)
@@ -261,3 +256,14 @@ def scan(
     present = {t.path for t in out}
     index.forget([t.path for t in index.tracks(folder) if t.path not in present])
     return out
+
+
+def _stale(row: Track | None, st: os.stat_result) -> bool:
+    """Whether a file must be measured (again): no row, another size or mtime, or a row
+    from an older analysis."""
+    return (
+        row is None
+        or row.size != st.st_size
+        or row.mtime_ns != st.st_mtime_ns
+        or row.analysis != ANALYSIS_VERSION
+    )

@@ -99,9 +99,7 @@ def resolve(
     elif kind in KINDS:
         spec, name = dict(KINDS[kind]), str(kind)
     else:
-        raise ValueError(
-            f"no listener {kind!r}: use {', '.join(KINDS)} or a listener's .toml file"
-        )
+        raise ValueError(f"no listener {kind!r}: use {', '.join(KINDS)} or a listener's .toml file")
     base = spec.pop("kind", None)
     if base is not None:
         if base not in KINDS:
@@ -118,42 +116,50 @@ def resolve(
 
 
 def _parameters(spec: Mapping[str, Any], file: str | None) -> tuple[dict[str, float], dict]:
+    """The listener's parameters (defaults filled in) and ``likes`` from ``spec``, checked."""
     where = f"{file}: " if file else ""
     params = {name: default for name, (_, _, default, _) in PARAMETERS.items()}
     likes: dict[str, str] = {}
     for key, value in spec.items():
         if key == "likes":
-            if not isinstance(value, Mapping) or not all(
-                isinstance(v, str) for v in value.values()
-            ):
-                raise ConfigError(
-                    f"{where}listener.likes: {value!r} must be a table of option = choice",
-                    file=file,
-                    key="listener.likes",
-                    value=value,
-                )
-            likes = {str(k): v for k, v in value.items()}
-            continue
-        if key not in PARAMETERS:
-            raise ConfigError(
-                f"{where}listener.{key}: unknown key (allowed {', '.join(sorted(PARAMETERS))},"
-                " likes)",
-                file=file,
-                key=f"listener.{key}",
-                value=value,
-            )
-        low, high, _, meaning = PARAMETERS[key]
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not low <= float(value) <= high:
-            raise ConfigError(
-                f"{where}listener.{key}: {value!r} is out of range (allowed {low:g} .. {high:g}:"
-                f" {meaning})",
-                file=file,
-                key=f"listener.{key}",
-                value=value,
-            )
-        params[key] = float(value)
+            likes = _likes(value, where, file)
+        else:
+            params[key] = _parameter(key, value, where, file)
     return params, likes
+
+
+def _likes(value: object, where: str, file: str | None) -> dict[str, str]:
+    """The ``likes`` table (option = choice), checked."""
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(
+            f"{where}listener.likes: {value!r} must be a table of option = choice",
+            file=file,
+            key="listener.likes",
+            value=value,
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+def _parameter(key: str, value: object, where: str, file: str | None) -> float:
+    """One listener parameter: a known key, a number inside its range."""
+    if key not in PARAMETERS:
+        raise ConfigError(
+            f"{where}listener.{key}: unknown key (allowed {', '.join(sorted(PARAMETERS))}, likes)",
+            file=file,
+            key=f"listener.{key}",
+            value=value,
+        )
+    low, high, _, meaning = PARAMETERS[key]
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not low <= float(value) <= high:  # type: ignore[arg-type]
+        raise ConfigError(
+            f"{where}listener.{key}: {value!r} is out of range (allowed {low:g} .. {high:g}:"
+            f" {meaning})",
+            file=file,
+            key=f"listener.{key}",
+            value=value,
+        )
+    return float(value)  # type: ignore[arg-type]
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -228,16 +228,7 @@ class SimulatedMAX30102:
         value &= WRITABLE[reg]
         now = self._clock()
         if reg == Reg.MODE_CONFIG:
-            if RESET.get(value):
-                keep = self._regs[Reg.INT_STATUS_1] & PWR_RDY.mask  # RESET does not raise it
-                self._power_on()
-                self._regs[Reg.INT_STATUS_1] = keep
-                return  # RESET self-clears at once: the reset is done
-            self._regs[reg] = value
-            if SHDN.get(value):
-                self._regs[Reg.INT_STATUS_1] = 0  # shutdown clears every interrupt
-                self._regs[Reg.INT_STATUS_2] = 0
-            self._reanchor(now)
+            self._write_mode(value, now)
         elif reg == Reg.SPO2_CONFIG:
             self._regs[reg] = clamp_sample_rate(value, len(self.channels))
             self._reanchor(now)
@@ -248,16 +239,35 @@ class SimulatedMAX30102:
             self._regs[reg] = value
             self._fifo.pointers_written()
         elif reg in (Reg.MULTI_LED_CTRL1, Reg.MULTI_LED_CTRL2):
-            if write_slot(self._regs, reg, value):
-                self._fifo.slot_gaps += 1
-            if self._sampling() != (self.sampling_since is not None):
-                self._reanchor(now)  # the first slot enabled (or the last disabled)
+            self._write_slots(reg, value, now)
         elif reg == Reg.TEMP_CONFIG:
             self._regs[reg] = value
             if TEMP_EN.get(value) and self._temp_done_at is None:
                 self._temp_done_at = now + TEMP_CONVERSION_S
         else:
             self._regs[reg] = value
+
+    def _write_mode(self, value: int, now: float) -> None:
+        """MODE_CONFIG: a reset (self-clearing, PWR_RDY kept), or a mode and shutdown bit
+        (shutdown clears every interrupt)."""
+        if RESET.get(value):
+            keep = self._regs[Reg.INT_STATUS_1] & PWR_RDY.mask  # RESET does not raise it
+            self._power_on()
+            self._regs[Reg.INT_STATUS_1] = keep
+            return  # RESET self-clears at once: the reset is done
+        self._regs[Reg.MODE_CONFIG] = value
+        if SHDN.get(value):
+            self._regs[Reg.INT_STATUS_1] = 0  # shutdown clears every interrupt
+            self._regs[Reg.INT_STATUS_2] = 0
+        self._reanchor(now)
+
+    def _write_slots(self, reg: int, value: int, now: float) -> None:
+        """MULTI_LED_CTRL1/2: the LED slots (a newly made gap, a disabled slot before an
+        enabled one, is counted as a driver bug); sampling starts or stops with them."""
+        if write_slot(self._regs, reg, value):
+            self._fifo.slot_gaps += 1
+        if self._sampling() != (self.sampling_since is not None):
+            self._reanchor(now)  # the first slot enabled (or the last disabled)
 
     # --- the smbus2-compatible bus ----------------------------------------------------------
 

@@ -89,18 +89,11 @@ class QueuedWriter:
         return StorageError(self.last_error)
 
     def _writer_main(self, ready: Job) -> None:
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
-            db.execute("PRAGMA foreign_keys = ON")
-            # Every commit reaches the card before the next hand-over.
-            db.execute("PRAGMA synchronous = FULL")
-            # Freed pages are overwritten with zeros: erased data stays erased.
-            db.execute("PRAGMA secure_delete = ON")
-        except sqlite3.Error as exc:
-            ready.error = self._fail("open for writing", exc)
-            ready.done.set()
+        """The writer thread: open the database, then run the queued jobs in order until
+        the stop job, retrying failed writes every second."""
+        db = self._open_db(ready)
+        if db is None:
             return
-        ready.done.set()
         retry: deque[Job] = deque()
         try:
             while True:
@@ -116,21 +109,43 @@ class QueuedWriter:
                 ok = self._retry(db, retry)
                 if job is None:
                     continue
-                if ok:
-                    if not self._run(db, job) and job.retry:
-                        retry.append(job)
-                elif job.retry:
-                    retry.append(job)  # keep the order: it goes after the older failures
-                elif job.may_overtake:
-                    self._run(db, job)
-                else:
-                    # Older writes are stuck: this one would overtake them (a row before its
-                    # session, an erase before the data). Report the fault at once.
-                    job.error = StorageError(self.last_error or f"{self.path}: storage fault")
-                    job.done.set()
+                self._take(db, job, ok, retry)
                 self._bound(retry)
         finally:
             db.close()
+
+    def _open_db(self, ready: Job) -> sqlite3.Connection | None:
+        """The writer's connection (foreign keys, full sync, secure delete); ``None`` with
+        the error in ``ready`` when it cannot be opened. ``ready`` is done either way."""
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            db.execute("PRAGMA foreign_keys = ON")
+            # Every commit reaches the card before the next hand-over.
+            db.execute("PRAGMA synchronous = FULL")
+            # Freed pages are overwritten with zeros: erased data stays erased.
+            db.execute("PRAGMA secure_delete = ON")
+        except sqlite3.Error as exc:
+            ready.error = self._fail("open for writing", exc)
+            ready.done.set()
+            return None
+        ready.done.set()
+        return db
+
+    def _take(self, db: sqlite3.Connection, job: Job, ok: bool, retry: deque[Job]) -> None:
+        """Run ``job`` (``ok``: no older write is stuck), queue it for a retry, or fail it
+        at once when it would overtake stuck writes it must not overtake."""
+        if ok:
+            if not self._run(db, job) and job.retry:
+                retry.append(job)
+        elif job.retry:
+            retry.append(job)  # keep the order: it goes after the older failures
+        elif job.may_overtake:
+            self._run(db, job)
+        else:
+            # Older writes are stuck: this one would overtake them (a row before its
+            # session, an erase before the data). Report the fault at once.
+            job.error = StorageError(self.last_error or f"{self.path}: storage fault")
+            job.done.set()
 
     def _bound(self, retry: deque[Job]) -> None:
         # Memory is bounded while the disk refuses writes: the oldest rows go first.

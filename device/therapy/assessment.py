@@ -214,13 +214,8 @@ class Assessment:
             self._breaths.spoil()
         if self._returning is not None:
             return self._tick_return(dt, at_goal)
-        measuring = following and self._dwell >= SETTLE_IN_S
         if hr_bpm is not None:
-            breath = self._breaths.add(self._phase, hr_bpm)
-            if breath is not None and measuring:
-                self._step.add(*breath, breathing)
-            elif not measuring:
-                self._breaths.spoil()
+            self._measure(hr_bpm, breathing, following and self._dwell >= SETTLE_IN_S)
         if not following:
             self._followed = False
             return []
@@ -231,7 +226,17 @@ class Assessment:
             return []
         return self._next_step()
 
+    def _measure(self, hr_bpm: float, breathing: float | None, measuring: bool) -> None:
+        """Add a heart-rate sample to the breath being gathered; a finished breath counts
+        for the step while ``measuring`` (settled in and followed), else it is spoiled."""
+        breath = self._breaths.add(self._phase, hr_bpm)
+        if breath is not None and measuring:
+            self._step.add(*breath, breathing)
+        elif not measuring:
+            self._breaths.spoil()
+
     def _next_step(self) -> list[str]:
+        """Close the step (its result kept): the next rate, or the return to the best one."""
         events: list[str] = []
         result = self._step.result()
         if result is not None:
@@ -250,6 +255,7 @@ class Assessment:
         return events
 
     def _peaked(self) -> bool:
+        """Whether the swing peaked: at least two rates after the largest swung clearly less."""
         swings = [r.swing_bpm for r in self._results]
         if len(swings) < 3:
             return False

@@ -264,6 +264,7 @@ class Chooser:
 
 
 def _parse_state(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The profiles of a saved chooser state, checked; ``ValueError`` naming what is wrong."""
     if not isinstance(state, Mapping):
         raise ValueError(f"chooser state must be a dict, not {type(state).__name__}")
     version = state.get("version")
@@ -272,39 +273,44 @@ def _parse_state(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     profiles = state.get("profiles")
     if not isinstance(profiles, Mapping):
         raise ValueError("chooser state: 'profiles' must be a dict")
-    out: dict[str, dict[str, Any]] = {}
-    for name, prof in profiles.items():
-        where = f"chooser state: profile {name!r}"
-        if not isinstance(prof, Mapping) or not isinstance(prof.get("arms"), Mapping):
-            raise ValueError(f"{where}: must be a dict with 'arms'")
-        arms: dict[str, dict[str, dict[str, float]]] = {}
-        for option, values in prof["arms"].items():
-            if not isinstance(values, Mapping):
-                raise ValueError(f"{where}: option {option!r} must be a dict")
-            arms[option] = {}
-            for value, arm in values.items():
-                try:
-                    n, total, sq = float(arm["n"]), float(arm["sum"]), float(arm["sq"])
-                except (KeyError, TypeError, ValueError):
-                    raise ValueError(
-                        f"{where}: {option}={value} needs numbers 'n', 'sum' and 'sq', got {arm!r}"
-                    ) from None
-                if n < 0.0 or sq < 0.0 or not all(map(math.isfinite, (n, total, sq))):
-                    raise ValueError(
-                        f"{where}: {option}={value} has n={n!r}, sum={total!r}, sq={sq!r}"
-                    )
-                arms[option][value] = {"n": n, "sum": total, "sq": sq}
-        try:
-            draws, sessions = int(prof.get("draws", 0)), int(prof.get("sessions", 0))
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: 'draws' and 'sessions' must be integers") from None
-        out[str(name)] = {
-            "draws": draws,
-            "sessions": sessions,
-            "ratings": _parse_ratings(prof.get("ratings"), where),
-            "arms": arms,
+    return {str(name): _parse_profile(name, prof) for name, prof in profiles.items()}
+
+
+def _parse_profile(name: object, prof: object) -> dict[str, Any]:
+    """One saved profile: its arms, draws, sessions and ratings, checked."""
+    where = f"chooser state: profile {name!r}"
+    if not isinstance(prof, Mapping) or not isinstance(prof.get("arms"), Mapping):
+        raise ValueError(f"{where}: must be a dict with 'arms'")
+    arms: dict[str, dict[str, dict[str, float]]] = {}
+    for option, values in prof["arms"].items():
+        if not isinstance(values, Mapping):
+            raise ValueError(f"{where}: option {option!r} must be a dict")
+        arms[option] = {
+            value: _parse_arm(where, option, value, arm) for value, arm in values.items()
         }
-    return out
+    try:
+        draws, sessions = int(prof.get("draws", 0)), int(prof.get("sessions", 0))
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: 'draws' and 'sessions' must be integers") from None
+    return {
+        "draws": draws,
+        "sessions": sessions,
+        "ratings": _parse_ratings(prof.get("ratings"), where),
+        "arms": arms,
+    }
+
+
+def _parse_arm(where: str, option: object, value: object, arm: Any) -> dict[str, float]:
+    """One arm's tally (``n``, ``sum``, ``sq``): finite numbers, ``n`` and ``sq`` not negative."""
+    try:
+        n, total, sq = float(arm["n"]), float(arm["sum"]), float(arm["sq"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(
+            f"{where}: {option}={value} needs numbers 'n', 'sum' and 'sq', got {arm!r}"
+        ) from None
+    if n < 0.0 or sq < 0.0 or not all(map(math.isfinite, (n, total, sq))):
+        raise ValueError(f"{where}: {option}={value} has n={n!r}, sum={total!r}, sq={sq!r}")
+    return {"n": n, "sum": total, "sq": sq}
 
 
 def _parse_ratings(raw: object, where: str) -> dict[str, float]:

@@ -177,21 +177,26 @@ class ClosedLoop:
     def _engage(self, t: float, heart: HeartLike, plain: SoundTargets) -> None:
         breathing = _finite(heart.breathing_bpm)
         at_start = t - (self._t_first or t) < 5.0
-        if plain.pacer_bpm is None:
-            self._p = None
-        elif at_start and breathing is not None:
-            self._p = min(max(breathing, self.goal_bpm), self.cfg.start_cap_bpm)
-        else:
-            self._p = plain.pacer_bpm if self._out is None else self._out.pacer_bpm
-            if self._p is not None:
-                self._p = min(self._p, self.cfg.start_cap_bpm)
+        met = breathing if at_start else None
+        self._p = self._start_pacer(plain, met)
         self._e = plain.entrain_hz
-        if self._p is not None and not (at_start and breathing is not None):
+        if self._p is not None and met is None:
             # Their breathing is not known yet: meet it when the first estimate arrives.
             self._anchor.until = t + self.cfg.anchor_s
         start = "off" if self._p is None else f"{self._p:.1f}/min"
         known = "unknown" if breathing is None else f"{breathing:.1f}/min"
         self._set_state(t, "adapting", f"pacer starts at {start} (breathing {known})", "adapt")
+
+    def _start_pacer(self, plain: SoundTargets, met: float | None) -> float | None:
+        """The pacer rate the loop starts from (breaths/min, at most the start cap): the
+        breathing ``met`` at the session's start (not below the goal), else what was sent
+        or the plain timeline's; ``None`` when the timeline has no pacer."""
+        if plain.pacer_bpm is None:
+            return None
+        if met is not None:
+            return min(max(met, self.goal_bpm), self.cfg.start_cap_bpm)
+        p = plain.pacer_bpm if self._out is None else self._out.pacer_bpm
+        return None if p is None else min(p, self.cfg.start_cap_bpm)
 
     def _freeze(self, t: float) -> None:
         self._signal.freeze(self._out)

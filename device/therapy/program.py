@@ -156,6 +156,12 @@ def load_program(name_or_path: str | Path, dirs: Iterable[Path | str] = ()) -> P
         if not _is_file(as_path):
             raise ProgramError(f"{text[:200]}: no such program file", file=text)
         return read_program(as_path)
+    _check_name(text)
+    return _find_program(text, _search_dirs(dirs))
+
+
+def _check_name(text: str) -> None:
+    """Raise :class:`ProgramError` unless ``text`` is 1 to :data:`MAX_NAME_CHARS` long."""
     if not text or len(text) > MAX_NAME_CHARS:
         raise ProgramError(
             f"{text[:MAX_NAME_CHARS]!r}...: a program name has 1 to {MAX_NAME_CHARS} characters"
@@ -163,14 +169,18 @@ def load_program(name_or_path: str | Path, dirs: Iterable[Path | str] = ()) -> P
             else "a program name cannot be empty",
             key="program",
         )
-    search = _search_dirs(dirs)
+
+
+def _find_program(name: str, search: list[Path]) -> Program:
+    """The program ``name`` from the first of ``search`` holding it; an error listing the
+    known names when none does."""
     for directory in search:
-        candidate = directory / f"{text}.toml"
+        candidate = directory / f"{name}.toml"
         if _is_file(candidate):
             return read_program(candidate)
     known = sorted({stem for d in search for stem in _stems(d)})
     raise ProgramError(
-        f"no program named {text!r} (known: {', '.join(known) or 'none'})", key="program"
+        f"no program named {name!r} (known: {', '.join(known) or 'none'})", key="program"
     )
 
 

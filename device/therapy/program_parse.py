@@ -142,12 +142,10 @@ def _known_keys(table: dict[str, Any], allowed: Iterable[str], where: str, w: _W
 
 
 def _section(index: int, table: object, w: _Where) -> Section:
-    where = f"section #{index + 1}"
+    """The ``index``-th ``[[section]]`` (from 0), checked."""
     if not isinstance(table, dict):
-        raise w.error(where, None, "must be a table ([[section]])")
-    name = table.get("name", f"section-{index + 1}")
-    if not isinstance(name, str) or not name:
-        raise w.error(where, "name", f"{name!r} is not a non-empty string", name)
+        raise w.error(f"section #{index + 1}", None, "must be a table ([[section]])")
+    name = _section_name(index, table, w)
     where = f'section "{name}"'
     targets = set(NUMERIC_TARGETS) | set(CHOICE_TARGETS) | set(BOOL_TARGETS)
     _known_keys(table, _SECTION_KEYS | targets, where, w)
@@ -155,26 +153,40 @@ def _section(index: int, table: object, w: _Where) -> Section:
     assert duration is not None
     transition = Transition(duration_s=0.0 if index == 0 else 30.0)
     if "transition" in table:
-        raw = table["transition"]
-        if not isinstance(raw, dict):
-            raise w.error(where, "transition", "must be a table {duration_s = .., curve = ..}")
-        _known_keys(raw, ("duration_s", "curve"), f"{where} transition", w)
-        t_s = _seconds(raw.get("duration_s", transition.duration_s), where, "transition", w)
-        if t_s > duration:
-            raise w.error(
-                where,
-                "transition",
-                f"duration_s {t_s:g} is longer than the section ({duration:g} s)",
-                t_s,
-            )
-        curve = _curve(raw.get("curve", transition.curve), where, "transition.curve", w)
-        transition = Transition(duration_s=t_s, curve=curve)
+        transition = _transition(table["transition"], transition, duration, where, w)
     transition = Transition(min(transition.duration_s, duration), transition.curve)
     curve = _curve(table.get("curve", "linear"), where, "curve", w)
     values = {k: _target(k, v, where, w) for k, v in table.items() if k in targets}
     return Section(
         name=name, duration_s=duration, transition=transition, curve=curve, values=values
     )
+
+
+def _section_name(index: int, table: dict[str, Any], w: _Where) -> str:
+    """The section's ``name`` (``section-N`` by default): a non-empty string."""
+    name = table.get("name", f"section-{index + 1}")
+    if not isinstance(name, str) or not name:
+        raise w.error(f"section #{index + 1}", "name", f"{name!r} is not a non-empty string", name)
+    return name
+
+
+def _transition(
+    raw: object, default: Transition, duration: float, where: str, w: _Where
+) -> Transition:
+    """A section's ``transition`` table, checked: no longer than the section."""
+    if not isinstance(raw, dict):
+        raise w.error(where, "transition", "must be a table {duration_s = .., curve = ..}")
+    _known_keys(raw, ("duration_s", "curve"), f"{where} transition", w)
+    t_s = _seconds(raw.get("duration_s", default.duration_s), where, "transition", w)
+    if t_s > duration:
+        raise w.error(
+            where,
+            "transition",
+            f"duration_s {t_s:g} is longer than the section ({duration:g} s)",
+            t_s,
+        )
+    curve = _curve(raw.get("curve", default.curve), where, "transition.curve", w)
+    return Transition(duration_s=t_s, curve=curve)
 
 
 def _ending(table: object, w: _Where) -> Ending:
@@ -260,6 +272,20 @@ def _options(table: object, w: _Where) -> dict[str, tuple[str, ...]]:
     return options
 
 
+def _sections(raw_sections: object, w: _Where) -> tuple[Section, ...]:
+    """The program's ``[[section]]`` tables, checked: at least one, no two of one name."""
+    if not isinstance(raw_sections, list) or not raw_sections:
+        raise w.error("", "section", "a program needs at least one [[section]]")
+    sections = tuple(_section(i, s, w) for i, s in enumerate(raw_sections))
+    names = [s.name for s in sections]
+    for section_name in names:
+        if names.count(section_name) > 1:
+            raise w.error(
+                f'section "{section_name}"', "name", "two sections have this name", section_name
+            )
+    return sections
+
+
 def parse_program(text: str, *, file: str = "<program>", name: str | None = None) -> Program:
     """Parse and validate program TOML ``text``; ``file`` is used in error messages."""
     w = _Where(file)
@@ -274,16 +300,7 @@ def parse_program(text: str, *, file: str = "<program>", name: str | None = None
     description = data.get("description", "")
     if not isinstance(description, str):
         raise w.error("", "description", f"{description!r} is not a string", description)
-    raw_sections = data.get("section")
-    if not isinstance(raw_sections, list) or not raw_sections:
-        raise w.error("", "section", "a program needs at least one [[section]]")
-    sections = tuple(_section(i, s, w) for i, s in enumerate(raw_sections))
-    names = [s.name for s in sections]
-    for section_name in names:
-        if names.count(section_name) > 1:
-            raise w.error(
-                f'section "{section_name}"', "name", "two sections have this name", section_name
-            )
+    sections = _sections(data.get("section"), w)
     return Program(
         name=prog_name,
         description=description,

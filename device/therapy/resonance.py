@@ -235,15 +235,7 @@ class ResonanceEstimate:
         pace = self.pace_bpm
         confident = pace is not None and self.confidence >= CONFIDENT
         if self.ladder and not (confident and self.confirmed):
-            record = session_peak(self.ladder)
-            if record is not None and record.edge == "high":
-                # Best at its fastest rate: the rates above it, down to it.
-                high = max(r.paced_bpm for r in self.ladder)
-                above = _ladder(RANGE_BPM[1])[: max(1, round((RANGE_BPM[1] - high) / STEP_BPM))]
-                return SessionPlan("assess", above, pace)
-            # Carry the unfinished descent on from the rate below its slowest step.
-            low = min(r.paced_bpm for r in self.ladder)
-            return SessionPlan("assess", _ladder(_grid(low - STEP_BPM)), pace)
+            return SessionPlan("assess", self._carried_rates(), pace)
         if pace is not None and confident:
             if self.paced_since_check < 1:
                 return SessionPlan("pace", (pace,), pace)
@@ -253,6 +245,16 @@ class ResonanceEstimate:
         if not any(r.bracketed for r in self._records):
             return SessionPlan("assess", _ladder(_grid(pace)), pace)
         return SessionPlan("assess", _band(_grid(pace)), pace)
+
+    def _carried_rates(self) -> tuple[float, ...]:
+        """The rates that carry an unfinished ladder on: best at its fastest rate, the rates
+        above it (down to it); else the descent on from the rate below its slowest step."""
+        record = session_peak(self.ladder)
+        if record is not None and record.edge == "high":
+            high = max(r.paced_bpm for r in self.ladder)
+            return _ladder(RANGE_BPM[1])[: max(1, round((RANGE_BPM[1] - high) / STEP_BPM))]
+        low = min(r.paced_bpm for r in self.ladder)
+        return _ladder(_grid(low - STEP_BPM))
 
     def update(self, measured: SessionMeasurements) -> bool:
         """Fold in a session's measurements; True when the estimate (or its schedule) moved."""

@@ -53,18 +53,25 @@ def arc(shape: PhraseShape, beat: float) -> float:
     return shape.peak + (shape.end - shape.peak) * u
 
 
-def _cells(
-    theme: Motif, rng: random.Random, energy: float, exact_first: bool
-) -> list[Motif]:
+def _cells(theme: Motif, rng: random.Random, energy: float, exact_first: bool) -> list[Motif]:
+    """Eight cells of the phrase: variations of ``theme`` (no ornaments when calm, slowed
+    down when very calm); with ``exact_first`` the first is the theme itself."""
     kinds = [k for k in VARIANTS if energy >= 0.4 or k != "ornament"]
     out = []
     for i in range(8):
-        kind = "exact" if i == 0 and exact_first else rng.choice(kinds)
-        cell = vary(theme, kind, rng)
-        if energy < 0.35 and kind != "augmented" and not (i == 0 and exact_first):
-            cell = vary(cell, "augmented", rng)
-        out.append(cell)
+        exact = i == 0 and exact_first
+        out.append(
+            vary(theme, "exact", rng) if exact else _cell(theme, rng.choice(kinds), energy, rng)
+        )
     return out
+
+
+def _cell(theme: Motif, kind: str, energy: float, rng: random.Random) -> Motif:
+    """One variation of ``theme``, twice as slow below energy 0.35."""
+    cell = vary(theme, kind, rng)
+    if energy < 0.35 and kind != "augmented":
+        cell = vary(cell, "augmented", rng)
+    return cell
 
 
 def phrase(theme: Motif, shape: PhraseShape, rng: random.Random, exact: bool) -> list[Note]:
@@ -75,22 +82,8 @@ def phrase(theme: Motif, shape: PhraseShape, rng: random.Random, exact: bool) ->
     for i, cell in enumerate(_cells(theme, rng, shape.energy, exact)):
         if t >= body_end - 0.5:
             break
-        if exact and i == 0:
-            first = shape.start  # the theme itself, from where the phrase starts
-        else:
-            slope = arc(shape, t + cell.beats) - arc(shape, t)
-            if cell.span * slope < 0:
-                cell = vary(cell, "inverted", rng)  # the cell follows the arc's direction
-            first = round(arc(shape, t + 0.5 * cell.beats) - 0.5 * cell.span)
-        degree = first
-        for step, dur in zip(cell.steps, cell.durs, strict=True):
-            degree += step
-            if t >= body_end:
-                break
-            length = min(dur, body_end - t)
-            height = _height(t, shape)
-            notes.append(Note(t, length, degree, height))
-            t += dur
+        cell, first = _place(cell, shape, t, rng, exact and i == 0)
+        t = _add_notes(cell, first, t, body_end, shape, notes)
         if rng.random() < 0.3 * (1.0 - shape.energy):
             t += 1.0  # a rest inside the phrase (more of them when calm)
     t = min(max(t, 0.0), body_end)
@@ -126,3 +119,32 @@ def snap_pentatonic(degree: int, allowed: tuple[int, ...]) -> int:
         if (degree + d) % 7 in allowed:
             return degree + d
     return degree
+
+
+def _place(
+    cell: Motif, shape: PhraseShape, t: float, rng: random.Random, exact: bool
+) -> tuple[Motif, int]:
+    """The cell as it is sung from beat ``t`` and its first degree: the theme itself from the
+    phrase's start (``exact``), else turned to follow the arc and centred on it."""
+    if exact:
+        return cell, shape.start  # the theme itself, from where the phrase starts
+    slope = arc(shape, t + cell.beats) - arc(shape, t)
+    if cell.span * slope < 0:
+        cell = vary(cell, "inverted", rng)  # the cell follows the arc's direction
+    return cell, round(arc(shape, t + 0.5 * cell.beats) - 0.5 * cell.span)
+
+
+def _add_notes(
+    cell: Motif, first: int, t: float, body_end: float, shape: PhraseShape, notes: list[Note]
+) -> float:
+    """Append the cell's notes from beat ``t`` (cut at ``body_end``); return the beat after."""
+    degree = first
+    for step, dur in zip(cell.steps, cell.durs, strict=True):
+        degree += step
+        if t >= body_end:
+            break
+        length = min(dur, body_end - t)
+        height = _height(t, shape)
+        notes.append(Note(t, length, degree, height))
+        t += dur
+    return t

@@ -11,6 +11,7 @@ so the same seed and the same targets make the same music.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from device.music.composer import form, melody, timing
 from device.music.composer.harmony import (
@@ -222,8 +223,19 @@ class Composer:
                 self._arpeggio(channel(name, 1), keys, (enter, b1), energy, frame, events)
         self._last_voicing = voicer.last
         self._breath_swell(channel(name, 1), n, inhale_beats, frame, events)
-        self._melody(style, role, (n, inhale_beats, energy), sounding, voicer, carrier, drop,
-                     rng, frame, channel(name, 0), events)
+        self._melody(
+            style,
+            role,
+            (n, inhale_beats, energy),
+            sounding,
+            voicer,
+            carrier,
+            drop,
+            rng,
+            frame,
+            channel(name, 0),
+            events,
+        )
 
     def _arpeggio(self, ch, keys, span, energy, frame, events) -> None:
         b0, b1 = span
@@ -245,12 +257,33 @@ class Composer:
             h = b / inhale if b <= inhale else 1.0 - (b - inhale) / max(n - inhale, 1.0)
             events.append((frame(float(b)), CC, ch, CC_EXPRESSION, round(100 + 27 * h)))
 
-    def _melody(self, style, role, shape_in, sounding, voicer, carrier, drop, rng, frame,
-                ch, events) -> None:
-        n, inhale, energy = shape_in
+    def _melody(
+        self, style, role, shape_in, sounding, voicer, carrier, drop, rng, frame, ch, events
+    ) -> None:
+        n, _inhale, energy = shape_in
         mode = MODES[style.mode]
         lo, hi = _range(style.melody, drop)
         base = voicer.tonic_key + 12 * ((lo - voicer.tonic_key + 11) // 12)
+        notes = self._melody_notes(role, shape_in, sounding, rng)
+        base += _octave_shift(notes, base, mode, hi)
+        previous: int | None = None
+        for note in notes:
+            _, _, chord_keys, chord = _chord_at(sounding, note.beat)
+            strong = note.beats >= 1.0 or float(note.beat).is_integer()
+            degree = note.degree
+            if style.pentatonic:
+                degree = melody.snap_pentatonic(degree, PENTATONIC)
+            chord_degrees = tuple((chord.degree + k) % 7 for k in (0, 2, 4))
+            degree = previous = melody.fit(degree, chord_degrees, strong, previous)
+            key = _key_above(base + 12 * (degree // 7) + mode[degree % 7], lo)
+            if strong and not voicer.clean((key, *chord_keys), carrier):
+                continue  # a long note that would beat against the chord: a rest instead
+            _play_note(note, key, energy, n, frame, ch, events)
+
+    def _melody_notes(self, role, shape_in, sounding, rng) -> list[melody.Note]:
+        """The phrase's notes (scale degrees in beats): from the theme (or the second
+        motif on B phrases), rising to a peak set by the energy, ending on a cadence note."""
+        n, inhale, energy = shape_in
         last_chord = sounding[-1][3]
         # cadence notes: the tonic on I, the fifth's D on V (G rings in the chord), C on IV
         end = {0: 7, 4: 8, 3: 7}.get(last_chord.degree, last_chord.degree)
@@ -258,33 +291,50 @@ class Composer:
         peak = start + 2 + round(3 * energy) + rng.randint(0, 1)
         shape = melody.PhraseShape(n, inhale, start, peak, end, energy)
         motif: Motif = self.second if role.letter.startswith("B") else self.theme
-        notes = melody.phrase(motif, shape, rng, role.theme)
-        # one octave for the whole phrase: the line keeps its shape inside the register
-        top = max(n.degree for n in notes)
-        shift = 0
-        while base + 12 * (top // 7) + mode[top % 7] + shift > hi and shift > -24:
-            shift -= 12
-        previous: int | None = None
-        for note in notes:
-            _, _, chord_keys, chord = next(
-                s for s in sounding if s[0] <= note.beat < s[1] or s is sounding[-1]
-            )
-            strong = note.beats >= 1.0 or float(note.beat).is_integer()
-            degree = note.degree
-            if style.pentatonic:
-                degree = melody.snap_pentatonic(degree, PENTATONIC)
-            chord_degrees = tuple((chord.degree + k) % 7 for k in (0, 2, 4))
-            degree = previous = melody.fit(degree, chord_degrees, strong, previous)
-            key = base + shift + 12 * (degree // 7) + mode[degree % 7]
-            while key < lo:
-                key += 12
-            if strong and not voicer.clean((key, *chord_keys), carrier):
-                continue  # a long note that would beat against the chord: a rest instead
-            vel = max(20, min(100, round(36 + 36 * energy + 16 * note.height - 8)))
-            on = frame(note.beat)
-            off = min(frame(note.beat + note.beats * LEGATO), round(frame(float(n))) - 1)
-            events.append((on, ON, ch, key, vel))
-            events.append((max(on + 1, off), OFF, ch, key, 0))
+        return melody.phrase(motif, shape, rng, role.theme)
+
+
+Sounding = tuple[float, float, tuple[int, ...], Chord]
+
+
+def _octave_shift(notes: list[melody.Note], base: int, mode: tuple[int, ...], hi: int) -> int:
+    """Semitones (0, -12 or -24) that bring the phrase's top note down to ``hi`` at most: one
+    octave for the whole phrase, so the line keeps its shape inside the register."""
+    top = max(note.degree for note in notes)
+    shift = 0
+    while base + 12 * (top // 7) + mode[top % 7] + shift > hi and shift > -24:
+        shift -= 12
+    return shift
+
+
+def _chord_at(sounding: list[Sounding], beat: float) -> Sounding:
+    """The chord sounding at ``beat`` (the last one from its start on)."""
+    return next(s for s in sounding if s[0] <= beat < s[1] or s is sounding[-1])
+
+
+def _key_above(key: int, lo: int) -> int:
+    """``key`` raised by octaves until it is at least ``lo``."""
+    while key < lo:
+        key += 12
+    return key
+
+
+def _play_note(
+    note: melody.Note,
+    key: int,
+    energy: float,
+    n: int,
+    frame: Callable[[float], int],
+    ch: int,
+    events: list[Event],
+) -> None:
+    """Append a melody note's on and off events: louder with energy and height, a little
+    detached (:data:`LEGATO`), ended before the phrase ends."""
+    vel = max(20, min(100, round(36 + 36 * energy + 16 * note.height - 8)))
+    on = frame(note.beat)
+    off = min(frame(note.beat + note.beats * LEGATO), round(frame(float(n))) - 1)
+    events.append((on, ON, ch, key, vel))
+    events.append((max(on + 1, off), OFF, ch, key, 0))
 
 
 def _slots(n: int, inhale: float, count: int) -> list[tuple[float, float]]:

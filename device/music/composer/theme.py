@@ -92,19 +92,25 @@ def vary(motif: Motif, kind: str, rng: random.Random) -> Motif:
     elif kind == "augmented":
         durs = [2.0 * d for d in durs]
     elif kind == "ornament":
-        i = max(range(len(durs)), key=lambda j: (durs[j], -j))
-        if durs[i] >= 1.0:
-            half = durs[i] / 2.0
-            steps[i + 1 : i + 1] = [1]
-            durs[i : i + 1] = [half, half]
-            if i + 2 < len(steps):
-                steps[i + 2] -= 1
-            else:
-                steps[i + 1] = 1
+        _ornament(steps, durs)
     elif kind != "exact":
         raise ValueError(f"unknown variation {kind!r} (one of {', '.join(VARIANTS)})")
     del rng  # the variations are deterministic; the caller's stream chose the kind
     return Motif(tuple(steps), tuple(durs))
+
+
+def _ornament(steps: list[int], durs: list[float]) -> None:
+    """Split the longest note (the first of the longest, if at least a beat) in two halves,
+    the second an upper neighbour, in place; the next step is one less to land as before."""
+    i = max(range(len(durs)), key=lambda j: (durs[j], -j))
+    if durs[i] >= 1.0:
+        half = durs[i] / 2.0
+        steps[i + 1 : i + 1] = [1]
+        durs[i : i + 1] = [half, half]
+        if i + 2 < len(steps):
+            steps[i + 2] -= 1
+        else:
+            steps[i + 1] = 1
 
 
 def second_theme(theme: Motif, seed: int) -> Motif:
