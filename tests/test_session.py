@@ -48,7 +48,7 @@ def test_status_says_where_the_session_is() -> None:
     assert status["section_remaining_s"] == pytest.approx(420.0)
     assert 6.0 <= status["pacer_bpm"] <= 11.0 and status["entrain_hz"] <= 10.0
     assert status["loop_state"] in ("adapting", "holding", "settled")
-    assert set(status["chosen"]) == {"pad_preset", "noise_colour", "entrain_kind", "composer_style"}
+    assert set(status["chosen"]) == {"pad_preset", "noise_colour", "entrain_kind"}
     assert status["why"].startswith("thompson: ")
     kinds = [k for _, k, _ in session.drain_events()]
     assert kinds.index("preset") == 1
