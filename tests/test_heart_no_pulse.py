@@ -275,3 +275,16 @@ def test_bidmc_01s_dropout_at_25_hz_holds_no_beat_and_no_interval_across_it(
     early = t[(t > 5.0) & (t < 91.0)]
     assert len(early) >= np.sum((full > 5.0) & (full < 91.0)) - 1
     assert all(np.min(np.abs(full - v)) < 0.03 for v in early)
+
+
+def test_beats_stopped_by_movement_rejection_resume_without_waiting_for_the_rhythm() -> None:
+    # At threshold 0.15 and 125 Hz, BIDMC 01's weak upstrokes after its dropout pull the
+    # reference down, so the strong ones (104.6-105.9 s) read as movement and the beats stop
+    # for 3 s. The pulse was there all along: the next beat (106.48 s) is reported at once,
+    # not after a rhythm check (which would drop it: a lost pulse is a stop without movement).
+    det = BeatDetector(125.0, Tuning(threshold_share=0.15))
+    x = bidmc(1)[: 112 * 125]
+    t = np.array([b.t for i in range(0, len(x), 32) for b in det.process_beats(x[i : i + 32])])
+    assert det.artefacts > 0
+    assert not np.any((t > 103.5) & (t < 106.3)), "the stop this test is about"
+    assert np.any(np.abs(t - 106.48) < 0.05)
