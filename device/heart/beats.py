@@ -112,6 +112,7 @@ class BeatDetector(SignalChecks):
         self.beats = 0
         #: Candidates rejected as movement (slope far above that of recent beats).
         self.artefacts = 0
+        self._artefacts_at_beat = 0  # movement rejections counted up to the last beat
 
     # --- public --------------------------------------------------------------------------
 
@@ -298,7 +299,13 @@ class BeatDetector(SignalChecks):
                     out.append(found)
 
     def _forget_if_stopped(self, t: float) -> None:
-        """Beats stopped before ``t`` (s): the reference restarts; the old one is a fallback."""
+        """Beats stopped before ``t`` (s): the reference restarts; the old one is a fallback.
+
+        When no candidate was rejected as movement meanwhile, the pulse was lost (a dropout
+        that the samples need not show as a flat run: a monitor's hold, smoothed by a lower
+        rate, wanders), so beats are reported again only once the signal is rhythmic, as
+        after a flat run. Stopped by movement, the pulse was under it: no such wait.
+        """
         expected = median(self._ibis) if self._ibis else 0.0
         if (
             self._slopes
@@ -309,6 +316,11 @@ class BeatDetector(SignalChecks):
                 self._fallback = median(self._slopes)
                 self._fallback_t = self._last_t
             self._slopes.clear()
+            if self.artefacts == self._artefacts_at_beat:
+                # No interval may join the beats before and after; the weak steps of a
+                # returning signal are not beats (issue 23.2).
+                self._locked = False
+                self._since_flat.clear()
 
     def _judge(self, pos: float, value: float, reach: float, last: float) -> bool:
         fs = self.rate_hz
@@ -373,4 +385,5 @@ class BeatDetector(SignalChecks):
             self._valid.append(valid)
         self._slopes.append(value)
         self._last_t = t
+        self._artefacts_at_beat = self.artefacts
         return Beat(t, ibi, valid, value)
