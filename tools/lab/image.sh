@@ -47,12 +47,6 @@ install -m 0644 "$here/guest/lab-bootsound.service" "$r/etc/systemd/system/lab-b
 mkdir -p "$r/etc/systemd/system/multi-user.target.wants"
 ln -sf /etc/systemd/system/lab-bootsound.service "$r/etc/systemd/system/multi-user.target.wants/"
 install -m 0644 "$here/guest/lab-tcg.conf" "$r/etc/systemd/system/bedside.service.d/lab-tcg.conf"
-if [ "$arch" = amd64 ]; then
-    # numpy's AVX code crashes under x86 TCG (docs/lab.md); an ARM machine needs nothing.
-    mkdir -p "$r/etc/systemd/system/lab-agent.service.d"
-    install -m 0644 "$here/guest/lab-npy.conf" "$r/etc/systemd/system/bedside.service.d/lab-npy.conf"
-    install -m 0644 "$here/guest/lab-npy.conf" "$r/etc/systemd/system/lab-agent.service.d/lab-npy.conf"
-fi
 install -m 0644 "$here/guest/asound.conf" "$r/etc/asound.conf"
 install -m 0644 "$here/guest/modules.conf" "$r/etc/modules-load.d/lab.conf"
 install -m 0644 "$here/guest/modprobe.conf" "$r/etc/modprobe.d/lab.conf"

@@ -164,9 +164,13 @@ def install(lab: Lab, data: Path) -> None:
     log(f"install.sh: done in {time.monotonic() - t:.0f} s")
     # The technician's console on the VM's second UART (a Pi's is /dev/serial0).
     Lab.port = console_port(vm)
+    # The output buffer for the emulator's speed (scen_box.LAB_BUFFER_BLOCKS says why).
+    blocks = scen_box.LAB_BUFFER_BLOCKS
     vm.out(
-        f"sed -i 's|^port = .*|port = \"{Lab.port}\"|' /etc/bedside/config.toml\n"
-        f"grep -q '^port = \"{Lab.port}\"' /etc/bedside/config.toml"
+        f"sed -i 's|^port = .*|port = \"{Lab.port}\"|; s|^buffer_blocks = .*|buffer_blocks = "
+        f"{blocks}|' /etc/bedside/config.toml\n"
+        f"grep -q '^port = \"{Lab.port}\"' /etc/bedside/config.toml\n"
+        f"grep -q '^buffer_blocks = {blocks}$' /etc/bedside/config.toml"
     )
     Lab.installed_mode = vm.out("stat -c %a /etc/bedside/config.toml").strip()
     lab.down()

@@ -16,8 +16,16 @@ from console import Console, burst, status
 from vm import VM, LabError
 
 RATE = 48000
-#: audio.block_frames * audio.buffer_blocks / sample_rate of the installed default config.
-BUFFER_S = 1024 * 8 / RATE
+#: The box's output buffer in the lab, in 1024-frame blocks (``audio.buffer_blocks``; the
+#: product's default is 8, 171 ms). The engine renders its voices a segment (16384 frames,
+#: 0.34 s) in one turn, so that turn must end before the buffer drains. On a Pi Zero 2 W a
+#: segment takes about a fifth of its length (bench/pi_budget.py); under TCG on a 2-core CI
+#: host the emulated box needs about half a vCPU (docs/lab.md), a segment 0.15-0.2 s: the
+#: default buffer would underrun on the emulator's slowness, not the box's. The lab sets 16
+#: blocks (341 ms), as it gives start-up more time (lab-tcg.conf); a technician can do the same.
+LAB_BUFFER_BLOCKS = 16
+#: audio.block_frames * audio.buffer_blocks / sample_rate of the lab's installed config.
+BUFFER_S = 1024 * LAB_BUFFER_BLOCKS / RATE
 #: Generous bounds (docs/lab.md): TCG on 2 shared cores is several times slower than a Pi 4.
 BOOT_BOUND_S = 480.0
 WATCHDOG_BOUND_S = 180.0
@@ -84,6 +92,7 @@ def boot(lab) -> tuple[bool, dict, str]:
     lgpio_ok = re.search(r"xCreatePipe|lgd-nfy", journal) is None
     pipes = vm.out("ls -A /run/bedside 2>&1 | grep -c lgd-nfy || true").strip()
     notes.append(f"lgpio pipe errors {'none' if lgpio_ok else 'in the journal'}, pipes {pipes}")
+    notes.append(f"numpy SIMD {numpy_simd(vm)}")
     (lab.rundir / "boot-journal.txt").write_text(journal)
     ok = (
         snd is not None
@@ -96,6 +105,26 @@ def boot(lab) -> tuple[bool, dict, str]:
     if snd is None:
         notes.append("no sound on the card")
     return ok, figs, "; ".join(notes)
+
+
+#: The box's numpy's dispatched SIMD paths this CPU runs (numpy 2: numpy._core; 1.x: numpy.core).
+NUMPY_SIMD = (
+    "import importlib, numpy\n"
+    "m = 'numpy._core' if hasattr(numpy, '_core') else 'numpy.core'\n"
+    "u = importlib.import_module(m + '._multiarray_umath')\n"
+    "f, d = u.__cpu_features__, u.__cpu_dispatch__\n"
+    "print(numpy.__version__, ' '.join(k for k in d if f.get(k)) or 'baseline only')"
+)
+
+
+def numpy_simd(vm: VM) -> str:
+    """numpy's version and the SIMD paths beyond its baseline that the box's numpy takes.
+
+    On the x86 machine it must be ``baseline only``: the VM's CPU has no AVX (see
+    ``vm.X86_CPU``), whose emulation made the box's oscillators ten times slower.
+    """
+    r = vm.sh(f"/opt/bedside/venv/bin/python3 -c \"{NUMPY_SIMD}\"", 120)
+    return r["out"].strip() or f"unknown ({r['err'].strip()[-120:]})"
 
 
 def cpu_ticks(vm: VM, pid: int) -> tuple[float, float] | None:
