@@ -2,7 +2,9 @@
 
 The piece is a chain of sections of :data:`SECTION_PHRASES` phrases (one phrase per
 breath, so a section lasts a minute or two): A, B, A', C, A'', B', ... An A section opens
-with the listener's theme exactly as it was first heard and states it again half-way; B
+with the listener's theme as it was first heard and states it again half-way, each time on
+another chord of the tonic's area (:data:`THEME_CHORDS`: I, vi, iii all hold the theme's
+first note), so the returns are the same tune newly harmonised, never the same 30 s; B
 sections work a contrasting motif over the relative minor's area, C sections the theme
 slowed down over the subdominant's. Phrases pair into periods: the first ends on a half
 cadence, the second on a full one. Every section draws its choices from its own random
@@ -17,6 +19,9 @@ from dataclasses import dataclass
 
 #: Phrases per section.
 SECTION_PHRASES = 8
+#: Chords (degrees) under the theme's statements, taken in turn: the tonic first, then the
+#: relative minor and the mediant (the theme starts on the third degree, a tone of all three).
+THEME_CHORDS = (0, 5, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,9 @@ def role(index: int) -> PhraseRole:
     # antecedents end open: on the dominant, every other one on the subdominant (a calm
     # piece leans on I-IV-I; the dominant's pull is kept for the period's middle)
     cadence = "full" if position % 2 else ("half" if position % 4 == 0 else "plagal")
-    if a_section or position % 2 == 1:
+    if theme:
+        start = THEME_CHORDS[(section + position // 4) % len(THEME_CHORDS)]
+    elif a_section or position % 2 == 1:
         start = 0 if position % 2 == 0 else 3
     else:
         start = 5 if letter.startswith("B") else 3
