@@ -2,9 +2,10 @@
 
 The piece is a chain of sections of :data:`SECTION_PHRASES` phrases (one phrase per
 breath, so a section lasts a minute or two): A, B, A', C, A'', B', ... An A section opens
-with the listener's theme as it was first heard and states it again half-way, each time on
-another chord of the tonic's area (:data:`THEME_CHORDS`: I, vi, iii all hold the theme's
-first note), so the returns are the same tune newly harmonised, never the same 30 s; B
+with the listener's theme as it was first heard and states it again half-way, each time
+leading to another chord of the tonic's area (:data:`THEME_CHORDS`), and its other phrases
+open on the tonic or the relative minor (:data:`A_OPENINGS`), so the returns are the same
+tune newly harmonised, never the same 30 s; B
 sections work a contrasting motif over the relative minor's area, C sections the theme
 slowed down over the subdominant's. Phrases pair into periods: the first ends on a half
 cadence, the second on a full one. Every section draws its choices from its own random
@@ -19,9 +20,13 @@ from dataclasses import dataclass
 
 #: Phrases per section.
 SECTION_PHRASES = 8
-#: Chords (degrees) under the theme's statements, taken in turn: the tonic first, then the
-#: relative minor and the mediant (the theme starts on the third degree, a tone of all three).
-THEME_CHORDS = (0, 5, 2)
+#: Chords (degrees) the theme's two statements in an A section lead to, section after
+#: section: the tonic, the relative minor and the mediant (the theme starts on the third
+#: degree, a tone of all three) in all six orders, so two A sections are alike only 12
+#: sections (about 16 minutes at 6 breaths a minute) apart.
+THEME_CHORDS = ((0, 5), (2, 0), (5, 2), (0, 2), (5, 0), (2, 5))
+#: First chords of an A section's other antecedents (positions 2 and 6), by section.
+A_OPENINGS = ((0, 0), (0, 5), (5, 0), (0, 0), (5, 5), (0, 5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +66,11 @@ def role(index: int) -> PhraseRole:
     # antecedents end open: on the dominant, every other one on the subdominant (a calm
     # piece leans on I-IV-I; the dominant's pull is kept for the period's middle)
     cadence = "full" if position % 2 else ("half" if position % 4 == 0 else "plagal")
+    k = section // 2 % len(THEME_CHORDS)
     if theme:
-        start = THEME_CHORDS[(section + position // 4) % len(THEME_CHORDS)]
+        start = THEME_CHORDS[k][position // 4]
+    elif a_section and position % 2 == 0:
+        start = A_OPENINGS[k][position // 4]
     elif a_section or position % 2 == 1:
         start = 0 if position % 2 == 0 else 3
     else:
