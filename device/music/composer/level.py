@@ -11,7 +11,8 @@ the last half minute (:data:`SLOW_S`) and moves the gain to close the gap, withi
 segment: no step, no click). The slow reference follows the program: when the music is
 meant to get quieter (energy falling towards sleep) the reference falls with it, so only
 the phrase-scale swings are levelled. Below :data:`GATE_DB` under the reference (a pause,
-the music stopping) the gain holds: silence and reverb tails are never pumped up.
+the music stopping) the gain holds where it is: a fading tail is brought up by the range at
+most, and silence never further. When the voice stops playing it forgets its level.
 
 The phrasing stays in the melody's arc, the chords and the brightness; only its loudness
 swing is levelled. pedalboard's compressors would do this job but are not installed on the
