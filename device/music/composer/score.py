@@ -216,7 +216,7 @@ class Composer:
         voicer.last = getattr(self, "_last_voicing", None)
         carrier = carrier_on_grid(t.carrier_hz, t.pad_preset) if t.tones_db > OFF_DB else None
         chords = self._chords(style.mode, role, n, rng)
-        bounds = _slots(n, inhale_beats, len(chords))
+        bounds = _slots(n, inhale_beats + role.late, len(chords))
 
         def frame(b: float) -> int:
             i = min(int(b), n - 1)
