@@ -38,6 +38,23 @@ CC_VOLUME, CC_EXPRESSION, CC_BRIGHTNESS, CC_REVERB, CC_CHORUS = 7, 11, 74, 91, 9
 START_LEAD_S = 0.25
 #: Share of a beat a melody note sounds (a breath of detaché between notes).
 LEGATO = 0.92
+#: The texture's breath swell: expression (CC 11) and brightness (share of the phrase's CC 74)
+#: at the bottom of the breath (at its top: 127 and the phrase's brightness). The level
+#: swings little (112/127: about -2 dB in FluidSynth's expression curve), the brightness more.
+SWELL_FLOOR = 112
+BRIGHT_FLOOR = 0.8
+#: The texture's expression under a statement of the theme (share), and the velocity the
+#: theme's notes gain there: the theme steps forward, the bed back.
+SOLO_BED = 0.85
+#: Velocity a melody note gains at the top of the phrase's arc (the arc is in the pitch
+#: too; a wider velocity swing was most of the phrases' loudness swing).
+HEIGHT_VELOCITY = 8
+THEME_ACCENT = 12
+
+
+def brightness(energy: float) -> int:
+    """CC 74 at ``energy`` (0..1): darker towards sleep (the cutoff's modulator: synth.py)."""
+    return round(127 * (0.55 + 0.45 * energy))
 
 
 def _range(register: tuple[int, int], drop: int) -> tuple[int, int]:
@@ -62,6 +79,8 @@ class Composer:
         #: Frame where the last phrase composed starts.
         self.phrase_start = 0
         self._held: dict[tuple[int, int], int] = {}
+        #: Keys sounding at the end of the last phrase (bass and texture).
+        self._closing: tuple[int, ...] = ()
         self._tuning = ""
         self._style = ""
         self._hr0: float | None = None
@@ -97,9 +116,8 @@ class Composer:
             return events
         style = STYLES[style_name]
         self._setup(t, style_name, style, start, events)
-        bright = round(127 * (0.55 + 0.45 * energy))  # darker towards sleep (CC 74: synth.py)
         for r in range(len(ROLES)):
-            events.append((start, CC, channel(style_name, r), CC_BRIGHTNESS, bright))
+            events.append((start, CC, channel(style_name, r), CC_BRIGHTNESS, brightness(energy)))
         shape_in = (n, n * breath.inhale, energy)
         self._phrase(t, style_name, style, role, beats, shape_in, events)
         self.info = {
@@ -198,31 +216,24 @@ class Composer:
         voicer.last = getattr(self, "_last_voicing", None)
         carrier = carrier_on_grid(t.carrier_hz, t.pad_preset) if t.tones_db > OFF_DB else None
         chords = self._chords(style.mode, role, n, rng)
-        bounds = _slots(n, inhale_beats, len(chords))
+        bounds = _slots(n, inhale_beats + role.late, len(chords))
 
         def frame(b: float) -> int:
             i = min(int(b), n - 1)
             return round(beats[i] + (beats[i + 1] - beats[i]) * (b - i))
 
-        sounding: list[tuple[float, float, tuple[int, ...], Chord]] = []
-        for chord, (b0, b1) in zip(chords, bounds, strict=True):
-            bass, keys = voicer.voice(
-                chord, _range(style.texture, drop), _range(style.bass, drop), carrier
-            )
-            below = () if bass is None else (bass,)
-            sounding.append((b0, b1, below + keys, chord))
-            vel = round(34 + 26 * energy + 12 * t.warmth)
-            self._hold(channel(name, 2), below, min(110, vel + 14), frame(b0), events)
-            enter = b0
-            if role.theme and b0 == 0.0:  # the theme is heard alone first, then the chord
-                enter = min(self.theme.beats, b1)
-                self._hold(channel(name, 1), (), 0, frame(b0), events)
-            if style.texture_kind == "sustain":
-                self._hold(channel(name, 1), keys, vel, frame(enter), events)
-            else:
-                self._arpeggio(channel(name, 1), keys, (enter, b1), energy, frame, events)
+        vel = round(34 + 26 * energy + 12 * t.warmth)
+        sounding = self._accompany(
+            (name, style, role, energy, vel), chords, bounds, (voicer, carrier, drop), frame, events
+        )
         self._last_voicing = voicer.last
-        self._breath_swell(channel(name, 1), n, inhale_beats, frame, events)
+        if role.theme and role.index > 0:  # under a return: what the last phrase closed on
+            sounding.insert(0, (0.0, self.theme.beats, self._closing, pure_chords(style.mode)[0]))
+        self._closing = sounding[-1][2]
+        solo = self.theme.beats if role.theme else 0.0
+        self._breath_swell(
+            channel(name, 1), (n, inhale_beats, solo), brightness(energy), frame, events
+        )
         self._melody(
             style,
             role,
@@ -236,6 +247,32 @@ class Composer:
             channel(name, 0),
             events,
         )
+
+    def _accompany(self, what, chords, bounds, voicing, frame, events) -> list[Sounding]:
+        """Bass and texture of the phrase's ``chords`` over their beat spans ``bounds``; the
+        chords as they sound (beat span, keys, chord)."""
+        name, style, role, energy, vel = what
+        voicer, carrier, drop = voicing
+        sounding: list[Sounding] = []
+        for chord, (b0, b1) in zip(chords, bounds, strict=True):
+            bass, keys = voicer.voice(
+                chord, _range(style.texture, drop), _range(style.bass, drop), carrier
+            )
+            below = () if bass is None else (bass,)
+            sounding.append((b0, b1, below + keys, chord))
+            enter = b0
+            if role.theme and role.index > 0 and b0 == 0.0:
+                # the piece opens with the theme over the tonic; a return comes over the
+                # tonic the last phrase closed on, held on (silence under every return was a
+                # loudness dip of 8 LU), and then leads to a chord that changes from return
+                # to return (form.THEME_CHORDS)
+                enter = min(self.theme.beats, b1)
+            self._hold(channel(name, 2), below, min(110, vel + 14), frame(enter), events)
+            if style.texture_kind == "sustain":
+                self._hold(channel(name, 1), keys, vel, frame(enter), events)
+            else:
+                self._arpeggio(channel(name, 1), keys, (enter, b1), energy, frame, events)
+        return sounding
 
     def _arpeggio(self, ch, keys, span, energy, frame, events) -> None:
         b0, b1 = span
@@ -251,11 +288,20 @@ class Composer:
             b += step
             i += 1
 
-    def _breath_swell(self, ch: int, n: int, inhale: float, frame, events) -> None:
-        """The texture's expression rises over the inhale and falls over the exhale."""
+    def _breath_swell(self, ch: int, shape, bright: int, frame, events) -> None:
+        """The texture opens over the inhale and closes over the exhale: mostly in
+        brightness (CC 74), a little in level (CC 11), so the phrase breathes while the
+        loudness stays steady; under a statement of the theme (its first ``solo`` beats)
+        the texture steps back so the theme stands out."""
+        n, inhale, solo = shape
         for b in range(n):
             h = b / inhale if b <= inhale else 1.0 - (b - inhale) / max(n - inhale, 1.0)
-            events.append((frame(float(b)), CC, ch, CC_EXPRESSION, round(100 + 27 * h)))
+            at = frame(float(b))
+            level = SWELL_FLOOR + (127 - SWELL_FLOOR) * h
+            level *= SOLO_BED if b < solo else 1.0
+            events.append((at, CC, ch, CC_EXPRESSION, round(level)))
+            opening = BRIGHT_FLOOR + (1.0 - BRIGHT_FLOOR) * h
+            events.append((at, CC, ch, CC_BRIGHTNESS, round(bright * opening)))
 
     def _melody(
         self, style, role, shape_in, sounding, voicer, carrier, drop, rng, frame, ch, events
@@ -265,6 +311,7 @@ class Composer:
         lo, hi = _range(style.melody, drop)
         base = voicer.tonic_key + 12 * ((lo - voicer.tonic_key + 11) // 12)
         notes = self._melody_notes(role, shape_in, sounding, rng)
+        solo = self.theme.beats if role.theme else 0.0
         base += _octave_shift(notes, base, mode, hi)
         previous: int | None = None
         for note in notes:
@@ -278,7 +325,8 @@ class Composer:
             key = _key_above(base + 12 * (degree // 7) + mode[degree % 7], lo)
             if strong and not voicer.clean((key, *chord_keys), carrier):
                 continue  # a long note that would beat against the chord: a rest instead
-            _play_note(note, key, energy, n, frame, ch, events)
+            accent = THEME_ACCENT if note.beat < solo else 0
+            _play_note(note, key, energy + accent / 36.0, n, frame, ch, events)
 
     def _melody_notes(self, role, shape_in, sounding, rng) -> list[melody.Note]:
         """The phrase's notes (scale degrees in beats): from the theme (or the second
@@ -330,7 +378,7 @@ def _play_note(
 ) -> None:
     """Append a melody note's on and off events: louder with energy and height, a little
     detached (:data:`LEGATO`), ended before the phrase ends."""
-    vel = max(20, min(100, round(36 + 36 * energy + 16 * note.height - 8)))
+    vel = max(20, min(100, round(36 + 36 * energy + HEIGHT_VELOCITY * note.height - 8)))
     on = frame(note.beat)
     off = min(frame(note.beat + note.beats * LEGATO), round(frame(float(n))) - 1)
     events.append((on, ON, ch, key, vel))

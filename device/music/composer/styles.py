@@ -41,14 +41,15 @@ class Style:
 
 
 STYLES: dict[str, Style] = {
-    # grand piano over slow strings, piano bass: major
-    "piano": Style((0, 49, 0), "major", False, (60, 84), (53, 72), (36, 50), "sustain",
+    # grand piano over strings, piano bass: major (GM 48, not 49 "slow strings": the slow
+    # attack peaked 100-200 ms after its beat, heard as notes off the beat grid)
+    "piano": Style((0, 48, 0), "major", False, (60, 84), (53, 72), (36, 50), "sustain",
                    (100, 70, 80), 70),
     # harp over a choir, pentatonic: the generative.fm / Eno kind of calm
     "harp": Style((46, 52, 46), "major", True, (60, 86), (55, 74), (36, 50), "sustain",
                   (105, 62, 85), 80),
-    # flute over strings, cello bass: Dorian
-    "strings": Style((73, 49, 42), "dorian", False, (62, 84), (53, 72), (36, 50), "sustain",
+    # flute over strings (GM 48, as the piano's), cello bass: Dorian
+    "strings": Style((73, 48, 42), "dorian", False, (62, 84), (53, 72), (36, 50), "sustain",
                      (82, 75, 78), 72),
     # nylon guitar broken chords, warm pad, acoustic bass: Mixolydian
     "guitar": Style((24, 89, 32), "mixolydian", False, (60, 81), (52, 71), (36, 50),
