@@ -15,6 +15,11 @@ for the new samples between the old ones, the old ones kept as they are; it runs
 preallocated rows with a three-sample history carried from segment to segment (a delay of
 three half-rate frames, 0.13 ms at 48 kHz), so a segment's end joins the next one's start
 exactly as inside a segment.
+
+Not libsoxr (which resamples the listener's music, docs/sound.md): its streaming
+``ResampleStream.resample_chunk`` returns a new array on every call, and the audio path,
+where the synthesiser renders, may not allocate; an exact 2x with a fixed 6-tap filter is
+also a few numpy operations per segment, cheaper on a Pi than soxr's HQ filter.
 """
 
 from __future__ import annotations
