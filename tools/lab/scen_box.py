@@ -26,6 +26,9 @@ RATE = 48000
 LAB_BUFFER_BLOCKS = 16
 #: audio.block_frames * audio.buffer_blocks / sample_rate of the lab's installed config.
 BUFFER_S = 1024 * LAB_BUFFER_BLOCKS / RATE
+#: The audio scenario's stalls (SIGSTOP of the box), s: longer than the whole buffer, so each
+#: one surely runs it dry (a shorter one may end while the buffer still holds sound).
+STALL_S = round(BUFFER_S + 0.15, 2)
 #: Generous bounds (docs/lab.md): TCG on 2 shared cores is several times slower than a Pi 4.
 BOOT_BOUND_S = 480.0
 WATCHDOG_BOUND_S = 180.0
@@ -217,7 +220,7 @@ def audio(lab) -> tuple[bool, dict, str]:
         (lab.rundir / "audio-compare.json").write_text(json.dumps(res))
         figs["capture_gaps"], figs["capture_match"] = cap["gaps"], cap["match"]
         note = [note1]
-        # Three stalls of 300 ms while the card's other side records.
+        # Three stalls, each longer than the buffer, while the card's other side records.
         # Its stdio off the agent's pipes, or the agent waits for the recording to end.
         vm.out(f"({ARECORD} -d 16 /run/lab-cap2.raw </dev/null >/dev/null 2>&1 &) ; sleep 2")
         counted: list[bool] = []
@@ -226,10 +229,10 @@ def audio(lab) -> tuple[bool, dict, str]:
             u_before = values.field(status(con), "underruns")
             r = vm.out(
                 "python3 -c 'import os,time,signal\n"
-                f"t=time.monotonic(); os.kill({pid},signal.SIGSTOP); time.sleep(0.3)\n"
+                f"t=time.monotonic(); os.kill({pid},signal.SIGSTOP); time.sleep({STALL_S})\n"
                 f"os.kill({pid},signal.SIGCONT); print(time.monotonic()-t)'"
             )
-            stalls.append(values.number(r) or 0.3)
+            stalls.append(values.number(r) or STALL_S)
             time.sleep(3)
             u_after = values.field(status(con), "underruns")
             counted.append(u_before is not None and u_after is not None and u_after > u_before)
