@@ -51,9 +51,12 @@ def rt_host() -> bool:
 
 CHILD = """
 import json, os, resource, subprocess, sys, threading
-resource.setrlimit(resource.RLIMIT_RTPRIO, (20, 20))
 from device.sched.realtime import raise_priority, current
-got = raise_priority()
+try:
+    resource.setrlimit(resource.RLIMIT_RTPRIO, (20, 20))  # as the unit's LimitRTPRIO=20
+    got = raise_priority()
+except ValueError:  # may take RT (CAP_SYS_NICE) but not raise its hard limit: pass it in
+    got = raise_priority(20)
 seen = {}
 t = threading.Thread(target=lambda: seen.update(thread=current()))
 t.start(); t.join()
