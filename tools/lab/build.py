@@ -30,7 +30,7 @@ def digest(paths: list[Path]) -> str:
 
 def image(log, arch: str = "amd64") -> Path:
     """The base image for the recipe's hash and ``arch``, built once (mmdebstrap, minutes)."""
-    inputs = [HERE / "image.sh", *sorted((HERE / "guest").iterdir())]
+    inputs = [HERE / "image.sh", HERE / "initrd.py", *sorted((HERE / "guest").iterdir())]
     out = cache_dir() / f"image-{arch}-{digest(inputs)}"
     if (out / "base.img").exists():
         log(f"image: cached {out}")

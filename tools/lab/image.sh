@@ -27,9 +27,28 @@ trap 'rm -rf "$work"' EXIT
 pkgs=systemd-sysv,udev,kmod,procps,$kernel,initramfs-tools,python3,python3-venv
 pkgs=$pkgs,python3-numpy,python3-pyaudio,python3-serial,i2c-tools,libfluidsynth3,fluid-soundfont-gm
 pkgs=$pkgs,alsa-utils,sqlite3,less,stress-ng
+opts=()
+if [ "$arch" != amd64 ]; then
+    # A foreign image's maintainer scripts run under qemu-user, many times slower: no
+    # mkinitramfs there (it took most of a cold arm64 image's 68 min). update-initramfs is
+    # diverted to a no-op before any package is configured; initrd.py builds the machine's
+    # initrd on the host from the image's busybox-static and modules (docs/lab.md).
+    pkgs=$pkgs,busybox-static
+    hook='set -e; dpkg-divert --root="$1" --local --rename --add /usr/sbin/update-initramfs
+printf "#!/bin/sh\n# the lab: tools/lab/initrd.py makes the initrd\n" >"$1/usr/sbin/update-initramfs"
+chmod 755 "$1/usr/sbin/update-initramfs"'
+    opts+=(--essential-hook="$hook")
+    # Files dpkg (emulated too) need not write: docs, man pages, translations; and the CA
+    # certificates (python3-venv -> python3-pip-whl -> ca-certificates), whose rehash under
+    # qemu-user took 4 min: the lab's VM has no network and pip reads only the wheelhouse.
+    for x in doc man locale ca-certificates; do
+        opts+=(--dpkgopt="path-exclude=/usr/share/$x/*")
+    done
+    opts+=(--dpkgopt="path-include=/usr/share/doc/*/copyright")
+fi
 # The apt lists stay, so install.sh's apt-get finds its packages (already installed) offline.
 mmdebstrap --variant=apt --architectures="$arch" --skip=cleanup/apt/lists --include="$pkgs" \
-    bookworm "$work/root.tar"
+    "${opts[@]}" bookworm "$work/root.tar"
 mkdir "$work/root"
 tar -C "$work/root" -xf "$work/root.tar"
 rm "$work/root.tar"
@@ -58,7 +77,11 @@ for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 
     ln -sf /dev/null "$r/etc/systemd/system/$u"
 done
 cp "$r"/boot/vmlinuz-* "$work/vmlinuz"
-cp "$r"/boot/initrd.img-* "$work/initrd.img"
+if [ "$arch" = amd64 ]; then
+    cp "$r"/boot/initrd.img-* "$work/initrd.img"
+else
+    python3 "$here/initrd.py" "$r" "$work/initrd.img"
+fi
 truncate -s 4G "$work/base.img"
 mkfs.ext4 -q -F -L bedside-lab -d "$r" "$work/base.img"
 mkdir -p "$out"
