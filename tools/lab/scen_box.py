@@ -197,7 +197,9 @@ def capture(vm: VM, seconds: int, name: str) -> tuple[dict, dict[str, object], s
     }
     note = [f"{seconds} s capture: matched {res['matched_s']:.2f} s, {len(gaps)} gaps"]
     if "error" in res:
-        note.append(f"{res['error']} (tap {res['tap_s']:.2f} s: truncated by a reopen?)")
+        keys = ("leading_silence_s", "first_frames", "joins_tap_at_s")
+        extra = {k: res[k] for k in keys if k in res}
+        note.append(f"{res['error']} (tap {res['tap_s']:.2f} s: truncated by a reopen?) {extra}")
     if gaps:
         note.append("first gaps " + json.dumps(gaps[:3]))
     return res, figs, "; ".join(note)

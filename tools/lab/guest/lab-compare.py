@@ -17,15 +17,35 @@ WIN = 64
 
 
 def find(t: np.ndarray, w: np.ndarray, lo: int, hi: int) -> int | None:
+    """The first tap position in [lo, hi] where the window w starts, or None.
+
+    Candidates are narrowed a frame at a time over the whole range, never capped: early
+    in the box's 30-s fade-in the tap holds hundreds of thousands of frames such as
+    (0, 1), and a capped candidate list missed the true position.
+    """
     lo, hi = max(0, lo), min(len(t) - len(w), hi)
-    if hi <= lo:
+    if hi < lo:
         return None
-    seg = t[lo:hi]
-    cand = np.flatnonzero((seg[:, 0] == w[0, 0]) & (seg[:, 1] == w[0, 1]))
-    for c in cand[:20000]:
-        q = lo + int(c)
+    seg = t[lo : hi + 1]
+    cand = lo + np.flatnonzero((seg[:, 0] == w[0, 0]) & (seg[:, 1] == w[0, 1]))
+    for k in range(1, len(w)):
+        if len(cand) <= 8:
+            break
+        cand = cand[np.all(t[cand + k] == w[k], axis=1)]
+    for q in cand:
         if np.array_equal(t[q : q + len(w)], w):
-            return q
+            return int(q)
+    return None
+
+
+def first_found(t: np.ndarray, c: np.ndarray, i: int) -> tuple[int, int] | None:
+    """(capture frame, tap frame) of the first sounding window after i found in the tap."""
+    for j in range(i, len(c) - WIN, RATE // 10):
+        w = c[j : j + WIN]
+        if np.any(w != 0):
+            q = find(t, w, 0, len(t))
+            if q is not None:
+                return j, q
     return None
 
 
@@ -43,6 +63,11 @@ def main() -> int:
     p = find(t, c[i : i + WIN], 0, len(t))
     if p is None:
         res["error"] = "the capture's first sound is not in the tap"
+        # What the card played first, and where (if anywhere) the capture joins the tap later.
+        res["first_frames"] = c[i : i + 4].tolist()
+        later = first_found(t, c, i)
+        if later is not None:
+            res["joins_tap_at_s"] = {"capture": later[0] / RATE, "tap": later[1] / RATE}
         print(json.dumps(res))
         return 0
     res["start_in_tap_s"] = p / RATE
