@@ -19,11 +19,13 @@ RATE = 48000
 #: The box's output buffer in the lab, in 1024-frame blocks (``audio.buffer_blocks``; the
 #: product's default is 8, 171 ms). The engine renders its voices a segment (16384 frames,
 #: 0.34 s) in one turn, so that turn must end before the buffer drains. On a Pi Zero 2 W a
-#: segment takes about a fifth of its length (bench/pi_budget.py); under TCG on a 2-core CI
-#: host the emulated box needs about half a vCPU (docs/lab.md), a segment 0.15-0.2 s: the
-#: default buffer would underrun on the emulator's slowness, not the box's. The lab sets 16
-#: blocks (341 ms), as it gives start-up more time (lab-tcg.conf); a technician can do the same.
-LAB_BUFFER_BLOCKS = 16
+#: segment takes about a fifth of its length (bench/pi_budget.py); under TCG the emulated
+#: box needs 37-61 % of a vCPU (docs/lab.md), a segment 0.13-0.21 s, and the vCPU is a host
+#: thread the host may hold back for 0.1-0.3 s more: with 16 blocks (341 ms) the audio
+#: scenario still found 1-3 underruns a minute on 2026-12-08, on the emulator's slowness, not
+#: the box's. The lab sets the most the config allows, 32 blocks (683 ms), as it gives
+#: start-up more time (lab-tcg.conf); a technician can do the same.
+LAB_BUFFER_BLOCKS = 32
 #: audio.block_frames * audio.buffer_blocks / sample_rate of the lab's installed config.
 BUFFER_S = 1024 * LAB_BUFFER_BLOCKS / RATE
 #: The audio scenario's stalls (SIGSTOP of the box), s: longer than the whole buffer, so each
