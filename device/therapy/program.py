@@ -90,9 +90,22 @@ def read_program(path: Path | str) -> Program:
     """Read and validate one program file (its name defaults to the file's stem).
 
     Only a regular file of at most :data:`MAX_PROGRAM_BYTES` is read (never a device or a
-    pipe, which could block or never end); anything else is a :class:`ProgramError`.
+    pipe, which could block or never end); anything else is a :class:`ProgramError`. A
+    variant (``like = "wind-down"``) takes its base from the same directory.
     """
     path = Path(path)
+
+    def base_text(name: str) -> str:
+        _check_name(name)
+        if "/" in name or name.startswith("."):  # a name, never a path out of the directory
+            raise ProgramError(f"{path}: like = {name!r} is not a program name", file=str(path))
+        return _read_text(path.parent / f"{name}.toml")
+
+    return parse_program(_read_text(path), file=str(path), name=path.stem, base_text=base_text)
+
+
+def _read_text(path: Path) -> str:
+    """The text of a program file, read as :func:`read_program` says."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -108,7 +121,7 @@ def read_program(path: Path | str) -> Program:
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProgramError(f"{path}: cannot read program: {exc}", file=str(path)) from None
-    return parse_program(text, file=str(path), name=path.stem)
+    return text
 
 
 def _too_big(path: Path) -> ProgramError:

@@ -54,7 +54,7 @@ OPTION_KEYS = ("pad_preset", "noise_colour", "entrain_kind", "composer_style")
 MAX_DURATION_S = 12 * 3600.0
 
 _SECTION_KEYS = {"name", "duration_s", "duration_min", "transition", "curve"}
-_TOP_KEYS = {"name", "description", "options", "section", "ending"}
+_TOP_KEYS = {"name", "description", "like", "options", "section", "ending"}
 _ENDING_KEYS: dict[str, set[str]] = {
     "fade": {"kind", "duration_s", "duration_min", "curve"},
     "quiet-bed": {

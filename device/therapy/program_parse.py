@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -286,14 +286,55 @@ def _sections(raw_sections: object, w: _Where) -> tuple[Section, ...]:
     return sections
 
 
-def parse_program(text: str, *, file: str = "<program>", name: str | None = None) -> Program:
-    """Parse and validate program TOML ``text``; ``file`` is used in error messages."""
-    w = _Where(file)
+def _toml(text: str, file: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProgramError(f"{file}: not valid TOML: {exc}", file=file) from None
+
+
+def _variant(data: dict[str, Any], base_text: Callable[[str], str] | None, w: _Where) -> dict:
+    """A ``like = "base"`` program: the base's tables with this file's on top.
+
+    Top-level keys this file sets replace the base's; ``[options]`` is merged key by key.
+    Only one level: a base is a whole program, so a timeline is written once.
+    """
+    like = data["like"]
+    if not isinstance(like, str) or not like:
+        raise w.error("", "like", f"{like!r} is not a program name", like)
+    if base_text is None:
+        raise w.error("", "like", "a variant must be a program file beside its base", like)
+    base = _toml(base_text(like), f"{like}.toml")
+    if "like" in base:
+        raise w.error("", "like", f"{like!r} is itself a variant; name a whole program", like)
+    merged = {k: v for k, v in base.items() if k not in ("name", "description")}
+    merged.update({k: v for k, v in data.items() if k not in ("like", "options")})
+    options = base.get("options", {})
+    extra = data.get("options", {})
+    if isinstance(options, dict) and isinstance(extra, dict):
+        merged["options"] = {**options, **extra}
+    elif "options" in data:
+        merged["options"] = extra  # not a table: _options names the mistake
+    return merged
+
+
+def parse_program(
+    text: str,
+    *,
+    file: str = "<program>",
+    name: str | None = None,
+    base_text: Callable[[str], str] | None = None,
+) -> Program:
+    """Parse and validate program TOML ``text``; ``file`` is used in error messages.
+
+    :param base_text: the TOML text of another program by name, for a variant
+        (``like = "wind-down"``); without it a variant is an error.
+    """
+    w = _Where(file)
+    data = _toml(text, file)
     _known_keys(data, _TOP_KEYS, "", w)
+    if "like" in data:
+        data = _variant(data, base_text, w)
     prog_name = data.get("name", name)
     if not isinstance(prog_name, str) or not prog_name:
         raise w.error("", "name", f"{prog_name!r} is not a non-empty string", prog_name)
