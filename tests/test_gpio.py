@@ -7,6 +7,7 @@ import types
 
 import pytest
 
+from device.drivers import fake_gpio
 from device.drivers.fake_gpio import FakeGpio, PinChange
 from device.drivers.gpio import (
     PULL_DOWN,
@@ -42,7 +43,7 @@ def test_output_initial_level_and_log():
     g.output(26, 1)  # no change, no log entry
     clock.t = 3.0
     g.output(26, 0)
-    assert g.log == [
+    assert list(g.log) == [
         PinChange(1.0, 26, 0, "setup"),
         PinChange(2.5, 26, 1, "output"),
         PinChange(3.0, 26, 0, "output"),
@@ -239,7 +240,7 @@ def test_fake_pwm_logs_duty_and_refuses_without_pwm():
     clock.t = 1.0
     g.set_pwm(13, 0.3)
     g.set_pwm(13, 0.3)
-    assert g.pwm_log == [(1.0, 13, 0.3)] and g.duty(13) == 0.3
+    assert list(g.pwm_log) == [(1.0, 13, 0.3)] and g.duty(13) == 0.3
     assert has_pwm(g) and not has_pwm(FakeGpio()) and has_pwm(RPiGpio(FakeRPiModule()))
     with pytest.raises(GpioError, match="no PWM"):
         FakeGpio().set_pwm(13, 0.5)
@@ -280,3 +281,15 @@ def test_open_gpio_names():
     assert open_gpio("none") is None
     with pytest.raises(GpioError, match="'pigpio' is not one of rpi, fake, none"):
         open_gpio("pigpio")
+
+
+def test_the_fake_chips_logs_are_bounded():
+    """A night of the simulated LED's toggling keeps the last LOG_ENTRIES changes only."""
+    g = FakeGpio(pwm=True)
+    g.setup_output(26, 0)
+    for i in range(fake_gpio.LOG_ENTRIES + 500):
+        g.output(26, i % 2)
+        g.set_pwm(26, (i % 10) / 10)
+    assert len(g.log) == fake_gpio.LOG_ENTRIES
+    assert len(g.pwm_log) <= fake_gpio.LOG_ENTRIES
+    assert g.log[-1].level == (fake_gpio.LOG_ENTRIES + 499) % 2
