@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 import textwrap
@@ -91,3 +92,21 @@ def _garbage_collector_as_found():
         gc.unfreeze()
     if enabled and not gc.isenabled():
         gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_as_found():
+    """Hand the root logger back as the test found it (its handlers and level).
+
+    A test that runs the box's ``main()`` in-process installs the box's stream handler on
+    pytest's captured stderr, which pytest closes after that test; left in place, every
+    later log line raises "I/O operation on closed file" and logging prints a traceback
+    (CI, 2026-12-08: that traceback's allocations took the console flood test's traced peak
+    past its 256 KiB bound).
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(h)
+    root.setLevel(level)
