@@ -64,6 +64,19 @@ def test_the_leveller_evens_out_breath_swells_and_keeps_the_pieces_level() -> No
     assert np.all(np.abs(out - fall) <= level.RANGE_DB + 1e-9)
 
 
+def test_the_leveller_follows_a_phrases_attack_within_a_segment() -> None:
+    """A phrase's attack (one segment 6 dB up, then 2 dB less each segment) is levelled to
+    within 1.5 dB: the leveller's view of the music is about one segment long. With a 0.5 s
+    view the attacks stood 3.9 dB out and the rendered piece's short-term loudness spread
+    1.28 LU, over the issue's 1 LU."""
+    seg_s = 16384 / RATE
+    t = np.arange(round(300 / seg_s)) * seg_s
+    after = np.floor((t % 10.0) / seg_s)  # segments since the phrase's attack
+    attacks = -20.0 + np.clip(6.0 - 2.0 * after, 0.0, None)
+    out = _levelled(attacks)[round(60 / seg_s) :]
+    assert np.ptp(out) < 1.5
+
+
 def test_the_leveller_holds_through_a_pause() -> None:
     lev = level.Leveller(RATE)
     for _ in range(200):
