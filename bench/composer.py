@@ -137,6 +137,13 @@ def tempo_figures(x: np.ndarray, target: float) -> dict:
         "onsets_backtracked_within_20ms_pct": round(
             100 * float(np.mean(np.abs(res_bt) <= 0.020)), 2
         ),
+        # where to look when the share falls short: each onset off the grid (s) and its
+        # distance from the nearest grid point (ms)
+        "onsets_off_grid_s_ms": [
+            [round(float(t), 3), round(1000 * float(r), 1)]
+            for t, r in zip(onsets, res, strict=True)
+            if abs(r) > 0.020
+        ],
     }
 
 

@@ -6,6 +6,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,10 @@ from device.therapy.program import (
 )
 from device.therapy.timeline import Timeline, curve_weight, interpolate
 
-BUILTINS = ("wind-down", "sleep", "relax", "nap", "noise", "my-music", "compose")
+BUILTINS = (
+    "wind-down", "sleep", "relax", "nap", "noise", "my-music", "compose",
+    "wind-down-composed", "sleep-composed",
+)
 
 GOOD = """
 name = "test"
@@ -82,11 +86,37 @@ def test_builtin_lengths_and_endings() -> None:
         "noise": 65,
         "my-music": 40,
         "compose": 30,
+        "wind-down-composed": 20,
+        "sleep-composed": 45,
     }
     assert load_program("wind-down").ending.duration_s == 120
     assert load_program("relax").ending.duration_s == 60
     nap = load_program("nap").ending
     assert (nap.kind, nap.duration_s, nap.chime) == ("wake", 180, True)
+
+
+@pytest.mark.parametrize("base", ["wind-down", "sleep"])
+def test_the_composed_variants_are_their_program_with_composed_music_in_the_pads_place(
+    base: str,
+) -> None:
+    """``wind-down-composed`` and ``sleep-composed`` (issue 20, item 5: a listener picks
+    composed music by picking the program) play exactly their base program's timeline with
+    a composer style chosen, and offer the same choices plus the style (never "pad")."""
+    plain, composed = load_program(base), load_program(f"{base}-composed")
+    styles = composed.options["composer_style"]
+    assert styles and "pad" not in styles
+    assert {k: v for k, v in composed.options.items() if k != "composer_style"} == plain.options
+    assert composed.duration_s == plain.duration_s
+    for style in (None, *styles):
+        chosen = {} if style is None else {"composer_style": style}
+        a = Timeline(plain, {"composer_style": style or "piano"})
+        b = Timeline(composed, chosen)
+        for t in np.arange(0.0, plain.duration_s + 30.0, 15.0):
+            pa, pb = a.at(float(t)), b.at(float(t))
+            assert (pa.section, pa.phase) == (pb.section, pb.phase)
+            assert pa.targets == pb.targets, t
+            if pb.phase == "section":
+                assert pb.targets.composer_db > OFF_DB and pb.targets.pad_db == OFF_DB
 
 
 def test_wind_down_paces_10_to_6_and_alpha_to_theta_while_darkening() -> None:
